@@ -1,0 +1,151 @@
+"""Configuration: one TOML file, every key overridable by ``CTI_<SECTION>__<KEY>`` variables.
+
+Unknown keys and bad values stop the server at start with a message naming the key. Connector
+sections are kept as raw tables here and validated by each connector when it is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cti.errors import ConfigError
+from cti.routing.policy import RoutingPolicy
+
+ENV_PREFIX = "CTI_"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = ""
+    data_dir: str = "./data"
+    database_url: str = ""
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    write_batch_max: int = Field(default=256, ge=1, le=10_000)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_drain_seconds: float = Field(default=10.0, ge=0)
+    node_id: str = ""
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'cti.db'}"
+
+    def resolved_public_url(self) -> str:
+        """The public base URL, defaulting to the listening address."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class CustomChannelConfig(_Strict):
+    """A channel driven through the custom-channel API (``POST /api/v1/inbound``)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    outbound_url: str = ""
+    secret: str = ""
+    capacity_class: str = "chat"
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class ChannelsConfig(_Strict):
+    custom: list[CustomChannelConfig] = Field(default_factory=list)
+
+
+class WebhookConfig(_Strict):
+    """Delivery of outbound webhooks and outbound custom-channel posts."""
+
+    max_attempts: int = Field(default=12, ge=1)
+    initial_backoff: float = Field(default=1.0, gt=0)
+    max_backoff: float = Field(default=300.0, gt=0)
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class ReportsConfig(_Strict):
+    sla_seconds: dict[str, float] = Field(
+        default_factory=lambda: {"voice": 20, "chat": 60, "social": 3600, "email": 86400}
+    )
+    short_abandon_seconds: float = 5.0
+
+
+class Config(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
+    routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
+    webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
+
+    def custom_channel(self, name: str) -> CustomChannelConfig | None:
+        """The custom channel of that name, if configured."""
+        return next((c for c in self.channels.custom if c.name == name), None)
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are strings; JSON arrays/objects are parsed, the rest left to pydantic."""
+    stripped = raw.strip()
+    if stripped[:1] in "[{":
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return data with ``CTI_A__B__C=value`` variables set at ``data[a][b][c]``."""
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(path)} is not a table in the configuration")
+            node = child
+        node[path[-1]] = _env_value(raw)
+    return data
+
+
+def _format_validation_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"{key}: {item['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Config:
+    """Read the TOML file (if any), apply environment and explicit overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"configuration file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    apply_env_overrides(data, os.environ if environ is None else environ)
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from exc

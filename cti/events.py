@@ -1,0 +1,128 @@
+"""The event catalogue: every event type the server emits, and the one Event shape.
+
+Event type names are part of the public contract (API.md). Modules never spell an event
+name as a string: they use EventType members, and build events with ``Event.make``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    INTERACTION_CREATED = "interaction.created"
+    INTERACTION_QUEUED = "interaction.queued"
+    INTERACTION_OFFERED = "interaction.offered"
+    INTERACTION_ACCEPTED = "interaction.accepted"
+    INTERACTION_REJECTED = "interaction.rejected"
+    INTERACTION_HELD = "interaction.held"
+    INTERACTION_RESUMED = "interaction.resumed"
+    INTERACTION_TRANSFERRED = "interaction.transferred"
+    INTERACTION_WRAPUP = "interaction.wrapup"
+    INTERACTION_ENDED = "interaction.ended"
+    INTERACTION_ABANDONED = "interaction.abandoned"
+    MESSAGE_RECEIVED = "message.received"
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_FAILED = "message.failed"
+    CALL_RINGING = "call.ringing"
+    CALL_ANSWERED = "call.answered"
+    CALL_DTMF = "call.dtmf"
+    CALL_ENDED = "call.ended"
+    CASE_CREATED = "case.created"
+    CASE_UPDATED = "case.updated"
+    CONTACT_CREATED = "contact.created"
+    CONTACT_LINKED = "contact.linked"
+    PIVOT_CREATED = "pivot.created"
+    PIVOT_OPENED = "pivot.opened"
+    PIVOT_REDEEMED = "pivot.redeemed"
+    PIVOT_EXPIRED = "pivot.expired"
+    CALLBACK_SCHEDULED = "callback.scheduled"
+    CALLBACK_DIALING = "callback.dialing"
+    CALLBACK_CONNECTED = "callback.connected"
+    CALLBACK_FAILED = "callback.failed"
+    AGENT_STATE_CHANGED = "agent.state_changed"
+    AGENT_UPDATED = "agent.updated"
+    CONNECTOR_HEALTH = "connector.health"
+    ROUTING_UPDATED = "routing.updated"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event. ``seq`` is 0 until the event log assigns it at commit."""
+
+    type: EventType
+    ts: float
+    data: dict[str, Any] = field(default_factory=dict)
+    case_id: str | None = None
+    interaction_id: str | None = None
+    agent_id: str | None = None
+    queue: str | None = None
+    seq: int = 0
+
+    @classmethod
+    def make(
+        cls,
+        type: EventType,
+        *,
+        data: dict[str, Any] | None = None,
+        case_id: str | None = None,
+        interaction_id: str | None = None,
+        agent_id: str | None = None,
+        queue: str | None = None,
+        ts: float | None = None,
+    ) -> Event:
+        """Build an event stamped now."""
+        return cls(
+            type=type,
+            ts=time.time() if ts is None else ts,
+            data=data or {},
+            case_id=case_id,
+            interaction_id=interaction_id,
+            agent_id=agent_id,
+            queue=queue,
+        )
+
+    def with_seq(self, seq: int) -> Event:
+        """The same event with its log sequence number."""
+        return Event(self.type, self.ts, self.data, self.case_id, self.interaction_id, self.agent_id,
+                     self.queue, seq)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire shape: {seq, type, ts, case_id?, interaction_id?, agent_id?, data}."""
+        body: dict[str, Any] = {"seq": self.seq, "type": self.type.value, "ts": iso(self.ts)}
+        if self.case_id:
+            body["case_id"] = self.case_id
+        if self.interaction_id:
+            body["interaction_id"] = self.interaction_id
+        if self.agent_id:
+            body["agent_id"] = self.agent_id
+        if self.queue:
+            body["queue"] = self.queue
+        body["data"] = self.data
+        return body
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with milliseconds, or None."""
+    if ts is None:
+        return None
+    secs = int(ts)
+    millis = int(round((ts - secs) * 1000))
+    if millis == 1000:
+        secs, millis = secs + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"
+
+
+def type_matches(event_type: str, patterns: list[str] | None) -> bool:
+    """True when ``patterns`` is empty or one pattern (``interaction.*`` or exact) matches."""
+    if not patterns:
+        return True
+    for pattern in patterns:
+        if pattern == "*" or pattern == event_type:
+            return True
+        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+            return True
+    return False

@@ -1,0 +1,210 @@
+"""Domain tables as SQLModel classes.
+
+Timestamps are stored as UTC epoch seconds (float) so SQLite and PostgreSQL behave alike and
+comparisons are cheap; the API renders them as ISO 8601. JSON columns hold small documents
+(skills, capacity, attributes, event data). Hot paths use the tables' Core ``__table__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def _json(**kwargs: Any) -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.JSON, **kwargs))
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    id: str = Field(primary_key=True, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, Any] | None = _json()
+    created_at: float
+    updated_at: float
+
+
+class Identity(SQLModel, table=True):
+    __tablename__ = "identities"
+    __table_args__ = (sa.UniqueConstraint("kind", "value", name="uq_identity_kind_value"),)
+    id: str = Field(primary_key=True, max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", index=True, max_length=40)
+    kind: str = Field(max_length=32)
+    value: str = Field(max_length=320)
+    verified: bool = False
+    created_at: float
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    id: str = Field(primary_key=True, max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", index=True, max_length=40)
+    subject: str | None = Field(default=None, max_length=500)
+    status: str = Field(default="open", max_length=16, index=True)
+    priority: int = 0
+    sla_due_at: float | None = None
+    affinity_agent_id: str | None = Field(default=None, max_length=40)
+    affinity_until: float | None = None
+    created_at: float
+    updated_at: float
+
+
+class Interaction(SQLModel, table=True):
+    __tablename__ = "interactions"
+    __table_args__ = (
+        sa.Index("ix_interactions_thread", "channel", "thread_key"),
+        sa.Index("ix_interactions_state_queue", "state", "queue"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    case_id: str = Field(foreign_key="cases.id", index=True, max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", max_length=40)
+    channel: str = Field(max_length=32)
+    direction: str = Field(max_length=16)
+    initiation: str = Field(max_length=16)
+    state: str = Field(max_length=16)
+    queue: str | None = Field(default=None, max_length=64)
+    priority: int = 0
+    language: str | None = Field(default=None, max_length=16)
+    agent_id: str | None = Field(default=None, index=True, max_length=40)
+    external_id: str | None = Field(default=None, max_length=300)
+    thread_key: str | None = Field(default=None, max_length=300)
+    source_interaction_id: str | None = Field(default=None, max_length=40)
+    skills: dict[str, int] | None = _json()
+    routing: dict[str, Any] | None = _json()
+    disposition: str | None = Field(default=None, max_length=100)
+    notes: str | None = None
+    created_at: float
+    updated_at: float
+    queued_at: float | None = None
+    offered_at: float | None = None
+    offer_expires_at: float | None = None
+    accepted_at: float | None = None
+    first_response_at: float | None = None
+    ended_at: float | None = None
+    closed_at: float | None = None
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_message_channel_external"),)
+    id: str = Field(primary_key=True, max_length=40)
+    interaction_id: str = Field(foreign_key="interactions.id", index=True, max_length=40)
+    case_id: str = Field(max_length=40, index=True)
+    channel: str = Field(max_length=32)
+    direction: str = Field(max_length=16)
+    external_id: str | None = Field(default=None, max_length=300)
+    mode: str | None = Field(default=None, max_length=16)
+    subject: str | None = Field(default=None, max_length=500)
+    text: str = ""
+    status: str = Field(max_length=16)
+    error: str | None = None
+    agent_id: str | None = Field(default=None, max_length=40)
+    created_at: float
+    sent_at: float | None = None
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "agents"
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    skills: dict[str, int] | None = _json()
+    capacity: dict[str, int] | None = _json()
+    voice_endpoint: str | None = Field(default=None, max_length=300)
+    rating: float = 0.0
+    state: str = Field(default="offline", max_length=16)
+    state_changed_at: float
+    idle_since: float
+    deleted: bool = False
+    created_at: float
+    updated_at: float
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: str = Field(primary_key=True, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    role: str = Field(max_length=16)
+    agent_id: str | None = Field(default=None, max_length=40)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: float
+    revoked_at: float | None = None
+
+
+class EventRecord(SQLModel, table=True):
+    __tablename__ = "events"
+    seq: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=False
+        )
+    )
+    type: str = Field(max_length=48)
+    ts: float
+    case_id: str | None = Field(default=None, max_length=40)
+    interaction_id: str | None = Field(default=None, max_length=40, index=True)
+    agent_id: str | None = Field(default=None, max_length=40)
+    queue: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] | None = _json()
+
+
+class Webhook(SQLModel, table=True):
+    __tablename__ = "webhooks"
+    id: str = Field(primary_key=True, max_length=40)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=200)
+    types: list[str] | None = _json()
+    created_at: float
+    deleted: bool = False
+
+
+class OutboxItem(SQLModel, table=True):
+    """A durable outbound HTTP delivery (webhook or custom-channel reply), retried with backoff."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "state", "next_attempt_at"),)
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=24)
+    target: str = Field(max_length=200)
+    url: str = Field(max_length=2000)
+    payload: dict[str, Any] | None = _json()
+    message_id: str | None = Field(default=None, max_length=40)
+    state: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: float
+    last_error: str | None = None
+    created_at: float
+    done_at: float | None = None
+
+
+class Setting(SQLModel, table=True):
+    """Small shared documents (the live routing policy) seen by every node."""
+
+    __tablename__ = "settings"
+    key: str = Field(primary_key=True, max_length=64)
+    value: dict[str, Any] | None = _json()
+    updated_at: float
+
+
+class Lease(SQLModel, table=True):
+    """A time-limited claim that one node runs a singleton (router, a connector account)."""
+
+    __tablename__ = "leases"
+    name: str = Field(primary_key=True, max_length=120)
+    holder: str = Field(max_length=120)
+    expires_at: float
+
+
+contacts = Contact.__table__
+identities = Identity.__table__
+cases = Case.__table__
+interactions = Interaction.__table__
+messages = Message.__table__
+agents = Agent.__table__
+api_tokens = ApiToken.__table__
+events = EventRecord.__table__
+webhooks = Webhook.__table__
+outbox = OutboxItem.__table__
+settings = Setting.__table__
+leases = Lease.__table__
+metadata = SQLModel.metadata
