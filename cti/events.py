@@ -110,7 +110,7 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     secs = int(ts)
-    millis = int(round((ts - secs) * 1000))
+    millis = round((ts - secs) * 1000)
     if millis == 1000:
         secs, millis = secs + 1, 0
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"

@@ -141,7 +141,7 @@ class EventRecord(SQLModel, table=True):
     )
     type: str = Field(max_length=48)
     ts: float
-    case_id: str | None = Field(default=None, max_length=40)
+    case_id: str | None = Field(default=None, max_length=40, index=True)
     interaction_id: str | None = Field(default=None, max_length=40, index=True)
     agent_id: str | None = Field(default=None, max_length=40)
     queue: str | None = Field(default=None, max_length=64)

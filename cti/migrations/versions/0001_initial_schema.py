@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -71,6 +70,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq"),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_events_case_id"), ["case_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_interaction_id"), ["interaction_id"], unique=False)
 
     op.create_table(
@@ -260,6 +260,7 @@ def downgrade() -> None:
     op.drop_table("leases")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_interaction_id"))
+        batch_op.drop_index(batch_op.f("ix_events_case_id"))
 
     op.drop_table("events")
     op.drop_table("contacts")

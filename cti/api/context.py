@@ -1,0 +1,68 @@
+"""What the API handlers share: the application's services, under one typed AppKey."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from cti.bus import EventBus
+from cti.config import Config
+from cti.metrics import Metrics
+from cti.routing.live_policy import PolicyHolder
+from cti.services.actors import Actor
+from cti.services.tokens import find_actor, hash_token
+from cti.storage.db import Database
+
+TOKEN_CACHE_SECONDS = 2.0
+
+
+class TokenCache:
+    """Resolves bearer tokens with a short cache (revocation is seen within two seconds everywhere)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cache: dict[str, tuple[Actor | None, float]] = {}
+
+    async def resolve(self, secret: str) -> Actor | None:
+        """The actor behind a token, or None."""
+        key = hash_token(secret)
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        actor = await self.db.read(lambda c: find_actor(c, secret))
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (actor, now + TOKEN_CACHE_SECONDS)
+        return actor
+
+    def forget(self) -> None:
+        """Drop every cached token (after a revocation on this node)."""
+        self._cache.clear()
+
+
+@dataclass
+class Services:
+    """Long-lived parts of one server process."""
+
+    config: Config
+    db: Database
+    bus: EventBus
+    policies: PolicyHolder
+    metrics: Metrics
+    tokens: TokenCache
+    node_id: str
+    connector_health: dict[str, str] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    draining: bool = False
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("cti_services", Services)
+
+
+def services(request: web.Request) -> Services:
+    """The services of the application serving this request."""
+    return request.app[SERVICES]

@@ -1,0 +1,181 @@
+"""A small route registry on aiohttp: one declaration per route gives validation, auth and OpenAPI.
+
+Each route declares its method, path, minimum role (None for public routes), and pydantic
+models for the JSON body and the query string. The wrapper authenticates, validates (400 with
+field details, nothing changed), calls the handler with a ``Call``, and renders the result as
+JSON. Errors anywhere become API.md's error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from cti.errors import ApiError, Forbidden, InvalidInput, RateLimited, Unauthorized
+from cti.services.actors import Actor, Role
+
+log = logging.getLogger(__name__)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response rendered with orjson."""
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def error_response(error: ApiError) -> web.Response:
+    """API.md's error shape with the error's status."""
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return json_response(error.to_body(), status=error.status, headers=headers)
+
+
+def validation_details(exc: ValidationError) -> dict[str, str]:
+    """Pydantic errors as {field.path: message}."""
+    details: dict[str, str] = {}
+    for item in exc.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "body"
+        details[key] = item["msg"]
+    return details
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request, the actor, and validated inputs."""
+
+    request: web.Request
+    actor: Actor
+    body: Any = None
+    query: Any = None
+
+    def path(self, name: str) -> str:
+        """A path parameter."""
+        return self.request.match_info[name]
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+Authenticator = Callable[[web.Request], Awaitable[Actor | None]]
+
+
+@dataclass
+class RouteSpec:
+    """One declared route."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    role: Role | None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | dict[str, Any] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    raw: bool = False  # the handler returns a web.StreamResponse itself (WebSocket, SSE, HTML)
+    extra_responses: dict[str, Any] = field(default_factory=dict)
+
+
+class Api:
+    """The registry; ``install(app)`` adds every route to an aiohttp application."""
+
+    def __init__(self) -> None:
+        self.routes: list[RouteSpec] = []
+
+    def route(self, method: str, path: str, *, summary: str, tag: str, role: Role | None,
+              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+              response: type[BaseModel] | dict[str, Any] | None = None, status: int = 200,
+              errors: tuple[int, ...] = (), raw: bool = False) -> Callable[[Handler], Handler]:
+        """Declare a route (decorator)."""
+        def register(handler: Handler) -> Handler:
+            self.routes.append(RouteSpec(method, path, handler, summary, tag, role, body, query, response,
+                                         status, errors, raw))
+            return handler
+        return register
+
+    def install(self, app: web.Application, authenticate: Authenticator) -> None:
+        """Add the routes to the application."""
+        for spec in self.routes:
+            app.router.add_route(spec.method, spec.path, _wrap(spec, authenticate))
+
+
+def _wrap(spec: RouteSpec, authenticate: Authenticator) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        if spec.role is None:
+            actor = Actor(Role.SYSTEM)
+        else:
+            found = await authenticate(request)
+            if found is None:
+                raise Unauthorized("a valid bearer token is required", code="unauthorized")
+            if not found.at_least(spec.role):
+                raise Forbidden(f"this needs the {spec.role.value} role", code="forbidden")
+            actor = found
+        call = Call(request, actor)
+        if spec.query is not None:
+            try:
+                call.query = spec.query.model_validate(_query_dict(request, spec.query))
+            except ValidationError as exc:
+                raise InvalidInput("invalid query parameters", details=validation_details(exc)) from exc
+        if spec.body is not None:
+            call.body = await _parse_body(request, spec.body)
+        result = await spec.handler(call)
+        if spec.raw or isinstance(result, web.StreamResponse):
+            return result
+        if spec.status == 204:
+            return web.Response(status=204)
+        return json_response(result, status=spec.status)
+
+    return endpoint
+
+
+def _query_dict(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        out[key] = values if len(values) > 1 else values[0]
+    return out
+
+
+async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.read()
+    if not raw.strip():
+        raw = b"{}"  # routes whose body fields are all optional accept no body
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json",
+                           details={"body": "not JSON"}) from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object", code="invalid_json", details={"body": "not an object"})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput("invalid request body", details=validation_details(exc)) from exc
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                           ) -> web.StreamResponse:
+    """Every error becomes API.md's JSON shape; unexpected ones are logged and answered 500."""
+    started = time.perf_counter()
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")
+        error = ApiError(exc.reason or "error", code=code)
+        error.status = exc.status
+        return error_response(error)
+    except Exception:
+        log.exception("unhandled error on %s %s after %.1f ms", request.method, request.path,
+                      (time.perf_counter() - started) * 1000)
+        return error_response(ApiError("internal server error"))

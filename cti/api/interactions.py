@@ -1,0 +1,226 @@
+"""Interactions: list, get, start outbound, inbound custom-channel items, and the CTI verbs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from cti import models
+from cti.api import schemas as s
+from cti.api.context import Services, services
+from cti.api.framework import Api, Call
+from cti.api.queries import get_row, page, require_case_access
+from cti.channels import ChannelDirectory
+from cti.errors import InvalidInput, Unavailable, Unprocessable
+from cti.services import render
+from cti.services.actors import Role
+from cti.services.identities import normalize_identity
+from cti.services.inbound import InboundItem, ingest
+from cti.services.interactions import CommandParams, apply_command
+from cti.services.outbound import recipient_of, reply
+from cti.services.outreach import start_outbound
+from cti.state import Command
+
+api = Api()
+I = models.interactions
+ERRORS = (400, 403, 404, 409)
+
+
+def channels(svc: Services) -> ChannelDirectory:
+    """The channel directory of this server."""
+    return svc.extras["channels"]
+
+
+@api.route("GET", "/api/v1/interactions", summary="List interactions", tag="interactions", role=Role.AGENT,
+           query=s.InteractionsQuery, response=s.list_of(s.InteractionOut))
+async def list_interactions(call: Call) -> dict[str, Any]:
+    q = call.query
+    filters = [getattr(I.c, name) == getattr(q, name)
+               for name in ("state", "channel", "agent_id", "case_id", "queue") if getattr(q, name) is not None]
+    if call.actor.is_agent:
+        filters.append(I.c.agent_id == call.actor.agent_id)
+    rows, nxt = await services(call.request).db.read(lambda c: page(c, I, filters, limit=q.limit, after=q.after))
+    return {"items": [render.interaction(r) for r in rows], "next": nxt}
+
+
+@api.route("GET", "/api/v1/interactions/{id}", summary="Get an interaction", tag="interactions", role=Role.AGENT,
+           response=s.InteractionOut, errors=(403, 404))
+async def get_interaction(call: Call) -> dict[str, Any]:
+    iid, actor = call.path("id"), call.actor
+
+    def read(conn: Any) -> dict[str, Any]:
+        row = get_row(conn, I, iid, "interaction")
+        if actor.is_agent and row.agent_id != actor.agent_id:
+            require_case_access(conn, actor, row.case_id)
+        return render.interaction(row)
+
+    return await services(call.request).db.read(read)
+
+
+@api.route("POST", "/api/v1/inbound", summary="Custom-channel API: store an inbound message", tag="interactions",
+           role=Role.SUPERVISOR, body=s.InboundBody, response=s.InboundOut, status=200, errors=(400,))
+async def inbound(call: Call) -> dict[str, Any]:
+    svc, b = services(call.request), call.body
+    if svc.config.custom_channel(b.channel) is None:
+        raise InvalidInput(f"{b.channel!r} is not a configured custom channel", code="unknown_channel",
+                           details={"channel": "not configured in [[channels.custom]]"})
+    kind, value = normalize_identity(b.from_.kind, b.from_.value)
+    if b.queue is not None and svc.policies.current.queue(b.queue) is None:
+        raise InvalidInput(f"unknown queue {b.queue!r}", code="unknown_queue", details={"queue": "unknown"})
+    item = InboundItem(channel=b.channel, from_kind=kind, from_value=value, text=b.text, external_id=b.external_id,
+                       thread_id=b.thread_id, subject=b.subject, name=b.name, language=b.language,
+                       priority=b.priority, queue=b.queue)
+    policy = svc.policies.current
+    try:
+        result = await svc.db.write(lambda tx: ingest(tx, item, policy))
+    except IntegrityError:
+        # Another node stored the same contact or message a moment ago: the retry finds it.
+        result = await svc.db.write(lambda tx: ingest(tx, item, policy))
+    return {"message": result.message, "interaction_id": result.interaction_id, "case_id": result.case_id,
+            "contact_id": result.contact_id, "duplicate": not result.created}
+
+
+@api.route("POST", "/api/v1/interactions", summary="Start an outbound interaction on any channel (MakeCall, email)",
+           tag="interactions", role=Role.AGENT, body=s.InteractionCreate, status=201, errors=(400, 422, 503),
+           response={"type": "object", "required": ["interaction"], "properties": {
+               "interaction": {"$ref": "#/components/schemas/InteractionOut"},
+               "message": {"$ref": "#/components/schemas/MessageOut"}}})
+async def create_interaction(call: Call) -> dict[str, Any]:
+    svc, b = services(call.request), call.body
+    directory = channels(svc)
+    info = directory.get(b.channel)
+    if b.channel == "voice" and "call_control" not in svc.extras:
+        raise Unprocessable("no voice connector is configured (see [connectors.sip] or [connectors.twilio])",
+                            code="channel_not_configured", details={"channel": "voice"})
+    if b.channel != "voice" and (info is None or not info.outbound_url):
+        raise Unprocessable(f"channel {b.channel!r} cannot send (not configured)", code="channel_not_configured",
+                            details={"channel": b.channel})
+    if isinstance(b.to, str):
+        kind = directory.identity_kind(b.channel)
+        if kind is None:
+            raise InvalidInput("give 'to' as {kind, value} on this channel", details={"to": "needs kind"})
+        kind, value = normalize_identity(kind, b.to, field="to")
+    else:
+        kind, value = normalize_identity(b.to.kind, b.to.value, field="to")
+    policy = svc.policies.current
+    text, subject, actor = b.text, b.subject, call.actor
+    if text and not actor.is_agent and b.agent_id is None:
+        raise InvalidInput("a first message needs an agent to own the interaction",
+                           details={"agent_id": "required with text for non-agent tokens"})
+
+    def op(tx: Any) -> dict[str, Any]:
+        row = start_outbound(tx, actor=actor, channel=b.channel, kind=kind, value=value, subject=subject,
+                             case_id=b.case_id, agent_id=b.agent_id, policy=policy)
+        body: dict[str, Any] = {"interaction": render.interaction(row)}
+        if text and info is not None:
+            message = reply(tx, row["id"], actor=actor, text=text,
+                            mode="private", outbound_url=info.outbound_url, recipient={"kind": kind, "value": value})
+            body["message"] = render.message(message)
+        return body
+
+    return await svc.db.write(op)
+
+
+async def _command(call: Call, command: Command, params: CommandParams | None = None) -> dict[str, Any]:
+    svc, iid, actor = services(call.request), call.path("id"), call.actor
+    policy = svc.policies.current
+    row = await svc.db.write(lambda tx: apply_command(tx, iid, command, actor=actor, policy=policy, params=params))
+    return render.interaction(row)
+
+
+def _verb(path: str, summary: str, command: Command) -> None:
+    async def handler(call: Call) -> dict[str, Any]:
+        return await _command(call, command)
+
+    handler.__name__ = f"{command.value}_interaction"
+    api.route("POST", f"/api/v1/interactions/{{id}}/{path}", summary=summary, tag="interactions", role=Role.AGENT,
+              response=s.InteractionOut, errors=ERRORS)(handler)
+
+
+_verb("accept", "Accept an offered interaction (offered -> active)", Command.ACCEPT)
+_verb("hold", "Hold (a call: hold audio; written: waiting for the customer)", Command.HOLD)
+_verb("resume", "Resume a held interaction", Command.RESUME)
+_verb("end", "End (hang up a call, close a chat) -> wrapup", Command.END)
+
+
+@api.route("POST", "/api/v1/interactions/{id}/reject", summary="Reject an offer; it goes to the next agent",
+           tag="interactions", role=Role.AGENT, body=s.RejectBody, response=s.InteractionOut, errors=ERRORS)
+async def reject(call: Call) -> dict[str, Any]:
+    return await _command(call, Command.REJECT, CommandParams(reason=call.body.reason))
+
+
+@api.route("POST", "/api/v1/interactions/{id}/wrapup", summary="Finish wrap-up with disposition and notes",
+           tag="interactions", role=Role.AGENT, body=s.WrapupBody, response=s.InteractionOut, errors=ERRORS)
+async def wrapup(call: Call) -> dict[str, Any]:
+    return await _command(call, Command.WRAPUP, CommandParams(disposition=call.body.disposition, notes=call.body.notes))
+
+
+@api.route("POST", "/api/v1/interactions/{id}/abandon", summary="Record that the customer left (queued|offered)",
+           tag="interactions", role=Role.SUPERVISOR, body=s.AbandonBody, response=s.InteractionOut, errors=ERRORS)
+async def abandon(call: Call) -> dict[str, Any]:
+    return await _command(call, Command.ABANDON, CommandParams(reason=call.body.reason))
+
+
+@api.route("POST", "/api/v1/interactions/{id}/transfer", summary="Transfer to an agent, a queue or (calls) a number",
+           tag="interactions", role=Role.AGENT, body=s.TransferBody, response=s.InteractionOut,
+           errors=(*ERRORS, 422, 503))
+async def transfer(call: Call) -> dict[str, Any]:
+    b = call.body
+    if b.number is not None:
+        svc, iid = services(call.request), call.path("id")
+        row = await svc.db.read(lambda c: get_row(c, I, iid, "interaction"))
+        if row.channel != "voice":
+            raise Unprocessable("only calls can be transferred to a number", code="channel_not_voice")
+        raise Unavailable("no voice connector is up to transfer the call", code="connector_unavailable")
+    if b.agent_id is not None:
+        return await _command(call, Command.TRANSFER_TO_AGENT, CommandParams(agent_id=b.agent_id))
+    return await _command(call, Command.TRANSFER_TO_QUEUE, CommandParams(queue=b.queue))
+
+
+@api.route("POST", "/api/v1/interactions/{id}/dtmf", summary="Send DTMF digits on a call", tag="interactions",
+           role=Role.AGENT, body=s.DtmfBody, errors=(*ERRORS, 422, 503),
+           response={"type": "object", "properties": {"sent": {"type": "string"}}})
+async def dtmf(call: Call) -> dict[str, Any]:
+    svc, iid = services(call.request), call.path("id")
+    row = await svc.db.read(lambda c: get_row(c, I, iid, "interaction"))
+    if row.channel != "voice":
+        raise Unprocessable("DTMF is for calls", code="channel_not_voice")
+    control = svc.extras.get("call_control")
+    if control is None:
+        raise Unavailable("no voice connector is up", code="connector_unavailable")
+    await control.send_dtmf(row, call.body.digits, actor=call.actor)
+    return {"sent": call.body.digits}
+
+
+@api.route("POST", "/api/v1/interactions/{id}/messages", summary="Reply on the interaction's own channel",
+           tag="interactions", role=Role.AGENT, body=s.ReplyBody, response=s.MessageOut, status=202,
+           errors=(*ERRORS, 422))
+async def post_message(call: Call) -> dict[str, Any]:
+    svc, iid, actor, b = services(call.request), call.path("id"), call.actor, call.body
+    directory = channels(svc)
+
+    def op(tx: Any) -> Any:
+        channel = tx.conn.execute(sa.select(I.c.channel).where(I.c.id == iid)).scalar()
+        info = directory.get(channel) if channel else None
+        return reply(tx, iid, actor=actor, text=b.text, mode=b.mode,
+                     outbound_url=info.outbound_url if info else None, recipient=recipient_of(tx, iid))
+
+    return render.message(await svc.db.write(op))
+
+
+@api.route("GET", "/api/v1/interactions/{id}/messages", summary="Messages of an interaction", tag="interactions",
+           role=Role.AGENT, response=s.list_of(s.MessageOut), errors=(403, 404))
+async def list_messages(call: Call) -> dict[str, Any]:
+    iid, actor = call.path("id"), call.actor
+
+    def read(conn: Any) -> dict[str, Any]:
+        row = get_row(conn, I, iid, "interaction")
+        if actor.is_agent and row.agent_id != actor.agent_id:
+            require_case_access(conn, actor, row.case_id)
+        rows = conn.execute(sa.select(models.messages).where(models.messages.c.interaction_id == iid)
+                            .order_by(models.messages.c.created_at).limit(1000)).all()
+        return {"items": [render.message(m) for m in rows], "next": None}
+
+    return await services(call.request).db.read(read)

@@ -1,0 +1,61 @@
+"""Read functions used by the API (each takes a connection; run through Database.read)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cti import models
+from cti.errors import Forbidden, NotFound
+from cti.services.actors import Actor
+
+I = models.interactions
+
+
+def page(conn: Connection, table: sa.Table, filters: list[Any], *, limit: int, after: str | None
+         ) -> tuple[list[Any], str | None]:
+    """Rows in id order after the cursor, and the next cursor."""
+    query = sa.select(table).where(*filters)
+    if after:
+        query = query.where(table.c.id > after)
+    rows = conn.execute(query.order_by(table.c.id).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def get_row(conn: Connection, table: sa.Table, row_id: str, what: str) -> Any:
+    """One row or NotFound."""
+    row = conn.execute(sa.select(table).where(table.c.id == row_id)).first()
+    if row is None or getattr(row, "deleted", False):
+        raise NotFound(f"{what} {row_id} not found", code=f"{what}_not_found", details={"id": row_id})
+    return row
+
+
+def agent_touches_case(conn: Connection, agent_id: str, case_id: str) -> bool:
+    """True when the agent holds, was offered or handled an interaction of the case."""
+    return conn.execute(sa.select(I.c.id).where(I.c.case_id == case_id, I.c.agent_id == agent_id).limit(1)).first() \
+        is not None or conn.execute(sa.select(models.events.c.seq).where(
+            models.events.c.case_id == case_id, models.events.c.agent_id == agent_id).limit(1)).first() is not None
+
+
+def require_case_access(conn: Connection, actor: Actor, case_id: str) -> None:
+    """Agents see only cases they work on; others see all."""
+    if actor.is_agent and not agent_touches_case(conn, actor.agent_id or "", case_id):
+        raise Forbidden("this case is not one of yours", code="not_your_case")
+
+
+def require_contact_access(conn: Connection, actor: Actor, contact_id: str) -> None:
+    """Agents see only contacts of cases they work on."""
+    if not actor.is_agent:
+        return
+    agent_id = actor.agent_id or ""
+    found = conn.execute(sa.select(I.c.id).where(I.c.contact_id == contact_id, I.c.agent_id == agent_id)
+                         .limit(1)).first()
+    if found is None:
+        case_ids = [r.id for r in conn.execute(sa.select(models.cases.c.id)
+                                               .where(models.cases.c.contact_id == contact_id)).all()]
+        if not any(agent_touches_case(conn, agent_id, c) for c in case_ids):
+            raise Forbidden("this contact is not one of yours", code="not_your_contact")

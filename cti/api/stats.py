@@ -1,0 +1,114 @@
+"""Realtime statistics and the summary report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from cti import models
+from cti.api import schemas as s
+from cti.api.context import services
+from cti.api.framework import Api, Call
+from cti.errors import InvalidInput
+from cti.events import EventType, iso
+from cti.reports import CSV_COLUMNS, summarize
+from cti.services.actors import Role
+
+api = Api()
+I = models.interactions
+PIVOT_FUNNEL = {EventType.PIVOT_CREATED: "pivots_sent", EventType.PIVOT_OPENED: "pivots_opened",
+                EventType.PIVOT_REDEEMED: "pivots_redeemed", EventType.CALLBACK_CONNECTED: "pivots_connected"}
+
+
+def _start_of_day(now: float) -> float:
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+@api.route("GET", "/api/v1/stats/realtime", summary="Per queue and channel: waiting, longest wait, agents, SLA % today",
+           tag="stats", role=Role.SUPERVISOR, response={"type": "object", "required": ["queues"]})
+async def realtime(call: Call) -> dict[str, Any]:
+    svc = services(call.request)
+    policy, cfg = svc.policies.current, svc.config.reports
+    now = time.time()
+    since = _start_of_day(now)
+
+    def read(conn: Any) -> tuple[list[Any], list[Any], list[Any]]:
+        waiting = conn.execute(sa.select(I.c.queue, I.c.channel, sa.func.count(), sa.func.min(I.c.queued_at))
+                               .where(I.c.state == "queued").group_by(I.c.queue, I.c.channel)).all()
+        today = conn.execute(sa.select(I).where(I.c.created_at >= since)).all()
+        agents = conn.execute(sa.select(models.agents).where(models.agents.c.deleted.is_(False))).all()
+        return waiting, today, agents
+
+    waiting, today, agents = await svc.db.read(read)
+    by_key = summarize(today, key=lambda r: f"{r.queue}|{r.channel}", channel_class=policy.channel_class,
+                       sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds)
+    rows: dict[str, dict[str, Any]] = {}
+    for queue, channel, count, oldest in waiting:
+        rows[f"{queue}|{channel}"] = {"waiting": count, "longest_wait": round(now - oldest, 3) if oldest else 0.0}
+        svc.metrics.queue_waiting.labels(queue or "", channel).set(count)
+        svc.metrics.queue_longest_wait.labels(queue or "", channel).set(now - oldest if oldest else 0)
+    for key in by_key:
+        rows.setdefault(key, {"waiting": 0, "longest_wait": 0.0})
+    queues = []
+    for key, entry in sorted(rows.items()):
+        queue, channel = key.split("|", 1)
+        spec = policy.queue(queue)
+        eligible = [a for a in agents if spec is None or all((a.skills or {}).get(k, 0) >= v
+                                                             for k, v in spec.skills.items())]
+        today_stats = by_key.get(key, {})
+        queues.append({"queue": queue, "channel": channel, **entry,
+                       "agents_available": sum(1 for a in eligible if a.state == "available"),
+                       "agents_signed_in": sum(1 for a in eligible if a.state != "offline"),
+                       "offered_today": today_stats.get("offered", 0), "handled_today": today_stats.get("handled", 0),
+                       "sla_percent_today": today_stats.get("sla_percent")})
+    states: dict[str, int] = {}
+    for a in agents:
+        states[a.state] = states.get(a.state, 0) + 1
+    return {"ts": iso(now), "queues": queues, "agents": states}
+
+
+@api.route("GET", "/api/v1/reports/summary", summary="Summary report (Accept: text/csv for CSV)", tag="stats",
+           role=Role.SUPERVISOR, query=s.ReportQuery, errors=(400,),
+           response={"type": "object", "required": ["groups"]})
+async def summary(call: Call) -> Any:
+    svc, q = services(call.request), call.query
+    now = time.time()
+    start = q.from_.timestamp() if q.from_ else _start_of_day(now)
+    end = q.to.timestamp() if q.to else now
+    if end < start:
+        raise InvalidInput("'to' is before 'from'", details={"to": "before from"})
+    policy, cfg = svc.policies.current, svc.config.reports
+
+    def read(conn: Any) -> tuple[list[Any], list[Any]]:
+        rows = conn.execute(sa.select(I).where(I.c.created_at >= start, I.c.created_at < end)).all()
+        pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data, models.events.c.queue,
+                                        models.events.c.agent_id)
+                              .where(models.events.c.ts >= start, models.events.c.ts < end,
+                                     models.events.c.type.in_([t.value for t in PIVOT_FUNNEL]))).all()
+        return rows, pivots
+
+    rows, pivots = await svc.db.read(read)
+    field = q.group_by if q.group_by != "agent" else "agent_id"
+    groups = summarize(rows, key=lambda r: getattr(r, field), channel_class=policy.channel_class,
+                       sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds)
+    for g in groups.values():
+        g.update({name: 0 for name in PIVOT_FUNNEL.values()})
+    for p in pivots:
+        name = {"agent": p.agent_id, "queue": p.queue, "channel": (p.data or {}).get("channel")}[q.group_by]
+        groups.setdefault(name or "(none)", {c: 0 for c in CSV_COLUMNS[1:]})
+        groups[name or "(none)"][PIVOT_FUNNEL[EventType(p.type)]] += 1
+    if "text/csv" in call.request.headers.get("Accept", ""):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for name, g in sorted(groups.items()):
+            writer.writerow([name, *("" if g.get(c) is None else g.get(c) for c in CSV_COLUMNS[1:])])
+        return web.Response(text=out.getvalue(), content_type="text/csv")
+    return {"from": iso(start), "to": iso(end), "group_by": q.group_by, "groups": groups}

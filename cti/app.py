@@ -1,0 +1,149 @@
+"""The application factory: wires every long-lived part with cleanup contexts (no globals).
+
+Two servers can run in one process (the tests do). Startup order: schema upgrade, database
+writer, event bus (plus the PostgreSQL relay across nodes), routing policy, then the
+singletons, each under a lease so exactly one node runs it: the router, webhook fan-out and
+outbox delivery. Shutdown runs in reverse: stop intake, give up leases, drain writes, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from cti import __version__
+from cti.api import admin, agents, contacts, events, interactions, ops, stats
+from cti.api.context import SERVICES, Services, TokenCache
+from cti.api.framework import Api, error_middleware
+from cti.api.openapi import build_openapi
+from cti.bus import EventBus, PgEventRelay
+from cti.channels import ChannelDirectory
+from cti.config import Config
+from cti.delivery import OutboxWorker, WebhookFanout
+from cti.events import Event
+from cti.leases import LeasedRunner
+from cti.metrics import Metrics
+from cti.routing.live_policy import PolicyHolder
+from cti.routing.router import Router
+from cti.services.actors import Actor
+from cti.storage.db import Database
+from cti.storage.migrate import upgrade_database
+
+log = logging.getLogger(__name__)
+MODULES = (ops, agents, contacts, interactions, admin, stats, events)
+TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
+
+
+def all_routes() -> Api:
+    """Every route of the API in one registry."""
+    registry = Api()
+    for module in MODULES:
+        registry.routes.extend(module.api.routes)
+    return registry
+
+
+def default_node_id() -> str:
+    """host:pid, unless configured."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def _authenticate(request: web.Request) -> Actor | None:
+    header = request.headers.get("Authorization", "")
+    secret = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    if not secret and request.path in TOKEN_QUERY_PATHS:
+        secret = request.query.get("access_token", "")
+    if not secret or len(secret) > 200:
+        return None
+    return await request.app[SERVICES].tokens.resolve(secret)
+
+
+@web.middleware
+async def _metrics_middleware(request: web.Request,
+                              handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    started = time.perf_counter()
+    response = await handler(request)
+    info = request.match_info.route.resource
+    route = info.canonical if info is not None else "unmatched"
+    metrics = request.app[SERVICES].metrics
+    metrics.requests.labels(request.method, route, str(response.status)).inc()
+    metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
+    return response
+
+
+def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
+               node_id: str | None = None) -> web.Application:
+    """Build the aiohttp application for this configuration."""
+    app = web.Application(middlewares=[_metrics_middleware, error_middleware], client_max_size=4 * 1024 * 1024)
+    registry = all_routes()
+    registry.install(app, _authenticate)
+    node = node_id or config.server.node_id or default_node_id()
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        url = config.server.resolved_database_url()
+        if migrate:
+            await asyncio.to_thread(upgrade_database, url)
+        metrics = Metrics()
+        db = Database(url, synchronous=config.server.sqlite_synchronous, batch_max=config.server.write_batch_max)
+        bus = EventBus(db)
+
+        def on_commit(committed: list[Event]) -> None:
+            bus.publish(committed)
+
+        db.on_commit = on_commit
+        await db.start()
+        await bus.start()
+        custom_classes = {c.name: c.capacity_class for c in config.channels.custom}
+        policies = PolicyHolder(config.routing, custom_classes)
+        await policies.load(db)
+        bus.add_listener(policies.on_event)
+        bus.add_listener(lambda e: metrics.events_published.labels(e.type.value).inc())
+        relay = PgEventRelay(bus, url) if not db.is_sqlite else None
+        if relay is not None:
+            await relay.start()
+        svc = Services(config=config, db=db, bus=bus, policies=policies, metrics=metrics, tokens=TokenCache(db),
+                       node_id=node)
+        svc.extras["channels"] = ChannelDirectory(config)
+        svc.extras["openapi"] = build_openapi(registry.routes, version=__version__)
+        app[SERVICES] = svc
+        session = aiohttp.ClientSession()
+        runners: list[LeasedRunner] = []
+        if singletons:
+            router = Router(db, bus, policies)
+            svc.extras["router"] = router
+            runners = [
+                LeasedRunner(db, "router", node, router.run),
+                LeasedRunner(db, "webhook-fanout", node, WebhookFanout(db, bus).run),
+                LeasedRunner(db, "outbox", node, OutboxWorker(db, config, session, metrics).run),
+            ]
+            for runner in runners:
+                await runner.start()
+        svc.extras["leases"] = runners
+        log.info("node %s ready on database %s", node, _safe_url(url))
+        try:
+            yield
+        finally:
+            svc.draining = True
+            for runner in runners:
+                await runner.stop()
+            if relay is not None:
+                await relay.stop()
+            await bus.stop()
+            await db.close()
+            await session.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

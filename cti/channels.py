@@ -1,0 +1,49 @@
+"""Which channels exist and how each delivers outbound items.
+
+Custom channels (config ``[[channels.custom]]``) deliver by a signed POST to their
+``outbound_url``. Connector channels (email, XMPP, SIP, ...) register here when they start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cti.config import Config
+
+DEFAULT_IDENTITY_KIND = {"voice": "phone", "sms": "phone", "email": "email", "xmpp": "xmpp"}
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """One channel's outbound facts."""
+
+    name: str
+    outbound_url: str | None
+    secret: str
+    identity_kind: str | None
+
+
+class ChannelDirectory:
+    """Every channel this server can receive on and reply through."""
+
+    def __init__(self, config: Config) -> None:
+        self._channels: dict[str, ChannelInfo] = {}
+        for custom in config.channels.custom:
+            self._channels[custom.name] = ChannelInfo(custom.name, custom.outbound_url or None, custom.secret, None)
+
+    def register(self, info: ChannelInfo) -> None:
+        """Add a channel (connectors call this when they start)."""
+        self._channels[info.name] = info
+
+    def get(self, name: str) -> ChannelInfo | None:
+        """The channel of that name, if any."""
+        return self._channels.get(name)
+
+    def names(self) -> list[str]:
+        """All channel names."""
+        return sorted(self._channels)
+
+    def identity_kind(self, name: str) -> str | None:
+        """The identity kind a bare ``to`` string means on this channel."""
+        info = self._channels.get(name)
+        return (info.identity_kind if info else None) or DEFAULT_IDENTITY_KIND.get(name)

@@ -1,0 +1,174 @@
+"""Outbound HTTP that must not be lost: webhook fan-out and the outbox delivery worker.
+
+WebhookFanout follows the event log from a durable cursor and, in one transaction per batch,
+adds an outbox item for every (event, matching subscription) and moves the cursor: each event
+reaches each subscriber's outbox exactly once, across restarts and node changes.
+
+OutboxWorker sends due items as signed POSTs. 2xx: delivered. 408, 429, 5xx and network
+errors: retried with exponential backoff and jitter up to the configured attempts. Other 4xx:
+failed at once (the receiver refuses it; retrying cannot help). Both run under leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+import sqlalchemy as sa
+
+from cti import models
+from cti.bus import EventBus, EventFilter
+from cti.config import Config
+from cti.events import Event, type_matches
+from cti.ids import new_id
+from cti.metrics import Metrics
+from cti.services.outbound import mark_attempt_failed, mark_delivered
+from cti.signing import signed_headers
+from cti.storage.db import Database, Tx
+
+log = logging.getLogger(__name__)
+CURSOR_KEY = "webhooks.cursor"
+O = models.outbox
+RETRYABLE = {408, 425, 429}
+
+
+def _read_cursor(conn: Any) -> int | None:
+    value = conn.execute(sa.select(models.settings.c.value).where(models.settings.c.key == CURSOR_KEY)).scalar()
+    return int(value["seq"]) if value else None
+
+
+def _save_cursor(tx: Tx, seq: int) -> None:
+    S = models.settings
+    if tx.conn.execute(sa.update(S).where(S.c.key == CURSOR_KEY).values(value={"seq": seq}, updated_at=tx.now)
+                       ).rowcount == 0:
+        tx.conn.execute(S.insert().values(key=CURSOR_KEY, value={"seq": seq}, updated_at=tx.now))
+
+
+class WebhookFanout:
+    """Turns events into outbox items for matching webhook subscriptions."""
+
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self.db, self.bus = db, bus
+        self._hooks: list[Any] = []
+        self._hooks_read = 0.0
+
+    async def _webhooks(self) -> list[Any]:
+        if time.monotonic() - self._hooks_read > 2.0:
+            self._hooks = await self.db.read(lambda c: c.execute(
+                sa.select(models.webhooks).where(models.webhooks.c.deleted.is_(False))).all())
+            self._hooks_read = time.monotonic()
+        return self._hooks
+
+    async def run(self) -> None:
+        """Follow the log until cancelled."""
+        cursor = await self.db.read(_read_cursor)
+        if cursor is None:
+            cursor = self.bus.last_seq
+            await self.db.write(lambda tx: _save_cursor(tx, cursor))
+        sub = self.bus.subscribe(EventFilter(), since=cursor)
+        try:
+            while True:
+                first = await sub.next(timeout=1.0)
+                if first is None:
+                    continue
+                batch = [first]
+                while len(batch) < 500 and (more := sub.next_nowait()) is not None:
+                    batch.append(more)
+                hooks = await self._webhooks()
+                items = [(event, hook) for event in batch for hook in hooks
+                         if type_matches(event.type.value, hook.types)]
+                last = batch[-1].seq
+                await self.db.write(lambda tx, i=items, s=last: self._enqueue(tx, i, s))
+        finally:
+            sub.close()
+
+    @staticmethod
+    def _enqueue(tx: Tx, items: list[tuple[Event, Any]], seq: int) -> None:
+        if items:
+            tx.conn.execute(O.insert(), [
+                {"id": new_id("out"), "kind": "webhook", "target": hook.id, "url": hook.url,
+                 "payload": event.to_json(), "message_id": None, "state": "pending", "attempts": 0,
+                 "next_attempt_at": tx.now, "last_error": None, "created_at": tx.now, "done_at": None}
+                for event, hook in items])
+        _save_cursor(tx, seq)
+
+
+class OutboxWorker:
+    """Delivers due outbox items."""
+
+    def __init__(self, db: Database, config: Config, session: aiohttp.ClientSession, metrics: Metrics,
+                 *, poll_seconds: float = 0.2, concurrency: int = 32) -> None:
+        self.db, self.config, self.session, self.metrics = db, config, session, metrics
+        self.poll_seconds = poll_seconds
+        self._inflight: set[str] = set()
+        self._limit = asyncio.Semaphore(concurrency)
+
+    def _secret(self, item: Any, hooks: dict[str, str]) -> str:
+        if item.kind == "webhook":
+            return hooks.get(item.target, "")
+        channel = self.config.custom_channel(item.target)
+        return channel.secret if channel else ""
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            while True:
+                now = time.time()
+                due, hooks = await self.db.read(lambda c, n=now: (
+                    c.execute(sa.select(O).where(O.c.state == "pending", O.c.next_attempt_at <= n)
+                              .order_by(O.c.next_attempt_at).limit(200)).all(),
+                    {h.id: h.secret for h in c.execute(sa.select(models.webhooks.c.id, models.webhooks.c.secret))}))
+                for item in due:
+                    if item.id not in self._inflight:
+                        self._inflight.add(item.id)
+                        group.create_task(self._deliver(item, self._secret(item, hooks)))
+                await asyncio.sleep(self.poll_seconds)
+
+    async def _deliver(self, item: Any, secret: str) -> None:
+        try:
+            async with self._limit:
+                outcome, detail, external_id = await self._post(item, secret)
+            cfg = self.config.webhooks
+            if outcome == "ok":
+                await self.db.write(lambda tx: mark_delivered(tx, item.id, external_id=external_id))
+            else:
+                attempts = item.attempts + 1
+                retry_at = None
+                if outcome == "retry" and attempts < cfg.max_attempts:
+                    delay = min(cfg.max_backoff, cfg.initial_backoff * 2 ** (attempts - 1))
+                    retry_at = time.time() + delay * random.uniform(0.5, 1.0)
+                await self.db.write(lambda tx: mark_attempt_failed(tx, item.id, error=detail, retry_at=retry_at))
+            self.metrics.webhook_deliveries.labels(item.kind, outcome).inc()
+        except Exception:
+            log.exception("outbox item %s: delivery bookkeeping failed; it stays pending", item.id)
+        finally:
+            self._inflight.discard(item.id)
+
+    async def _post(self, item: Any, secret: str) -> tuple[str, str, str | None]:
+        body = orjson.dumps(item.payload)
+        headers = signed_headers(secret, body)
+        headers["X-CTI-Delivery"] = item.id
+        timeout = aiohttp.ClientTimeout(total=self.config.webhooks.timeout)
+        try:
+            async with self.session.post(item.url, data=body, headers=headers, timeout=timeout) as response:
+                text = await response.text(errors="replace")
+                if 200 <= response.status < 300:
+                    external_id = None
+                    if item.kind == "channel" and text:
+                        try:
+                            parsed = orjson.loads(text)
+                            external_id = parsed.get("external_id") if isinstance(parsed, dict) else None
+                        except orjson.JSONDecodeError:
+                            pass
+                    return "ok", "", str(external_id) if external_id else None
+                detail = f"HTTP {response.status}: {text[:200]}"
+                if response.status >= 500 or response.status in RETRYABLE:
+                    return "retry", detail, None
+                return "failed", detail, None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return "retry", f"{type(exc).__name__}: {exc}"[:300], None

@@ -1,0 +1,91 @@
+"""Contact-center metrics with the standard definitions of API.md (pure functions over rows).
+
+Offered: entered a queue. Handled: accepted by an agent. Abandoned: the customer left before
+acceptance (short abandons, under the threshold, counted apart and left out of service level).
+Speed of answer (voice, chat): queued -> accepted. First response (email, social, SMS):
+received -> first agent reply. Service level: handled within the channel's threshold /
+(offered - short abandons). Handle time: accepted -> wrap-up done.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+ANSWERED_CLASSES = ("voice", "chat")
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile, or None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _avg(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def summarize(rows: Iterable[Any], *, key: Callable[[Any], str | None], channel_class: Callable[[str], str],
+              sla_seconds: dict[str, float], short_abandon_seconds: float) -> dict[str, dict[str, Any]]:
+    """Metrics per group (key(row) names the group)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        name = key(row) or "(none)"
+        g = groups.setdefault(name, {"offered": 0, "handled": 0, "abandoned": 0, "short_abandoned": 0,
+                                     "_answer": [], "_first": [], "_handle": [], "_in_sla": 0})
+        cls = channel_class(row.channel)
+        threshold = sla_seconds.get(row.channel, sla_seconds.get(cls, 60.0))
+        if row.queued_at is not None:
+            g["offered"] += 1
+        if row.state == "abandoned":
+            waited = (row.ended_at or row.queued_at or 0) - (row.queued_at or row.created_at)
+            if waited < short_abandon_seconds:
+                g["short_abandoned"] += 1
+            else:
+                g["abandoned"] += 1
+        if row.accepted_at is not None:
+            g["handled"] += 1
+            if row.queued_at is not None and cls in ANSWERED_CLASSES:
+                g["_answer"].append(row.accepted_at - row.queued_at)
+            if row.closed_at is not None:
+                g["_handle"].append(row.closed_at - row.accepted_at)
+        if row.first_response_at is not None and cls not in ANSWERED_CLASSES and row.direction == "inbound":
+            g["_first"].append(row.first_response_at - row.created_at)
+        if row.queued_at is not None and _within_sla(row, cls, threshold):
+            g["_in_sla"] += 1
+    return {name: _finish(g) for name, g in sorted(groups.items())}
+
+
+def _within_sla(row: Any, cls: str, threshold: float) -> bool:
+    if cls in ANSWERED_CLASSES:
+        return row.accepted_at is not None and row.accepted_at - row.queued_at <= threshold
+    return row.first_response_at is not None and row.first_response_at - row.created_at <= threshold
+
+
+def _finish(g: dict[str, Any]) -> dict[str, Any]:
+    base = g["offered"] - g["short_abandoned"]
+    return {
+        "offered": g["offered"],
+        "handled": g["handled"],
+        "abandoned": g["abandoned"],
+        "short_abandoned": g["short_abandoned"],
+        "speed_of_answer_avg": _round(_avg(g["_answer"])),
+        "speed_of_answer_p90": _round(percentile(g["_answer"], 90)),
+        "first_response_avg": _round(_avg(g["_first"])),
+        "first_response_p90": _round(percentile(g["_first"], 90)),
+        "handle_time_avg": _round(_avg(g["_handle"])),
+        "sla_percent": _round(100.0 * g["_in_sla"] / base) if base > 0 else None,
+    }
+
+
+CSV_COLUMNS = ["group", "offered", "handled", "abandoned", "short_abandoned", "speed_of_answer_avg",
+               "speed_of_answer_p90", "first_response_avg", "first_response_p90", "handle_time_avg", "sla_percent",
+               "pivots_sent", "pivots_opened", "pivots_redeemed", "pivots_connected"]

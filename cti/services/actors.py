@@ -1,0 +1,35 @@
+"""Who is acting: an API token's role and agent, or the system (router, connectors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The principal behind a request."""
+
+    role: Role
+    agent_id: str | None = None
+    token_id: str | None = None
+
+    @property
+    def is_agent(self) -> bool:
+        """True for agent tokens, which act only on their own work."""
+        return self.role is Role.AGENT
+
+    def at_least(self, role: Role) -> bool:
+        """True when this actor's role includes ``role``'s permissions."""
+        rank = {Role.AGENT: 1, Role.SUPERVISOR: 2, Role.ADMIN: 3, Role.SYSTEM: 4}
+        return rank[self.role] >= rank[role]
+
+
+SYSTEM = Actor(Role.SYSTEM)

@@ -1,0 +1,84 @@
+"""Agents: create, update, delete, presence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from cti import models
+from cti.errors import Conflict, NotFound
+from cti.events import Event, EventType
+from cti.ids import new_id
+from cti.services import render
+from cti.services.rows import Record, fetch_one, update_row
+from cti.state import OCCUPYING_STATES
+from cti.storage.db import Tx
+
+A = models.agents
+PRESENCE_STATES = ("available", "away", "offline")
+
+
+def _agent_event(event_type: EventType, row: Record, **extra: Any) -> Event:
+    return Event.make(event_type, agent_id=row["id"], data={"agent": render.agent(row), **extra})
+
+
+def create_agent(tx: Tx, fields: dict[str, Any]) -> Record:
+    """Insert an agent (offline until they sign in) and emit agent.updated."""
+    row = Record(
+        id=fields.get("id") or new_id("agt"), name=fields["name"], skills=fields.get("skills") or {},
+        capacity=fields.get("capacity") or {}, voice_endpoint=fields.get("voice_endpoint"),
+        rating=fields.get("rating") or 0.0, state=fields.get("state") or "offline", state_changed_at=tx.now,
+        idle_since=tx.now, deleted=False, created_at=tx.now, updated_at=tx.now,
+    )
+    existing = tx.conn.execute(sa.select(A.c.id).where(A.c.id == row["id"])).first()
+    if existing is not None:
+        raise Conflict(f"agent {row['id']} exists", code="agent_exists")
+    tx.conn.execute(A.insert(), row)
+    tx.emit(_agent_event(EventType.AGENT_UPDATED, row, created=True))
+    return row
+
+
+def get_live_agent(tx: Tx, agent_id: str) -> Record:
+    """The agent, or NotFound when missing or deleted."""
+    row = fetch_one(tx.conn, A, agent_id, what="agent", for_update=True)
+    if row["deleted"]:
+        raise NotFound(f"agent {agent_id} not found", code="agent_not_found", details={"id": agent_id})
+    return row
+
+
+def update_agent(tx: Tx, agent_id: str, fields: dict[str, Any]) -> Record:
+    """Change name, skills, capacity, voice endpoint or rating."""
+    row = get_live_agent(tx, agent_id)
+    changes = {k: v for k, v in fields.items() if k in ("name", "skills", "capacity", "voice_endpoint", "rating")}
+    changes["updated_at"] = tx.now
+    update_row(tx.conn, A, row, changes)
+    tx.emit(_agent_event(EventType.AGENT_UPDATED, row))
+    return row
+
+
+def delete_agent(tx: Tx, agent_id: str) -> Record:
+    """Soft-delete an agent that holds no work."""
+    row = get_live_agent(tx, agent_id)
+    busy = tx.conn.execute(sa.select(sa.func.count()).select_from(models.interactions).where(
+        models.interactions.c.agent_id == agent_id,
+        models.interactions.c.state.in_([s.value for s in OCCUPYING_STATES]))).scalar_one()
+    if busy:
+        raise Conflict(f"agent {agent_id} still holds {busy} interaction(s)", code="agent_busy")
+    update_row(tx.conn, A, row, {"deleted": True, "state": "offline", "updated_at": tx.now})
+    tx.emit(_agent_event(EventType.AGENT_UPDATED, row, deleted=True))
+    return row
+
+
+def set_presence(tx: Tx, agent_id: str, state: str) -> Record:
+    """available / away / offline; emits agent.state_changed when it changes."""
+    row = get_live_agent(tx, agent_id)
+    previous = row["state"]
+    if previous == state:
+        return row
+    changes: dict[str, Any] = {"state": state, "state_changed_at": tx.now, "updated_at": tx.now}
+    if state == "available":
+        changes["idle_since"] = tx.now
+    update_row(tx.conn, A, row, changes)
+    tx.emit(_agent_event(EventType.AGENT_STATE_CHANGED, row, previous=previous))
+    return row

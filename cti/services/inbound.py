@@ -1,0 +1,148 @@
+"""Inbound items from any channel: find or create contact, case and interaction; store the message.
+
+Idempotent on (channel, external_id): a vendor that delivers the same item twice gets the
+stored message back and nothing changes. Threading: a message joins the live interaction of
+its thread (the channel's thread id, or the contact's conversation on that channel); when that
+interaction has ended, a new interaction opens on the same case if the case is still open,
+else on a new case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from cti import models
+from cti.events import Event, EventType
+from cti.ids import new_id
+from cti.routing.policy import RoutingPolicy
+from cti.services import render
+from cti.services.interactions import new_interaction
+from cti.services.rows import Record
+from cti.state import TERMINAL_STATES
+from cti.storage.db import Tx
+
+M, I, C = models.messages, models.interactions, models.cases
+
+_find_message = sa.select(M).where(M.c.channel == sa.bindparam("channel"), M.c.external_id == sa.bindparam("xid"))
+_find_identity = sa.select(models.identities.c.contact_id).where(
+    models.identities.c.kind == sa.bindparam("kind"), models.identities.c.value == sa.bindparam("value"))
+_last_in_thread = (
+    sa.select(I.c.id, I.c.state, I.c.case_id, I.c.queue, I.c.agent_id)
+    .where(I.c.channel == sa.bindparam("channel"), I.c.thread_key == sa.bindparam("thread"))
+    .order_by(I.c.created_at.desc()).limit(1)
+)
+_case_status = sa.select(C.c.status, C.c.priority).where(C.c.id == sa.bindparam("case_id"))
+_insert_contact = models.contacts.insert()
+_insert_identity = models.identities.insert()
+_insert_case = C.insert()
+_insert_message = M.insert()
+_touch_interaction = I.update().where(I.c.id == sa.bindparam("iid")).values(updated_at=sa.bindparam("now"))
+
+
+@dataclass(frozen=True)
+class InboundItem:
+    """A normalized inbound message from any channel."""
+
+    channel: str
+    from_kind: str
+    from_value: str
+    text: str
+    external_id: str | None = None
+    thread_id: str | None = None
+    subject: str | None = None
+    name: str | None = None
+    language: str | None = None
+    priority: int = 0
+    queue: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What ingest did: the message and whether it was new."""
+
+    message: dict[str, Any]
+    interaction_id: str
+    case_id: str
+    contact_id: str
+    created: bool
+
+
+def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
+    """Store one inbound message (the write op behind POST /api/v1/inbound and every connector)."""
+    conn, now = tx.conn, tx.now
+    if item.external_id:
+        existing = conn.execute(_find_message, {"channel": item.channel, "xid": item.external_id}).first()
+        if existing is not None:
+            return InboundResult(render.message(existing), existing.interaction_id, existing.case_id,
+                                 _contact_of(tx, existing.interaction_id), created=False)
+
+    contact_id = conn.execute(_find_identity, {"kind": item.from_kind, "value": item.from_value}).scalar()
+    if contact_id is None:
+        contact_id = _create_contact(tx, item)
+
+    thread_key = item.thread_id or f"contact:{contact_id}"
+    last = conn.execute(_last_in_thread, {"channel": item.channel, "thread": thread_key}).first()
+    if last is not None and last.state not in TERMINAL_STATES:
+        interaction_id, case_id, queue, agent_id = last.id, last.case_id, last.queue, last.agent_id
+        conn.execute(_touch_interaction, {"iid": interaction_id, "now": now})
+    else:
+        case_id, case_priority = _case_for(tx, item, contact_id, last)
+        row = new_interaction(
+            tx, case_id=case_id, contact_id=contact_id, channel=item.channel, direction="inbound",
+            initiation="inbound", queue=item.queue, priority=item.priority + case_priority,
+            language=item.language, external_id=item.thread_id or item.external_id, thread_key=thread_key,
+            policy=policy,
+        )
+        interaction_id, queue, agent_id = row["id"], row["queue"], None
+
+    message = Record(
+        id=new_id("msg"), interaction_id=interaction_id, case_id=case_id, channel=item.channel,
+        direction="inbound", external_id=item.external_id, mode=None, subject=item.subject, text=item.text,
+        status="received", error=None, agent_id=None, created_at=now, sent_at=None,
+    )
+    conn.execute(_insert_message, message)
+    body = render.message(message)
+    data: dict[str, Any] = {"message": body, "from": {"kind": item.from_kind, "value": item.from_value}}
+    if item.metadata:
+        data["metadata"] = item.metadata
+    tx.emit(Event.make(EventType.MESSAGE_RECEIVED, case_id=case_id, interaction_id=interaction_id,
+                       agent_id=agent_id, queue=queue, data=data))
+    return InboundResult(body, interaction_id, case_id, contact_id, created=True)
+
+
+def _contact_of(tx: Tx, interaction_id: str) -> str:
+    return tx.conn.execute(sa.select(I.c.contact_id).where(I.c.id == interaction_id)).scalar_one()
+
+
+def _create_contact(tx: Tx, item: InboundItem) -> str:
+    contact_id = new_id("con")
+    tx.conn.execute(_insert_contact, {"id": contact_id, "name": item.name, "attributes": {},
+                                      "created_at": tx.now, "updated_at": tx.now})
+    tx.conn.execute(_insert_identity, {"id": new_id("idn"), "contact_id": contact_id, "kind": item.from_kind,
+                                       "value": item.from_value, "verified": False, "created_at": tx.now})
+    tx.emit(Event.make(EventType.CONTACT_CREATED, data={
+        "contact_id": contact_id, "identity": {"kind": item.from_kind, "value": item.from_value}}))
+    return contact_id
+
+
+def _case_for(tx: Tx, item: InboundItem, contact_id: str, last: Any) -> tuple[str, int]:
+    """The open case of the thread's last interaction, or a new case."""
+    if last is not None:
+        status = tx.conn.execute(_case_status, {"case_id": last.case_id}).first()
+        if status is not None and status.status in ("open", "pending"):
+            return last.case_id, status.priority
+    case = Record(id=new_id("cas"), contact_id=contact_id, subject=item.subject or _subject_from(item.text),
+                  status="open", priority=0, sla_due_at=None, affinity_agent_id=None, affinity_until=None,
+                  created_at=tx.now, updated_at=tx.now)
+    tx.conn.execute(_insert_case, case)
+    tx.emit(Event.make(EventType.CASE_CREATED, case_id=case["id"], data={"case": render.case(case)}))
+    return case["id"], 0
+
+
+def _subject_from(text: str) -> str:
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    return first_line[:120]

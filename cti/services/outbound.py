@@ -1,0 +1,135 @@
+"""Outbound messages and the durable outbox.
+
+A reply is stored as a message in state ``queued`` together with an outbox item in the same
+transaction, so an accepted reply is never lost; the delivery worker (cti/delivery.py) sends
+it, retrying with backoff, and marks it sent (message.sent) or failed (message.failed).
+Outbound webhooks use the same outbox.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from cti import models
+from cti.errors import Conflict, Forbidden, InvalidInput, Unprocessable
+from cti.events import Event, EventType
+from cti.ids import new_id
+from cti.services import render
+from cti.services.actors import Actor
+from cti.services.rows import Record, fetch_one, update_row
+from cti.storage.db import Tx
+
+M, I, O = models.messages, models.interactions, models.outbox
+REPLYABLE_STATES = ("active", "held")
+
+
+def enqueue_delivery(tx: Tx, *, kind: str, target: str, url: str, payload: dict[str, Any],
+                     message_id: str | None = None) -> Record:
+    """Add an outbox item, due now."""
+    row = Record(id=new_id("out"), kind=kind, target=target, url=url, payload=payload, message_id=message_id,
+                 state="pending", attempts=0, next_attempt_at=tx.now, last_error=None, created_at=tx.now,
+                 done_at=None)
+    tx.conn.execute(O.insert(), row)
+    return row
+
+
+def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | None,
+          outbound_url: str | None, recipient: dict[str, str]) -> Record:
+    """Store an agent's reply and queue it for delivery on the interaction's channel."""
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    if actor.is_agent and row["agent_id"] != actor.agent_id:
+        raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
+    if row["state"] not in REPLYABLE_STATES:
+        raise Conflict(f"cannot reply to an interaction that is {row['state']}", code="invalid_transition",
+                       details={"state": row["state"], "command": "reply"})
+    if row["channel"] == "voice":
+        raise Unprocessable("voice interactions take no written replies", code="channel_not_written")
+    if outbound_url is None:
+        raise Unprocessable(f"channel {row['channel']!r} has no outbound delivery configured",
+                            code="channel_not_configured", details={"channel": row["channel"]})
+    message = Record(
+        id=new_id("msg"), interaction_id=row["id"], case_id=row["case_id"], channel=row["channel"],
+        direction="outbound", external_id=None, mode=mode, subject=None, text=text, status="queued", error=None,
+        agent_id=actor.agent_id or row["agent_id"], created_at=tx.now, sent_at=None,
+    )
+    tx.conn.execute(M.insert(), message)
+    if row["first_response_at"] is None:
+        update_row(tx.conn, I, row, {"first_response_at": tx.now, "updated_at": tx.now})
+    payload = {
+        "type": "message",
+        "channel": row["channel"],
+        "message": render.message(message),
+        "to": recipient,
+        "thread_id": row["thread_key"] if not str(row["thread_key"] or "").startswith("contact:") else None,
+        "interaction_id": row["id"],
+        "case_id": row["case_id"],
+    }
+    enqueue_delivery(tx, kind="channel", target=row["channel"], url=outbound_url, payload=payload,
+                     message_id=message["id"])
+    return message
+
+
+def recipient_of(tx: Tx, interaction_id: str) -> dict[str, str]:
+    """The identity a reply on this interaction goes to (the one it came from, else the first)."""
+    contact_id = tx.conn.execute(sa.select(I.c.contact_id).where(I.c.id == interaction_id)).scalar()
+    if contact_id is None:
+        fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = tx.conn.execute(
+        sa.select(models.identities.c.kind, models.identities.c.value)
+        .where(models.identities.c.contact_id == contact_id)
+        .order_by(models.identities.c.created_at)
+    ).first()
+    return {"kind": row.kind, "value": row.value} if row else {}
+
+
+def mark_delivered(tx: Tx, item_id: str, *, external_id: str | None = None) -> None:
+    """The far end took it: outbox item done, message sent (message.sent)."""
+    item = fetch_one(tx.conn, O, item_id, what="outbox_item")
+    if item["state"] != "pending":
+        return
+    update_row(tx.conn, O, item, {"state": "done", "done_at": tx.now, "attempts": item["attempts"] + 1})
+    if item["message_id"]:
+        _finish_message(tx, item["message_id"], status="sent", external_id=external_id, error=None)
+
+
+def mark_attempt_failed(tx: Tx, item_id: str, *, error: str, retry_at: float | None) -> None:
+    """A failed attempt: try again at retry_at, or give up (message.failed) when it is None."""
+    item = fetch_one(tx.conn, O, item_id, what="outbox_item")
+    if item["state"] != "pending":
+        return
+    attempts = item["attempts"] + 1
+    if retry_at is not None:
+        update_row(tx.conn, O, item, {"attempts": attempts, "next_attempt_at": retry_at, "last_error": error})
+        return
+    update_row(tx.conn, O, item, {"attempts": attempts, "state": "failed", "done_at": tx.now, "last_error": error})
+    if item["message_id"]:
+        _finish_message(tx, item["message_id"], status="failed", external_id=None, error=error)
+
+
+def _finish_message(tx: Tx, message_id: str, *, status: str, external_id: str | None, error: str | None) -> None:
+    message = fetch_one(tx.conn, M, message_id, what="message")
+    changes: dict[str, Any] = {"status": status, "error": error}
+    if status == "sent":
+        changes["sent_at"] = tx.now
+        if external_id:
+            changes["external_id"] = external_id
+    update_row(tx.conn, M, message, changes)
+    interaction = tx.conn.execute(sa.select(I.c.agent_id, I.c.queue).where(I.c.id == message["interaction_id"])).first()
+    tx.emit(Event.make(
+        EventType.MESSAGE_SENT if status == "sent" else EventType.MESSAGE_FAILED,
+        case_id=message["case_id"], interaction_id=message["interaction_id"],
+        agent_id=message["agent_id"] or (interaction.agent_id if interaction else None),
+        queue=interaction.queue if interaction else None,
+        data={"message": render.message(message)},
+    ))
+
+
+def validate_text(text: Any, *, field: str = "text", limit: int = 100_000) -> str:
+    """A non-empty message text within the limit."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("text must be a non-empty string", details={field: "required"})
+    if len(text) > limit:
+        raise InvalidInput(f"text is longer than {limit} characters", details={field: "too long"})
+    return text

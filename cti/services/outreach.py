@@ -1,0 +1,67 @@
+"""Agent-initiated interactions (POST /api/v1/interactions): same shape on every channel."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from cti import models
+from cti.errors import InvalidInput
+from cti.events import Event, EventType
+from cti.ids import new_id
+from cti.routing.policy import RoutingPolicy
+from cti.services import render
+from cti.services.actors import SYSTEM, Actor
+from cti.services.interactions import apply_command, new_interaction
+from cti.services.rows import Record, fetch_one
+from cti.state import Command
+from cti.storage.db import Tx
+
+
+def find_or_create_contact(tx: Tx, kind: str, value: str, name: str | None = None) -> str:
+    """The contact owning this identity, created when new."""
+    ID = models.identities
+    contact_id = tx.conn.execute(sa.select(ID.c.contact_id).where(ID.c.kind == kind, ID.c.value == value)).scalar()
+    if contact_id is not None:
+        return contact_id
+    contact_id = new_id("con")
+    tx.conn.execute(models.contacts.insert().values(id=contact_id, name=name, attributes={}, created_at=tx.now,
+                                                    updated_at=tx.now))
+    tx.conn.execute(ID.insert().values(id=new_id("idn"), contact_id=contact_id, kind=kind, value=value,
+                                       verified=False, created_at=tx.now))
+    tx.emit(Event.make(EventType.CONTACT_CREATED, data={"contact_id": contact_id,
+                                                        "identity": {"kind": kind, "value": value}}))
+    return contact_id
+
+
+def start_outbound(tx: Tx, *, actor: Actor, channel: str, kind: str, value: str, subject: str | None,
+                   case_id: str | None, agent_id: str | None, policy: RoutingPolicy,
+                   initiation: str = "outbound", source_interaction_id: str | None = None) -> Record:
+    """Create an outbound interaction: active for its agent, or queued when no agent is named."""
+    contact_id = find_or_create_contact(tx, kind, value)
+    if case_id is not None:
+        case = fetch_one(tx.conn, models.cases, case_id, what="case")
+        if case["contact_id"] != contact_id:
+            raise InvalidInput("the case belongs to another contact", code="case_contact_mismatch",
+                               details={"case_id": "belongs to another contact"})
+    else:
+        case_id = new_id("cas")
+        case = Record(id=case_id, contact_id=contact_id, subject=subject, status="open", priority=0,
+                      sla_due_at=None, affinity_agent_id=None, affinity_until=None, created_at=tx.now,
+                      updated_at=tx.now)
+        tx.conn.execute(models.cases.insert(), case)
+        tx.emit(Event.make(EventType.CASE_CREATED, case_id=case_id, data={"case": render.case(case)}))
+    owner = actor.agent_id if actor.is_agent else agent_id
+    if owner is not None:
+        agent = tx.conn.execute(sa.select(models.agents.c.deleted).where(models.agents.c.id == owner)).first()
+        if agent is None or agent.deleted:
+            raise InvalidInput(f"agent {owner} not found", code="agent_not_found", details={"agent_id": "unknown"})
+    row = new_interaction(tx, case_id=case_id, contact_id=contact_id, channel=channel, direction="outbound",
+                          initiation=initiation, thread_key=f"contact:{contact_id}",
+                          source_interaction_id=source_interaction_id,
+                          policy=None if owner else policy)
+    if owner is not None:
+        from cti.services.interactions import CommandParams
+
+        row = apply_command(tx, row["id"], Command.ASSIGN, actor=SYSTEM, policy=policy,
+                            params=CommandParams(agent_id=owner))
+    return row

@@ -1,0 +1,61 @@
+"""API tokens: random secrets shown once, stored as SHA-256 hashes, looked up in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cti import models
+from cti.errors import InvalidInput
+from cti.ids import new_id
+from cti.services.actors import Actor, Role
+from cti.services.rows import Record, fetch_one, update_row
+from cti.storage.db import Tx
+
+T = models.api_tokens
+TOKEN_PREFIX = "cti_"
+
+
+def hash_token(secret: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(tx: Tx, *, role: str, agent_id: str | None = None, name: str | None = None) -> tuple[Record, str]:
+    """Create a token; return (row, secret). The secret is never stored or shown again."""
+    if role not in (Role.ADMIN, Role.SUPERVISOR, Role.AGENT):
+        raise InvalidInput("role must be admin, supervisor or agent", details={"role": "invalid"})
+    if role == Role.AGENT:
+        if not agent_id:
+            raise InvalidInput("an agent token needs agent_id", details={"agent_id": "required for role agent"})
+        agent = tx.conn.execute(sa.select(models.agents.c.deleted).where(models.agents.c.id == agent_id)).first()
+        if agent is None or agent.deleted:
+            raise InvalidInput(f"agent {agent_id} not found", details={"agent_id": "unknown agent"})
+    elif agent_id:
+        raise InvalidInput("only agent tokens carry an agent_id", details={"agent_id": "only for role agent"})
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = Record(id=new_id("tok"), name=name, role=str(role), agent_id=agent_id, token_hash=hash_token(secret),
+                 created_at=tx.now, revoked_at=None)
+    tx.conn.execute(T.insert(), row)
+    return row, secret
+
+
+def revoke_token(tx: Tx, token_id: str) -> Record:
+    """Revoke a token (it stops working at once on every node)."""
+    row = fetch_one(tx.conn, T, token_id, what="token")
+    if row["revoked_at"] is None:
+        update_row(tx.conn, T, row, {"revoked_at": tx.now})
+    return row
+
+
+def find_actor(conn: Connection, secret: str) -> Actor | None:
+    """The actor for a presented token, or None. Lookup is by hash; the final compare is constant-time."""
+    digest = hash_token(secret)
+    row = conn.execute(sa.select(T).where(T.c.token_hash == digest)).first()
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return Actor(Role(row.role), agent_id=row.agent_id, token_id=row.id)
