@@ -1,0 +1,42 @@
+"""Shared fixtures: a running server on SQLite, and a real PostgreSQL when the machine has one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import Harness, running_server, make_config
+from tests.pg import PostgresServer, find_postgres_bin
+
+CUSTOM_CHANNELS = {"custom": [
+    {"name": "shop-chat", "outbound_url": "http://127.0.0.1:9/unused", "secret": "shop-secret-0123456789"},
+    {"name": "sms-gw", "outbound_url": "http://127.0.0.1:9/unused", "secret": "sms-secret-0123456789",
+     "capacity_class": "social"},
+]}
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    """A server on SQLite with two custom channels and the default policy."""
+    async with running_server(make_config(tmp_path, channels=CUSTOM_CHANNELS)) as h:
+        yield h
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real PostgreSQL server for the session (Debian's package; .ci/run installs it)."""
+    if find_postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (run the README's test command, which installs it)")
+    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: Any) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    return postgres.create_database()

@@ -1,0 +1,104 @@
+"""A running server for tests: real app, real database, a bound port, an admin client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from cti.api.context import SERVICES, Services
+from cti.app import create_app
+from cti.client import CtiClient
+from cti.config import load_config
+
+
+class Harness:
+    """One server and helpers around it."""
+
+    def __init__(self, server: TestServer, admin: CtiClient) -> None:
+        self.server = server
+        self.admin = admin
+        self._clients: list[CtiClient] = [admin]
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def services(self) -> Services:
+        """The server's services (for white-box checks)."""
+        return self.server.app[SERVICES]
+
+    def client(self, token: str) -> CtiClient:
+        """A client with another token (closed with the harness)."""
+        client = CtiClient(self.url, token)
+        self._clients.append(client)
+        return client
+
+    async def agent(self, agent_id: str, *, state: str = "available", **fields: Any) -> CtiClient:
+        """Create an agent, make it available, and return a client with its token."""
+        await self.admin.create_agent(fields.pop("name", agent_id.title()), id=agent_id, **fields)
+        token = await self.admin.create_token("agent", agent_id=agent_id)
+        client = self.client(token["token"])
+        if state != "offline":
+            await client.set_agent_state(agent_id, state)
+        return client
+
+    async def wait_for(self, check: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
+        """Poll an async or sync check until it returns something truthy (readiness, not sleep)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.02)
+
+    async def interaction_in_state(self, interaction_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until the interaction reaches the state."""
+        async def check() -> dict[str, Any] | None:
+            row = await self.admin.get_interaction(interaction_id)
+            return row if row["state"] == state else None
+
+        return await self.wait_for(check, timeout=timeout, what=f"{interaction_id} to be {state}")
+
+    async def close(self) -> None:
+        """Close every client."""
+        for client in self._clients:
+            await client.close()
+
+
+def make_config(data_dir: Path, **sections: dict[str, Any]) -> Any:
+    """A configuration for tests: SQLite in data_dir unless database_url is given."""
+    server = {"data_dir": str(data_dir), "sqlite_synchronous": "normal", **sections.pop("server", {})}
+    overrides = {"server": server, **sections}
+    return load_config(None, environ={}, overrides=overrides)
+
+
+@asynccontextmanager
+async def running_server(config: Any, **app_kwargs: Any) -> Any:
+    """Start the app on a free port with an admin token; yield a Harness."""
+    from cti.services.tokens import create_token
+
+    app: web.Application = create_app(config, **app_kwargs)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        svc = app[SERVICES]
+        _, secret = await svc.db.write(lambda tx: create_token(tx, role="admin", name="tests"))
+        harness = Harness(server, CtiClient(str(server.make_url("")).rstrip("/"), secret))
+        try:
+            yield harness
+        finally:
+            await harness.close()
+    finally:
+        await server.close()
