@@ -82,7 +82,7 @@ class Subscription:
     filter: EventFilter
     last_seq: int
     maxsize: int = 10_000
-    _queue: asyncio.Queue[Event] = field(init=False)
+    _queue: asyncio.Queue[Event | None] = field(init=False)
     _backlog: deque[Event] = field(default_factory=deque)
     overflowed: bool = False
     closed: bool = False
@@ -109,10 +109,15 @@ class Subscription:
                 await self._read_page_from_log()
                 continue
             else:
+                if self.closed:
+                    return None
                 try:
-                    event = await asyncio.wait_for(self._queue.get(), timeout)
+                    got = await asyncio.wait_for(self._queue.get(), timeout)
                 except TimeoutError:
                     return None
+                if got is None:  # closed while waiting
+                    return None
+                event = got
             if event.seq <= self.last_seq:
                 continue
             self.last_seq = event.seq
@@ -124,7 +129,10 @@ class Subscription:
             if self._backlog:
                 event = self._backlog.popleft()
             elif not self._queue.empty():
-                event = self._queue.get_nowait()
+                got = self._queue.get_nowait()
+                if got is None:
+                    return None
+                event = got
             else:
                 return None
             if event.seq > self.last_seq:
@@ -154,13 +162,19 @@ class Subscription:
     async def _iterate(self) -> AsyncIterator[Event]:
         while not self.closed:
             event = await self.next()
-            if event is not None:
-                yield event
+            if event is None:
+                return
+            yield event
 
     def close(self) -> None:
-        """Stop receiving events."""
+        """Stop receiving events; a reader waiting in next() gets None."""
+        if self.closed:
+            return
         self.closed = True
         self.bus.unsubscribe(self)
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
 
 
 class EventBus:

@@ -72,7 +72,7 @@ class WebhookFanout:
             await self.db.write(lambda tx: _save_cursor(tx, cursor))
         sub = self.bus.subscribe(EventFilter(), since=cursor)
         try:
-            while True:
+            while not sub.closed:
                 first = await sub.next(timeout=1.0)
                 if first is None:
                     continue
@@ -84,6 +84,7 @@ class WebhookFanout:
                          if type_matches(event.type.value, hook.types)]
                 last = batch[-1].seq
                 await self.db.write(lambda tx, i=items, s=last: self._enqueue(tx, i, s))
+            raise RuntimeError("webhook fan-out lost its event subscription")
         finally:
             sub.close()
 

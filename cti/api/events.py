@@ -67,7 +67,7 @@ async def websocket(call: Call) -> web.StreamResponse:
         await ws.prepare(call.request)
         reader = asyncio.get_running_loop().create_task(_drain_client(ws))
         try:
-            while not ws.closed and not reader.done():
+            while not ws.closed and not reader.done() and not sub.closed:
                 event = await sub.next(timeout=HEARTBEAT_SECONDS)
                 if event is not None:
                     await ws.send_str(orjson.dumps(event.to_json()).decode())
@@ -100,7 +100,7 @@ async def server_sent_events(call: Call) -> web.StreamResponse:
     try:
         await response.prepare(call.request)
         await response.write(b": connected\n\n")
-        while True:
+        while not sub.closed:
             event = await sub.next(timeout=HEARTBEAT_SECONDS)
             if event is None:
                 await response.write(b": keep-alive\n\n")

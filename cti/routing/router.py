@@ -195,13 +195,14 @@ class Router:
         sub = self.bus.subscribe(EventFilter(types=["interaction.*", "agent.*", "routing.updated"]))
         try:
             await self.load()
-            while True:
+            while not sub.closed:
                 await self.dispatch()
                 await self.expire_offers()
                 event = await sub.next(timeout=self._wait_time())
                 while event is not None:
                     self.apply(event)
                     event = sub.next_nowait()
+            raise RuntimeError("router lost its event subscription")
         finally:
             sub.close()
 

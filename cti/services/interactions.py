@@ -188,11 +188,13 @@ def new_interaction(tx: Tx, *, case_id: str, contact_id: str, channel: str, dire
         notes=None, created_at=tx.now, updated_at=tx.now, queued_at=None, offered_at=None,
         offer_expires_at=None, accepted_at=None, first_response_at=None, ended_at=None, closed_at=None,
     )
+    if policy is not None:
+        row["queue"] = queue or policy.queue_for(channel)
     created = interaction_event(EventType.INTERACTION_CREATED, row)
     queued: Event | None = None
     if policy is not None:
         state, event_type = transition(Command.ENQUEUE, State.CREATED)
-        row.update(state=state.value, queued_at=tx.now, queue=queue or policy.queue_for(channel))
+        row.update(state=state.value, queued_at=tx.now)
         queued = interaction_event(event_type, row)
     tx.conn.execute(_insert_interaction, row)
     tx.emit(created)
