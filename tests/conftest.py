@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Harness, running_server, make_config
+from tests.harness import Harness, make_config, running_server
 from tests.pg import PostgresServer, find_postgres_bin
 
 CUSTOM_CHANNELS = {"custom": [

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cti.client import CtiApiError
-from tests.harness import Harness, running_server, make_config
+from tests.harness import Harness, make_config, running_server
 from tests.receiver import Receiver
 
 SECRET = "shop-secret-0123456789"

@@ -91,7 +91,7 @@ class InteractionMachine(RuleBasedStateMachine):
         self.counter += 1
         item = InboundItem(channel=channel, from_kind="email", from_value=f"c{contact}@example.com", text="hi",
                            external_id=f"x{self.counter}")
-        result, events = self.run(lambda tx: ingest(tx, item, POLICY))
+        result, _events = self.run(lambda tx: ingest(tx, item, POLICY))
         if result.interaction_id not in self.interactions:
             self.interactions.append(result.interaction_id)
             assert self.state_of(result.interaction_id) == State.QUEUED
