@@ -69,7 +69,14 @@ class AgentCreate(AgentFields):
 
 
 class AgentPatch(AgentFields):
-    pass
+    """Only the fields given change; null resets skills, capacity, endpoint and rating to defaults."""
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, v: str | None) -> str:
+        if v is None:
+            raise ValueError("name cannot be null")
+        return v
 
 
 class AgentStateBody(Body):

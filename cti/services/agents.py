@@ -50,7 +50,9 @@ def get_live_agent(tx: Tx, agent_id: str) -> Record:
 def update_agent(tx: Tx, agent_id: str, fields: dict[str, Any]) -> Record:
     """Change name, skills, capacity, voice endpoint or rating."""
     row = get_live_agent(tx, agent_id)
-    changes = {k: v for k, v in fields.items() if k in ("name", "skills", "capacity", "voice_endpoint", "rating")}
+    defaults: dict[str, Any] = {"skills": {}, "capacity": {}, "rating": 0.0, "voice_endpoint": None}
+    changes = {k: (defaults.get(k) if v is None else v) for k, v in fields.items()
+               if k in ("name", "skills", "capacity", "voice_endpoint", "rating")}
     changes["updated_at"] = tx.now
     update_row(tx.conn, A, row, changes)
     tx.emit(_agent_event(EventType.AGENT_UPDATED, row))
