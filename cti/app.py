@@ -116,11 +116,12 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
         runners: list[LeasedRunner] = []
         if singletons:
             router = Router(db, bus, policies)
+            ttl = config.server.lease_seconds
             svc.extras["router"] = router
             runners = [
-                LeasedRunner(db, "router", node, router.run),
-                LeasedRunner(db, "webhook-fanout", node, WebhookFanout(db, bus).run),
-                LeasedRunner(db, "outbox", node, OutboxWorker(db, config, session, metrics).run),
+                LeasedRunner(db, "router", node, router.run, ttl=ttl),
+                LeasedRunner(db, "webhook-fanout", node, WebhookFanout(db, bus).run, ttl=ttl),
+                LeasedRunner(db, "outbox", node, OutboxWorker(db, config, session, metrics).run, ttl=ttl),
             ]
             for runner in runners:
                 await runner.start()

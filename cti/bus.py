@@ -241,10 +241,13 @@ class EventBus:
 
     # ---- feeding -----------------------------------------------------------------------
     def publish(self, events: list[Event]) -> None:
-        """Deliver events this node committed; fetch any gap before them from the log."""
+        """Deliver events this node committed; fetch any gap before them from the log.
+
+        A catch-up that is still reading may deliver some of them again: ``_deliver`` skips
+        what was delivered, so order holds and nothing repeats."""
         if not events:
             return
-        if events[0].seq == self.last_seq + 1 and self._catch_up_task is None:
+        if events[0].seq == self.last_seq + 1:
             self._deliver(events)
         elif events[-1].seq > self.last_seq:
             self.notify_remote(events[-1].seq)

@@ -37,6 +37,7 @@ class ServerConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_drain_seconds: float = Field(default=10.0, ge=0)
     node_id: str = ""
+    lease_seconds: float = Field(default=10.0, ge=1.0, le=300.0)
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data folder."""

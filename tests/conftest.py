@@ -26,11 +26,11 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def postgres() -> Any:
     """A real PostgreSQL server for the session (Debian's package; .ci/run installs it)."""
     if find_postgres_bin() is None:
         pytest.skip("PostgreSQL is not installed (run the README's test command, which installs it)")
-    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    server = PostgresServer()
     server.start()
     yield server
     server.stop()

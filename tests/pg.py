@@ -8,6 +8,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,17 +30,18 @@ def free_port() -> int:
 class PostgresServer:
     """initdb + postgres in a temp folder, as the postgres user when run as root."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path | None = None) -> None:
         self.bin = find_postgres_bin()
         assert self.bin is not None
-        self.base = base
-        self.data = base / "data"
+        # Its own folder under /tmp: pytest's temp folders are private to root, and PostgreSQL refuses root.
+        self.base = base or Path(tempfile.mkdtemp(prefix="cti-pg-"))
+        self.data = self.base / "data"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._prefix: list[str] = []
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
-            shutil.chown(base, pw.pw_uid, pw.pw_gid)
+            shutil.chown(self.base, pw.pw_uid, pw.pw_gid)
             self._prefix = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups"]
 
     def _run(self, *args: str) -> None:
@@ -80,3 +82,4 @@ class PostgresServer:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        shutil.rmtree(self.base, ignore_errors=True)
