@@ -33,8 +33,9 @@ async def readyz(call: Call) -> web.Response:
     connectors = dict(svc.connector_health)
     if any(state not in HEALTHY for state in connectors.values()):
         ready = False
+    leases = sorted(r.name for r in svc.extras.get("leases", []) if r.held)
     body = {"status": "ready" if ready else "not_ready", "draining": svc.draining, "checks": checks,
-            "connectors": connectors, "node": svc.node_id}
+            "connectors": connectors, "node": svc.node_id, "leases": leases}
     return json_response(body, status=200 if ready else 503)
 
 
