@@ -14,6 +14,8 @@ from typing import Any
 from tests.pg import free_port
 
 CTI = [sys.executable, "-m", "cti.cli"]
+SHOP_CHAT_TOML = ('[[channels.custom]]\nname = "shop-chat"\noutbound_url = "http://127.0.0.1:9/x"\n'
+                  'secret = "0123456789abcdef"\n')
 
 
 def cti_command(*args: str, env: dict[str, str] | None = None) -> str:

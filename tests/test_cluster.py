@@ -13,10 +13,9 @@ import orjson
 import pytest
 
 from cti.client import CtiClient
-from tests.processes import ServerProcess
+from tests.processes import SHOP_CHAT_TOML, ServerProcess
 
 pytestmark = pytest.mark.slow
-CHANNEL = '[[channels.custom]]\nname = "shop-chat"\noutbound_url = "http://127.0.0.1:9/x"\nsecret = "0123456789abcdef"\n'
 
 
 def _ready(node: ServerProcess) -> dict[str, Any]:
@@ -28,8 +27,8 @@ def _ready(node: ServerProcess) -> dict[str, Any]:
 def nodes(tmp_path: Path, pg_url: str) -> Any:
     env = {"CTI_SERVER__DATABASE_URL": pg_url, "CTI_SERVER__LEASE_SECONDS": "2",
            "CTI_ROUTING__DEFAULT_CAPACITY": '{"chat": 3}'}
-    a = ServerProcess(tmp_path, config_text=CHANNEL, env=env, node_id="node-a")
-    b = ServerProcess(tmp_path, config_text=CHANNEL, env=env, node_id="node-b")
+    a = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML, env=env, node_id="node-a")
+    b = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML, env=env, node_id="node-b")
     a.start()
     b.start()
     yield a, b

@@ -9,10 +9,9 @@ import aiohttp
 import pytest
 
 from cti.client import CtiApiError, CtiClient
-from tests.processes import ServerProcess
+from tests.processes import SHOP_CHAT_TOML, ServerProcess
 
 pytestmark = pytest.mark.slow
-CHANNEL = '[[channels.custom]]\nname = "shop-chat"\noutbound_url = "http://127.0.0.1:9/x"\nsecret = "0123456789abcdef"\n'
 
 
 async def _burst(client: CtiClient, prefix: str, total: int, acked: list[str], stop_after: int,
@@ -48,7 +47,7 @@ async def _all_stored(node: ServerProcess, token: str, prefix: str, acked: list[
 
 
 async def test_sigkill_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    node = ServerProcess(tmp_path, config_text=CHANNEL)
+    node = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML)
     token = node.cli("token", "create", "--role", "admin")
     node.start()
     acked: list[str] = []
@@ -67,7 +66,7 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> N
 
 
 async def test_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
-    node = ServerProcess(tmp_path, config_text=CHANNEL)
+    node = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML)
     token = node.cli("token", "create", "--role", "admin")
     node.start()
     acked: list[str] = []

@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 
 from cti.app import all_routes
 from tests.harness import Harness
-from tests.processes import ServerProcess
+from tests.processes import SHOP_CHAT_TOML, ServerProcess
 
 API_MD_ROUTES = [
     ("get", "/healthz"), ("get", "/readyz"),
@@ -46,8 +46,7 @@ async def test_served_document_is_valid_and_describes_every_route(harness: Harne
 
 def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     """Generated requests (valid and invalid) against every route: never a 5xx."""
-    server = ServerProcess(tmp_path, config_text='[[channels.custom]]\nname = "shop-chat"\n'
-                                                 'outbound_url = "http://127.0.0.1:9/x"\nsecret = "0123456789abcdef"\n')
+    server = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML)
     token = server.cli("token", "create", "--role", "admin")
     server.cli("agent", "add", "Fuzz", "--id", "fuzz", "--state", "available")
     st = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
