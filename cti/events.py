@@ -6,6 +6,7 @@ name as a string: they use EventType members, and build events with ``Event.make
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -105,15 +106,18 @@ class Event:
         return body
 
 
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 UTC with milliseconds, or None."""
-    if ts is None:
-        return None
+@functools.lru_cache(maxsize=8192)
+def _iso(ts: float) -> str:
     secs = int(ts)
     millis = round((ts - secs) * 1000)
     if millis == 1000:
         secs, millis = secs + 1, 0
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with milliseconds, or None (cached: the same instants recur)."""
+    return None if ts is None else _iso(ts)
 
 
 def type_matches(event_type: str, patterns: list[str] | None) -> bool:

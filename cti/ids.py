@@ -1,7 +1,7 @@
 """Typed identifiers and their generation.
 
-Ids are opaque strings: a short type prefix and 20 characters of a time-ordered, random
-suffix, so they sort by creation time, read well in logs and never collide across nodes.
+Ids are opaque strings: a short type prefix and a time-ordered, random suffix, so they
+sort by creation time, read well in logs and never collide across nodes.
 """
 
 from __future__ import annotations
@@ -20,19 +20,9 @@ TokenId = NewType("TokenId", str)
 WebhookId = NewType("WebhookId", str)
 OutboxId = NewType("OutboxId", str)
 
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
-
-
-def _base32(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, digit = divmod(value, 32)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
-
-
 def new_id(prefix: str) -> str:
-    """Return a new time-ordered unique id such as ``int_01hx...``."""
-    millis = time.time_ns() // 1_000_000
-    entropy = int.from_bytes(os.urandom(8), "big")
-    return f"{prefix}_{_base32(millis, 9)}{_base32(entropy, 11)}"
+    """Return a new time-ordered unique id such as ``int_18d2c4e5f6a0b1c2d3e4f5a6b7``.
+
+    11 hex digits of milliseconds since the epoch, then 64 random bits: ids sort by creation
+    time (cursor paging relies on it) and cannot collide across nodes."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:011x}{os.urandom(8).hex()}"

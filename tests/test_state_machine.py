@@ -72,15 +72,19 @@ class InteractionMachine(RuleBasedStateMachine):
 
     def run(self, op: Any) -> tuple[Any, list[Any]]:
         with self.engine.connect() as conn:
-            tx = Tx(conn=conn, now=time.time())
-            trans = conn.begin()
+            conn.info["writer"] = True  # BEGIN IMMEDIATE, as the writer does
             try:
-                result = op(tx)
-            except Exception:
-                trans.rollback()
-                raise
-            trans.commit()
-            return result, tx.events
+                tx = Tx(conn=conn, now=time.time())
+                trans = conn.begin()
+                try:
+                    result = op(tx)
+                except Exception:
+                    trans.rollback()
+                    raise
+                trans.commit()
+                return result, tx.events
+            finally:
+                conn.info.pop("writer", None)
 
     def state_of(self, iid: str) -> str:
         with self.engine.connect() as conn:
@@ -146,7 +150,7 @@ class EventLogMachine(InteractionMachine):
     def run(self, op: Any) -> tuple[Any, list[Any]]:
         result, events = super().run(op)
         if events:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn, conn.begin():
                 start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(models.events.c.seq), 0))).scalar()
                 conn.execute(models.events.insert(), [
                     {"seq": start + i + 1, "type": e.type.value, "ts": e.ts, "case_id": e.case_id,

@@ -35,6 +35,7 @@ _last_in_thread = (
     .order_by(I.c.created_at.desc()).limit(1)
 )
 _case_status = sa.select(C.c.status, C.c.priority).where(C.c.id == sa.bindparam("case_id"))
+_contact_of_interaction = sa.select(I.c.contact_id).where(I.c.id == sa.bindparam("iid"))
 _insert_contact = models.contacts.insert()
 _insert_identity = models.identities.insert()
 _insert_case = C.insert()
@@ -73,22 +74,22 @@ class InboundResult:
 
 def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
     """Store one inbound message (the write op behind POST /api/v1/inbound and every connector)."""
-    conn, now = tx.conn, tx.now
+    now = tx.now
     if item.external_id:
-        existing = conn.execute(_find_message, {"channel": item.channel, "xid": item.external_id}).first()
+        existing = tx.sql.execute(_find_message, {"channel": item.channel, "xid": item.external_id}).first()
         if existing is not None:
             return InboundResult(render.message(existing), existing.interaction_id, existing.case_id,
                                  _contact_of(tx, existing.interaction_id), created=False)
 
-    contact_id = conn.execute(_find_identity, {"kind": item.from_kind, "value": item.from_value}).scalar()
+    contact_id = tx.sql.execute(_find_identity, {"kind": item.from_kind, "value": item.from_value}).scalar()
     if contact_id is None:
         contact_id = _create_contact(tx, item)
 
     thread_key = item.thread_id or f"contact:{contact_id}"
-    last = conn.execute(_last_in_thread, {"channel": item.channel, "thread": thread_key}).first()
+    last = tx.sql.execute(_last_in_thread, {"channel": item.channel, "thread": thread_key}).first()
     if last is not None and last.state not in TERMINAL_STATES:
         interaction_id, case_id, queue, agent_id = last.id, last.case_id, last.queue, last.agent_id
-        conn.execute(_touch_interaction, {"iid": interaction_id, "now": now})
+        tx.sql.execute(_touch_interaction, {"iid": interaction_id, "now": now})
     else:
         case_id, case_priority = _case_for(tx, item, contact_id, last)
         row = new_interaction(
@@ -104,7 +105,7 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
         direction="inbound", external_id=item.external_id, mode=None, subject=item.subject, text=item.text,
         status="received", error=None, agent_id=None, created_at=now, sent_at=None,
     )
-    conn.execute(_insert_message, message)
+    tx.sql.execute(_insert_message, message)
     body = render.message(message)
     data: dict[str, Any] = {"message": body, "from": {"kind": item.from_kind, "value": item.from_value}}
     if item.metadata:
@@ -115,14 +116,14 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
 
 
 def _contact_of(tx: Tx, interaction_id: str) -> str:
-    return tx.conn.execute(sa.select(I.c.contact_id).where(I.c.id == interaction_id)).scalar_one()
+    return tx.sql.execute(_contact_of_interaction, {"iid": interaction_id}).scalar()
 
 
 def _create_contact(tx: Tx, item: InboundItem) -> str:
     contact_id = new_id("con")
-    tx.conn.execute(_insert_contact, {"id": contact_id, "name": item.name, "attributes": {},
+    tx.sql.execute(_insert_contact, {"id": contact_id, "name": item.name, "attributes": {},
                                       "created_at": tx.now, "updated_at": tx.now})
-    tx.conn.execute(_insert_identity, {"id": new_id("idn"), "contact_id": contact_id, "kind": item.from_kind,
+    tx.sql.execute(_insert_identity, {"id": new_id("idn"), "contact_id": contact_id, "kind": item.from_kind,
                                        "value": item.from_value, "verified": False, "created_at": tx.now})
     tx.emit(Event.make(EventType.CONTACT_CREATED, data={
         "contact_id": contact_id, "identity": {"kind": item.from_kind, "value": item.from_value}}))
@@ -132,13 +133,13 @@ def _create_contact(tx: Tx, item: InboundItem) -> str:
 def _case_for(tx: Tx, item: InboundItem, contact_id: str, last: Any) -> tuple[str, int]:
     """The open case of the thread's last interaction, or a new case."""
     if last is not None:
-        status = tx.conn.execute(_case_status, {"case_id": last.case_id}).first()
+        status = tx.sql.execute(_case_status, {"case_id": last.case_id}).first()
         if status is not None and status.status in ("open", "pending"):
             return last.case_id, status.priority
     case = Record(id=new_id("cas"), contact_id=contact_id, subject=item.subject or _subject_from(item.text),
                   status="open", priority=0, sla_due_at=None, affinity_agent_id=None, affinity_until=None,
                   created_at=tx.now, updated_at=tx.now)
-    tx.conn.execute(_insert_case, case)
+    tx.sql.execute(_insert_case, case)
     tx.emit(Event.make(EventType.CASE_CREATED, case_id=case["id"], data={"case": render.case(case)}))
     return case["id"], 0
 

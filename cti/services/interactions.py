@@ -196,7 +196,7 @@ def new_interaction(tx: Tx, *, case_id: str, contact_id: str, channel: str, dire
         state, event_type = transition(Command.ENQUEUE, State.CREATED)
         row.update(state=state.value, queued_at=tx.now)
         queued = interaction_event(event_type, row)
-    tx.conn.execute(_insert_interaction, row)
+    tx.sql.execute(_insert_interaction, row)
     tx.emit(created)
     if queued is not None:
         tx.emit(queued)

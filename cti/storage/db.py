@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cti import models
 from cti.events import Event
+from cti.storage.prepared import Plans, Prepared
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,11 +46,16 @@ _max_seq = sa.select(sa.func.coalesce(sa.func.max(models.events.c.seq), 0))
 
 @dataclass
 class Tx:
-    """What a write op sees: the connection and a place to put the events it produces."""
+    """What a write op sees: the connection, prepared statements, and a place for its events."""
 
     conn: Connection
     now: float
     events: list[Event] = field(default_factory=list)
+    sql: Prepared = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.sql is None:
+            self.sql = Prepared(self.conn, {})
 
     def emit(self, event: Event) -> None:
         """Record an event; it is stored with this op and published after commit."""
@@ -85,6 +92,7 @@ class Database:
         self._read_pool: ThreadPoolExecutor | None = None
         self.batches = 0
         self.ops = 0
+        self._plans: Plans = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -94,7 +102,8 @@ class Database:
             self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="cti-db-writer")
             self._read_pool = ThreadPoolExecutor(4, thread_name_prefix="cti-db-reader")
         else:
-            self._async_engine = create_async_engine(self.url, pool_size=10, max_overflow=10)
+            self._async_engine = create_async_engine(self.url, pool_size=10, max_overflow=10,
+                                                     json_serializer=_json_dumps, json_deserializer=orjson.loads)
         self._writer_task = asyncio.create_task(self._writer_loop(), name="cti-db-writer")
 
     async def close(self) -> None:
@@ -189,32 +198,52 @@ class Database:
         outcomes: list[tuple[bool, Any]] = []
         events: list[Event] = []
         with conn.begin():
+            prepared = Prepared(conn, self._plans)
             if not self.is_sqlite:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_LOCK_KEY)))
             now = time.time()
             for pending in batch:
-                tx = Tx(conn=conn, now=now)
-                savepoint = conn.begin_nested()
+                tx = Tx(conn=conn, now=now, sql=prepared)
                 try:
-                    result = pending.op(tx)
+                    result = self._isolated(prepared, pending.op, tx)
                 except Exception as exc:
-                    savepoint.rollback()
                     outcomes.append((False, exc))
                     continue
-                savepoint.commit()
                 outcomes.append((True, result))
                 events.extend(tx.events)
             if events:
-                seq = conn.execute(_max_seq).scalar_one()
+                seq = prepared.execute(_max_seq).scalar()
                 numbered = []
                 for event in events:
                     seq += 1
                     numbered.append(event.with_seq(seq))
-                conn.execute(_insert_event, [_event_row(e) for e in numbered])
+                prepared.execute_many(_insert_event, [_event_row(e) for e in numbered])
                 events = numbered
                 if not self.is_sqlite:
                     conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(seq))))
         return outcomes, events
+
+    @staticmethod
+    def _isolated(prepared: Prepared, op: Callable[[Tx], Any], tx: Tx) -> Any:
+        """Run one op in a savepoint: a failing op leaves no trace, the others in its batch commit."""
+        if not prepared.fast:
+            savepoint = tx.conn.begin_nested()
+            try:
+                result = op(tx)
+            except Exception:
+                savepoint.rollback()
+                raise
+            savepoint.commit()
+            return result
+        prepared.raw("SAVEPOINT op")
+        try:
+            result = op(tx)
+        except Exception:
+            prepared.raw("ROLLBACK TO SAVEPOINT op")
+            prepared.raw("RELEASE SAVEPOINT op")
+            raise
+        prepared.raw("RELEASE SAVEPOINT op")
+        return result
 
 
 def _event_row(event: Event) -> dict[str, Any]:
@@ -230,6 +259,10 @@ def _event_row(event: Event) -> dict[str, Any]:
     }
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
     """A sync pysqlite engine in WAL mode with working SAVEPOINTs (SQLAlchemy's recipe)."""
     sync_url = sa.engine.make_url(url).set(drivername="sqlite")
@@ -237,6 +270,8 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         Path(sync_url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         sync_url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         connect_args={"check_same_thread": False, "timeout": 30},
         pool_size=8,
         max_overflow=4,
@@ -255,6 +290,9 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("writer") else "BEGIN")
+        # The writer takes the write lock up front; readers run each statement on its own
+        # (autocommit), which in WAL mode reads a consistent snapshot per statement.
+        if conn.info.get("writer"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
