@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -95,6 +96,8 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
 
         def on_commit(committed: list[Event]) -> None:
             bus.publish(committed)
+            for event_type, count in Counter(e.type.value for e in committed).items():
+                metrics.events_published.labels(event_type).inc(count)
 
         db.on_commit = on_commit
         await db.start()
@@ -103,7 +106,6 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
         policies = PolicyHolder(config.routing, custom_classes)
         await policies.load(db)
         bus.add_listener(policies.on_event)
-        bus.add_listener(lambda e: metrics.events_published.labels(e.type.value).inc())
         relay = PgEventRelay(bus, url) if not db.is_sqlite else None
         if relay is not None:
             await relay.start()

@@ -6,6 +6,7 @@ sections are kept as raw tables here and validated by each connector when it is 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tomllib
@@ -90,7 +91,11 @@ class Config(_Strict):
 
     def custom_channel(self, name: str) -> CustomChannelConfig | None:
         """The custom channel of that name, if configured."""
-        return next((c for c in self.channels.custom if c.name == name), None)
+        return self._custom_by_name.get(name)
+
+    @functools.cached_property
+    def _custom_by_name(self) -> dict[str, CustomChannelConfig]:
+        return {c.name: c for c in self.channels.custom}
 
 
 def _env_value(raw: str) -> Any:

@@ -71,6 +71,7 @@ class WebhookFanout:
             cursor = self.bus.last_seq
             await self.db.write(lambda tx: _save_cursor(tx, cursor))
         sub = self.bus.subscribe(EventFilter(), since=cursor)
+        saved = time.monotonic()
         try:
             while not sub.closed:
                 first = await sub.next(timeout=1.0)
@@ -83,7 +84,10 @@ class WebhookFanout:
                 items = [(event, hook) for event in batch for hook in hooks
                          if type_matches(event.type.value, hook.types)]
                 last = batch[-1].seq
+                if not items and time.monotonic() - saved < 1.0:
+                    continue  # nothing to deliver: move the durable cursor at most once a second
                 await self.db.write(lambda tx, i=items, s=last: self._enqueue(tx, i, s))
+                saved = time.monotonic()
             raise RuntimeError("webhook fan-out lost its event subscription")
         finally:
             sub.close()

@@ -16,6 +16,7 @@ import asyncio
 import bisect
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,7 @@ class Router:
         self.assigned: dict[str, tuple[str, str]] = {}  # interaction -> (agent, class)
         self.offers: dict[str, tuple[str, float]] = {}  # interaction -> (agent, expires_at)
         self.case_affinity: dict[str, tuple[str, float]] = {}
+        self._waiting_classes: Counter[str] = Counter()
         self._new: set[str] = set()
         self._freed = False
         self._last_full_scan = 0.0
@@ -84,12 +86,14 @@ class Router:
     def _add_waiting(self, item: WaitingItem) -> None:
         self._remove_waiting(item.id)
         self.waiting[item.id] = item
+        self._waiting_classes[item.channel_class] += 1
         bisect.insort(self._order, (-item.rank(self.policies.current.aging_per_minute), item.queued_at, item.id))
         self._new.add(item.id)
 
     def _remove_waiting(self, iid: str) -> WaitingItem | None:
         item = self.waiting.pop(iid, None)
         if item is not None:
+            self._waiting_classes[item.channel_class] -= 1
             key = (-item.rank(self.policies.current.aging_per_minute), item.queued_at, item.id)
             index = bisect.bisect_left(self._order, key)
             if index < len(self._order) and self._order[index] == key:
@@ -171,6 +175,7 @@ class Router:
         agents, live, cases = await self.db.read(read)
         policy = self.policies.current
         self.agents.clear(), self.waiting.clear(), self._order.clear(), self.assigned.clear(), self.offers.clear()
+        self._waiting_classes.clear()
         for row in agents:
             self.agents[row.id] = AgentView(
                 id=row.id, skills=row.skills or {}, capacity={**policy.default_capacity, **(row.capacity or {})},
@@ -222,7 +227,7 @@ class Router:
             return 0
         available = [a for a in self.agents.values() if a.state == "available"]
         room = {cls: sum(1 for a in available if a.has_room(cls, policy.voice_blocks_written))
-                for cls in {i.channel_class for i in self.waiting.values()}}
+                for cls, count in self._waiting_classes.items() if count > 0}
         if full:
             self._last_full_scan = now
             candidates = [self.waiting[iid] for _, _, iid in self._order]

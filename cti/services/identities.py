@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from cti.errors import InvalidInput
 
@@ -15,6 +16,20 @@ KNOWN_KINDS = ("phone", "email", "x", "facebook", "instagram", "xmpp", "sip")
 
 def normalize_identity(kind: str, value: str, *, field: str = "from") -> tuple[str, str]:
     """Return (kind, canonical value) or raise InvalidInput naming the field."""
+    try:
+        return _normalize_cached(kind, value)
+    except InvalidInput as exc:
+        exc.details = {f"{field}.{key.split('.', 1)[-1]}": why for key, why in exc.details.items()}
+        raise
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalize_cached(kind: str, value: str) -> tuple[str, str]:
+    """Normalization is pure and customers write again and again: remember the answers."""
+    return _normalize(kind, value, field="_")
+
+
+def _normalize(kind: str, value: str, *, field: str) -> tuple[str, str]:
     kind = kind.strip().lower()
     value = value.strip()
     if not KIND_PATTERN.match(kind):
@@ -25,6 +40,9 @@ def normalize_identity(kind: str, value: str, *, field: str = "from") -> tuple[s
     if kind == "phone":
         return kind, _normalize_phone(value, field)
     if kind == "email":
+        simple = _simple_email(value)
+        if simple is not None:
+            return kind, simple
         try:
             return kind, validate_email(value, check_deliverability=False).normalized.lower()
         except EmailNotValidError as exc:
@@ -32,6 +50,29 @@ def normalize_identity(kind: str, value: str, *, field: str = "from") -> tuple[s
     if kind == "xmpp":
         return kind, value.split("/", 1)[0].lower()
     return kind, value
+
+
+_LOCAL = r"[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_SIMPLE_EMAIL = re.compile(rf"^({_LOCAL})@((?:{_LABEL}\.)+([a-z]{{2,63}}))$")
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _simple_email(value: str) -> str | None:
+    """The canonical form of a plain ASCII address, or None to let email-validator decide.
+
+    Only a strict subset of valid addresses passes here (the common case, at a fraction of the
+    cost); anything unusual, internationalized or on a special-use domain goes to the library."""
+    lowered = value.lower()
+    if len(lowered) > 254 or not lowered.isascii():
+        return None
+    match = _SIMPLE_EMAIL.match(lowered)
+    if match is None or len(match.group(1)) > 64:
+        return None
+    domain = match.group(2)
+    if match.group(3) in _SPECIAL_USE or any(domain == d or domain.endswith("." + d) for d in _SPECIAL_USE):
+        return None
+    return lowered
 
 
 def _normalize_phone(value: str, field: str) -> str:
