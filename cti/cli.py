@@ -54,8 +54,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = _config(args)
     setup_logging(config.server.log_level, config.server.log_format)
-    import os
-    sys.setswitchinterval(float(os.environ.get("CTI_SWITCH", "0.005")))
     try:
         import uvloop
 

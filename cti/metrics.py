@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -31,6 +33,18 @@ class Metrics:
         self.write_ops = Gauge("cti_db_write_ops", "write operations committed", registry=self.registry)
         self.webhook_deliveries = Counter("cti_outbox_deliveries_total", "outbound HTTP deliveries",
                                           ["kind", "outcome"], registry=self.registry)
+
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and its latency (label children are looked up once per route and status)."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.request_seconds.labels(route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The text exposition format."""

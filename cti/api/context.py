@@ -13,7 +13,7 @@ from cti.config import Config
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
 from cti.services.actors import Actor
-from cti.services.tokens import find_actor, hash_token
+from cti.services.tokens import find_actor
 from cti.storage.db import Database
 
 TOKEN_CACHE_SECONDS = 2.0
@@ -28,12 +28,12 @@ class TokenCache:
 
     async def resolve(self, secret: str) -> Actor | None:
         """The actor behind a token, or None."""
-        key = hash_token(secret)
+        key = secret  # held in memory only, like the request that carried it; hashing per request costs more
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[1] > now:
             return hit[0]
-        actor = await self.db.read(lambda c: find_actor(c, secret))
+        actor = await self.db.read_point(lambda sql: find_actor(sql, secret))
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[key] = (actor, now + TOKEN_CACHE_SECONDS)

@@ -159,9 +159,8 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
         raise InvalidInput("invalid request body", details=validation_details(exc)) from exc
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                           ) -> web.StreamResponse:
+async def handle_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                        ) -> web.StreamResponse:
     """Every error becomes API.md's JSON shape; unexpected ones are logged and answered 500."""
     started = time.perf_counter()
     try:

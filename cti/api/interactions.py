@@ -11,7 +11,7 @@ from cti import models
 from cti.api import schemas as s
 from cti.api.context import Services, services
 from cti.api.framework import Api, Call
-from cti.api.queries import get_row, page, require_case_access
+from cti.api.queries import get_row, page, point_row, require_case_access
 from cti.channels import ChannelDirectory
 from cti.errors import InvalidInput, Unavailable, Unprocessable
 from cti.services import render
@@ -50,13 +50,11 @@ async def list_interactions(call: Call) -> dict[str, Any]:
 async def get_interaction(call: Call) -> dict[str, Any]:
     iid, actor = call.path("id"), call.actor
 
-    def read(conn: Any) -> dict[str, Any]:
-        row = get_row(conn, I, iid, "interaction")
-        if actor.is_agent and row.agent_id != actor.agent_id:
-            require_case_access(conn, actor, row.case_id)
-        return render.interaction(row)
-
-    return await services(call.request).db.read(read)
+    db = services(call.request).db
+    row = await db.read_point(lambda sql: point_row(sql, I, iid, "interaction"))
+    if actor.is_agent and row.agent_id != actor.agent_id:
+        await db.read(lambda conn: require_case_access(conn, actor, row.case_id))
+    return render.interaction(row)
 
 
 @api.route("POST", "/api/v1/inbound", summary="Custom-channel API: store an inbound message", tag="interactions",

@@ -7,7 +7,6 @@ import hmac
 import secrets
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from cti import models
 from cti.errors import InvalidInput
@@ -15,6 +14,7 @@ from cti.ids import new_id
 from cti.services.actors import Actor, Role
 from cti.services.rows import Record, fetch_one, update_row
 from cti.storage.db import Tx
+from cti.storage.prepared import Prepared
 
 T = models.api_tokens
 TOKEN_PREFIX = "cti_"
@@ -52,10 +52,13 @@ def revoke_token(tx: Tx, token_id: str) -> Record:
     return row
 
 
-def find_actor(conn: Connection, secret: str) -> Actor | None:
+_by_hash = sa.select(T).where(T.c.token_hash == sa.bindparam("digest"))
+
+
+def find_actor(sql: Prepared, secret: str) -> Actor | None:
     """The actor for a presented token, or None. Lookup is by hash; the final compare is constant-time."""
     digest = hash_token(secret)
-    row = conn.execute(sa.select(T).where(T.c.token_hash == digest)).first()
+    row = sql.execute(_by_hash, {"digest": digest}).first()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return Actor(Role(row.role), agent_id=row.agent_id, token_id=row.id)

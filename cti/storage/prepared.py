@@ -6,6 +6,7 @@ times what SQLite itself spends on a small insert or point select. The writer's 
 is compiled once per dialect and executed straight on the cursor, with the same bind
 processors (JSON) SQLAlchemy would apply; sqlite3 keeps the prepared statement in its cache.
 Only SQLite uses this path: on PostgreSQL ``Prepared`` hands the statement to SQLAlchemy.
+Rows come back with SQLAlchemy's result conversions applied (JSON text to objects, 0/1 to bool).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.sql import ClauseElement
 
 
 class _Plan:
-    __slots__ = ("defaults", "keys", "processors", "row_type", "sql")
+    __slots__ = ("defaults", "keys", "processors", "results", "row_type", "sql")
 
     def __init__(self, statement: ClauseElement, conn: Connection) -> None:
         compiled = statement.compile(dialect=conn.dialect)
@@ -31,6 +32,13 @@ class _Plan:
         columns = getattr(statement, "selected_columns", None)
         names = [str(c.key) for c in columns] if columns is not None else None
         self.row_type = namedtuple("Row", names, rename=True) if names is not None else None  # type: ignore[misc]
+        dialect = conn.dialect
+        self.results: list[Callable[[Any], Any] | None] = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in (columns or [])]
+
+    def row(self, raw: tuple[Any, ...]) -> Any:
+        assert self.row_type is not None
+        return self.row_type(*(p(v) if p is not None else v for p, v in zip(self.results, raw, strict=True)))
 
     def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         values = []
@@ -92,7 +100,7 @@ class Prepared:
         self._cursor.execute(plan.sql, plan.bind(params or {}))
         if plan.row_type is None:
             return Result([])
-        return Result([plan.row_type(*row) for row in self._cursor.fetchall()])
+        return Result([plan.row(row) for row in self._cursor.fetchall()])
 
     def execute_many(self, statement: ClauseElement, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run one statement for many parameter sets."""
