@@ -50,6 +50,10 @@ class WaitingItem:
     affinity_agent: str | None = None
     affinity_until: float | None = None
     declined: dict[str, float] = field(default_factory=dict)
+    skills_key: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        self.skills_key = tuple(sorted(self.skills.items()))
 
     def rank(self, aging_per_minute: float) -> float:
         """Higher first. Every item ages at the same rate, so this order never changes with time."""
@@ -81,8 +85,22 @@ def required_skills(item: WaitingItem, rule: RuleSpec | None, policy: RoutingPol
     return needed
 
 
-def choose_agent(item: WaitingItem, agents: list[AgentView], policy: RoutingPolicy, now: float) -> Choice | None:
-    """The best eligible agent for the item, or None."""
+@dataclass(frozen=True)
+class Requirements:
+    """What an agent must have to take an item now, and how candidates are ordered."""
+
+    rule: RuleSpec | None
+    needed: dict[str, int]
+    min_rating: float | None
+    prefer: list[str]
+
+    def key(self, channel_class: str) -> tuple[object, ...]:
+        """Items with equal keys have the same eligible agents (before declines)."""
+        return channel_class, tuple(sorted(self.needed.items())), self.min_rating
+
+
+def requirements(item: WaitingItem, policy: RoutingPolicy, now: float) -> Requirements:
+    """The rule that applies to the item now and what it demands."""
     waited = now - item.queued_at
     priority = int(item.effective_priority(now, policy.aging_per_minute))
     rule = policy.rule_for(channel=item.channel, queue=item.queue, language=item.language,
@@ -93,6 +111,14 @@ def choose_agent(item: WaitingItem, agents: list[AgentView], policy: RoutingPoli
         if not (rule.relax_rating_after is not None and waited >= rule.relax_rating_after):
             min_rating = rule.min_rating
     prefer = (rule.prefer if rule and rule.prefer else None) or policy.prefer
+    return Requirements(rule, needed, min_rating, list(prefer))
+
+
+def choose_agent(item: WaitingItem, agents: list[AgentView], policy: RoutingPolicy, now: float,
+                 demands: Requirements | None = None) -> Choice | None:
+    """The best eligible agent for the item, or None."""
+    demands = demands or requirements(item, policy, now)
+    rule, needed, min_rating, prefer = demands.rule, demands.needed, demands.min_rating, demands.prefer
     affinity = item.affinity_agent if item.affinity_until and now < item.affinity_until else None
     decline_window = policy.offer_timeout
 

@@ -27,7 +27,7 @@ from cti.bus import EventBus, EventFilter
 from cti.errors import ApiError
 from cti.events import Event, EventType
 from cti.routing.live_policy import PolicyHolder
-from cti.routing.matcher import AgentView, WaitingItem, choose_agent
+from cti.routing.matcher import AgentView, Requirements, WaitingItem, choose_agent, requirements
 from cti.services.actors import SYSTEM
 from cti.services.interactions import CommandParams, apply_command
 from cti.state import OCCUPYING_STATES, Command, State
@@ -237,13 +237,28 @@ class Router:
         self._new.clear()
         self._freed = False
         matches = []
+        unservable: set[tuple[object, ...]] = set()  # requirement sets no free agent meets, this pass
+        known: dict[tuple[object, ...], Requirements] = {}  # requirements by static signature, this pass
+        relax_points, priority_points = _thresholds(policy)
         for item in candidates:
             if not any(room.values()):
                 break
             if not room.get(item.channel_class):
                 continue
-            choice = choose_agent(item, available, policy, now)
+            waited = now - item.queued_at
+            priority = item.effective_priority(now, policy.aging_per_minute)
+            signature = (item.queue, item.channel_class, item.language, item.initiation, item.skills_key,
+                         tuple(waited >= t for t in relax_points), tuple(priority >= m for m in priority_points))
+            demands = known.get(signature)
+            if demands is None:
+                demands = known[signature] = requirements(item, policy, now)
+            key = demands.key(item.channel_class)
+            if key in unservable:
+                continue
+            choice = choose_agent(item, available, policy, now, demands)
             if choice is None:
+                if not item.declined:  # without decliners, nobody else with these needs can be served either
+                    unservable.add(key)
                 continue
             agent = choice.agent
             had_room = {cls: agent.has_room(cls, policy.voice_blocks_written) for cls in room}
@@ -293,6 +308,13 @@ class Router:
                 pass  # accepted or gone meanwhile
 
         await asyncio.gather(*(timeout(i) for i in expired))
+
+
+def _thresholds(policy: Any) -> tuple[list[float], list[int]]:
+    """The waits and priorities at which some rule changes its demands (signature components)."""
+    relax = sorted({t for r in policy.rules for t in (r.relax_after, r.relax_rating_after) if t is not None})
+    priority = sorted({r.min_priority for r in policy.rules if r.min_priority is not None})
+    return relax, priority
 
 
 def _ts(value: Any) -> float | None:
