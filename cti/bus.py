@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -189,6 +190,7 @@ class EventBus:
         self._catch_up_task: asyncio.Task[None] | None = None
         self.published = 0
         self.delivered = 0
+        self._wire: dict[int, str] = {}
 
     async def start(self) -> None:
         """Learn the current end of the log."""
@@ -203,6 +205,15 @@ class EventBus:
                 await self._catch_up_task
         for sub in list(self._subscribers):
             sub.close()
+
+    def wire(self, event: Event) -> str:
+        """The event as JSON text, serialized once however many clients receive it."""
+        text = self._wire.get(event.seq)
+        if text is None:
+            if len(self._wire) > 4096:
+                self._wire.clear()
+            text = self._wire[event.seq] = orjson.dumps(event.to_json()).decode()
+        return text
 
     def add_listener(self, listener: Callable[[Event], None]) -> None:
         """Call ``listener(event)`` synchronously for every event (router, webhooks, metrics)."""
