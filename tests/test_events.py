@@ -67,9 +67,10 @@ async def test_websocket_replays_since_then_goes_live_in_order(harness: Harness)
     async def listen() -> None:
         live.extend(await _ws_events(harness, token, 2, types="message.received"))
 
-    baseline = harness.services.bus.subscriber_count  # the router and webhook fan-out subscribe too
+    bus = harness.services.bus
+    before = set(bus._subscribers)  # the router, webhook fan-out and closing streams subscribe too
     task = asyncio.create_task(listen())
-    await harness.wait_for(lambda: harness.services.bus.subscriber_count > baseline, what="live subscriber")
+    await harness.wait_for(lambda: set(bus._subscribers) - before, what="the listener's own subscription")
     await _push(harness, 2, "b")
     await asyncio.wait_for(task, 10)
     assert [e["data"]["message"]["text"] for e in live] == ["hello 0", "hello 1"]
