@@ -46,10 +46,15 @@ async def _all_stored(node: ServerProcess, token: str, prefix: str, acked: list[
             assert again["duplicate"] is True, f"{external_id} was acknowledged but lost"
 
 
-async def test_sigkill_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:
+def _started(tmp_path: Path) -> tuple[ServerProcess, str]:
     node = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML)
     token = node.cli("token", "create", "--role", "admin")
     node.start()
+    return node, token
+
+
+async def test_sigkill_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    node, token = _started(tmp_path)
     acked: list[str] = []
     threshold = asyncio.Event()
     async with CtiClient(node.url, token, timeout=5) as client:
@@ -66,9 +71,7 @@ async def test_sigkill_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> N
 
 
 async def test_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
-    node = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML)
-    token = node.cli("token", "create", "--role", "admin")
-    node.start()
+    node, token = _started(tmp_path)
     acked: list[str] = []
     threshold = asyncio.Event()
     async with CtiClient(node.url, token, timeout=5) as client:

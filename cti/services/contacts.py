@@ -18,6 +18,30 @@ from cti.storage.db import Tx
 ID = models.identities
 
 
+_insert_contact = models.contacts.insert()
+_insert_identity = ID.insert()
+_find_identity = sa.select(ID.c.contact_id).where(ID.c.kind == sa.bindparam("kind"),
+                                                  ID.c.value == sa.bindparam("value"))
+
+
+def create_contact(tx: Tx, kind: str, value: str, name: str | None = None) -> str:
+    """Insert a contact with its first identity (contact.created); return its id."""
+    contact_id = new_id("con")
+    tx.sql.execute(_insert_contact, {"id": contact_id, "name": name, "attributes": {}, "created_at": tx.now,
+                                     "updated_at": tx.now})
+    tx.sql.execute(_insert_identity, {"id": new_id("idn"), "contact_id": contact_id, "kind": kind, "value": value,
+                                      "verified": False, "created_at": tx.now})
+    tx.emit(Event.make(EventType.CONTACT_CREATED, data={"contact_id": contact_id,
+                                                        "identity": {"kind": kind, "value": value}}))
+    return contact_id
+
+
+def find_or_create_contact(tx: Tx, kind: str, value: str, name: str | None = None) -> str:
+    """The contact owning this (normalized) identity, created when new."""
+    contact_id = tx.sql.execute(_find_identity, {"kind": kind, "value": value}).scalar()
+    return contact_id if contact_id is not None else create_contact(tx, kind, value, name)
+
+
 def link_identity(tx: Tx, contact_id: str, kind: str, value: str, *, verified: bool = False) -> Record:
     """Add an identity to a contact (contact.linked); 409 when another contact has it."""
     kind, value = normalize_identity(kind, value, field="identity")

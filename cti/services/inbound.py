@@ -19,6 +19,7 @@ from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services import render
+from cti.services.contacts import find_or_create_contact
 from cti.services.interactions import new_interaction
 from cti.services.rows import Record
 from cti.state import TERMINAL_STATES
@@ -27,8 +28,6 @@ from cti.storage.db import Tx
 M, I, C = models.messages, models.interactions, models.cases
 
 _find_message = sa.select(M).where(M.c.channel == sa.bindparam("channel"), M.c.external_id == sa.bindparam("xid"))
-_find_identity = sa.select(models.identities.c.contact_id).where(
-    models.identities.c.kind == sa.bindparam("kind"), models.identities.c.value == sa.bindparam("value"))
 _last_in_thread = (
     sa.select(I.c.id, I.c.state, I.c.case_id, I.c.queue, I.c.agent_id)
     .where(I.c.channel == sa.bindparam("channel"), I.c.thread_key == sa.bindparam("thread"))
@@ -36,8 +35,6 @@ _last_in_thread = (
 )
 _case_status = sa.select(C.c.status, C.c.priority).where(C.c.id == sa.bindparam("case_id"))
 _contact_of_interaction = sa.select(I.c.contact_id).where(I.c.id == sa.bindparam("iid"))
-_insert_contact = models.contacts.insert()
-_insert_identity = models.identities.insert()
 _insert_case = C.insert()
 _insert_message = M.insert()
 _touch_interaction = I.update().where(I.c.id == sa.bindparam("iid")).values(updated_at=sa.bindparam("now"))
@@ -81,9 +78,7 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
             return InboundResult(render.message(existing), existing.interaction_id, existing.case_id,
                                  _contact_of(tx, existing.interaction_id), created=False)
 
-    contact_id = tx.sql.execute(_find_identity, {"kind": item.from_kind, "value": item.from_value}).scalar()
-    if contact_id is None:
-        contact_id = _create_contact(tx, item)
+    contact_id = find_or_create_contact(tx, item.from_kind, item.from_value, item.name)
 
     thread_key = item.thread_id or f"contact:{contact_id}"
     last = tx.sql.execute(_last_in_thread, {"channel": item.channel, "thread": thread_key}).first()
@@ -117,17 +112,6 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
 
 def _contact_of(tx: Tx, interaction_id: str) -> str:
     return tx.sql.execute(_contact_of_interaction, {"iid": interaction_id}).scalar()
-
-
-def _create_contact(tx: Tx, item: InboundItem) -> str:
-    contact_id = new_id("con")
-    tx.sql.execute(_insert_contact, {"id": contact_id, "name": item.name, "attributes": {},
-                                      "created_at": tx.now, "updated_at": tx.now})
-    tx.sql.execute(_insert_identity, {"id": new_id("idn"), "contact_id": contact_id, "kind": item.from_kind,
-                                       "value": item.from_value, "verified": False, "created_at": tx.now})
-    tx.emit(Event.make(EventType.CONTACT_CREATED, data={
-        "contact_id": contact_id, "identity": {"kind": item.from_kind, "value": item.from_value}}))
-    return contact_id
 
 
 def _case_for(tx: Tx, item: InboundItem, contact_id: str, last: Any) -> tuple[str, int]:

@@ -11,26 +11,11 @@ from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services import render
 from cti.services.actors import SYSTEM, Actor
+from cti.services.contacts import find_or_create_contact
 from cti.services.interactions import apply_command, new_interaction
 from cti.services.rows import Record, fetch_one
 from cti.state import Command
 from cti.storage.db import Tx
-
-
-def find_or_create_contact(tx: Tx, kind: str, value: str, name: str | None = None) -> str:
-    """The contact owning this identity, created when new."""
-    ID = models.identities
-    contact_id = tx.conn.execute(sa.select(ID.c.contact_id).where(ID.c.kind == kind, ID.c.value == value)).scalar()
-    if contact_id is not None:
-        return contact_id
-    contact_id = new_id("con")
-    tx.conn.execute(models.contacts.insert().values(id=contact_id, name=name, attributes={}, created_at=tx.now,
-                                                    updated_at=tx.now))
-    tx.conn.execute(ID.insert().values(id=new_id("idn"), contact_id=contact_id, kind=kind, value=value,
-                                       verified=False, created_at=tx.now))
-    tx.emit(Event.make(EventType.CONTACT_CREATED, data={"contact_id": contact_id,
-                                                        "identity": {"kind": kind, "value": value}}))
-    return contact_id
 
 
 def start_outbound(tx: Tx, *, actor: Actor, channel: str, kind: str, value: str, subject: str | None,
