@@ -112,10 +112,14 @@ class Subscription:
             else:
                 if self.closed:
                     return None
-                try:
-                    got = await asyncio.wait_for(self._queue.get(), timeout)
-                except TimeoutError:
-                    return None
+                if not self._queue.empty():  # the common case under load: no waiting, no timer
+                    got = self._queue.get_nowait()
+                else:
+                    try:
+                        async with asyncio.timeout(timeout):
+                            got = await self._queue.get()
+                    except TimeoutError:
+                        return None
                 if got is None:  # closed while waiting
                     return None
                 event = got
