@@ -50,10 +50,12 @@ class WaitingItem:
     affinity_agent: str | None = None
     affinity_until: float | None = None
     declined: dict[str, float] = field(default_factory=dict)
-    skills_key: tuple[tuple[str, int], ...] = ()
+    static_key: tuple[object, ...] = ()
 
     def __post_init__(self) -> None:
-        self.skills_key = tuple(sorted(self.skills.items()))
+        # what routing needs of the item that never changes while it waits
+        self.static_key = (self.queue, self.channel_class, self.language, self.initiation,
+                           tuple(sorted(self.skills.items())))
 
     def rank(self, aging_per_minute: float) -> float:
         """Higher first. Every item ages at the same rate, so this order never changes with time."""

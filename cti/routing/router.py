@@ -222,8 +222,12 @@ class Router:
         """Make every offer that the current view allows; return how many were made."""
         now = self.clock()
         policy = self.policies.current
-        full = self._freed or now - self._last_full_scan >= FULL_SCAN_INTERVAL
-        if not full and not self._new:
+        relax_points, priority_points = _thresholds(policy)
+        timed = now - self._last_full_scan >= FULL_SCAN_INTERVAL
+        # Waiting changes an item's chances only through rule thresholds (relax_after, min_priority)
+        # and expiring declines; without such rules the timer pass looks at declined items only.
+        full = self._freed or (timed and bool(relax_points or priority_points))
+        if not full and not self._new and not timed:
             return 0
         available = [a for a in self.agents.values() if a.state == "available"]
         room = {cls: sum(1 for a in available if a.has_room(cls, policy.voice_blocks_written))
@@ -231,6 +235,11 @@ class Router:
         if full:
             self._last_full_scan = now
             candidates = [self.waiting[iid] for _, _, iid in self._order]
+        elif timed:
+            self._last_full_scan = now
+            retry = self._new | {iid for iid, item in self.waiting.items() if item.declined}
+            candidates = sorted((self.waiting[i] for i in retry if i in self.waiting),
+                                key=lambda i: (-i.rank(policy.aging_per_minute), i.queued_at))
         else:
             candidates = sorted((self.waiting[i] for i in self._new if i in self.waiting),
                                 key=lambda i: (-i.rank(policy.aging_per_minute), i.queued_at))
@@ -238,17 +247,19 @@ class Router:
         self._freed = False
         matches = []
         unservable: set[tuple[object, ...]] = set()  # requirement sets no free agent meets, this pass
-        known: dict[tuple[object, ...], Requirements] = {}  # requirements by static signature, this pass
-        relax_points, priority_points = _thresholds(policy)
+        known: dict[tuple[object, ...], Requirements] = {}  # requirements by signature, this pass
+        time_dependent = bool(relax_points or priority_points)
         for item in candidates:
             if not any(room.values()):
                 break
             if not room.get(item.channel_class):
                 continue
-            waited = now - item.queued_at
-            priority = item.effective_priority(now, policy.aging_per_minute)
-            signature = (item.queue, item.channel_class, item.language, item.initiation, item.skills_key,
-                         tuple(waited >= t for t in relax_points), tuple(priority >= m for m in priority_points))
+            signature = item.static_key
+            if time_dependent:
+                waited = now - item.queued_at
+                priority = item.effective_priority(now, policy.aging_per_minute)
+                signature = (signature, tuple(waited >= t for t in relax_points),
+                             tuple(priority >= m for m in priority_points))
             demands = known.get(signature)
             if demands is None:
                 demands = known[signature] = requirements(item, policy, now)
