@@ -24,10 +24,13 @@ from cti.services.actors import Actor, Role
 log = logging.getLogger(__name__)
 
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON response rendered with orjson."""
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
-                        headers=headers)
+    """A JSON response rendered with orjson (the header given as is: no content-type parsing)."""
+    return web.Response(body=orjson.dumps(body), status=status,
+                        headers={**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS)
 
 
 def error_response(error: ApiError) -> web.Response:

@@ -28,8 +28,8 @@ class Actor:
 
     def at_least(self, role: Role) -> bool:
         """True when this actor's role includes ``role``'s permissions."""
-        rank = {Role.AGENT: 1, Role.SUPERVISOR: 2, Role.ADMIN: 3, Role.SYSTEM: 4}
-        return rank[self.role] >= rank[role]
+        return _RANK[self.role] >= _RANK[role]
 
 
+_RANK = {Role.AGENT: 1, Role.SUPERVISOR: 2, Role.ADMIN: 3, Role.SYSTEM: 4}
 SYSTEM = Actor(Role.SYSTEM)
