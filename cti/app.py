@@ -12,9 +12,8 @@ import asyncio
 import logging
 import os
 import socket
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -22,7 +21,7 @@ from aiohttp import web
 from cti import __version__
 from cti.api import admin, agents, contacts, events, interactions, ops, stats
 from cti.api.context import SERVICES, Services, TokenCache
-from cti.api.framework import Api, handle_errors
+from cti.api.framework import Api
 from cti.api.openapi import build_openapi
 from cti.bus import EventBus, PgEventRelay
 from cti.channels import ChannelDirectory
@@ -65,25 +64,14 @@ async def _authenticate(request: web.Request) -> Actor | None:
     return await request.app[SERVICES].tokens.resolve(secret)
 
 
-@web.middleware
-async def _observed(request: web.Request,
-                    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """Errors in API.md's shape, and request metrics, in one pass."""
-    started = time.perf_counter()
-    response = await handle_errors(request, handler)
-    info = request.match_info.route.resource
-    route = info.canonical if info is not None else "unmatched"
-    request.app[SERVICES].metrics.observe_request(request.method, route, response.status,
-                                                  time.perf_counter() - started)
-    return response
-
-
 def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
                node_id: str | None = None) -> web.Application:
     """Build the aiohttp application for this configuration."""
-    app = web.Application(middlewares=[_observed], client_max_size=4 * 1024 * 1024)
+    app = web.Application(client_max_size=4 * 1024 * 1024)
     registry = all_routes()
-    registry.install(app, _authenticate)
+    registry.install(app, _authenticate,
+                     lambda method, route, status, seconds: app[SERVICES].metrics.observe_request(
+                         method, route, status, seconds))
     node = node_id or config.server.node_id or default_node_id()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

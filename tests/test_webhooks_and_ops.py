@@ -108,6 +108,9 @@ async def test_health_readiness_metrics_and_json_errors(tmp_path: Path) -> None:
                 assert "cti_http_requests_total" in text
             async with session.get(h.url + "/api/v1/nowhere") as r:
                 assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+            async with session.delete(h.url + "/api/v1/queues") as r:
+                assert r.status == 405 and (await r.json())["error"]["code"] == "method_not_allowed"
+                assert "GET" in r.headers["Allow"]
             async with session.post(h.url + "/api/v1/inbound", data=b"{not json",
                                     headers={"Authorization": f"Bearer {h.admin.token}"}) as r:
                 assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cti.errors import ApiError, Forbidden, InvalidInput, RateLimited, Unauthorized
+from cti.errors import ApiError, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from cti.services.actors import Actor, Role
 
 log = logging.getLogger(__name__)
@@ -102,14 +102,52 @@ class Api:
             return handler
         return register
 
-    def install(self, app: web.Application, authenticate: Authenticator) -> None:
-        """Add the routes to the application."""
+    def install(self, app: web.Application, authenticate: Authenticator, observe: Observer) -> None:
+        """Add the routes, and a last route that answers unknown paths and methods in API.md's shape.
+
+        Error rendering and request metrics live in each route's wrapper rather than in an
+        aiohttp middleware: measured on the read path, the middleware layer alone cost 10-20%."""
         for spec in self.routes:
-            app.router.add_route(spec.method, spec.path, _wrap(spec, authenticate))
+            app.router.add_route(spec.method, spec.path, _wrap(spec, authenticate, observe))
+        app.router.add_route("*", "/{tail:.*}", _unmatched(observe))
 
 
-def _wrap(spec: RouteSpec, authenticate: Authenticator) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+Observer = Callable[[str, str, int, float], None]
+
+
+def _unmatched(observe: Observer) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def endpoint(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        allowed: set[str] = set()
+        for resource in request.app.router.resources():
+            if resource is request.match_info.route.resource:
+                continue
+            match, methods = await resource.resolve(request)
+            if match is None:
+                allowed |= methods
+        if allowed:
+            error = ApiError(f"{request.method} is not allowed here", code="method_not_allowed",
+                             details={"allowed": sorted(allowed)})
+            error.status = 405
+            response = error_response(error)
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        else:
+            response = error_response(NotFound(f"no route for {request.path}", code="not_found"))
+        observe(request.method, "unmatched", response.status, time.perf_counter() - started)
+        return response
+
+    return endpoint
+
+
+def _wrap(spec: RouteSpec, authenticate: Authenticator, observe: Observer
+          ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handle_errors(request, handle)
+        observe(spec.method, spec.path, response.status, time.perf_counter() - started)
+        return response
+
+    async def handle(request: web.Request) -> web.StreamResponse:
         if spec.role is None:
             actor = Actor(Role.SYSTEM)
         else:
