@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cti import models
-from cti.errors import Forbidden, NotFound
+from cti.errors import Forbidden
 from cti.services.actors import Actor
+from cti.services.rows import by_id, fetch_one, not_found
 from cti.storage.prepared import Prepared
 
 I = models.interactions
@@ -27,30 +28,19 @@ def page(conn: Connection, table: sa.Table, filters: list[Any], *, limit: int, a
     return rows, (rows[-1].id if more and rows else None)
 
 
-_BY_ID: dict[str, Any] = {}
-
-
-def by_id(table: sa.Table) -> Any:
-    """The prebuilt ``SELECT * FROM table WHERE id = :id`` (one per table, so it is prepared once)."""
-    statement = _BY_ID.get(table.name)
-    if statement is None:
-        statement = _BY_ID[table.name] = sa.select(table).where(table.c.id == sa.bindparam("id"))
-    return statement
-
-
 def point_row(sql: Prepared, table: sa.Table, row_id: str, what: str) -> Any:
-    """One row by id through prepared statements, or NotFound."""
+    """One live row by id through prepared statements, or NotFound (deleted rows count as missing)."""
     row = sql.execute(by_id(table), {"id": row_id}).first()
     if row is None or getattr(row, "deleted", False):
-        raise NotFound(f"{what} {row_id} not found", code=f"{what}_not_found", details={"id": row_id})
+        raise not_found(what, row_id)
     return row
 
 
 def get_row(conn: Connection, table: sa.Table, row_id: str, what: str) -> Any:
-    """One row or NotFound."""
-    row = conn.execute(sa.select(table).where(table.c.id == row_id)).first()
-    if row is None or getattr(row, "deleted", False):
-        raise NotFound(f"{what} {row_id} not found", code=f"{what}_not_found", details={"id": row_id})
+    """One live row by id on a plain connection, or NotFound (deleted rows count as missing)."""
+    row = fetch_one(conn, table, row_id, what=what)
+    if row.get("deleted"):
+        raise not_found(what, row_id)
     return row
 
 

@@ -7,11 +7,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from cti import models
-from cti.errors import Conflict, NotFound
+from cti.errors import Conflict
 from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.services import render
-from cti.services.rows import Record, fetch_one, update_row
+from cti.services.rows import Record, fetch_one, not_found, update_row
 from cti.state import OCCUPYING_STATES
 from cti.storage.db import Tx
 
@@ -43,7 +43,7 @@ def get_live_agent(tx: Tx, agent_id: str) -> Record:
     """The agent, or NotFound when missing or deleted."""
     row = fetch_one(tx.conn, A, agent_id, what="agent", for_update=True)
     if row["deleted"]:
-        raise NotFound(f"agent {agent_id} not found", code="agent_not_found", details={"id": agent_id})
+        raise not_found("agent", agent_id)
     return row
 
 

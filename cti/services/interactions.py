@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from cti import models
 from cti.errors import Conflict, Forbidden, InvalidInput
 from cti.events import Event, EventType
+from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services import render
 from cti.services.actors import Actor
@@ -178,8 +179,6 @@ def new_interaction(tx: Tx, *, case_id: str, contact_id: str, channel: str, dire
     """Insert an interaction and emit interaction.created; with a policy, enqueue it at once.
 
     Enqueueing goes through the state table like any command, but writes the row once."""
-    from cti.ids import new_id
-
     row = Record(
         id=new_id("int"), case_id=case_id, contact_id=contact_id, channel=channel, direction=direction,
         initiation=initiation, state=State.CREATED.value, queue=queue, priority=priority, language=language,

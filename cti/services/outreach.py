@@ -12,7 +12,7 @@ from cti.routing.policy import RoutingPolicy
 from cti.services import render
 from cti.services.actors import SYSTEM, Actor
 from cti.services.contacts import find_or_create_contact
-from cti.services.interactions import apply_command, new_interaction
+from cti.services.interactions import CommandParams, apply_command, new_interaction
 from cti.services.rows import Record, fetch_one
 from cti.state import Command
 from cti.storage.db import Tx
@@ -45,8 +45,6 @@ def start_outbound(tx: Tx, *, actor: Actor, channel: str, kind: str, value: str,
                           source_interaction_id=source_interaction_id,
                           policy=None if owner else policy)
     if owner is not None:
-        from cti.services.interactions import CommandParams
-
         row = apply_command(tx, row["id"], Command.ASSIGN, actor=SYSTEM, policy=policy,
                             params=CommandParams(agent_id=owner))
     return row
