@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from cti.client import CtiApiError
@@ -219,11 +222,12 @@ async def test_transfer_to_agent_and_queue(h: Harness) -> None:
     moved = await alice.transfer(iid, agent_id="bob")
     assert moved["state"] == "offered" and moved["agent_id"] == "bob"
     await bob.accept(iid)
+    with pytest.raises(CtiApiError) as err:
+        await bob.transfer(iid, queue="nowhere")
+    assert err.value.status == 400 and err.value.code == "unknown_queue"
+    assert (await h.admin.get_interaction(iid))["state"] == "active", "a refused transfer changes nothing"
     back = await bob.transfer(iid, queue="default")
     assert back["state"] == "queued" and back["agent_id"] is None
-    with pytest.raises(CtiApiError) as err:
-        await h.admin.transfer(iid, queue="nowhere")
-    assert err.value.status in (400, 409)
 
 
 async def test_abandon_and_reports(h: Harness) -> None:
@@ -236,10 +240,17 @@ async def test_abandon_and_reports(h: Harness) -> None:
     group = report["groups"]["shop-chat"]
     assert group["offered"] == 1 and group["handled"] == 0
     assert group["short_abandoned"] + group["abandoned"] == 1
-    csv_text = await h.admin.request("GET", "/api/v1/reports/summary")
-    assert "groups" in csv_text
+    async with aiohttp.ClientSession() as session, session.get(
+            h.url + "/api/v1/reports/summary", params={"group_by": "channel"},
+            headers={"Authorization": f"Bearer {h.admin.token}", "Accept": "text/csv"}) as response:
+        assert response.status == 200 and response.content_type == "text/csv"
+        rows = list(csv.reader(io.StringIO(await response.text())))
+    assert rows[0][:3] == ["group", "offered", "handled"]
+    shop_row = dict(zip(rows[0], next(r for r in rows[1:] if r[0] == "shop-chat"), strict=True))
+    assert shop_row["offered"] == "1" and shop_row["handled"] == "0"
     stats = await h.admin.realtime_stats()
-    assert isinstance(stats["queues"], list)
+    shop = next(q for q in stats["queues"] if q["channel"] == "shop-chat")
+    assert shop["queue"] == "default" and shop["waiting"] == 0 and shop["offered_today"] == 1
 
 
 async def test_outbound_interaction_on_custom_channel(h: Harness, shop: Receiver) -> None:
