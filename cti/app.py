@@ -2,8 +2,9 @@
 
 Two servers can run in one process (the tests do). Startup order: schema upgrade, database
 writer, event bus (plus the PostgreSQL relay across nodes), routing policy, then the
-singletons, each under a lease so exactly one node runs it: the router, webhook fan-out and
-outbox delivery. Shutdown runs in reverse: stop intake, give up leases, drain writes, close.
+singletons, each under a lease so exactly one node runs it: the router, webhook fan-out,
+webhook delivery and every connector with its channel's outbox. Shutdown runs in reverse:
+stop intake, give up leases, drain writes, close.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from cti.api.openapi import build_openapi
 from cti.bus import EventBus, PgEventRelay
 from cti.channels import ChannelDirectory
 from cti.config import Config
-from cti.delivery import OutboxWorker, WebhookFanout
+from cti.connector_host import ConnectorHost, connector_specs
+from cti.delivery import OutboxWorker, WebhookFanout, WebhookSender
 from cti.events import Event
 from cti.leases import LeasedRunner
 from cti.metrics import Metrics
@@ -73,6 +75,7 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
                      lambda method, route, status, seconds: app[SERVICES].metrics.observe_request(
                          method, route, status, seconds))
     node = node_id or config.server.node_id or default_node_id()
+    specs = connector_specs(config)  # a wrong connector table stops the server here, naming the key
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         url = config.server.resolved_database_url()
@@ -99,10 +102,13 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
             await relay.start()
         svc = Services(config=config, db=db, bus=bus, policies=policies, metrics=metrics, tokens=TokenCache(db),
                        node_id=node)
-        svc.extras["channels"] = ChannelDirectory(config)
-        svc.extras["openapi"] = build_openapi(registry.routes, version=__version__)
-        app[SERVICES] = svc
         session = aiohttp.ClientSession()
+        directory = ChannelDirectory(config)
+        host = ConnectorHost(config, db, bus, policies, metrics, session, svc.connector_health, specs)
+        host.register_channels(directory)
+        svc.extras.update(channels=directory, connectors=host,
+                          openapi=build_openapi(registry.routes, version=__version__))
+        app[SERVICES] = svc
         runners: list[LeasedRunner] = []
         if singletons:
             router = Router(db, bus, policies)
@@ -111,7 +117,9 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
             runners = [
                 LeasedRunner(db, "router", node, router.run, ttl=ttl),
                 LeasedRunner(db, "webhook-fanout", node, WebhookFanout(db, bus).run, ttl=ttl),
-                LeasedRunner(db, "outbox", node, OutboxWorker(db, config, session, metrics).run, ttl=ttl),
+                LeasedRunner(db, "outbox", node, OutboxWorker(
+                    db, config, metrics, kind="webhook", deliver=WebhookSender(db, config, session)).run, ttl=ttl),
+                *(LeasedRunner(db, f"connector:{spec.name}", node, host.work(spec), ttl=ttl) for spec in specs),
             ]
             for runner in runners:
                 await runner.start()

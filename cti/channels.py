@@ -21,6 +21,12 @@ class ChannelInfo:
     outbound_url: str | None
     secret: str
     identity_kind: str | None
+    connector: bool = False  # delivered by a connector (email, XMPP...) rather than a custom-channel POST
+
+    @property
+    def sends(self) -> bool:
+        """Whether replies on this channel can be delivered."""
+        return self.connector or bool(self.outbound_url)
 
 
 class ChannelDirectory:

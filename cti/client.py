@@ -270,6 +270,11 @@ class CtiClient:
         """GET /healthz"""
         return await self.request("GET", "/healthz")
 
+    async def readiness(self) -> Json:
+        """GET /readyz (answers 503 with the same body when not ready)."""
+        async with self.session.get(self.base_url + "/readyz") as response:
+            return await response.json()
+
     async def openapi(self) -> Json:
         """GET /api/v1/openapi.json"""
         return await self.request("GET", "/api/v1/openapi.json")

@@ -4,9 +4,10 @@ WebhookFanout follows the event log from a durable cursor and, in one transactio
 adds an outbox item for every (event, matching subscription) and moves the cursor: each event
 reaches each subscriber's outbox exactly once, across restarts and node changes.
 
-OutboxWorker sends due items as signed POSTs. 2xx: delivered. 408, 429, 5xx and network
-errors: retried with exponential backoff and jitter up to the configured attempts. Other 4xx:
-failed at once (the receiver refuses it; retrying cannot help). Both run under leases.
+OutboxWorker delivers due items of one kind: webhooks as signed POSTs (2xx delivered; 408,
+429, 5xx and network errors retried with exponential backoff and jitter up to the configured
+attempts; other 4xx failed at once, as retrying cannot help), channel messages through their
+connector (connectors raise TemporaryFailure or PermanentFailure). All run under leases.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -103,41 +105,95 @@ class WebhookFanout:
         _save_cursor(tx, seq)
 
 
-class OutboxWorker:
-    """Delivers due outbox items."""
+Outcome = tuple[str, str, str | None]  # ("ok" | "retry" | "failed", detail, the far end's id)
+Deliver = Callable[[Any], Awaitable[Outcome]]
 
-    def __init__(self, db: Database, config: Config, session: aiohttp.ClientSession, metrics: Metrics,
-                 *, poll_seconds: float = 0.2, concurrency: int = 32) -> None:
-        self.db, self.config, self.session, self.metrics = db, config, session, metrics
+
+async def post_signed(session: aiohttp.ClientSession, url: str, secret: str, payload: Any, *, delivery_id: str,
+                      timeout_seconds: float) -> Outcome:
+    """POST the payload as signed JSON. 2xx ok; 408/425/429/5xx and network errors retry; other 4xx fail."""
+    body = orjson.dumps(payload)
+    headers = signed_headers(secret, body)
+    headers["X-CTI-Delivery"] = delivery_id
+    try:
+        async with session.post(url, data=body, headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=timeout_seconds)) as response:
+            text = await response.text(errors="replace")
+            if 200 <= response.status < 300:
+                return "ok", "", _external_id(text)
+            detail = f"HTTP {response.status}: {text[:200]}"
+            if response.status >= 500 or response.status in RETRYABLE:
+                return "retry", detail, None
+            return "failed", detail, None
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return "retry", f"{type(exc).__name__}: {exc}"[:300], None
+
+
+def _external_id(text: str) -> str | None:
+    """The receiver's id for what it took, when it answers {"external_id": ...}."""
+    if not text:
+        return None
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    value = parsed.get("external_id") if isinstance(parsed, dict) else None
+    return str(value) if value else None
+
+
+class WebhookSender:
+    """Delivers webhook outbox items, signed with their subscription's secret."""
+
+    def __init__(self, db: Database, config: Config, session: aiohttp.ClientSession) -> None:
+        self.db, self.config, self.session = db, config, session
+        self._secrets: dict[str, str] = {}
+        self._read_at = 0.0
+
+    async def __call__(self, item: Any) -> Outcome:
+        if item.target not in self._secrets or time.monotonic() - self._read_at > 2.0:
+            rows = await self.db.read(lambda c: c.execute(
+                sa.select(models.webhooks.c.id, models.webhooks.c.secret)).all())
+            self._secrets = {row.id: row.secret for row in rows}
+            self._read_at = time.monotonic()
+        return await post_signed(self.session, item.url, self._secrets.get(item.target, ""), item.payload,
+                                 delivery_id=item.id, timeout_seconds=self.config.webhooks.timeout)
+
+
+class OutboxWorker:
+    """Delivers due outbox items of one kind (and target) with the given deliver function."""
+
+    def __init__(self, db: Database, config: Config, metrics: Metrics, *, kind: str, deliver: Deliver,
+                 target: str | None = None, poll_seconds: float = 0.2, concurrency: int = 32) -> None:
+        self.db, self.config, self.metrics = db, config, metrics
+        self.kind, self.target, self.deliver = kind, target, deliver
         self.poll_seconds = poll_seconds
         self._inflight: set[str] = set()
         self._limit = asyncio.Semaphore(concurrency)
-
-    def _secret(self, item: Any, hooks: dict[str, str]) -> str:
-        if item.kind == "webhook":
-            return hooks.get(item.target, "")
-        channel = self.config.custom_channel(item.target)
-        return channel.secret if channel else ""
+        due = sa.select(O).where(O.c.state == "pending", O.c.kind == kind, O.c.next_attempt_at <= sa.bindparam("now"))
+        if target is not None:
+            due = due.where(O.c.target == target)
+        self._due = due.order_by(O.c.next_attempt_at).limit(200)
 
     async def run(self) -> None:
         """Deliver until cancelled."""
         async with asyncio.TaskGroup() as group:
             while True:
                 now = time.time()
-                due, hooks = await self.db.read(lambda c, n=now: (
-                    c.execute(sa.select(O).where(O.c.state == "pending", O.c.next_attempt_at <= n)
-                              .order_by(O.c.next_attempt_at).limit(200)).all(),
-                    {h.id: h.secret for h in c.execute(sa.select(models.webhooks.c.id, models.webhooks.c.secret))}))
+                due = await self.db.read(lambda c, n=now: c.execute(self._due, {"now": n}).all())
                 for item in due:
                     if item.id not in self._inflight:
                         self._inflight.add(item.id)
-                        group.create_task(self._deliver(item, self._secret(item, hooks)))
+                        group.create_task(self._deliver(item))
                 await asyncio.sleep(self.poll_seconds)
 
-    async def _deliver(self, item: Any, secret: str) -> None:
+    async def _deliver(self, item: Any) -> None:
         try:
             async with self._limit:
-                outcome, detail, external_id = await self._post(item, secret)
+                try:
+                    outcome, detail, external_id = await self.deliver(item)
+                except Exception as exc:  # a connector bug must not stop the outbox: retry, loudly
+                    log.exception("outbox item %s: delivery raised", item.id)
+                    outcome, detail, external_id = "retry", f"{type(exc).__name__}: {exc}"[:300], None
             cfg = self.config.webhooks
             if outcome == "ok":
                 await self.db.write(lambda tx: mark_delivered(tx, item.id, external_id=external_id))
@@ -153,27 +209,3 @@ class OutboxWorker:
             log.exception("outbox item %s: delivery bookkeeping failed; it stays pending", item.id)
         finally:
             self._inflight.discard(item.id)
-
-    async def _post(self, item: Any, secret: str) -> tuple[str, str, str | None]:
-        body = orjson.dumps(item.payload)
-        headers = signed_headers(secret, body)
-        headers["X-CTI-Delivery"] = item.id
-        timeout = aiohttp.ClientTimeout(total=self.config.webhooks.timeout)
-        try:
-            async with self.session.post(item.url, data=body, headers=headers, timeout=timeout) as response:
-                text = await response.text(errors="replace")
-                if 200 <= response.status < 300:
-                    external_id = None
-                    if item.kind == "channel" and text:
-                        try:
-                            parsed = orjson.loads(text)
-                            external_id = parsed.get("external_id") if isinstance(parsed, dict) else None
-                        except orjson.JSONDecodeError:
-                            pass
-                    return "ok", "", str(external_id) if external_id else None
-                detail = f"HTTP {response.status}: {text[:200]}"
-                if response.status >= 500 or response.status in RETRYABLE:
-                    return "retry", detail, None
-                return "failed", detail, None
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return "retry", f"{type(exc).__name__}: {exc}"[:300], None

@@ -28,6 +28,7 @@ class EventType(StrEnum):
     MESSAGE_RECEIVED = "message.received"
     MESSAGE_SENT = "message.sent"
     MESSAGE_FAILED = "message.failed"
+    MESSAGE_CHAT_STATE = "message.chat_state"
     CALL_RINGING = "call.ringing"
     CALL_ANSWERED = "call.answered"
     CALL_DTMF = "call.dtmf"

@@ -98,6 +98,8 @@ class Message(SQLModel, table=True):
     mode: str | None = Field(default=None, max_length=16)
     subject: str | None = Field(default=None, max_length=500)
     text: str = ""
+    attachments: list[dict[str, Any]] | None = _json()
+    meta: dict[str, Any] | None = _json()
     status: str = Field(max_length=16)
     error: str | None = None
     agent_id: str | None = Field(default=None, max_length=40)

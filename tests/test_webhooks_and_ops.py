@@ -101,7 +101,9 @@ async def test_health_readiness_metrics_and_json_errors(tmp_path: Path) -> None:
             async with session.get(h.url + "/readyz") as r:
                 body = await r.json()
                 assert r.status == 200 and body["checks"]["database"] == "ok"
-                assert set(body["leases"]) == {"router", "webhook-fanout", "outbox"}
+                assert set(body["leases"]) == {"router", "webhook-fanout", "outbox", "connector:shop-chat",
+                                               "connector:sms-gw"}
+                assert body["connectors"] == {"shop-chat": "connected", "sms-gw": "connected"}
             async with session.get(h.url + "/metrics") as r:
                 text = await r.text()
                 assert 'cti_events_published_total{type="message.received"} 1.0' in text

@@ -92,7 +92,7 @@ async def create_interaction(call: Call) -> dict[str, Any]:
     if b.channel == "voice" and "call_control" not in svc.extras:
         raise Unprocessable("no voice connector is configured (see [connectors.sip] or [connectors.twilio])",
                             code="channel_not_configured", details={"channel": "voice"})
-    if b.channel != "voice" and (info is None or not info.outbound_url):
+    if b.channel != "voice" and (info is None or not info.sends):
         raise Unprocessable(f"channel {b.channel!r} cannot send (not configured)", code="channel_not_configured",
                             details={"channel": b.channel})
     if isinstance(b.to, str):
@@ -114,7 +114,7 @@ async def create_interaction(call: Call) -> dict[str, Any]:
         body: dict[str, Any] = {"interaction": render.interaction(row)}
         if text and info is not None:
             message = reply(tx, row["id"], actor=actor, text=text,
-                            mode="private", outbound_url=info.outbound_url, recipient={"kind": kind, "value": value})
+                            mode="private", channel=info, recipient={"kind": kind, "value": value})
             body["message"] = render.message(message)
         return body
 
@@ -202,8 +202,7 @@ async def post_message(call: Call) -> dict[str, Any]:
     def op(tx: Any) -> Any:
         channel = tx.conn.execute(sa.select(I.c.channel).where(I.c.id == iid)).scalar()
         info = directory.get(channel) if channel else None
-        return reply(tx, iid, actor=actor, text=b.text, mode=b.mode,
-                     outbound_url=info.outbound_url if info else None, recipient=recipient_of(tx, iid))
+        return reply(tx, iid, actor=actor, text=b.text, mode=b.mode, channel=info, recipient=recipient_of(tx, iid))
 
     return render.message(await svc.db.write(op))
 

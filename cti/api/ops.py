@@ -19,7 +19,8 @@ async def healthz(call: Call) -> dict[str, Any]:
     return {"status": "ok", "node": services(call.request).node_id}
 
 
-@api.route("GET", "/readyz", summary="Readiness with each connector's health", tag="operations", role=None,
+@api.route("GET", "/readyz", summary="Readiness with each connector's health (a connector that is down makes the "
+           "status 'degraded', not 503: the API still takes requests and queues replies)", tag="operations", role=None,
            raw=True, response={"type": "object"}, errors=(503,))
 async def readyz(call: Call) -> web.Response:
     svc = services(call.request)
@@ -31,10 +32,10 @@ async def readyz(call: Call) -> web.Response:
         checks["database"] = f"error: {type(exc).__name__}"
         ready = False
     connectors = dict(svc.connector_health)
-    if any(state not in HEALTHY for state in connectors.values()):
-        ready = False
+    degraded = any(state not in HEALTHY for state in connectors.values())
     leases = sorted(r.name for r in svc.extras.get("leases", []) if r.held)
-    body = {"status": "ready" if ready else "not_ready", "draining": svc.draining, "checks": checks,
+    status = "not_ready" if not ready else "degraded" if degraded else "ready"
+    body = {"status": status, "draining": svc.draining, "checks": checks,
             "connectors": connectors, "node": svc.node_id, "leases": leases}
     return json_response(body, status=200 if ready else 503)
 

@@ -2,9 +2,11 @@
 
 Idempotent on (channel, external_id): a vendor that delivers the same item twice gets the
 stored message back and nothing changes. Threading: a message joins the live interaction of
-its thread (the channel's thread id, or the contact's conversation on that channel); when that
-interaction has ended, a new interaction opens on the same case if the case is still open,
-else on a new case.
+its thread: the thread of the newest earlier message it references (email In-Reply-To and
+References), else the channel's thread id, else the contact's conversation on that channel.
+A case the sender quotes (an email subject tag) is joined when no reference matched, the case
+belongs to the sender and is still open. When the thread's interaction has ended, a new
+interaction opens on the same case if the case is still open, else on a new case.
 """
 
 from __future__ import annotations
@@ -33,6 +35,20 @@ _last_in_thread = (
     .where(I.c.channel == sa.bindparam("channel"), I.c.thread_key == sa.bindparam("thread"))
     .order_by(I.c.created_at.desc()).limit(1)
 )
+_referenced = (
+    sa.select(I.c.thread_key)
+    .select_from(M.join(I, M.c.interaction_id == I.c.id))
+    .where(M.c.channel == sa.bindparam("channel"), M.c.external_id.in_(sa.bindparam("refs", expanding=True)),
+           I.c.contact_id == sa.bindparam("contact_id"))
+    .order_by(M.c.created_at.desc()).limit(1)
+)
+_last_on_case = (
+    sa.select(I.c.id, I.c.state, I.c.case_id, I.c.queue, I.c.agent_id, I.c.thread_key)
+    .where(I.c.case_id == sa.bindparam("case_id"), I.c.channel == sa.bindparam("channel"))
+    .order_by(I.c.created_at.desc()).limit(1)
+)
+_case_of_contact = sa.select(C.c.id).where(C.c.id == sa.bindparam("case_id"), C.c.contact_id == sa.bindparam(
+    "contact_id"), sa.or_(C.c.status == "open", C.c.status == "pending"))
 _case_status = sa.select(C.c.status, C.c.priority).where(C.c.id == sa.bindparam("case_id"))
 _contact_of_interaction = sa.select(I.c.contact_id).where(I.c.id == sa.bindparam("iid"))
 _insert_case = C.insert()
@@ -56,6 +72,9 @@ class InboundItem:
     priority: int = 0
     queue: str | None = None
     metadata: dict[str, Any] | None = None
+    references: tuple[str, ...] = ()
+    case_hint: str | None = None
+    attachments: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,13 +99,15 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
 
     contact_id = find_or_create_contact(tx, item.from_kind, item.from_value, item.name)
 
-    thread_key = item.thread_id or f"contact:{contact_id}"
-    last = tx.sql.execute(_last_in_thread, {"channel": item.channel, "thread": thread_key}).first()
+    thread_key, last, hinted_case = _thread_of(tx, item, contact_id)
     if last is not None and last.state not in TERMINAL_STATES:
         interaction_id, case_id, queue, agent_id = last.id, last.case_id, last.queue, last.agent_id
         tx.sql.execute(_touch_interaction, {"iid": interaction_id, "now": now})
     else:
-        case_id, case_priority = _case_for(tx, item, contact_id, last)
+        if hinted_case is not None and last is None:
+            case_id, case_priority = hinted_case, _case_priority(tx, hinted_case)
+        else:
+            case_id, case_priority = _case_for(tx, item, contact_id, last)
         row = new_interaction(
             tx, case_id=case_id, contact_id=contact_id, channel=item.channel, direction="inbound",
             initiation="inbound", queue=item.queue, priority=item.priority + case_priority,
@@ -99,6 +120,7 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
         id=new_id("msg"), interaction_id=interaction_id, case_id=case_id, channel=item.channel,
         direction="inbound", external_id=item.external_id, mode=None, subject=item.subject, text=item.text,
         status="received", error=None, agent_id=None, created_at=now, sent_at=None,
+        attachments=item.attachments or None, meta=item.metadata or None,
     )
     tx.sql.execute(_insert_message, message)
     body = render.message(message)
@@ -108,6 +130,33 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
     tx.emit(Event.make(EventType.MESSAGE_RECEIVED, case_id=case_id, interaction_id=interaction_id,
                        agent_id=agent_id, queue=queue, data=data))
     return InboundResult(body, interaction_id, case_id, contact_id, created=True)
+
+
+def _thread_of(tx: Tx, item: InboundItem, contact_id: str) -> tuple[str, Any, str | None]:
+    """(thread key, the thread's last interaction or None, a case the sender quoted or None)."""
+    if item.references:
+        key = tx.conn.execute(_referenced, {"channel": item.channel, "refs": list(item.references[-50:]),
+                                            "contact_id": contact_id}).scalar()
+        if key is not None:
+            return key, _last(tx, item.channel, key), None
+    if item.case_hint:
+        case_id = tx.sql.execute(_case_of_contact, {"case_id": item.case_hint, "contact_id": contact_id}).scalar()
+        if case_id is not None:
+            last = tx.sql.execute(_last_on_case, {"case_id": case_id, "channel": item.channel}).first()
+            if last is not None:
+                return last.thread_key, last, None
+            return item.thread_id or f"contact:{contact_id}", None, case_id
+    key = item.thread_id or f"contact:{contact_id}"
+    return key, _last(tx, item.channel, key), None
+
+
+def _last(tx: Tx, channel: str, thread_key: str) -> Any:
+    return tx.sql.execute(_last_in_thread, {"channel": channel, "thread": thread_key}).first()
+
+
+def _case_priority(tx: Tx, case_id: str) -> int:
+    row = tx.sql.execute(_case_status, {"case_id": case_id}).first()
+    return row.priority if row is not None else 0
 
 
 def _contact_of(tx: Tx, interaction_id: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from cti import models
+from cti.channels import ChannelInfo
 from cti.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from cti.events import Event, EventType
 from cti.ids import new_id
@@ -36,7 +37,7 @@ def enqueue_delivery(tx: Tx, *, kind: str, target: str, url: str, payload: dict[
 
 
 def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | None,
-          outbound_url: str | None, recipient: dict[str, str]) -> Record:
+          channel: ChannelInfo | None, recipient: dict[str, str]) -> Record:
     """Store an agent's reply and queue it for delivery on the interaction's channel."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
     if actor.is_agent and row["agent_id"] != actor.agent_id:
@@ -46,13 +47,13 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
                        details={"state": row["state"], "command": "reply"})
     if row["channel"] == "voice":
         raise Unprocessable("voice interactions take no written replies", code="channel_not_written")
-    if outbound_url is None:
+    if channel is None or not channel.sends:
         raise Unprocessable(f"channel {row['channel']!r} has no outbound delivery configured",
                             code="channel_not_configured", details={"channel": row["channel"]})
     message = Record(
         id=new_id("msg"), interaction_id=row["id"], case_id=row["case_id"], channel=row["channel"],
         direction="outbound", external_id=None, mode=mode, subject=None, text=text, status="queued", error=None,
-        agent_id=actor.agent_id or row["agent_id"], created_at=tx.now, sent_at=None,
+        agent_id=actor.agent_id or row["agent_id"], created_at=tx.now, sent_at=None, attachments=None, meta=None,
     )
     tx.conn.execute(M.insert(), message)
     if row["first_response_at"] is None:
@@ -65,10 +66,25 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
         "thread_id": row["thread_key"] if not str(row["thread_key"] or "").startswith("contact:") else None,
         "interaction_id": row["id"],
         "case_id": row["case_id"],
+        **_thread_facts(tx, row),
     }
-    enqueue_delivery(tx, kind="channel", target=row["channel"], url=outbound_url, payload=payload,
+    enqueue_delivery(tx, kind="channel", target=row["channel"], url=channel.outbound_url or "", payload=payload,
                      message_id=message["id"])
     return message
+
+
+def _thread_facts(tx: Tx, interaction: Record) -> dict[str, Any]:
+    """Subject and earlier external ids, for channels that thread replies (email, X)."""
+    earlier = tx.conn.execute(
+        sa.select(M.c.external_id, M.c.direction).where(M.c.interaction_id == interaction["id"],
+                                                        M.c.external_id.is_not(None))
+        .order_by(M.c.created_at.desc()).limit(20)).all()
+    earlier.reverse()
+    inbound = [m.external_id for m in earlier if m.direction == "inbound"]
+    subject = tx.conn.execute(sa.select(models.cases.c.subject).where(models.cases.c.id == interaction["case_id"])
+                              ).scalar()
+    return {"subject": subject, "in_reply_to": inbound[-1] if inbound else None,
+            "references": [m.external_id for m in earlier]}
 
 
 def recipient_of(tx: Tx, interaction_id: str) -> dict[str, str]:

@@ -99,6 +99,8 @@ def message(row: Any) -> dict[str, Any]:
         "agent_id": row.agent_id,
         "created_at": iso(row.created_at),
         "sent_at": iso(row.sent_at),
+        "attachments": row.attachments or [],
+        "metadata": row.meta or {},
     }
 
 

@@ -1,0 +1,236 @@
+"""The Channel interface every connector implements, and the registry that finds connectors.
+
+A connector translates one network's traffic to and from the core's normalized items and does
+nothing else: routing, state and storage live in ``cti/``. The core hands each connector a
+``ConnectorContext`` (its validated settings and a ``Core`` to talk back through) and runs it as
+an async context under a lease, so each account is logged in on exactly one node.
+
+Connectors are found through the ``cti.connectors`` entry-point group: a third party adds a
+network by publishing a package that declares ``[project.entry-points."cti.connectors"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Protocol
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict
+
+ENTRY_POINT_GROUP = "cti.connectors"
+
+
+class Health(StrEnum):
+    """How a connector's link to its network is doing."""
+
+    STARTING = "starting"
+    CONNECTED = "connected"
+    TRANSIENT_DISCONNECT = "transient_disconnect"
+    BAD_CREDENTIALS = "bad_credentials"
+    ERROR = "error"
+
+
+class Capability(StrEnum):
+    """What a channel can do; the API and desktop offer only what the channel declares."""
+
+    VOICE = "voice"
+    PUBLIC_REPLY = "public_reply"
+    PRIVATE_REPLY = "private_reply"
+    THREADING = "threading"
+    ATTACHMENTS = "attachments"
+    TYPING = "typing"
+
+
+class Settings(BaseModel):
+    """Base of every connector's settings model: unknown keys are refused at start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that came with a message. ``stored`` is the content's path under the data folder."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str | None = None
+    stored: str | None = None
+    dropped: str | None = None  # why the content was not kept (e.g. over the size limit)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One normalized inbound message, as a connector hands it to the core.
+
+    ``external_id`` is the network's id (deduplicated per channel). ``thread_id`` groups messages
+    of one conversation; ``references`` are external ids of earlier messages this one answers;
+    ``case_hint`` is a case id the sender quoted (e.g. a tag in an email subject).
+    """
+
+    sender_kind: str
+    sender: str
+    text: str
+    external_id: str | None = None
+    name: str | None = None
+    subject: str | None = None
+    thread_id: str | None = None
+    references: tuple[str, ...] = ()
+    case_hint: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the core did with an inbound message."""
+
+    message_id: str
+    interaction_id: str
+    case_id: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """An agent's message for the connector to deliver.
+
+    ``in_reply_to`` and ``references`` are external ids of earlier messages on the same
+    interaction (newest last), for networks that thread replies.
+    """
+
+    message_id: str
+    interaction_id: str
+    case_id: str
+    to_kind: str
+    to: str
+    text: str
+    mode: str | None = None
+    subject: str | None = None
+    thread_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    delivery_id: str = ""  # the outbox item's id: the same on every retry of this message
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The far end took the message; ``external_id`` is its id there, when it has one."""
+
+    external_id: str | None = None
+
+
+class TemporaryFailure(Exception):
+    """Delivery failed for now (far end down, 4xx SMTP, timeout): the outbox retries later."""
+
+
+class PermanentFailure(Exception):
+    """The far end refused the message for good (e.g. SMTP 5xx): it is marked failed with this reason."""
+
+
+class Core(Protocol):
+    """What the core offers a connector. Connectors never touch storage directly."""
+
+    async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None) -> Received:
+        """Store an inbound message (idempotent on external_id). ``cursor`` is saved in the same transaction."""
+        ...
+
+    async def load_cursor(self) -> dict[str, Any]:
+        """The connector's durable position (e.g. IMAP UIDVALIDITY and last UID); {} at first."""
+        ...
+
+    async def save_cursor(self, cursor: dict[str, Any]) -> None:
+        """Save the connector's position on its own."""
+        ...
+
+    async def set_health(self, health: Health, detail: str = "") -> None:
+        """Report health; a change becomes a ``connector.health`` event and shows in /readyz."""
+        ...
+
+    async def chat_state(self, sender_kind: str, sender: str, state: str) -> None:
+        """Forward a typing indicator (composing, paused, active...) as a ``message.chat_state`` event."""
+        ...
+
+    async def agents_available(self) -> int:
+        """How many agents are available right now (for presence such as XMPP's)."""
+        ...
+
+
+@dataclass
+class ConnectorContext:
+    """A connector's dependencies, given explicitly."""
+
+    name: str  # the channel name (the config key under [connectors])
+    core: Core
+    http: aiohttp.ClientSession
+    data_dir: Path
+    log: logging.Logger
+
+
+class Channel(ABC):
+    """One channel connector. Subclasses set the class attributes and implement start/stop/send."""
+
+    settings_model: ClassVar[type[Settings]] = Settings
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    identity_kind: ClassVar[str] = ""  # the identity kind of this network's addresses (email, xmpp, phone...)
+
+    def __init__(self, ctx: ConnectorContext, settings: Settings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self._health = Health.STARTING
+
+    @property
+    def name(self) -> str:
+        return self.ctx.name
+
+    @property
+    def health(self) -> Health:
+        return self._health
+
+    async def set_health(self, health: Health, detail: str = "") -> None:
+        """Record and report a health change (repeated states are reported once)."""
+        if health != self._health or health == Health.STARTING:
+            self._health = health
+            self.ctx.log.info("%s: %s%s", self.name, health.value, f" ({detail})" if detail else "")
+            await self.ctx.core.set_health(health, detail)
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Start connecting in the background; return promptly."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Disconnect and stop every task this connector started."""
+
+    @abstractmethod
+    async def send(self, message: OutboundMessage) -> Sent:
+        """Deliver one outbound message, or raise TemporaryFailure / PermanentFailure."""
+
+    async def __aenter__(self) -> Channel:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+
+def discover() -> dict[str, type[Channel]]:
+    """Every installed connector type by entry-point name."""
+    found: dict[str, type[Channel]] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        cls = entry.load()
+        if not (isinstance(cls, type) and issubclass(cls, Channel)):
+            raise TypeError(f"entry point {entry.name} = {entry.value} is not a connectors.base.Channel")
+        found[entry.name] = cls
+    return found

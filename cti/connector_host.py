@@ -1,0 +1,238 @@
+"""Runs the configured connectors and is their one way into the core.
+
+Every ``[connectors.<name>]`` table names a channel; its ``type`` (default: the name) picks the
+connector class from the ``cti.connectors`` entry points, and the rest of the table is that
+class's settings, validated at start. ``enabled = false`` switches a channel off. Custom
+channels (``[[channels.custom]]``) run as connectors of the built-in custom type.
+
+Each connector runs under the lease ``connector:<name>`` (one IMAP IDLE, one XMPP login per
+account across nodes), together with the outbox worker that delivers that channel's replies,
+so a reply accepted on any node goes out through the node holding the account.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+from pydantic import BaseModel, ValidationError
+
+from connectors.base import (
+    Channel,
+    ConnectorContext,
+    Health,
+    InboundMessage,
+    OutboundMessage,
+    PermanentFailure,
+    Received,
+    TemporaryFailure,
+    discover,
+)
+from connectors.custom import CustomChannel
+from cti import models
+from cti.bus import EventBus
+from cti.channels import ChannelDirectory, ChannelInfo
+from cti.config import Config
+from cti.delivery import OutboxWorker, Outcome
+from cti.errors import ConfigError, InvalidInput
+from cti.events import Event, EventType
+from cti.metrics import Metrics
+from cti.routing.live_policy import PolicyHolder
+from cti.services.identities import normalize_identity
+from cti.services.inbound import InboundItem, ingest
+from cti.storage.db import Database, Tx
+
+log = logging.getLogger("cti.connectors")
+S, I, ID = models.settings, models.interactions, models.identities
+RESERVED_KEYS = ("type", "enabled")
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """One configured connector: channel name, class, validated settings."""
+
+    name: str
+    cls: type[Channel]
+    settings: BaseModel
+
+
+def connector_specs(config: Config, installed: dict[str, type[Channel]] | None = None) -> list[ConnectorSpec]:
+    """The enabled connectors of this configuration; ConfigError naming the key when one is wrong."""
+    types = discover() if installed is None else installed
+    specs: list[ConnectorSpec] = []
+    for name, table in config.connectors.items():
+        raw = dict(table)
+        type_name, enabled = raw.pop("type", name), raw.pop("enabled", True)
+        if not enabled:
+            continue
+        cls = types.get(type_name)
+        if cls is None:
+            raise ConfigError(f"connectors.{name}: no connector of type {type_name!r} is installed "
+                              f"(installed: {', '.join(sorted(types)) or 'none'})")
+        try:
+            settings = cls.settings_model.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(f"connectors.{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                 for e in exc.errors())
+            raise ConfigError(f"invalid configuration: {problems}") from exc
+        specs.append(ConnectorSpec(name, cls, settings))
+    taken = {spec.name for spec in specs}
+    for custom in config.channels.custom:
+        if custom.name in taken:
+            raise ConfigError(f"channels.custom: {custom.name!r} is also configured under [connectors]")
+        specs.append(ConnectorSpec(custom.name, CustomChannel, custom))
+    return specs
+
+
+def _cursor_key(name: str) -> str:
+    return f"connector.{name}.cursor"
+
+
+def _save_setting(tx: Tx, key: str, value: Any) -> None:
+    if tx.conn.execute(sa.update(S).where(S.c.key == key).values(value=value, updated_at=tx.now)).rowcount == 0:
+        tx.conn.execute(S.insert().values(key=key, value=value, updated_at=tx.now))
+
+
+class CoreGateway:
+    """The ``Core`` a connector talks to: ingest, cursor, health, chat states, agent availability."""
+
+    def __init__(self, name: str, db: Database, policies: PolicyHolder, health: dict[str, str]) -> None:
+        self.name, self.db, self.policies, self.health = name, db, policies, health
+
+    async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None) -> Received:
+        kind, value = message.sender_kind, message.sender.strip()
+        metadata = dict(message.metadata)
+        try:
+            kind, value = normalize_identity(kind, value, field="from")
+        except InvalidInput:
+            metadata["unverified_sender"] = True  # keep the message; the address is stored as given
+        item = InboundItem(
+            channel=self.name, from_kind=kind, from_value=value, text=message.text,
+            external_id=message.external_id, thread_id=message.thread_id, subject=message.subject,
+            name=message.name, metadata=metadata or None, references=message.references,
+            case_hint=message.case_hint, attachments=[a.as_dict() for a in message.attachments] or None)
+        policy, key = self.policies.current, _cursor_key(self.name)
+
+        def op(tx: Tx) -> Received:
+            result = ingest(tx, item, policy)
+            if cursor is not None:
+                _save_setting(tx, key, cursor)
+            return Received(result.message["id"], result.interaction_id, result.case_id, result.created)
+
+        return await self.db.write(op)
+
+    async def load_cursor(self) -> dict[str, Any]:
+        key = _cursor_key(self.name)
+        value = await self.db.read(lambda c: c.execute(sa.select(S.c.value).where(S.c.key == key)).scalar())
+        return dict(value) if value else {}
+
+    async def save_cursor(self, cursor: dict[str, Any]) -> None:
+        key = _cursor_key(self.name)
+        await self.db.write(lambda tx: _save_setting(tx, key, cursor))
+
+    async def set_health(self, health: Health, detail: str = "") -> None:
+        self.health[self.name] = health.value
+        event = Event.make(EventType.CONNECTOR_HEALTH,
+                           data={"connector": self.name, "health": health.value, "detail": detail})
+        await self.db.write(lambda tx: tx.emit(event))
+
+    async def chat_state(self, sender_kind: str, sender: str, state: str) -> None:
+        channel = self.name
+
+        def live_interaction(conn: Any) -> Any:
+            return conn.execute(
+                sa.select(I.c.id, I.c.case_id, I.c.agent_id, I.c.queue)
+                .join(ID, ID.c.contact_id == I.c.contact_id)
+                .where(ID.c.kind == sender_kind, ID.c.value == sender, I.c.channel == channel,
+                       I.c.state.in_(("queued", "offered", "active", "held")))
+                .order_by(I.c.created_at.desc()).limit(1)).first()
+
+        row = await self.db.read(live_interaction)
+        if row is None:
+            return  # nobody is looking at a conversation with this sender
+        event = Event.make(EventType.MESSAGE_CHAT_STATE, case_id=row.case_id, interaction_id=row.id,
+                           agent_id=row.agent_id, queue=row.queue,
+                           data={"state": state, "from": {"kind": sender_kind, "value": sender}, "channel": channel})
+        await self.db.write(lambda tx: tx.emit(event))
+
+    async def agents_available(self) -> int:
+        A = models.agents
+        return await self.db.read(lambda c: c.execute(
+            sa.select(sa.func.count()).where(A.c.state == "available", A.c.deleted.is_(False))).scalar() or 0)
+
+
+def outbound_of(item: Any) -> OutboundMessage:
+    """The outbox item of a reply, as the connector sees it."""
+    payload = item.payload
+    message, to = payload.get("message", {}), payload.get("to") or {}
+    return OutboundMessage(
+        message_id=message.get("id", ""), interaction_id=payload.get("interaction_id", ""),
+        case_id=payload.get("case_id", ""), to_kind=to.get("kind", ""), to=to.get("value", ""),
+        text=message.get("text", ""), mode=message.get("mode"), subject=payload.get("subject"),
+        thread_id=payload.get("thread_id"), in_reply_to=payload.get("in_reply_to"),
+        references=tuple(payload.get("references") or ()), delivery_id=item.id, raw=payload)
+
+
+async def deliver_through(channel: Channel, item: Any) -> Outcome:
+    """Send one outbox item through the connector and classify the outcome."""
+    try:
+        sent = await channel.send(outbound_of(item))
+    except PermanentFailure as exc:
+        return "failed", str(exc)[:500] or "refused", None
+    except TemporaryFailure as exc:
+        return "retry", str(exc)[:500] or "temporarily unavailable", None
+    return "ok", "", sent.external_id
+
+
+class ConnectorHost:
+    """Builds the configured connectors; runs each (with its outbox) while this node holds its lease."""
+
+    def __init__(self, config: Config, db: Database, bus: EventBus, policies: PolicyHolder, metrics: Metrics,
+                 http: aiohttp.ClientSession, health: dict[str, str], specs: list[ConnectorSpec]) -> None:
+        self.config, self.db, self.policies, self.metrics, self.http = config, db, policies, metrics, http
+        self.health, self.specs = health, specs
+        self.data_dir = Path(config.server.data_dir).resolve()
+        self.running: dict[str, Channel] = {}
+        bus.add_listener(self._on_event)
+        for spec in specs:
+            health.setdefault(spec.name, Health.STARTING.value)
+
+    def register_channels(self, directory: ChannelDirectory) -> None:
+        """Every connector's channel can take replies on every node."""
+        for spec in self.specs:
+            existing = directory.get(spec.name)
+            directory.register(ChannelInfo(
+                spec.name, existing.outbound_url if existing else None, existing.secret if existing else "",
+                spec.cls.identity_kind or (existing.identity_kind if existing else None), connector=True))
+
+    def gateway(self, name: str) -> CoreGateway:
+        """The core as the named connector sees it."""
+        return CoreGateway(name, self.db, self.policies, self.health)
+
+    def _on_event(self, event: Event) -> None:
+        if event.type is EventType.CONNECTOR_HEALTH:
+            name = event.data.get("connector")
+            if isinstance(name, str):
+                self.health[name] = str(event.data.get("health"))
+
+    def work(self, spec: ConnectorSpec) -> Any:
+        """The leased work for one connector: run it and deliver its channel's outbox."""
+
+        async def run() -> None:
+            ctx = ConnectorContext(name=spec.name, core=self.gateway(spec.name),
+                                   http=self.http, data_dir=self.data_dir,
+                                   log=logging.getLogger(f"cti.connectors.{spec.name}"))
+            channel = spec.cls(ctx, spec.settings)  # type: ignore[arg-type]
+            async with channel:
+                self.running[spec.name] = channel
+                try:
+                    await OutboxWorker(self.db, self.config, self.metrics, kind="channel", target=spec.name,
+                                       deliver=lambda item: deliver_through(channel, item)).run()
+                finally:
+                    self.running.pop(spec.name, None)
+
+        return run

@@ -1,0 +1,26 @@
+"""Free loopback ports and waiting for a server to listen."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, *, timeout: float = 10.0, what: str = "server") -> None:
+    """Block until 127.0.0.1:port accepts TCP connections."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s") from None
+            time.sleep(0.02)

@@ -1,0 +1,212 @@
+"""The far end of each channel, driven the same way by the connector contract suite.
+
+A far end is the customer's side of a real network: a mailbox on Dovecot, an XMPP account on
+Prosody, a shop backend taking signed POSTs, a JSON-lines chat service. Each can send the
+server an inbound item (the same key means the same external item, sent again), wait for a
+reply to arrive, and go down and come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from abc import ABC, abstractmethod
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
+
+from sip_test_env.chat_client import ChatCustomer
+from sip_test_env.mail import MailServer
+from sip_test_env.xmpp import XmppServer
+from tests.receiver import Receiver
+
+SHOP_SECRET = "shop-secret-0123456789"
+
+
+class FarEnd(ABC):
+    channel: str
+    identity: tuple[str, str]
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """Config sections that switch the channel on."""
+
+    @abstractmethod
+    async def send_inbound(self, key: str, text: str) -> None:
+        """Send the server one item; the same key is the same external item."""
+
+    @abstractmethod
+    async def replies(self) -> list[str]:
+        """Texts of the replies that reached the customer so far."""
+
+    @abstractmethod
+    async def go_down(self) -> None: ...
+
+    @abstractmethod
+    async def come_back(self) -> None: ...
+
+    harness: Any = None  # the running server, for far ends whose inbound goes through the API
+
+
+class EmailFarEnd(FarEnd):
+    channel, identity = "email", ("email", "customer@example.test")
+
+    async def start(self) -> None:
+        self.mail = await asyncio.to_thread(MailServer().start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.mail.stop)
+
+    def config(self) -> dict[str, Any]:
+        return {"connectors": {"email": {
+            "imap_port": self.mail.imap_port, "smtp_port": self.mail.smtp_port, "tls": "none",
+            "username": "support", "password": "supportpass", "from_address": "support@example.test",
+            "from_name": "Example Support", "reconnect_max_seconds": 1.0}}}
+
+    async def send_inbound(self, key: str, text: str) -> None:
+        mail = EmailMessage(policy=default_policy)
+        mail["From"], mail["To"] = "Customer <customer@example.test>", "support@example.test"
+        mail["Subject"], mail["Message-ID"] = f"About {key}", f"<{key}@customer.example.test>"
+        mail.set_content(text)
+        await asyncio.to_thread(self.mail.send, mail.as_bytes(), sender="customer@example.test",
+                                recipients=["support@example.test"])
+
+    async def replies(self) -> list[str]:
+        from email import message_from_bytes
+
+        found = []
+        for raw in await asyncio.to_thread(self.mail.mailbox, "customer"):
+            msg = message_from_bytes(raw, policy=default_policy)
+            body = msg.get_body(preferencelist=("plain",))
+            found.append(body.get_content().split("\n--\n")[0].strip() if body is not None else "")
+        return found
+
+    async def go_down(self) -> None:
+        await asyncio.to_thread(self.mail.stop_smtp)
+        await asyncio.to_thread(self.mail.stop_dovecot)
+
+    async def come_back(self) -> None:
+        await asyncio.to_thread(self.mail.restart_dovecot)
+        await asyncio.to_thread(self.mail.start_smtp)
+
+
+class XmppFarEnd(FarEnd):
+    channel, identity = "xmpp", ("xmpp", "customer@localhost")
+
+    async def start(self) -> None:
+        self.server = await asyncio.to_thread(XmppServer().start)
+        self.customer = await ChatCustomer("customer@localhost", "customerpass", self.server.port).__aenter__()
+        self.got: list[str] = []
+
+    async def stop(self) -> None:
+        await self.customer.__aexit__()
+        await asyncio.to_thread(self.server.stop)
+
+    def config(self) -> dict[str, Any]:
+        return {"connectors": {"xmpp": {"jid": "support@localhost", "password": "supportpass",
+                                        "host": "127.0.0.1", "port": self.server.port, "tls": "none",
+                                        "reconnect_max_seconds": 1.0}}}
+
+    async def send_inbound(self, key: str, text: str) -> None:
+        self.customer.say("support@localhost", text, stanza_id=key)
+
+    async def replies(self) -> list[str]:
+        while not self.customer.inbox.empty():
+            self.got.append(self.customer.inbox.get_nowait()["body"])
+        return self.got
+
+    async def go_down(self) -> None:
+        await self.customer.__aexit__()
+        await asyncio.to_thread(self.server.stop_server)
+
+    async def come_back(self) -> None:
+        await asyncio.to_thread(self.server.restart)
+        self.customer = await ChatCustomer("customer@localhost", "customerpass", self.server.port).__aenter__()
+
+
+class CustomFarEnd(FarEnd):
+    channel, identity = "shop-chat", ("email", "buyer@example.com")
+
+    async def start(self) -> None:
+        self.shop = Receiver(SHOP_SECRET)
+        await self.shop.start()
+
+    async def stop(self) -> None:
+        await self.shop.stop()
+
+    def config(self) -> dict[str, Any]:
+        return {"channels": {"custom": [{"name": "shop-chat", "outbound_url": self.shop.url("/replies"),
+                                         "secret": SHOP_SECRET, "timeout": 2.0}]}}
+
+    async def send_inbound(self, key: str, text: str) -> None:
+        await self.harness.admin.inbound(channel="shop-chat", sender=self.identity, text=text, external_id=key)
+
+    async def replies(self) -> list[str]:
+        return [item["body"]["message"]["text"] for item in self.shop.received]
+
+    async def go_down(self) -> None:
+        await self.shop.stop()
+
+    async def come_back(self) -> None:
+        await self.shop.start()
+
+
+class LineChatFarEnd(FarEnd):
+    """The JSON-lines chat service the example third-party connector (examples/) talks to."""
+
+    channel, identity = "linechat", ("linechat", "nick")
+
+    async def start(self) -> None:
+        self.port = 0
+        self.got: list[str] = []
+        self.peers: list[asyncio.StreamWriter] = []
+        self.connected = asyncio.Event()
+        await self.come_back()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.peers.append(writer)
+        self.connected.set()
+        with contextlib.suppress(OSError):
+            while line := await reader.readline():
+                item = json.loads(line)
+                if item.get("type") == "message":
+                    self.got.append(item["text"])
+                    writer.write(json.dumps({"type": "ack", "id": item["id"]}).encode() + b"\n")
+                    await writer.drain()
+
+    async def stop(self) -> None:
+        await self.go_down()
+
+    def config(self) -> dict[str, Any]:
+        return {"connectors": {"linechat": {"port": self.port, "reconnect_max_seconds": 1.0}}}
+
+    async def send_inbound(self, key: str, text: str) -> None:
+        await asyncio.wait_for(self.connected.wait(), 10)
+        self.peers[-1].write(json.dumps({"type": "message", "id": key, "from": "nick", "text": text}).encode() + b"\n")
+        await self.peers[-1].drain()
+
+    async def replies(self) -> list[str]:
+        return self.got
+
+    async def go_down(self) -> None:
+        self.server.close()
+        for peer in self.peers:
+            peer.close()
+        self.peers.clear()
+        self.connected.clear()
+        await self.server.wait_closed()
+
+    async def come_back(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port or 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+
+FAR_ENDS: dict[str, type[FarEnd]] = {"email": EmailFarEnd, "xmpp": XmppFarEnd, "custom": CustomFarEnd,
+                                     "linechat": LineChatFarEnd}
