@@ -85,6 +85,7 @@ class Database:
         self.synchronous = synchronous
         self.batch_max = batch_max
         self.on_commit = on_commit
+        self._last_now = 0.0
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
         self._sync_engine: Engine | None = None
@@ -246,9 +247,11 @@ class Database:
             prepared = Prepared(conn, self._plans)
             if not self.is_sqlite:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_LOCK_KEY)))
-            now = time.time()
-            for pending in batch:
-                tx = Tx(conn=conn, now=now, sql=prepared)
+            # Every op gets its own, strictly increasing time: rows sort in commit order
+            # (two chat lines that land in one batch keep their order on the timeline).
+            now = max(time.time(), self._last_now + 1e-6)
+            for index, pending in enumerate(batch):
+                tx = Tx(conn=conn, now=now + index * 1e-6, sql=prepared)
                 try:
                     result = self._isolated(prepared, pending.op, tx)
                 except Exception as exc:
@@ -266,6 +269,7 @@ class Database:
                 events = numbered
                 if not self.is_sqlite:
                     conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(seq))))
+            self._last_now = now + len(batch) * 1e-6
         return outcomes, events
 
     @staticmethod
