@@ -98,6 +98,7 @@ class Received:
     interaction_id: str
     case_id: str
     created: bool
+    case_created: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,11 @@ class PermanentFailure(Exception):
 class Core(Protocol):
     """What the core offers a connector. Connectors never touch storage directly."""
 
-    async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None) -> Received:
-        """Store an inbound message (idempotent on external_id). ``cursor`` is saved in the same transaction."""
+    async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None,
+                      acknowledge: bool = False) -> Received:
+        """Store an inbound message (idempotent on external_id). ``cursor`` is saved in the same transaction.
+        ``acknowledge``: when the message opened a new case, queue the channel's automatic
+        acknowledgement (an outbound message in mode ``auto``) in the same transaction."""
         ...
 
     async def load_cursor(self) -> dict[str, Any]:

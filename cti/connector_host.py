@@ -42,6 +42,7 @@ from cti.errors import ConfigError, InvalidInput
 from cti.events import Event, EventType
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
+from cti.services import outbound
 from cti.services.identities import normalize_identity
 from cti.services.inbound import InboundItem, ingest
 from cti.storage.db import Database, Tx
@@ -103,7 +104,8 @@ class CoreGateway:
     def __init__(self, name: str, db: Database, policies: PolicyHolder, health: dict[str, str]) -> None:
         self.name, self.db, self.policies, self.health = name, db, policies, health
 
-    async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None) -> Received:
+    async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None,
+                      acknowledge: bool = False) -> Received:
         kind, value = message.sender_kind, message.sender.strip()
         metadata = dict(message.metadata)
         try:
@@ -116,12 +118,17 @@ class CoreGateway:
             name=message.name, metadata=metadata or None, references=message.references,
             case_hint=message.case_hint, attachments=[a.as_dict() for a in message.attachments] or None)
         policy, key = self.policies.current, _cursor_key(self.name)
+        channel = ChannelInfo(self.name, None, "", kind, connector=True)
 
         def op(tx: Tx) -> Received:
             result = ingest(tx, item, policy)
             if cursor is not None:
                 _save_setting(tx, key, cursor)
-            return Received(result.message["id"], result.interaction_id, result.case_id, result.created)
+            if acknowledge and result.created and result.case_created:
+                outbound.acknowledge(tx, result.interaction_id, channel=channel,
+                                     recipient={"kind": kind, "value": value})
+            return Received(result.message["id"], result.interaction_id, result.case_id, result.created,
+                            result.case_created)
 
         return await self.db.write(op)
 

@@ -14,14 +14,15 @@ from connectors.xmpp.session import close, make_client, open_session
 class ChatCustomer:
     """One logged-in customer account on a test XMPP server."""
 
-    def __init__(self, jid: str, password: str, port: int, host: str = "127.0.0.1") -> None:
-        self.jid, self.password, self.port, self.host = jid, password, port, host
+    def __init__(self, jid: str, password: str, port: int, host: str = "127.0.0.1", *, ca_file: str = "") -> None:
+        self.jid, self.password, self.port, self.host, self.ca_file = jid, password, port, host, ca_file
         self.client: slixmpp.ClientXMPP | None = None
         self.inbox: asyncio.Queue[slixmpp.Message] = asyncio.Queue()
         self.presence: dict[str, tuple[str, str]] = {}
 
     async def __aenter__(self) -> ChatCustomer:
-        client = make_client(self.jid, self.password, tls="none")
+        client = make_client(self.jid, self.password, tls="starttls" if self.ca_file else "none",
+                             ca_file=self.ca_file)
         client.add_event_handler("message", self._on_message)
         client.add_event_handler("presence", self._on_presence)
         client.roster.auto_authorize = True

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import smtplib
+import ssl
 import subprocess
 import tempfile
 import time
@@ -23,6 +24,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from sip_test_env.certs import self_signed
 from sip_test_env.ports import free_port, wait_listening
 
 DOMAIN = "example.test"
@@ -32,8 +34,7 @@ state_dir = {base}/state
 log_path = {base}/dovecot.log
 listen = 127.0.0.1
 protocols = imap lmtp
-ssl = no
-disable_plaintext_auth = no
+{ssl}
 auth_mechanisms = plain login
 auth_username_format = %Ln
 mail_location = maildir:{base}/mail/%n
@@ -96,9 +97,12 @@ class _LmtpHandler:
 class MailServer:
     """Dovecot + SMTP door on free loopback ports, in a throwaway folder."""
 
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(self, users: dict[str, str] | None = None, *, tls: bool = False) -> None:
+        """tls: offer STARTTLS on IMAP and SMTP with a self-signed certificate (``cert``), and require it."""
         self.users = users or {"support": "supportpass", "customer": "customerpass"}
         self.base = Path(tempfile.mkdtemp(prefix="cti-mail-"))
+        self.tls = tls
+        self.cert: Path | None = None
         self.imap_port, self.lmtp_port, self.smtp_port = free_port(), free_port(), free_port()
         self.refused_recipients: set[str] = set()
         self._dovecot: subprocess.Popen[bytes] | None = None
@@ -115,8 +119,12 @@ class MailServer:
         os.chmod(self.base / "mail", 0o777)
         (self.base / "users").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
         login_user = "dovenull" if _user_exists("dovenull") else "nobody"
+        ssl_conf = "ssl = no\ndisable_plaintext_auth = no"
+        if self.tls:
+            self.cert, key = self_signed(self.base)
+            ssl_conf = f"ssl = required\nssl_cert = <{self.cert}\nssl_key = <{key}\ndisable_plaintext_auth = yes"
         (self.base / "dovecot.conf").write_text(DOVECOT_CONF.format(
-            base=self.base, imap_port=self.imap_port, lmtp_port=self.lmtp_port, login_user=login_user,
+            base=self.base, ssl=ssl_conf, imap_port=self.imap_port, lmtp_port=self.lmtp_port, login_user=login_user,
             mail_uid=os.getuid() if os.getuid() != 0 else "nobody", mail_gid=os.getgid() if os.getuid() != 0
             else "nogroup"))
         self._launch_dovecot()
@@ -131,8 +139,13 @@ class MailServer:
     def start_smtp(self) -> None:
         """Open the SMTP door (again)."""
         if self._smtp is None:
+            tls: dict[str, Any] = {}
+            if self.tls and self.cert is not None:
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                context.load_cert_chain(self.cert, self.cert.with_suffix(".key"))
+                tls = {"tls_context": context, "require_starttls": True}
             self._smtp = Controller(_LmtpHandler(self.lmtp_port, self.refused_recipients),
-                                    hostname="127.0.0.1", port=self.smtp_port)
+                                    hostname="127.0.0.1", port=self.smtp_port, **tls)
             self._smtp.start()
 
     def stop_smtp(self) -> None:
@@ -177,6 +190,8 @@ class MailServer:
     def send(self, raw: bytes | str, *, sender: str, recipients: list[str]) -> None:
         """Send one message through the SMTP door, as a customer's mail client would."""
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10) as smtp:
+            if self.tls:
+                smtp.starttls(context=ssl.create_default_context(cafile=str(self.cert)))
             smtp.sendmail(sender, recipients, crlf(raw if isinstance(raw, bytes) else raw.encode()))
 
     def mailbox(self, user: str) -> list[bytes]:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sip_test_env.certs import self_signed
 from sip_test_env.ports import free_port, wait_listening
 
 DOMAIN = "localhost"
@@ -29,11 +30,10 @@ c2s_ports = {{ {port} }}
 s2s_ports = {{ }}
 http_ports = {{ }}
 https_ports = {{ }}
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
+{tls}
 authentication = "internal_plain"
-modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "offline"; "posix" }}
-modules_disabled = {{ "s2s"; "tls" }}
+modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "offline"; "posix"{tls_module} }}
+modules_disabled = {{ "s2s" }}
 daemonize = false
 limits = {{ c2s = {{ rate = "10mb/s" }} }}
 VirtualHost "{domain}"
@@ -43,8 +43,11 @@ VirtualHost "{domain}"
 class XmppServer:
     """Prosody with the given accounts (name -> password) on a free loopback port."""
 
-    def __init__(self, accounts: dict[str, str] | None = None) -> None:
+    def __init__(self, accounts: dict[str, str] | None = None, *, tls: bool = False) -> None:
+        """tls: require STARTTLS with a self-signed certificate (``cert``) valid for localhost."""
         self.accounts = accounts or {"support": "supportpass", "customer": "customerpass"}
+        self.tls = tls
+        self.cert: Path | None = None
         self.base = Path(tempfile.mkdtemp(prefix="cti-xmpp-"))
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -67,8 +70,16 @@ class XmppServer:
     def start(self) -> XmppServer:
         """Write the config, create the accounts, start, wait until c2s listens."""
         (self.base / "data").mkdir(exist_ok=True)
-        self.config_path.write_text(CONFIG.format(base=self.base, port=self.port, domain=DOMAIN))
-        for path in (self.base, self.base / "data", self.config_path):
+        tls, tls_module = "c2s_require_encryption = false\nallow_unencrypted_plain_auth = true", ""
+        owned = [self.base, self.base / "data", self.config_path]
+        if self.tls:
+            self.cert, key = self_signed(self.base)
+            tls = f'c2s_require_encryption = true\nssl = {{ certificate = "{self.cert}"; key = "{key}" }}'
+            tls_module = '; "tls"'
+            owned += [self.cert, key]
+        self.config_path.write_text(CONFIG.format(base=self.base, port=self.port, domain=DOMAIN, tls=tls,
+                                                  tls_module=tls_module))
+        for path in owned:
             os.chown(path, *self._owner)
         for account, password in self.accounts.items():
             subprocess.run([*self._prefix, "prosodyctl", "--config", str(self.config_path), "register", account,

@@ -44,3 +44,39 @@ def test_missing_file_and_broken_toml(tmp_path: Path) -> None:
     bad.write_text("[server\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad, environ={})
+
+
+def _email(**extra: object) -> dict[str, object]:
+    return {"username": "support", "from_address": "support@example.com", **extra}
+
+
+def test_connectors_are_switched_on_typed_and_validated_by_their_own_settings() -> None:
+    from connectors.email import EmailChannel
+    from connectors.xmpp import XmppChannel
+    from cti.connector_host import connector_specs
+
+    config = load_config(None, environ={}, overrides={"connectors": {
+        "email": _email(),
+        "sales-mail": _email(type="email", imap_port=1143),
+        "xmpp": {"enabled": False, "jid": "a@b", "password": "p"},
+    }})
+    specs = {spec.name: spec for spec in connector_specs(config)}
+    assert set(specs) == {"email", "sales-mail"}  # xmpp is switched off
+    assert specs["email"].cls is EmailChannel and specs["sales-mail"].cls is EmailChannel
+    assert specs["sales-mail"].settings.imap_port == 1143 and specs["email"].settings.imap_port == 143
+    assert XmppChannel.identity_kind == "xmpp"
+
+
+@pytest.mark.parametrize(("connectors", "message"), [
+    ({"email": _email(imap_hots="x")}, r"connectors\.email\.imap_hots: Extra inputs are not permitted"),
+    ({"email": {"username": "support"}}, r"connectors\.email\.from_address: Field required"),
+    ({"email": _email(tls="sometimes")}, r"connectors\.email\.tls"),
+    ({"pager": {"number": "1"}}, r"connectors\.pager: no connector of type 'pager' is installed \(installed: .*email"),
+])
+def test_a_wrong_connector_table_stops_the_server_naming_the_key(connectors: dict[str, object],
+                                                                 message: str) -> None:
+    from cti.app import create_app
+
+    config = load_config(None, environ={}, overrides={"connectors": connectors})
+    with pytest.raises(ConfigError, match=message):
+        create_app(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -122,6 +123,8 @@ async def test_restart_neither_misses_nor_duplicates_mail(tmp_path: Path, mail: 
         gateway = h.services.extras["connectors"].gateway("email")
         cursor = await h.wait_for(lambda: _cursor_at(gateway, 5), what="the cursor at UID 5")
     # The mailbox is rebuilt (new UIDVALIDITY): everything is read again, nothing stored twice.
+    # Dovecot takes UIDVALIDITY from the clock in whole seconds: rebuild in a later second.
+    await asyncio.sleep(max(0.0, cursor["uidvalidity"] + 1 - time.time()))
     await asyncio.to_thread(mail.stop_dovecot)
     for index in (mail.base / "mail" / "support").glob("dovecot*"):  # UID list and indexes
         index.unlink()
@@ -212,3 +215,64 @@ async def test_wrong_password_shows_bad_credentials(tmp_path: Path, mail: MailSe
         body = await h.admin.readiness()
         assert body["connectors"]["email"] == "bad_credentials" and body["status"] == "degraded"
 
+
+
+async def test_starttls_on_imap_and_smtp_with_the_servers_certificate(tmp_path: Path) -> None:
+    mail = await asyncio.to_thread(MailServer(tls=True).start)
+    try:
+        assert mail.cert is not None
+        config = email_config(tmp_path, mail, tls="starttls", ca_file=str(mail.cert))
+        await send(mail, customer_mail("Salattu", "Yhteys on salattu.", message_id="<tls@customer.example>"))
+        async with running_server(config) as h:
+            ann = await h.agent("ann")
+            [first] = await wait_messages(h, 1)
+            assert first.text == "Yhteys on salattu."
+            await h.interaction_in_state(first.interaction_id, "offered")
+            await ann.accept(first.interaction_id)
+            await ann.reply(first.interaction_id, "Vastaus salatusti.")
+            [raw] = await asyncio.to_thread(mail.wait_for_mail, "customer", 1)
+            assert b"Vast" in raw
+        log = (mail.base / "dovecot.log").read_text()
+        assert "TLS" in log and "user=<support>" in log
+    finally:
+        await asyncio.to_thread(mail.stop)
+
+
+async def test_new_cases_are_acknowledged_but_auto_replies_never_answered(tmp_path: Path, mail: MailServer) -> None:
+    await send(mail, customer_mail("Automaattinen vastaus: poissa", "Olen lomalla.",
+                                   message_id="<auto@customer.example>", Auto_Submitted="auto-replied"))
+    await send(mail, customer_mail("Lista", "uutiskirje", message_id="<list@customer.example>", Precedence="bulk"))
+    await send(mail, customer_mail("Rikkinäinen laite", "Laite ei käynnisty.", message_id="<real@customer.example>"))
+    async with running_server(email_config(tmp_path, mail, acknowledge_new_cases=True)) as h:
+        rows = {row.external_id: row for row in await wait_messages(h, 4)}  # three inbound, one acknowledgement
+        [raw] = await asyncio.to_thread(mail.wait_for_mail, "customer", 1)
+        ack = message_from_bytes(raw, policy=default_policy)
+        case_id = rows["<real@customer.example>"].case_id
+        assert ack["Auto-Submitted"] == "auto-replied"
+        assert ack["Subject"] == f"Re: Rikkinäinen laite [#{case_id}]"
+        assert ack["In-Reply-To"] == "<real@customer.example>"
+        assert case_id in ack.get_body(preferencelist=("plain",)).get_content()
+        # A follow-up on the same case is not acknowledged again.
+        await send(mail, customer_mail("Re: Rikkinäinen laite", "Lisätietoa.", message_id="<more@customer.example>",
+                                       In_Reply_To="<real@customer.example>"))
+        await wait_messages(h, 5)
+        outbound = [r for r in await stored_messages(h) if r.direction == "outbound"]
+        assert [(r.mode, r.case_id) for r in outbound] == [("auto", case_id)]
+        await h.wait_for(lambda: _sent(h, outbound[0].id), what="the acknowledgement marked sent")
+    assert len(mail.mailbox("customer")) == 1
+
+
+async def _sent(h: Harness, message_id: str) -> bool:
+    M = models.messages
+    status = await h.services.db.read(lambda c: c.execute(sa.select(M.c.status).where(M.c.id == message_id)).scalar())
+    return status == "sent"
+
+
+async def test_polling_when_idle_is_not_used(tmp_path: Path, mail: MailServer) -> None:
+    async with running_server(email_config(tmp_path, mail, use_idle=False, idle_seconds=0.3)) as h:
+        await h.wait_for(lambda: h.services.connector_health.get("email") == "connected", what="connected")
+        channel = h.services.extras["connectors"].running["email"]
+        assert channel.follower is not None and channel.follower.can_idle is False  # Dovecot offers IDLE; unused
+        await send(mail, customer_mail("Kysely", "tuleeko perille?", message_id="<poll@customer.example>"))
+        [row] = await wait_messages(h, 1)
+        assert row.text == "tuleeko perille?"

@@ -131,3 +131,20 @@ async def test_wrong_password_shows_bad_credentials(tmp_path: Path, xmpp: XmppSe
                          what="bad_credentials health")
         body = await h.admin.readiness()
         assert body["connectors"]["xmpp"] == "bad_credentials" and body["status"] == "degraded"
+
+
+async def test_starttls_with_the_servers_certificate(tmp_path: Path) -> None:
+    server = await asyncio.to_thread(XmppServer(tls=True).start)
+    try:
+        cert = str(server.cert)
+        config = make_config(tmp_path, connectors={"xmpp": {
+            "jid": SUPPORT, "password": "supportpass", "host": "127.0.0.1", "port": server.port, "ca_file": cert}})
+        async with running_server(config) as h, \
+                ChatCustomer(CUSTOMER, "customerpass", server.port, ca_file=cert) as customer:
+            await connected(h)
+            assert h.services.extras["connectors"].running["xmpp"].client.socket.version().startswith("TLS")
+            customer.say(SUPPORT, "salattu viesti")
+            [first] = await h.wait_for(lambda: chat_messages(h), what="the message over TLS stored")
+            assert first.text == "salattu viesti"
+    finally:
+        await asyncio.to_thread(server.stop)

@@ -4,7 +4,8 @@ Inbound: every new message in the mailbox becomes a message on a case (threaded 
 In-Reply-To/References, then by the ``[#cas_...]`` tag in the subject). Attachments within the
 size limit are stored by content hash under ``<data_dir>/attachments``; larger ones are dropped
 with a note to the agent. Auto-replies (Auto-Submitted, Precedence: bulk/junk/list, List-Id)
-are stored and flagged ``metadata.auto_submitted`` so nothing answers them automatically.
+are stored and flagged ``metadata.auto_submitted`` and never acknowledged automatically; nor is
+mail from the support address itself (no loops with ourselves).
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ class EmailSettings(Settings):
     from_address: str
     from_name: str = ""
     signature: str = "Customer support"
+    acknowledge_new_cases: bool = False  # answer mail that opens a case with the acknowledgement template
     template_dir: str = ""
     idle_seconds: float = Field(default=300.0, gt=0, le=1740)  # IDLE is renewed (or the mailbox polled) this often
+    use_idle: bool = True  # false: poll every idle_seconds even when the server offers IDLE
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     fetch_batch: int = Field(default=200, ge=1, le=5000)
     reconnect_max_seconds: float = Field(default=60.0, gt=0)
@@ -73,6 +76,7 @@ class EmailChannel(Channel):
         self.tls_context = _tls_context(settings.ca_file) if settings.tls != "none" else None
         self.attachments_dir = ctx.data_dir / "attachments"
         self._task: asyncio.Task[None] | None = None
+        self.follower: MailboxFollower | None = None  # the current IMAP session, if any
         self.received = 0
 
     async def start(self) -> None:
@@ -99,9 +103,11 @@ class EmailChannel(Channel):
             follower = MailboxFollower(host=cfg.imap_host, port=cfg.imap_port, tls=cfg.tls, username=cfg.username,
                                        password=cfg.password, mailbox=cfg.mailbox, tls_context=self.tls_context,
                                        batch_size=cfg.fetch_batch)
+            self.follower = follower
             opened_at = time.monotonic()
             try:
                 await follower.open()
+                follower.can_idle = follower.can_idle and cfg.use_idle
                 await self.set_health(Health.CONNECTED)
                 cursor = await self.ctx.core.load_cursor()
                 start = Position(int(cursor.get("uidvalidity", 0)), int(cursor.get("last_uid", 0))) if cursor else None
@@ -148,10 +154,13 @@ class EmailChannel(Channel):
         if mail.auto_submitted:
             self.ctx.log.info("%s: auto-submitted mail from %s (%s) stored, never answered automatically",
                               self.name, mail.sender, mail.auto_submitted)
+        acknowledge = (self.config.acknowledge_new_cases and not mail.auto_submitted
+                       and mail.sender != self.config.from_address.lower())
         await self.ctx.core.receive(InboundMessage(
             sender_kind="email", sender=mail.sender, name=mail.sender_name, text=mail.text,
             external_id=external_id, subject=mail.subject or None, thread_id=thread_id,
-            references=tuple(mail.references), case_hint=mail.case_tag, attachments=attachments, metadata=metadata))
+            references=tuple(mail.references), case_hint=mail.case_tag, attachments=attachments, metadata=metadata),
+            acknowledge=acknowledge)
         self.received += 1
 
     async def _keep(self, part: AttachmentPart) -> Attachment:

@@ -1,8 +1,10 @@
 """Agents' replies as email: composed from jinja2 templates and sent with aiosmtplib.
 
 A reply carries In-Reply-To and References of the thread and the case tag ``[#cas_...]`` in
-the subject, so the customer's answer threads back to the case even through mail clients
-that drop headers. Its Message-ID is derived from the message id, the same on every retry.
+the subject (templates ``reply.*.j2``; the automatic acknowledgement of a new case uses
+``acknowledge.*.j2`` and carries ``Auto-Submitted: auto-replied``), so the customer's answer
+threads back to the case even through mail clients that drop headers. Its Message-ID is
+derived from the message id, the same on every retry.
 SMTP answers decide what happens next: 5xx is permanent (the message is marked failed with
 the server's words), 4xx and connection problems are temporary (the outbox retries).
 """
@@ -56,8 +58,12 @@ class Composer:
         if references:
             mail["References"] = " ".join(references[-20:])
         mail["X-CTI-Case"] = message.case_id
-        mail.set_content(self.env.get_template("reply.txt.j2").render(values))
-        mail.add_alternative(self.env.get_template("reply.html.j2").render(values), subtype="html")
+        template = "reply"
+        if message.mode == "auto":  # RFC 3834: marked so that autoresponders do not answer it
+            mail["Auto-Submitted"] = "auto-replied"
+            template = "acknowledge"
+        mail.set_content(self.env.get_template(f"{template}.txt.j2").render(values))
+        mail.add_alternative(self.env.get_template(f"{template}.html.j2").render(values), subtype="html")
         return mail
 
 

@@ -286,14 +286,30 @@ class InteractionOut(Out):
     created_at: Ts
 
 
+class AttachmentOut(Out):
+    filename: str
+    content_type: str
+    size: int
+    sha256: str | None = None
+    stored: str | None = Field(default=None, description="path of the content under the data folder")
+    dropped: str | None = Field(default=None, description="why the content was not kept (e.g. over the size limit)")
+
+
 class MessageOut(Out):
     id: str
     interaction_id: str
     case_id: str
     channel: str
     direction: str
+    external_id: str | None = None
+    mode: str | None = Field(default=None, description="public, private, or auto (an automatic acknowledgement)")
+    subject: str | None = None
     text: str
-    status: str
+    status: str = Field(description="received; queued, sent or failed for outbound")
+    error: str | None = None
+    attachments: list[AttachmentOut] = []
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     description="channel facts, e.g. auto_submitted, message_id, html_reduced")
     created_at: Ts
 
 

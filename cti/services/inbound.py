@@ -86,6 +86,7 @@ class InboundResult:
     case_id: str
     contact_id: str
     created: bool
+    case_created: bool = False
 
 
 def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
@@ -100,6 +101,7 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
     contact_id = find_or_create_contact(tx, item.from_kind, item.from_value, item.name)
 
     thread_key, last, hinted_case = _thread_of(tx, item, contact_id)
+    case_created = False
     if last is not None and last.state not in TERMINAL_STATES:
         interaction_id, case_id, queue, agent_id = last.id, last.case_id, last.queue, last.agent_id
         tx.sql.execute(_touch_interaction, {"iid": interaction_id, "now": now})
@@ -107,7 +109,7 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
         if hinted_case is not None and last is None:
             case_id, case_priority = hinted_case, _case_priority(tx, hinted_case)
         else:
-            case_id, case_priority = _case_for(tx, item, contact_id, last)
+            case_id, case_priority, case_created = _case_for(tx, item, contact_id, last)
         row = new_interaction(
             tx, case_id=case_id, contact_id=contact_id, channel=item.channel, direction="inbound",
             initiation="inbound", queue=item.queue, priority=item.priority + case_priority,
@@ -129,7 +131,7 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
         data["metadata"] = item.metadata
     tx.emit(Event.make(EventType.MESSAGE_RECEIVED, case_id=case_id, interaction_id=interaction_id,
                        agent_id=agent_id, queue=queue, data=data))
-    return InboundResult(body, interaction_id, case_id, contact_id, created=True)
+    return InboundResult(body, interaction_id, case_id, contact_id, created=True, case_created=case_created)
 
 
 def _thread_of(tx: Tx, item: InboundItem, contact_id: str) -> tuple[str, Any, str | None]:
@@ -163,18 +165,18 @@ def _contact_of(tx: Tx, interaction_id: str) -> str:
     return tx.sql.execute(_contact_of_interaction, {"iid": interaction_id}).scalar()
 
 
-def _case_for(tx: Tx, item: InboundItem, contact_id: str, last: Any) -> tuple[str, int]:
-    """The open case of the thread's last interaction, or a new case."""
+def _case_for(tx: Tx, item: InboundItem, contact_id: str, last: Any) -> tuple[str, int, bool]:
+    """(case id, its priority, whether it is new): the open case of the thread's last interaction, or a new case."""
     if last is not None:
         status = tx.sql.execute(_case_status, {"case_id": last.case_id}).first()
         if status is not None and status.status in ("open", "pending"):
-            return last.case_id, status.priority
+            return last.case_id, status.priority, False
     case = Record(id=new_id("cas"), contact_id=contact_id, subject=item.subject or _subject_from(item.text),
                   status="open", priority=0, sla_due_at=None, affinity_agent_id=None, affinity_until=None,
                   created_at=tx.now, updated_at=tx.now)
     tx.sql.execute(_insert_case, case)
     tx.emit(Event.make(EventType.CASE_CREATED, case_id=case["id"], data={"case": render.case(case)}))
-    return case["id"], 0
+    return case["id"], 0, True
 
 
 def _subject_from(text: str) -> str:

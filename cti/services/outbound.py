@@ -50,14 +50,29 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
     if channel is None or not channel.sends:
         raise Unprocessable(f"channel {row['channel']!r} has no outbound delivery configured",
                             code="channel_not_configured", details={"channel": row["channel"]})
+    message = _queue_message(tx, row, text=text, mode=mode, agent_id=actor.agent_id or row["agent_id"],
+                             channel=channel, recipient=recipient)
+    if row["first_response_at"] is None:
+        update_row(tx.conn, I, row, {"first_response_at": tx.now, "updated_at": tx.now})
+    return message
+
+
+def acknowledge(tx: Tx, interaction_id: str, *, channel: ChannelInfo, recipient: dict[str, str]) -> Record:
+    """Queue the channel's automatic acknowledgement of a new case (mode ``auto``: the connector
+    renders its own acknowledgement text and marks it automatic). Not a first response."""
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    return _queue_message(tx, row, text="Automatic acknowledgement of your message.", mode="auto", agent_id=None,
+                          channel=channel, recipient=recipient)
+
+
+def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id: str | None,
+                   channel: ChannelInfo, recipient: dict[str, str]) -> Record:
     message = Record(
         id=new_id("msg"), interaction_id=row["id"], case_id=row["case_id"], channel=row["channel"],
         direction="outbound", external_id=None, mode=mode, subject=None, text=text, status="queued", error=None,
-        agent_id=actor.agent_id or row["agent_id"], created_at=tx.now, sent_at=None, attachments=None, meta=None,
+        agent_id=agent_id, created_at=tx.now, sent_at=None, attachments=None, meta=None,
     )
     tx.conn.execute(M.insert(), message)
-    if row["first_response_at"] is None:
-        update_row(tx.conn, I, row, {"first_response_at": tx.now, "updated_at": tx.now})
     payload = {
         "type": "message",
         "channel": row["channel"],
