@@ -11,14 +11,13 @@ mail from the support address itself (no loops with ourselves).
 from __future__ import annotations
 
 import asyncio
-import random
 import ssl
-import time
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from connectors.backoff import Backoff
 from connectors.base import (
     Attachment,
     Capability,
@@ -98,13 +97,13 @@ class EmailChannel(Channel):
 
     async def _read_forever(self) -> None:
         cfg, log = self.config, self.ctx.log
-        delay = 1.0
+        backoff = Backoff(cfg.reconnect_max_seconds)
         while True:
             follower = MailboxFollower(host=cfg.imap_host, port=cfg.imap_port, tls=cfg.tls, username=cfg.username,
                                        password=cfg.password, mailbox=cfg.mailbox, tls_context=self.tls_context,
                                        batch_size=cfg.fetch_batch)
             self.follower = follower
-            opened_at = time.monotonic()
+            backoff.session_start()
             try:
                 await follower.open()
                 follower.can_idle = follower.can_idle and cfg.use_idle
@@ -114,7 +113,7 @@ class EmailChannel(Channel):
                 await follower.follow(start, self._take_batch, idle_seconds=cfg.idle_seconds)
             except LoginRefused as exc:
                 await self.set_health(Health.BAD_CREDENTIALS, f"IMAP login refused: {exc}")
-                delay = cfg.reconnect_max_seconds  # retrying a wrong password quickly only locks the account
+                backoff.hold_off()
             except (ImapFailure, OSError, TimeoutError) as exc:
                 await self.set_health(Health.TRANSIENT_DISCONNECT, f"IMAP {type(exc).__name__}: {exc}"[:300])
             except Exception as exc:  # aioimaplib raises its own Abort/CommandTimeout and more
@@ -122,10 +121,7 @@ class EmailChannel(Channel):
                 await self.set_health(Health.TRANSIENT_DISCONNECT, f"IMAP {type(exc).__name__}: {exc}"[:300])
             finally:
                 await follower.close()
-            if time.monotonic() - opened_at > 60:
-                delay = 1.0  # the last session was healthy for a while: start the backoff over
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(cfg.reconnect_max_seconds, delay * 2)
+            await backoff.wait()
 
     async def _take_batch(self, uidvalidity: int, messages: list[tuple[int, bytes]]) -> None:
         """Parse a fetched batch off the event loop, store every message, then move the cursor."""

@@ -10,13 +10,12 @@ not handle (groupchat, headline, errors, bodies over the size limit) are logged,
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 from typing import Any, ClassVar, Literal
 
 import slixmpp
 from pydantic import Field
 
+from connectors.backoff import Backoff
 from connectors.base import (
     Capability,
     Channel,
@@ -85,7 +84,8 @@ class XmppChannel(Channel):
         return Sent(external_id=message.message_id)
 
     async def _stay_connected(self) -> None:
-        cfg, delay = self.config, 1.0
+        cfg = self.config
+        backoff = Backoff(cfg.reconnect_max_seconds)
         while True:
             client = make_client(cfg.jid, cfg.password, tls=cfg.tls, ca_file=cfg.ca_file)
             client.add_event_handler("message", self._on_message)
@@ -93,7 +93,7 @@ class XmppChannel(Channel):
                 client.add_event_handler(f"chatstate_{state}", lambda msg, s=state: self._on_chat_state(msg, s))
             client.roster.auto_authorize = True
             client.roster.auto_subscribe = True
-            started = time.monotonic()
+            backoff.session_start()
             try:
                 lost = await open_session(client, cfg.host, cfg.port, on_ready=lambda c=client: self._ready(c))
                 await self.set_health(Health.CONNECTED)
@@ -101,17 +101,14 @@ class XmppChannel(Channel):
                 await self.set_health(Health.TRANSIENT_DISCONNECT, "connection lost")
             except LoginRefused as exc:
                 await self.set_health(Health.BAD_CREDENTIALS, str(exc))
-                delay = cfg.reconnect_max_seconds
+                backoff.hold_off()
             except ConnectFailed as exc:
                 await self.set_health(Health.TRANSIENT_DISCONNECT, f"cannot connect: {exc}"[:300])
             finally:
                 self.client = None
                 self._presence = None
                 await close(client)
-            if time.monotonic() - started > 60:
-                delay = 1.0
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(cfg.reconnect_max_seconds, delay * 2)
+            await backoff.wait()
 
     async def _ready(self, client: slixmpp.ClientXMPP) -> None:
         self.client = client
