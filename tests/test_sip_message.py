@@ -1,0 +1,124 @@
+"""SIP message parsing: real phones' messages, RFC 4475-style torture, and random bytes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connectors.sip.address import parse_address, parse_uri
+from connectors.sip.message import Request, Response, SipParseError, make_response, parse_message, parse_via
+
+BARESIP_INVITE = (
+    "INVITE sip:cti@127.0.0.1:5080 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1f2e3d4c;rport\r\n"
+    "Contact: <sip:alice-0x5567@127.0.0.1:5062;transport=udp>\r\n"
+    "Max-Forwards: 70\r\n"
+    'To: <sip:cti@127.0.0.1>\r\n'
+    'From: "Alice" <sip:alice@127.0.0.1>;tag=8a7f6e5d\r\n'
+    "Call-ID: 0b1c2d3e4f5a6b7c\r\n"
+    "CSeq: 21734 INVITE\r\n"
+    "User-Agent: baresip v2.9.0 (x86_64/linux)\r\n"
+    "Allow: INVITE,ACK,BYE,CANCEL,OPTIONS,NOTIFY,SUBSCRIBE,INFO,MESSAGE,UPDATE,REFER\r\n"
+    "Supported: replaces,norefersub\r\n"
+    "Content-Type: application/sdp\r\n"
+    "Content-Length:   129\r\n"
+    "\r\n"
+    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 10000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+).encode()
+
+
+def test_a_real_phones_invite_parses_and_round_trips() -> None:
+    message = parse_message(BARESIP_INVITE)
+    assert isinstance(message, Request)
+    assert (message.method, message.uri, message.cseq) == ("INVITE", "sip:cti@127.0.0.1:5080", (21734, "INVITE"))
+    assert message.body.startswith(b"v=0") and len(message.body) == 129
+    via = parse_via(message.headers.get("v") or "")
+    assert (via.transport, via.host, via.port, via.branch, "rport" in via.params) == (
+        "UDP", "127.0.0.1", 5062, "z9hG4bK1f2e3d4c", True)
+    caller = parse_address(message.headers.get("From") or "")
+    assert (caller.display, caller.uri, caller.tag) == ("Alice", "sip:alice@127.0.0.1", "8a7f6e5d")
+    contact = parse_uri(parse_address(message.headers.get("Contact") or "").uri)
+    assert (contact.user, contact.host, contact.port, contact.params) == (
+        "alice-0x5567", "127.0.0.1", 5062, {"transport": "udp"})
+    again = parse_message(message.to_bytes())
+    assert isinstance(again, Request) and list(again.headers) == list(message.headers) and again.body == message.body
+
+
+def test_compact_forms_folding_case_and_lists() -> None:
+    raw = (b"OPTIONS sip:x@example.com SIP/2.0\r\n"
+           b"v: SIP/2.0/UDP a.example.com;branch=z9hG4bKa, SIP/2.0/TCP b.example.com:5070;branch=z9hG4bKb\r\n"
+           b"f: <sip:u@example.com>;tag=1\r\nt: sip:x@example.com\r\ni: abc@host\r\n"
+           b"cSeQ: 5 options\r\nSubject: first line\r\n  continued, with a comma\r\nl: 0\r\n\r\n")
+    message = parse_message(raw)
+    assert [parse_via(v).host for v in message.headers.get_all("Via")] == ["a.example.com", "b.example.com"]
+    assert message.headers.get("subject") == "first line continued, with a comma"
+    assert message.call_id == "abc@host" and message.cseq == (5, "OPTIONS")
+    assert parse_address(message.headers.get("To") or "").uri == "sip:x@example.com"
+
+
+def test_a_response_and_make_response() -> None:
+    request = parse_message(BARESIP_INVITE)
+    assert isinstance(request, Request)
+    ringing = make_response(request, 180, "Ringing", to_tag="srv1")
+    parsed = parse_message(ringing.to_bytes())
+    assert isinstance(parsed, Response) and (parsed.status, parsed.reason) == (180, "Ringing")
+    assert parse_address(parsed.headers.get("To") or "").tag == "srv1"
+    assert parsed.headers.get("Via") == request.headers.get("Via") and parsed.cseq == (21734, "INVITE")
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (BARESIP_INVITE.replace(b"127.0.0.1:5062;branch", b"127.0.0.1:70000;branch"), "Via port 70000"),
+    (BARESIP_INVITE.replace(b"Content-Length:   129", b"Content-Length: 999"), "Content-Length 999"),
+    (BARESIP_INVITE.replace(b"Content-Length:   129", b"Content-Length: -5"), "malformed Content-Length"),
+    (BARESIP_INVITE.replace(b"Call-ID: 0b1c2d3e4f5a6b7c\r\n", b""), "missing Call-ID"),
+    (BARESIP_INVITE.replace(b"CSeq: 21734 INVITE", b"CSeq: 21734 BYE"), "does not match"),
+    (BARESIP_INVITE.replace(b"CSeq: 21734", b"CSeq: 99999999999"), "CSeq"),
+    (BARESIP_INVITE.replace(b"SIP/2.0\r\nVia", b"SIP/7.0\r\nVia", 1), "malformed request line"),
+    (BARESIP_INVITE.replace(b"Max-Forwards: 70", b"Max Forwards 70"), "malformed header line"),
+    (b"SIP/2.0 999 Nope\r\n\r\n", "malformed status line"),
+    (b"INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n", "no blank line"),
+    (b"\r\n\r\n", "empty message"),
+    (b"INV ITE sip:x SIP/2.0\r\n\r\n", "malformed request line"),
+    (b"X" * 70_000, "over the"),
+])
+def test_bad_messages_are_refused_with_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(SipParseError, match=reason):
+        parse_message(raw)
+
+
+def test_rfc4475_style_tortuous_but_valid_message() -> None:
+    raw = ("INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0\r\n"
+           "TO :\r\n sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n"
+           'from   : "J Rosenberg \\\\\\""       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8\r\n'
+           "MaX-fOrWaRdS: 0068\r\nCall-ID: wsinv.ndaksdj@192.0.2.1\r\nContent-Length   : 0\r\n"
+           "cseq: 0009\r\n  INVITE\r\n"
+           "Via  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\n"
+           "s :\r\nNewFangledHeader:   newfangled value\r\n continued newfangled value\r\n"
+           "UnknownHeaderWithUnusualValue: ;;,,;;,;\r\n\r\n").encode()
+    message = parse_message(raw)
+    assert isinstance(message, Request) and message.cseq == (9, "INVITE")
+    assert parse_via(message.headers.get("Via") or "").host == "192.0.2.2"
+    assert parse_address(message.headers.get("To") or "").tag == "1918181833n"
+    assert message.headers.get("NewFangledHeader") == "newfangled value continued newfangled value"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=600))
+def test_random_bytes_only_ever_raise_sip_parse_error(data: bytes) -> None:
+    try:
+        parse_message(data)
+    except SipParseError:
+        pass
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, len(BARESIP_INVITE) - 1), st.binary(min_size=1, max_size=8), st.integers(0, 8))
+def test_mutated_real_messages_only_ever_raise_sip_parse_error(at: int, insert: bytes, cut: int) -> None:
+    data = BARESIP_INVITE[:at] + insert + BARESIP_INVITE[at + cut:]
+    try:
+        message = parse_message(data)
+    except SipParseError:
+        return
+    message.to_bytes()  # whatever parsed can be serialized again
