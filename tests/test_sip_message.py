@@ -10,23 +10,23 @@ from connectors.sip.address import parse_address, parse_uri
 from connectors.sip.message import Request, Response, SipParseError, make_response, parse_message, parse_via
 
 BARESIP_INVITE = (
-    "INVITE sip:cti@127.0.0.1:5080 SIP/2.0\r\n"
-    "Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1f2e3d4c;rport\r\n"
-    "Contact: <sip:alice-0x5567@127.0.0.1:5062;transport=udp>\r\n"
-    "Max-Forwards: 70\r\n"
-    'To: <sip:cti@127.0.0.1>\r\n'
-    'From: "Alice" <sip:alice@127.0.0.1>;tag=8a7f6e5d\r\n'
-    "Call-ID: 0b1c2d3e4f5a6b7c\r\n"
-    "CSeq: 21734 INVITE\r\n"
-    "User-Agent: baresip v2.9.0 (x86_64/linux)\r\n"
-    "Allow: INVITE,ACK,BYE,CANCEL,OPTIONS,NOTIFY,SUBSCRIBE,INFO,MESSAGE,UPDATE,REFER\r\n"
-    "Supported: replaces,norefersub\r\n"
-    "Content-Type: application/sdp\r\n"
-    "Content-Length:   129\r\n"
-    "\r\n"
-    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-    "m=audio 10000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
-).encode()
+    b"INVITE sip:cti@127.0.0.1:5080 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1f2e3d4c;rport\r\n"
+    b"Contact: <sip:alice-0x5567@127.0.0.1:5062;transport=udp>\r\n"
+    b"Max-Forwards: 70\r\n"
+    b'To: <sip:cti@127.0.0.1>\r\n'
+    b'From: "Alice" <sip:alice@127.0.0.1>;tag=8a7f6e5d\r\n'
+    b"Call-ID: 0b1c2d3e4f5a6b7c\r\n"
+    b"CSeq: 21734 INVITE\r\n"
+    b"User-Agent: baresip v2.9.0 (x86_64/linux)\r\n"
+    b"Allow: INVITE,ACK,BYE,CANCEL,OPTIONS,NOTIFY,SUBSCRIBE,INFO,MESSAGE,UPDATE,REFER\r\n"
+    b"Supported: replaces,norefersub\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length:   129\r\n"
+    b"\r\n"
+    b"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 10000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+)
 
 
 def test_a_real_phones_invite_parses_and_round_trips() -> None:
@@ -89,14 +89,14 @@ def test_bad_messages_are_refused_with_a_reason(raw: bytes, reason: str) -> None
 
 
 def test_rfc4475_style_tortuous_but_valid_message() -> None:
-    raw = ("INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0\r\n"
-           "TO :\r\n sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n"
-           'from   : "J Rosenberg \\\\\\""       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8\r\n'
-           "MaX-fOrWaRdS: 0068\r\nCall-ID: wsinv.ndaksdj@192.0.2.1\r\nContent-Length   : 0\r\n"
-           "cseq: 0009\r\n  INVITE\r\n"
-           "Via  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\n"
-           "s :\r\nNewFangledHeader:   newfangled value\r\n continued newfangled value\r\n"
-           "UnknownHeaderWithUnusualValue: ;;,,;;,;\r\n\r\n").encode()
+    raw = (b"INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0\r\n"
+           b"TO :\r\n sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n"
+           b'from   : "J Rosenberg \\\\\\""       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8\r\n'
+           b"MaX-fOrWaRdS: 0068\r\nCall-ID: wsinv.ndaksdj@192.0.2.1\r\nContent-Length   : 0\r\n"
+           b"cseq: 0009\r\n  INVITE\r\n"
+           b"Via  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\n"
+           b"s :\r\nNewFangledHeader:   newfangled value\r\n continued newfangled value\r\n"
+           b"UnknownHeaderWithUnusualValue: ;;,,;;,;\r\n\r\n")
     message = parse_message(raw)
     assert isinstance(message, Request) and message.cseq == (9, "INVITE")
     assert parse_via(message.headers.get("Via") or "").host == "192.0.2.2"
