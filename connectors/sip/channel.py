@@ -1,0 +1,107 @@
+"""The SIP connector: the server as a SIP user agent registered to the company's registrar.
+
+This part registers the account (re-registering before expiry), reports health
+(``bad_credentials`` on a refused password, ``transient_disconnect`` while the registrar does
+not answer, ``connected`` again once it does) and answers OPTIONS. Calls (INVITE handling,
+bridging, call control) build on this endpoint; see docs/connectors.md for what is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from pydantic import Field
+
+from connectors.backoff import Backoff
+from connectors.base import Capability, Channel, ConnectorContext, Health, OutboundMessage, PermanentFailure, Sent
+from connectors.base import Settings as BaseSettings
+from connectors.sip.endpoint import SipEndpoint, new_token
+from connectors.sip.message import Request, make_response
+from connectors.sip.register import Account, Registration, RegistrationFailed, RegistrationRefused
+from connectors.sip.transaction import Addr
+
+
+class SipSettings(BaseSettings):
+    """``[connectors.sip]``"""
+
+    registrar: str = "127.0.0.1:5060"
+    username: str
+    password: str = ""
+    domain: str = ""  # default: the registrar's host
+    local_host: str = "127.0.0.1"
+    local_port: int = Field(default=0, ge=0, le=65535)
+    expires: int = Field(default=300, ge=10, le=86400)
+    reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    answer_timeout_seconds: float = Field(default=5.0, gt=0)  # a registrar silent this long counts as down
+
+    def registrar_address(self) -> Addr:
+        host, _, port = self.registrar.rpartition(":")
+        if not host:
+            return self.registrar, 5060
+        return host, int(port)
+
+
+class SipChannel(Channel):
+    """Registers to the registrar and keeps the registration alive."""
+
+    settings_model = SipSettings
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.VOICE})
+    identity_kind = "phone"
+
+    def __init__(self, ctx: ConnectorContext, settings: SipSettings) -> None:  # type: ignore[override]
+        super().__init__(ctx, settings)
+        self.config = settings
+        self.endpoint = SipEndpoint(settings.local_host, settings.local_port, on_request=self._on_request)
+        host, port = settings.registrar_address()
+        self.registration = Registration(self.endpoint, Account(settings.username, settings.password,
+                                                                settings.domain or host, (host, port),
+                                                                settings.expires),
+                                         answer_timeout=settings.answer_timeout_seconds)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.set_health(Health.STARTING)
+        await self.endpoint.start()
+        self._task = asyncio.get_running_loop().create_task(self._stay_registered(), name=f"sip:{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.registration.granted:
+            try:
+                await asyncio.wait_for(self.registration.register(expires=0), 2)
+            except (TimeoutError, RegistrationFailed, RegistrationRefused, ConnectionError):
+                pass
+        self.endpoint.close()
+
+    async def send(self, message: OutboundMessage) -> Sent:
+        raise PermanentFailure("voice interactions take no written messages")
+
+    async def _stay_registered(self) -> None:
+        backoff = Backoff(self.config.reconnect_max_seconds)
+        while True:
+            backoff.session_start()
+            try:
+                granted = await self.registration.register()
+                await self.set_health(Health.CONNECTED, f"registered for {granted} s")
+                backoff = Backoff(self.config.reconnect_max_seconds)
+                await asyncio.sleep(max(5.0, min(granted * 0.8, granted - 10)))
+                continue
+            except RegistrationRefused as exc:
+                await self.set_health(Health.BAD_CREDENTIALS, str(exc))
+                backoff.hold_off()
+            except (RegistrationFailed, OSError) as exc:
+                await self.set_health(Health.TRANSIENT_DISCONNECT, f"registration failed: {exc}")
+            await backoff.wait()
+
+    def _on_request(self, request: Request, source: Addr, key: tuple[str, ...] | None) -> None:
+        if key is None:
+            return  # an ACK to a 2xx: dialogs are not handled yet
+        if request.method == "OPTIONS":
+            response = make_response(request, 200, "OK", to_tag=new_token(4))
+            response.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")
+            self.endpoint.respond(key, response)
+            return
+        self.endpoint.respond(key, make_response(request, 501, "Not Implemented", to_tag=new_token(4)))

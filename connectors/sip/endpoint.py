@@ -1,0 +1,145 @@
+"""The asyncio UDP adapter around the sans-IO transaction layer: one SIP endpoint on one socket.
+
+Bytes in are parsed (a packet that is not SIP is counted and dropped; nothing stops the
+socket), handed to the transaction layer, and its actions carried out: sends on the socket,
+final responses resolve the caller's ``request()``, new requests go to the ``on_request``
+callback with the key to ``respond()`` on. One timer handle follows the layer's next deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from connectors.sip.message import Request, Response, SipParseError, make_response, parse_message
+from connectors.sip.transaction import AckTimeout, Addr, Incoming, Send, Timeout, TransactionLayer
+
+log = logging.getLogger(__name__)
+RequestHandler = Callable[[Request, Addr, tuple[str, ...] | None], None]
+
+
+def new_token(n: int = 8) -> str:
+    return os.urandom(n).hex()
+
+
+class SipEndpoint(asyncio.DatagramProtocol):
+    """A SIP endpoint bound to host:port (port 0: any free port)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, on_request: RequestHandler | None = None,
+                 user_agent: str = "cti-pivot") -> None:
+        self.host, self.port, self.user_agent = host, port, user_agent
+        self.on_request = on_request or self._not_implemented
+        self.on_ack_timeout: Callable[[Response], None] = lambda _r: None
+        self.layer: TransactionLayer | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self._waiting: dict[tuple[str, ...], asyncio.Future[Response]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self.dropped = 0  # packets that were not SIP
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.layer = TransactionLayer(clock=loop.time)
+        await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self.port))
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionError("SIP endpoint closed"))
+        if self.transport is not None:
+            self.transport.close()
+
+    # ---- asyncio protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a datagram transport (asyncio's or uvloop's)
+        self.port = transport.get_extra_info("sockname")[1]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not data.strip():
+            return  # CRLF keep-alives
+        try:
+            message = parse_message(data)
+        except SipParseError as exc:
+            self.dropped += 1
+            log.info("dropped %d bytes from %s:%d that are not SIP: %s", len(data), addr[0], addr[1], exc)
+            return
+        try:
+            assert self.layer is not None
+            self._carry_out(self.layer.receive(message, (addr[0], addr[1])))
+        except Exception:  # one packet must never silence the endpoint
+            self.dropped += 1
+            log.exception("SIP message from %s:%d could not be handled", addr[0], addr[1])
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("SIP socket error (ICMP): %s", exc)
+
+    # ---- user side ----------------------------------------------------------------------------
+    def via(self, branch: str | None = None) -> str:
+        return f"SIP/2.0/UDP {self.host}:{self.port};branch=z9hG4bK{branch or new_token()};rport"
+
+    async def request(self, request: Request, target: Addr, *, timeout_seconds: float = 40.0) -> Response:
+        """Send through a client transaction; the final response (TimeoutError when none)."""
+        assert self.layer is not None
+        request.headers.set("User-Agent", self.user_agent)
+        key, actions = self.layer.send_request(request, target)
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = future
+        self._carry_out(actions)
+        try:
+            return await asyncio.wait_for(future, timeout_seconds)
+        finally:
+            self._waiting.pop(key, None)
+
+    def send_ack(self, ack: Request, target: Addr) -> None:
+        assert self.layer is not None
+        self._carry_out(self.layer.send_request(ack, target)[1])
+
+    def respond(self, key: tuple[str, ...], response: Response) -> None:
+        assert self.layer is not None
+        response.headers.set("Server", self.user_agent)
+        self._carry_out(self.layer.respond(key, response))
+
+    def _not_implemented(self, request: Request, source: Addr, key: tuple[str, ...] | None) -> None:
+        if key is not None:
+            self.respond(key, make_response(request, 501, "Not Implemented", to_tag=new_token(4)))
+
+    # ---- actions --------------------------------------------------------------------------------
+    def _carry_out(self, actions: list[Any]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                if self.transport is not None:
+                    self.transport.sendto(action.message.to_bytes(), action.target)
+            elif isinstance(action, Incoming):
+                if isinstance(action.message, Response):
+                    future = self._waiting.get(action.key) if action.key else None
+                    if future is not None and not future.done() and action.message.status >= 200:
+                        future.set_result(action.message)
+                else:
+                    self.on_request(action.message, action.source, action.key)
+            elif isinstance(action, Timeout):
+                future = self._waiting.get(action.key)
+                if future is not None and not future.done():
+                    future.set_exception(TimeoutError(f"no final response to {action.request.method}"))
+            elif isinstance(action, AckTimeout):
+                self.on_ack_timeout(action.response)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        assert self.layer is not None
+        deadline = self.layer.next_deadline()
+        if self._timer is not None:
+            if deadline is not None and abs(self._timer.when() - deadline) < 1e-6:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        assert self.layer is not None
+        self._carry_out(self.layer.poll())
