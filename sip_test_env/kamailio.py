@@ -114,19 +114,24 @@ class Registrar:
 
     def ready(self) -> bool:
         """True when an OPTIONS to the registrar itself is answered 200."""
-        branch, call_id = "z9hG4bK" + uuid.uuid4().hex[:12], uuid.uuid4().hex
+        return self.options(None, wait=0.2).startswith(b"SIP/2.0 200")
+
+    def options(self, user: str | None, *, wait: float = 2.0) -> bytes:
+        """Send OPTIONS to the registrar (for sip:user@127.0.0.1, which it relays to the registered
+        contact, or for itself when user is None); the raw answer, or b"" when none came."""
+        target = f"sip:{user}@127.0.0.1" if user else f"sip:127.0.0.1:{self.port}"
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.1", 0))
-            sock.settimeout(0.2)
+            sock.settimeout(wait)
             port = sock.getsockname()[1]
-            sock.sendto((f"OPTIONS sip:127.0.0.1:{self.port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};"
-                         f"branch={branch}\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:127.0.0.1>\r\n"
-                         f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-                         ).encode(), self.address)
+            sock.sendto((f"OPTIONS {target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};"
+                         f"branch=z9hG4bK{uuid.uuid4().hex[:12]};rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\n"
+                         f"To: <{target}>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\n"
+                         "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode(), self.address)
             try:
-                return sock.recvfrom(65535)[0].startswith(b"SIP/2.0 200")
+                return sock.recvfrom(65535)[0]
             except OSError:
-                return False
+                return b""
 
     def stop(self) -> None:
         """Stop Kamailio (all its processes)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,19 +31,8 @@ def sip_config(data_dir: Path, registrar: Registrar, **overrides: Any) -> Any:
 
 
 def options_through(registrar: Registrar, user: str = "cti") -> bytes:
-    """Send OPTIONS for sip:user@127.0.0.1 to the registrar, which relays it to the registered contact."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(2.0)
-        port = sock.getsockname()[1]
-        sock.sendto((f"OPTIONS sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};"
-                     f"branch=z9hG4bK{uuid.uuid4().hex[:10]};rport\r\nFrom: <sip:probe@example.net>;tag=p1\r\n"
-                     f"To: <sip:{user}@127.0.0.1>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\n"
-                     "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode(), registrar.address)
-        try:
-            return sock.recvfrom(65535)[0]
-        except OSError:
-            return b""
+    """OPTIONS for sip:user@127.0.0.1 via the registrar, which relays it to the registered contact."""
+    return registrar.options(user)
 
 
 async def health(h: Harness, wanted: str) -> None:
