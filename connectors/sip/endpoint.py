@@ -33,6 +33,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self.host, self.port, self.user_agent = host, port, user_agent
         self.on_request = on_request or self._not_implemented
         self.on_ack_timeout: Callable[[Response], None] = lambda _r: None
+        self.on_stray_response: Callable[[Response], None] = lambda _r: None
         self.layer: TransactionLayer | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self._waiting: dict[tuple[str, ...], asyncio.Future[Response]] = {}
@@ -114,7 +115,9 @@ class SipEndpoint(asyncio.DatagramProtocol):
                 if self.transport is not None:
                     self.transport.sendto(action.message.to_bytes(), action.target)
             elif isinstance(action, Incoming):
-                if isinstance(action.message, Response):
+                if isinstance(action.message, Response) and action.stray:
+                    self.on_stray_response(action.message)
+                elif isinstance(action.message, Response):
                     future = self._waiting.get(action.key) if action.key else None
                     if future is not None and not future.done() and action.message.status >= 200:
                         future.set_result(action.message)

@@ -1,0 +1,168 @@
+"""Calls the server places (UAC): INVITE with digest, ACK, BYE, CANCEL; and the dialogs' in-dialog traffic.
+
+``CallManager`` owns the endpoint's request callback: requests inside a known dialog (BYE,
+re-INVITE, INFO) go to their call, others to a fallback (OPTIONS, new INVITEs). A 2xx that
+arrives again after the INVITE transaction ended is ACKed again (RFC 3261 13.2.2.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from connectors.sip import sdp
+from connectors.sip.dialog import Dialog
+from connectors.sip.digest import UnsupportedChallenge, authorization, parse_challenge
+from connectors.sip.endpoint import SipEndpoint, new_token
+from connectors.sip.message import Request, Response, make_response
+from connectors.sip.register import Account
+from connectors.sip.transaction import Addr
+
+
+class CallFailed(Exception):
+    """The far end did not take the call: ``status`` is its final answer (0: no answer at all)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status, self.reason = status, reason
+
+
+class OutgoingCall:
+    """One call from the server to a SIP URI, through the proxy."""
+
+    def __init__(self, manager: CallManager, target: str) -> None:
+        self.manager, self.target = manager, target
+        self.endpoint = manager.endpoint
+        self.call_id = f"{new_token(12)}@{self.endpoint.host}"
+        self.local_tag = new_token(6)
+        self.dialog: Dialog | None = None
+        self.media: sdp.MediaDescription | None = None
+        self.ended = asyncio.Event()
+        self.ended_by: str | None = None  # "us" or "them"
+        self._invite: Request | None = None
+
+    def _invite_request(self, seq: int, offer: bytes) -> Request:
+        account = self.manager.account
+        invite = Request(method="INVITE", uri=self.target)
+        invite.headers.add("Via", self.endpoint.via())
+        invite.headers.add("Max-Forwards", "70")
+        invite.headers.add("From", f"<sip:{account.username}@{account.domain}>;tag={self.local_tag}")
+        invite.headers.add("To", f"<{self.target}>")
+        invite.headers.add("Call-ID", self.call_id)
+        invite.headers.add("CSeq", f"{seq} INVITE")
+        invite.headers.add("Contact", f"<sip:{account.username}@{self.endpoint.host}:{self.endpoint.port}>")
+        invite.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
+        invite.headers.add("Content-Type", "application/sdp")
+        invite.body = offer
+        return invite
+
+    async def dial(self, offer: bytes, *, ring_seconds: float = 60.0) -> sdp.MediaDescription:
+        """Ring the target; return its media once it answers, or raise CallFailed."""
+        self.manager.calls[self.call_id] = self
+        invite = self._invite = self._invite_request(1, offer)
+        for attempt in range(3):  # the first try, an answer to 401/407, one retry on a stale nonce
+            try:
+                response = await self.endpoint.request(invite, self.manager.proxy, timeout_seconds=ring_seconds)
+            except TimeoutError:
+                await self.cancel()
+                self._forget()
+                raise CallFailed(0, "no answer") from None
+            if response.status in (401, 407) and attempt < 2:
+                answered = self._with_credentials(invite.cseq[0] + 1, offer, response)
+                if answered is not None:
+                    invite = self._invite = answered
+                    continue
+            break
+        if response.status >= 300:
+            self._forget()
+            raise CallFailed(response.status, response.reason)
+        self.dialog = Dialog.from_uac(invite, response)
+        self.endpoint.send_ack(self.dialog.ack(self.endpoint, invite.cseq[0]), self.dialog.next_hop(self.manager.proxy))
+        self.media = sdp.parse(response.body)
+        return self.media
+
+    def _with_credentials(self, seq: int, offer: bytes, challenge: Response) -> Request | None:
+        header, answer = (("WWW-Authenticate", "Authorization") if challenge.status == 401
+                          else ("Proxy-Authenticate", "Proxy-Authorization"))
+        try:
+            parsed = parse_challenge(challenge.headers.get(header) or "")
+        except UnsupportedChallenge:
+            return None
+        account = self.manager.account
+        invite = self._invite_request(seq, offer)
+        invite.headers.add(answer, authorization(parsed, method="INVITE", uri=invite.uri, username=account.username,
+                                                 password=account.password))
+        return invite
+
+    async def cancel(self) -> None:
+        """CANCEL the pending INVITE (RFC 3261 9.1): same branch and CSeq number."""
+        invite = self._invite
+        if invite is None:
+            return
+        cancel = Request(method="CANCEL", uri=invite.uri)
+        cancel.headers.add("Via", invite.headers.get_all("Via")[0])
+        cancel.headers.add("Max-Forwards", "70")
+        for name in ("From", "To", "Call-ID"):
+            cancel.headers.add(name, invite.headers.get(name) or "")
+        cancel.headers.add("CSeq", f"{invite.cseq[0]} CANCEL")
+        with contextlib.suppress(TimeoutError):
+            await self.endpoint.request(cancel, self.manager.proxy, timeout_seconds=5)
+
+    async def hangup(self) -> None:
+        """BYE (once); the call is over whatever the far end answers."""
+        if self.dialog is None or self.ended.is_set():
+            return
+        self._end("us")
+        bye = self.dialog.request(self.endpoint, "BYE")
+        with contextlib.suppress(TimeoutError):
+            await self.endpoint.request(bye, self.dialog.next_hop(self.manager.proxy), timeout_seconds=10)
+
+    def on_request(self, request: Request, key: tuple[str, ...]) -> None:
+        """An in-dialog request from the far end."""
+        if request.method == "BYE":
+            self.endpoint.respond(key, make_response(request, 200, "OK"))
+            self._end("them")
+        elif request.method in ("INFO", "OPTIONS", "UPDATE"):
+            self.endpoint.respond(key, make_response(request, 200, "OK"))
+        else:
+            self.endpoint.respond(key, make_response(request, 488, "Not Acceptable Here"))
+
+    def _end(self, by: str) -> None:
+        if not self.ended.is_set():
+            self.ended_by = by
+            self.ended.set()
+        self._forget()
+
+    def _forget(self) -> None:
+        self.manager.calls.pop(self.call_id, None)
+
+
+class CallManager:
+    """Calls on one endpoint, through one proxy, as one account."""
+
+    def __init__(self, endpoint: SipEndpoint, account: Account, proxy: Addr,
+                 fallback: Callable[[Request, Addr, tuple[str, ...] | None], None] | None = None) -> None:
+        self.endpoint, self.account, self.proxy = endpoint, account, proxy
+        self.calls: dict[str, OutgoingCall] = {}
+        self.fallback = fallback or endpoint.on_request
+        endpoint.on_request = self._on_request
+        endpoint.on_stray_response = self._on_stray
+
+    def call(self, target: str) -> OutgoingCall:
+        return OutgoingCall(self, target)
+
+    def _on_request(self, request: Request, source: Addr, key: tuple[str, ...] | None) -> None:
+        call = self.calls.get(request.call_id)
+        if call is not None and key is not None and call.dialog is not None:
+            call.on_request(request, key)
+            return
+        self.fallback(request, source, key)
+
+    def _on_stray(self, response: Response) -> None:
+        call = self.calls.get(response.call_id)
+        if call is None or call.dialog is None or response.status >= 300:
+            return
+        seq, method = response.cseq
+        if method == "INVITE":
+            self.endpoint.send_ack(call.dialog.ack(self.endpoint, seq), call.dialog.next_hop(self.proxy))

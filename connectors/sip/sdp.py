@@ -1,0 +1,56 @@
+"""The little SDP the server speaks (RFC 4566 / 3264): one audio stream, G.711 and RFC 4733 events."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+CODECS = {0: "PCMU/8000", 8: "PCMA/8000", 101: "telephone-event/8000"}
+
+
+@dataclass(frozen=True)
+class MediaDescription:
+    """Where a party wants audio sent, and in which payload types (their preference first)."""
+
+    host: str
+    port: int
+    payloads: tuple[int, ...]
+    direction: str = "sendrecv"
+
+
+def offer(host: str, port: int, *, payloads: tuple[int, ...] = (0, 8, 101), direction: str = "sendrecv",
+          session_id: int | None = None) -> bytes:
+    """An SDP offer (or answer) for one audio stream at host:port."""
+    sid = session_id or int.from_bytes(os.urandom(4), "big")
+    lines = ["v=0", f"o=cti {sid} {sid} IN IP4 {host}", "s=cti", f"c=IN IP4 {host}", "t=0 0",
+             f"m=audio {port} RTP/AVP {' '.join(map(str, payloads))}"]
+    lines += [f"a=rtpmap:{pt} {CODECS[pt]}" for pt in payloads if pt in CODECS]
+    if 101 in payloads:
+        lines.append("a=fmtp:101 0-15")
+    lines += ["a=ptime:20", f"a={direction}"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def parse(body: bytes) -> MediaDescription:
+    """The first audio stream of an SDP body; ValueError when there is none."""
+    host, port, payloads, direction = "", 0, (), "sendrecv"
+    session_host = ""
+    in_audio = False
+    for raw in body.decode("utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if line.startswith("c=") and len(line.split()) >= 3:
+            if in_audio:
+                host = line.split()[2]
+            else:
+                session_host = line.split()[2]
+        elif line.startswith("m="):
+            parts = line[2:].split()
+            in_audio = parts[0] == "audio" and not port
+            if in_audio and len(parts) >= 4 and parts[1].isdigit():
+                port = int(parts[1])
+                payloads = tuple(int(p) for p in parts[3:] if p.isdigit())
+        elif in_audio and line[2:] in ("sendrecv", "sendonly", "recvonly", "inactive") and line.startswith("a="):
+            direction = line[2:]
+    if not port or not (host or session_host):
+        raise ValueError("no audio stream in the SDP")
+    return MediaDescription(host or session_host, port, payloads, direction)

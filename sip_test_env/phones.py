@@ -1,0 +1,170 @@
+"""Real softphones for tests: baresip 1.0 processes registered to the test registrar, driven from Python.
+
+Each phone plays a sine tone of its own frequency into every call (so the far end can tell who
+it hears), records what it sends and receives as WAV files (the sndfile module), answers
+automatically or not, and takes commands over baresip's ctrl_tcp socket (netstring JSON):
+dial, answer, hangup, send DTMF. ``dominant_frequency`` finds the tone in a recording (FFT).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+from sip_test_env.ports import free_port, wait_listening
+
+CONFIG = """poll_method epoll
+sip_listen 127.0.0.1:{sip_port}
+audio_player aubridge,{name}
+audio_source aufile,{tone}
+audio_alert aubridge,{name}
+module_path {modules}
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:{ctrl_port}
+snd_path {records}
+rtp_ports {rtp_low}-{rtp_high}
+"""
+
+
+def write_tone(path: Path, frequency: float, seconds: float = 120.0, rate: int = 8000) -> None:
+    """A 16-bit mono WAV sine at the given frequency (8 kHz: what G.711 carries)."""
+    samples = (int(8000 * math.sin(2 * math.pi * frequency * i / rate)) for i in range(int(rate * seconds)))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+
+
+def dominant_frequency(path: Path, *, skip_seconds: float = 0.5) -> float:
+    """The strongest frequency in a WAV recording (0 when it holds silence only)."""
+    import numpy as np
+
+    with wave.open(str(path), "rb") as recording:
+        rate, width, channels = recording.getframerate(), recording.getsampwidth(), recording.getnchannels()
+        frames = recording.readframes(recording.getnframes())
+    dtype = {1: np.int8, 2: np.int16, 4: np.int32}[width]
+    data = np.frombuffer(frames, dtype=dtype).astype(np.float64)
+    if channels > 1:
+        data = data.reshape(-1, channels).mean(axis=1)
+    data = data[int(rate * skip_seconds):]
+    if data.size < rate // 10 or not np.any(data):
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(data * np.hanning(data.size)))
+    return float(np.fft.rfftfreq(data.size, 1 / rate)[int(np.argmax(spectrum[1:])) + 1])
+
+
+class Phone:
+    """One baresip phone with one account on the test registrar."""
+
+    def __init__(self, name: str, password: str, registrar_port: int, *, tone_hz: float, auto_answer: bool = True,
+                 rtp_ports: tuple[int, int] | None = None) -> None:
+        self.name, self.password, self.registrar_port = name, password, registrar_port
+        self.tone_hz, self.auto_answer = tone_hz, auto_answer
+        self.base = Path(tempfile.mkdtemp(prefix=f"cti-phone-{name}-"))
+        self.records = self.base / "records"
+        self.sip_port, self.ctrl_port = free_port(socket.SOCK_DGRAM), free_port()
+        low = rtp_ports[0] if rtp_ports else free_port(socket.SOCK_DGRAM) // 2 * 2
+        self.rtp_ports = rtp_ports or (low, low + 20)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._token = 0
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.name}@127.0.0.1"
+
+    def start(self) -> Phone:
+        self.records.mkdir(parents=True, exist_ok=True)
+        tone = self.base / "tone.wav"
+        write_tone(tone, self.tone_hz)
+        modules = next((p for p in ("/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules")
+                        if Path(p).is_dir()), "/usr/lib/baresip/modules")
+        (self.base / "config").write_text(CONFIG.format(
+            sip_port=self.sip_port, name=self.name, tone=tone, modules=modules, ctrl_port=self.ctrl_port,
+            records=self.records, rtp_low=self.rtp_ports[0], rtp_high=self.rtp_ports[1]))
+        answer = "auto" if self.auto_answer else "manual"
+        (self.base / "accounts").write_text(
+            f"<sip:{self.name}@127.0.0.1>;auth_pass={self.password};answermode={answer};audio_codecs=PCMU;"
+            f'regint=600;outbound="sip:127.0.0.1:{self.registrar_port}"\n')
+        self.process = subprocess.Popen([shutil.which("baresip") or "baresip", "-n", "127.0.0.1", "-f", str(self.base)],
+                                        stdin=subprocess.DEVNULL, stdout=(self.base / "baresip.log").open("wb"),
+                                        stderr=subprocess.STDOUT, cwd=self.base)
+        wait_listening(self.ctrl_port, what=f"baresip {self.name}")
+        return self
+
+    def command(self, command: str, params: str = "") -> dict[str, Any]:
+        """Run a baresip command over ctrl_tcp; its JSON answer."""
+        self._token += 1
+        body = json.dumps({"command": command, "params": params, "token": str(self._token)}).encode()
+        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=5) as conn:
+            conn.sendall(str(len(body)).encode() + b":" + body + b",")
+            data = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise ConnectionError("baresip closed the control connection")
+                data += chunk
+                while b":" in data:
+                    size, _, rest = data.partition(b":")
+                    if not size.isdigit() or len(rest) < int(size) + 1:
+                        break
+                    payload, data = rest[: int(size)], rest[int(size) + 1:]
+                    message = json.loads(payload)
+                    if message.get("response") and message.get("token") == str(self._token):
+                        return message
+
+    def dial(self, uri: str) -> None:
+        self.command("dial", uri)
+
+    def answer(self) -> None:
+        self.command("accept")
+
+    def hangup(self) -> None:
+        self.command("hangup")
+
+    def send_dtmf(self, digits: str) -> None:
+        for digit in digits:
+            self.command("sndcode", digit)
+
+    def log(self) -> str:
+        path = self.base / "baresip.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_log(self, text: str, *, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: {text!r} not in the log:\n{self.log()[-2000:]}")
+            time.sleep(0.05)
+
+    def recordings(self) -> list[Path]:
+        return sorted(self.records.glob("*.wav"))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+            self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
