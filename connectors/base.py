@@ -169,6 +169,31 @@ class Core(Protocol):
         """How many agents are available right now (for presence such as XMPP's)."""
         ...
 
+    # Voice connectors (SIP, Twilio) also use these:
+    async def start_call(self, caller_kind: str, caller: str, call_id: str, name: str | None = None) -> str:
+        """An answered inbound call becomes a queued voice interaction (call.ringing); its id."""
+        ...
+
+    async def call_answered(self, interaction_id: str, call_id: str, *, leg: str, agent_id: str | None) -> None:
+        """A leg (``agent`` or ``customer``) answered: call.answered."""
+        ...
+
+    async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float) -> None:
+        """The call is over: call.ended; the interaction is abandoned or moves to wrap-up."""
+        ...
+
+    async def call_target(self, interaction_id: str) -> tuple[str, str] | None:
+        """(kind, value) to dial for an outbound voice interaction (MakeCall)."""
+        ...
+
+    async def agent_endpoint(self, agent_id: str) -> str | None:
+        """The agent's voice endpoint (a SIP URI or ``browser``)."""
+        ...
+
+    def events(self, types: list[str]) -> Any:
+        """A live subscription to core events of these types (``async for event in ...``)."""
+        ...
+
 
 @dataclass
 class ConnectorContext:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 
 from connectors.base import (
+    Capability,
     Channel,
     ConnectorContext,
     Health,
@@ -34,15 +35,15 @@ from connectors.base import (
 )
 from connectors.custom import CustomChannel
 from cti import models
-from cti.bus import EventBus
+from cti.bus import EventBus, EventFilter, Subscription
 from cti.channels import ChannelDirectory, ChannelInfo
 from cti.config import Config
 from cti.delivery import OutboxWorker, Outcome
-from cti.errors import ConfigError, InvalidInput
+from cti.errors import ConfigError, InvalidInput, Unavailable
 from cti.events import Event, EventType
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
-from cti.services import outbound
+from cti.services import calls, outbound
 from cti.services.identities import normalize_identity
 from cti.services.inbound import InboundItem, ingest
 from cti.storage.db import Database, Tx
@@ -101,8 +102,9 @@ def _save_setting(tx: Tx, key: str, value: Any) -> None:
 class CoreGateway:
     """The ``Core`` a connector talks to: ingest, cursor, health, chat states, agent availability."""
 
-    def __init__(self, name: str, db: Database, policies: PolicyHolder, health: dict[str, str]) -> None:
-        self.name, self.db, self.policies, self.health = name, db, policies, health
+    def __init__(self, name: str, db: Database, policies: PolicyHolder, health: dict[str, str],
+                 bus: EventBus | None = None) -> None:
+        self.name, self.db, self.policies, self.health, self.bus = name, db, policies, health, bus
 
     async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None,
                       acknowledge: bool = False) -> Received:
@@ -166,6 +168,39 @@ class CoreGateway:
                            data={"state": state, "from": {"kind": sender_kind, "value": sender}, "channel": channel})
         await self.db.write(lambda tx: tx.emit(event))
 
+    # ---- voice ----------------------------------------------------------------------------
+    async def start_call(self, caller_kind: str, caller: str, call_id: str, name: str | None = None) -> str:
+        """An answered inbound call becomes a queued voice interaction; its id."""
+        try:
+            caller_kind, caller = normalize_identity(caller_kind, caller, field="from")
+        except InvalidInput:
+            caller_kind, caller = "sip", caller.strip()[:300] or "anonymous"
+        policy = self.policies.current
+        row = await self.db.write(lambda tx: calls.start_inbound_call(
+            tx, caller_kind=caller_kind, caller=caller, call_id=call_id, policy=policy, name=name))
+        return str(row["id"])
+
+    async def call_answered(self, interaction_id: str, call_id: str, *, leg: str, agent_id: str | None) -> None:
+        await self.db.write(lambda tx: calls.call_answered(tx, interaction_id, call_id=call_id, leg=leg,
+                                                           agent_id=agent_id))
+
+    async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float) -> None:
+        policy = self.policies.current
+        await self.db.write(lambda tx: calls.call_ended(tx, interaction_id, call_id=call_id, by=by,
+                                                        started_at=started_at, policy=policy))
+
+    async def call_target(self, interaction_id: str) -> tuple[str, str] | None:
+        """Whom an outbound voice interaction calls: the contact's phone (else SIP) identity."""
+        return await self.db.read(lambda conn: calls.call_target(conn, interaction_id))
+
+    async def agent_endpoint(self, agent_id: str) -> str | None:
+        return await self.db.read(lambda conn: calls.agent_voice_endpoint(conn, agent_id))
+
+    def events(self, types: list[str]) -> Subscription:
+        """Live events of these types (the connector follows interactions it carries)."""
+        assert self.bus is not None
+        return self.bus.subscribe(EventFilter(types=types))
+
     async def agents_available(self) -> int:
         A = models.agents
         return await self.db.read(lambda c: c.execute(
@@ -195,13 +230,21 @@ async def deliver_through(channel: Channel, item: Any) -> Outcome:
     return "ok", "", sent.external_id
 
 
+class VoiceControl:
+    """What the API asks of telephony beyond the state machine (MakeCall itself starts from
+    ``interaction.accepted`` of an outbound voice interaction, which the voice connector follows)."""
+
+    async def send_dtmf(self, interaction: Any, digits: str, *, actor: Any) -> None:
+        raise Unavailable("sending DTMF is not supported by the SIP connector yet", code="not_supported")
+
+
 class ConnectorHost:
     """Builds the configured connectors; runs each (with its outbox) while this node holds its lease."""
 
     def __init__(self, config: Config, db: Database, bus: EventBus, policies: PolicyHolder, metrics: Metrics,
                  http: aiohttp.ClientSession, health: dict[str, str], specs: list[ConnectorSpec]) -> None:
         self.config, self.db, self.policies, self.metrics, self.http = config, db, policies, metrics, http
-        self.health, self.specs = health, specs
+        self.health, self.specs, self.bus = health, specs, bus
         self.data_dir = Path(config.server.data_dir).resolve()
         self.running: dict[str, Channel] = {}
         bus.add_listener(self._on_event)
@@ -216,9 +259,14 @@ class ConnectorHost:
                 spec.name, existing.outbound_url if existing else None, existing.secret if existing else "",
                 spec.cls.identity_kind or (existing.identity_kind if existing else None), connector=True))
 
+    @property
+    def voice(self) -> bool:
+        """Whether a voice connector (SIP, Twilio...) is configured."""
+        return any(Capability.VOICE in spec.cls.capabilities for spec in self.specs)
+
     def gateway(self, name: str) -> CoreGateway:
         """The core as the named connector sees it."""
-        return CoreGateway(name, self.db, self.policies, self.health)
+        return CoreGateway(name, self.db, self.policies, self.health, self.bus)
 
     def _on_event(self, event: Event) -> None:
         if event.type is EventType.CONNECTOR_HEALTH:

@@ -28,18 +28,52 @@ class CallFailed(Exception):
         self.status, self.reason = status, reason
 
 
-class OutgoingCall:
-    """One call from the server to a SIP URI, through the proxy."""
+class CallLeg:
+    """What both directions share: the dialog, in-dialog requests, hanging up, ending once."""
 
-    def __init__(self, manager: CallManager, target: str) -> None:
-        self.manager, self.target = manager, target
-        self.endpoint = manager.endpoint
-        self.call_id = f"{new_token(12)}@{self.endpoint.host}"
+    def __init__(self, manager: CallManager, call_id: str) -> None:
+        self.manager, self.endpoint, self.call_id = manager, manager.endpoint, call_id
         self.local_tag = new_token(6)
         self.dialog: Dialog | None = None
         self.media: sdp.MediaDescription | None = None
         self.ended = asyncio.Event()
         self.ended_by: str | None = None  # "us" or "them"
+
+    def _default_hop(self) -> Addr:
+        return self.manager.proxy
+
+    async def hangup(self) -> None:
+        """BYE (once); the call is over whatever the far end answers."""
+        if self.dialog is None or self.ended.is_set():
+            return
+        self._end("us")
+        bye = self.dialog.request(self.endpoint, "BYE")
+        with contextlib.suppress(TimeoutError):
+            await self.endpoint.request(bye, self.dialog.next_hop(self._default_hop()), timeout_seconds=10)
+
+    def on_request(self, request: Request, key: tuple[str, ...]) -> None:
+        """An in-dialog request from the far end."""
+        if request.method == "BYE":
+            self.endpoint.respond(key, make_response(request, 200, "OK"))
+            self._end("them")
+        elif request.method in ("INFO", "OPTIONS", "UPDATE"):
+            self.endpoint.respond(key, make_response(request, 200, "OK"))
+        else:
+            self.endpoint.respond(key, make_response(request, 488, "Not Acceptable Here"))
+
+    def _end(self, by: str) -> None:
+        if not self.ended.is_set():
+            self.ended_by = by
+            self.ended.set()
+        self.manager.calls.pop(self.call_id, None)
+
+
+class OutgoingCall(CallLeg):
+    """One call from the server to a SIP URI, through the proxy."""
+
+    def __init__(self, manager: CallManager, target: str) -> None:
+        super().__init__(manager, f"{new_token(12)}@{manager.endpoint.host}")
+        self.target = target
         self._invite: Request | None = None
 
     def _invite_request(self, seq: int, offer: bytes) -> Request:
@@ -109,31 +143,6 @@ class OutgoingCall:
         with contextlib.suppress(TimeoutError):
             await self.endpoint.request(cancel, self.manager.proxy, timeout_seconds=5)
 
-    async def hangup(self) -> None:
-        """BYE (once); the call is over whatever the far end answers."""
-        if self.dialog is None or self.ended.is_set():
-            return
-        self._end("us")
-        bye = self.dialog.request(self.endpoint, "BYE")
-        with contextlib.suppress(TimeoutError):
-            await self.endpoint.request(bye, self.dialog.next_hop(self.manager.proxy), timeout_seconds=10)
-
-    def on_request(self, request: Request, key: tuple[str, ...]) -> None:
-        """An in-dialog request from the far end."""
-        if request.method == "BYE":
-            self.endpoint.respond(key, make_response(request, 200, "OK"))
-            self._end("them")
-        elif request.method in ("INFO", "OPTIONS", "UPDATE"):
-            self.endpoint.respond(key, make_response(request, 200, "OK"))
-        else:
-            self.endpoint.respond(key, make_response(request, 488, "Not Acceptable Here"))
-
-    def _end(self, by: str) -> None:
-        if not self.ended.is_set():
-            self.ended_by = by
-            self.ended.set()
-        self._forget()
-
     def _forget(self) -> None:
         self.manager.calls.pop(self.call_id, None)
 
@@ -144,7 +153,7 @@ class CallManager:
     def __init__(self, endpoint: SipEndpoint, account: Account, proxy: Addr,
                  fallback: Callable[[Request, Addr, tuple[str, ...] | None], None] | None = None) -> None:
         self.endpoint, self.account, self.proxy = endpoint, account, proxy
-        self.calls: dict[str, OutgoingCall] = {}
+        self.calls: dict[str, CallLeg] = {}
         self.fallback = fallback or endpoint.on_request
         endpoint.on_request = self._on_request
         endpoint.on_stray_response = self._on_stray

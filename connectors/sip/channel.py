@@ -1,9 +1,9 @@
 """The SIP connector: the server as a SIP user agent registered to the company's registrar.
 
-This part registers the account (re-registering before expiry), reports health
-(``bad_credentials`` on a refused password, ``transient_disconnect`` while the registrar does
-not answer, ``connected`` again once it does) and answers OPTIONS. Calls (INVITE handling,
-bridging, call control) build on this endpoint; see docs/connectors.md for what is there.
+It registers the account (re-registering before expiry), reports health (``bad_credentials``
+on a refused password, ``transient_disconnect`` while the registrar does not answer,
+``connected`` again once it does), answers OPTIONS, and carries inbound calls through the
+universal queue to the accepting agent's phone (connectors/sip/voice.py).
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from pydantic import Field
 from connectors.backoff import Backoff
 from connectors.base import Capability, Channel, ConnectorContext, Health, OutboundMessage, PermanentFailure, Sent
 from connectors.base import Settings as BaseSettings
+from connectors.sip.call import CallManager
 from connectors.sip.endpoint import SipEndpoint, new_token
 from connectors.sip.message import Request, make_response
 from connectors.sip.register import Account, Registration, RegistrationFailed, RegistrationRefused
 from connectors.sip.transaction import Addr
+from connectors.sip.voice import VoiceDesk
 
 
 class SipSettings(BaseSettings):
@@ -58,17 +60,22 @@ class SipChannel(Channel):
                                                                 settings.domain or host, (host, port),
                                                                 settings.expires),
                                          answer_timeout=settings.answer_timeout_seconds)
-        self._task: asyncio.Task[None] | None = None
+        self.calls = CallManager(self.endpoint, self.registration.account, (host, port), fallback=self._on_request)
+        self.desk = VoiceDesk(ctx.core, self.calls, settings.local_host)
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.set_health(Health.STARTING)
         await self.endpoint.start()
-        self._task = asyncio.get_running_loop().create_task(self._stay_registered(), name=f"sip:{self.name}")
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._stay_registered(), name=f"sip:{self.name}"),
+                       loop.create_task(self.desk.follow(), name=f"sip-calls:{self.name}")]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.desk.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.registration.granted:
             try:
                 await asyncio.wait_for(self.registration.register(expires=0), 2)
@@ -98,7 +105,10 @@ class SipChannel(Channel):
 
     def _on_request(self, request: Request, source: Addr, key: tuple[str, ...] | None) -> None:
         if key is None:
-            return  # an ACK to a 2xx: dialogs are not handled yet
+            return  # an ACK for a 2xx of a call that is over
+        if request.method == "INVITE":
+            self.desk.on_invite(request, source, key)
+            return
         if request.method == "OPTIONS":
             response = make_response(request, 200, "OK", to_tag=new_token(4))
             response.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")

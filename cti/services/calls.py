@@ -1,0 +1,88 @@
+"""Voice calls as interactions: the write ops a voice connector calls (any telephony, SIP or Twilio).
+
+An inbound call becomes a voice interaction on the caller's open case (or a new case), queued
+through the routing policy, with ``call.ringing``. When the agent's leg answers: ``call.answered``.
+When either side hangs up: ``call.ended`` (with who and how long) and the interaction moves on:
+abandoned while still waiting, to wrap-up once an agent had it. Every call event carries the
+SIP Call-ID (or the provider's call id) as ``data.call_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from cti import models
+from cti.events import Event, EventType
+from cti.ids import new_id
+from cti.routing.policy import RoutingPolicy
+from cti.services import render
+from cti.services.actors import SYSTEM
+from cti.services.contacts import find_or_create_contact
+from cti.services.interactions import apply_command, new_interaction
+from cti.services.rows import Record, fetch_one
+from cti.state import Command, State
+from cti.storage.db import Tx
+
+C, I = models.cases, models.interactions
+
+
+def start_inbound_call(tx: Tx, *, caller_kind: str, caller: str, call_id: str, policy: RoutingPolicy,
+                       name: str | None = None) -> Record:
+    """A new voice interaction for an answered inbound call, queued at once."""
+    contact_id = find_or_create_contact(tx, caller_kind, caller, name)
+    case_id = tx.conn.execute(
+        sa.select(C.c.id).where(C.c.contact_id == contact_id, C.c.status.in_(("open", "pending")))
+        .order_by(C.c.updated_at.desc()).limit(1)).scalar()
+    if case_id is None:
+        case = Record(id=new_id("cas"), contact_id=contact_id, subject=f"Call from {caller}", status="open",
+                      priority=0, sla_due_at=None, affinity_agent_id=None, affinity_until=None, created_at=tx.now,
+                      updated_at=tx.now)
+        tx.conn.execute(C.insert(), case)
+        tx.emit(Event.make(EventType.CASE_CREATED, case_id=case["id"], data={"case": render.case(case)}))
+        case_id = case["id"]
+    row = new_interaction(tx, case_id=case_id, contact_id=contact_id, channel="voice", direction="inbound",
+                          initiation="inbound", external_id=call_id, thread_key=f"call:{call_id}", policy=policy)
+    tx.emit(Event.make(EventType.CALL_RINGING, case_id=case_id, interaction_id=row["id"], queue=row["queue"],
+                       data={"call_id": call_id, "from": {"kind": caller_kind, "value": caller}}))
+    return row
+
+
+def call_answered(tx: Tx, interaction_id: str, *, call_id: str, leg: str, agent_id: str | None) -> None:
+    """A leg answered (``leg``: agent or customer)."""
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    tx.emit(Event.make(EventType.CALL_ANSWERED, case_id=row["case_id"], interaction_id=interaction_id,
+                       agent_id=agent_id or row["agent_id"], queue=row["queue"],
+                       data={"call_id": call_id, "leg": leg}))
+
+
+def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at: float,
+               policy: RoutingPolicy) -> dict[str, Any]:
+    """The call is over: call.ended, and the interaction abandoned (still waiting) or to wrap-up."""
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    state = State(row["state"])
+    if state in (State.QUEUED, State.OFFERED):
+        row = apply_command(tx, interaction_id, Command.ABANDON, actor=SYSTEM, policy=policy)
+    elif state in (State.ACTIVE, State.HELD):
+        row = apply_command(tx, interaction_id, Command.END, actor=SYSTEM, policy=policy)
+    tx.emit(Event.make(EventType.CALL_ENDED, case_id=row["case_id"], interaction_id=interaction_id,
+                       agent_id=row["agent_id"], queue=row["queue"],
+                       data={"call_id": call_id, "by": by, "duration": round(tx.now - started_at, 3)}))
+    return render.interaction(row)
+
+
+def agent_voice_endpoint(conn: Any, agent_id: str) -> str | None:
+    """Where to ring an agent (a SIP URI or ``browser``)."""
+    A = models.agents
+    return conn.execute(sa.select(A.c.voice_endpoint).where(A.c.id == agent_id)).scalar()
+
+
+def call_target(conn: Any, interaction_id: str) -> tuple[str, str] | None:
+    """(kind, value) to dial for an outbound voice interaction: a phone identity first, then SIP."""
+    ID = models.identities
+    contact_id = conn.execute(sa.select(I.c.contact_id).where(I.c.id == interaction_id)).scalar()
+    rows = conn.execute(sa.select(ID.c.kind, ID.c.value).where(ID.c.contact_id == contact_id,
+                                                                 ID.c.kind.in_(("phone", "sip")))).all()
+    ranked = sorted(rows, key=lambda r: (r.kind != "phone",))
+    return (ranked[0].kind, ranked[0].value) if ranked else None
