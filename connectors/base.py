@@ -178,6 +178,10 @@ class Core(Protocol):
         """A leg (``agent`` or ``customer``) answered: call.answered."""
         ...
 
+    async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str) -> None:
+        """Keys pressed on a leg: call.dtmf."""
+        ...
+
     async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float) -> None:
         """The call is over: call.ended; the interaction is abandoned or moves to wrap-up."""
         ...

@@ -184,6 +184,9 @@ class CoreGateway:
         await self.db.write(lambda tx: calls.call_answered(tx, interaction_id, call_id=call_id, leg=leg,
                                                            agent_id=agent_id))
 
+    async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str) -> None:
+        await self.db.write(lambda tx: calls.call_dtmf(tx, interaction_id, call_id=call_id, digits=digits, leg=leg))
+
     async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float) -> None:
         policy = self.policies.current
         await self.db.write(lambda tx: calls.call_ended(tx, interaction_id, call_id=call_id, by=by,

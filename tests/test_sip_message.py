@@ -122,3 +122,21 @@ def test_mutated_real_messages_only_ever_raise_sip_parse_error(at: int, insert: 
     except SipParseError:
         return
     message.to_bytes()  # whatever parsed can be serialized again
+
+
+def test_rfc4733_telephone_events_are_read_from_rtp() -> None:
+    import struct
+
+    from connectors.sip.relay import telephone_event
+    from connectors.sip.sdp import offer, parse
+
+    def packet(event: int, end: bool, timestamp: int, pt: int = 101) -> bytes:
+        header = struct.pack("!BBHII", 0x80, pt, 7, timestamp, 0x1234)
+        return header + struct.pack("!BBH", event, 0x80 if end else 0x00 | 10, 800)
+
+    assert telephone_event(packet(5, False, 1000), 101) == ("5", 1000, False)
+    assert telephone_event(packet(11, True, 2000), 101) == ("#", 2000, True)
+    assert telephone_event(packet(5, True, 1000, pt=0), 101) is None  # audio, not an event
+    assert telephone_event(packet(99, True, 1000), 101) is None and telephone_event(b"\x80", 101) is None
+    media = parse(offer("127.0.0.1", 4000, payloads=(0, 101)))
+    assert (media.host, media.port, media.payloads, media.events_payload) == ("127.0.0.1", 4000, (0, 101), 101)

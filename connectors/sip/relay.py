@@ -9,9 +9,25 @@ behind NAT is reached). No decoding: the relay costs a few microseconds per pack
 from __future__ import annotations
 
 import asyncio
+import struct
+from collections.abc import Callable
 from typing import Any
 
 Addr = tuple[str, int]
+DTMF_KEYS = "0123456789*#ABCD"
+
+
+def telephone_event(packet: bytes, payload_type: int) -> tuple[str, int, bool] | None:
+    """(key, RTP timestamp, end of event) when the packet is an RFC 4733 event of that payload type."""
+    if len(packet) < 16 or packet[0] >> 6 != 2 or packet[1] & 0x7F != payload_type:
+        return None
+    offset = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10 and len(packet) >= offset + 4:  # header extension
+        offset += 4 + 4 * struct.unpack_from("!H", packet, offset + 2)[0]
+    if len(packet) < offset + 4 or packet[offset] >= len(DTMF_KEYS):
+        return None
+    timestamp = struct.unpack_from("!I", packet, 4)[0]
+    return DTMF_KEYS[packet[offset]], timestamp, bool(packet[offset + 1] & 0x80)
 
 
 class _Leg(asyncio.DatagramProtocol):
@@ -22,6 +38,9 @@ class _Leg(asyncio.DatagramProtocol):
         self.received = 0
         self.forwarded = 0
         self.latched = False
+        self.events_payload: int | None = None  # RFC 4733 payload type this party sends, if any
+        self.on_key: Callable[[str], None] | None = None
+        self._last_event: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -30,6 +49,11 @@ class _Leg(asyncio.DatagramProtocol):
         self.received += 1
         if not self.latched:
             self.peer, self.latched = (addr[0], addr[1]), True
+        if self.events_payload is not None and self.on_key is not None:
+            event = telephone_event(data, self.events_payload)
+            if event is not None and event[2] and event[1] != self._last_event:  # the end packet comes 3 times
+                self._last_event = event[1]
+                self.on_key(event[0])
         partner = self.partner
         if partner is not None and partner.peer is not None and partner.transport is not None:
             partner.transport.sendto(data, partner.peer)

@@ -16,6 +16,7 @@ class MediaDescription:
     port: int
     payloads: tuple[int, ...]
     direction: str = "sendrecv"
+    events_payload: int | None = None  # the payload type of RFC 4733 telephone-event, when offered
 
 
 def offer(host: str, port: int, *, payloads: tuple[int, ...] = (0, 8, 101), direction: str = "sendrecv",
@@ -33,7 +34,7 @@ def offer(host: str, port: int, *, payloads: tuple[int, ...] = (0, 8, 101), dire
 
 def parse(body: bytes) -> MediaDescription:
     """The first audio stream of an SDP body; ValueError when there is none."""
-    host, port, payloads, direction = "", 0, (), "sendrecv"
+    host, port, payloads, direction, events = "", 0, (), "sendrecv", None
     session_host = ""
     in_audio = False
     for raw in body.decode("utf-8", errors="replace").splitlines():
@@ -51,6 +52,9 @@ def parse(body: bytes) -> MediaDescription:
                 payloads = tuple(int(p) for p in parts[3:] if p.isdigit())
         elif in_audio and line[2:] in ("sendrecv", "sendonly", "recvonly", "inactive") and line.startswith("a="):
             direction = line[2:]
+        elif in_audio and line.startswith("a=rtpmap:") and "telephone-event/8000" in line.lower():
+            number = line[len("a=rtpmap:"):].split()[0]
+            events = int(number) if number.isdigit() else events
     if not port or not (host or session_host):
         raise ValueError("no audio stream in the SDP")
-    return MediaDescription(host or session_host, port, payloads, direction)
+    return MediaDescription(host or session_host, port, payloads, direction, events)

@@ -73,6 +73,7 @@ class VoiceDesk:
         relay = RtpRelay(self.host)
         port_a, _ = await relay.open()
         relay.set_peer("a", (media.host, media.port))
+        relay.a.events_payload = media.events_payload
         payloads = (offered[0], 101) if 101 in media.payloads else (offered[0],)
         call.answer(sdp.offer(self.host, port_a, payloads=payloads))
         user = call.caller.uri.split(":", 1)[-1].split("@")[0]
@@ -86,6 +87,7 @@ class VoiceDesk:
             return
         session = VoiceSession(interaction_id, call, relay, offered[0])
         self.sessions[interaction_id] = session
+        self._report_keys(session)
         await self.core.call_answered(interaction_id, call.call_id, leg="customer", agent_id=None)
         await call.ended.wait()
         await self._end(session, "customer")
@@ -122,6 +124,7 @@ class VoiceDesk:
             session.agent_leg = None
             return
         session.relay.set_peer("b", (media.host, media.port))
+        session.relay.b.events_payload = media.events_payload
         await self.core.call_answered(session.interaction_id, session.caller.call_id, leg="agent", agent_id=agent_id)
         await leg.ended.wait()
         if leg.ended_by == "them":
@@ -148,6 +151,8 @@ class VoiceDesk:
             media = await customer_leg.dial(sdp.offer(self.host, customer_port, payloads=(session.payload, 101)),
                                             ring_seconds=60)
             relay.set_peer("a", (media.host, media.port))
+            relay.a.events_payload = media.events_payload
+            self._report_keys(session)
             await self.core.call_answered(interaction_id, customer_leg.call_id, leg="customer", agent_id=agent_id)
         except CallFailed as exc:
             log.info("MakeCall %s ended before the bridge: %s", interaction_id, exc)
@@ -155,6 +160,13 @@ class VoiceDesk:
             return
         ended = await _first_to_end(agent_leg, customer_leg)
         await self._end(session, "agent" if ended is agent_leg else "customer")
+
+    def _report_keys(self, session: VoiceSession) -> None:
+        """DTMF the customer presses becomes call.dtmf events."""
+        def on_key(key: str) -> None:
+            self.spawn(self.core.call_dtmf(session.interaction_id, session.caller.call_id, key, leg="customer"))
+
+        session.relay.a.on_key = on_key
 
     def _uri_of(self, target: tuple[str, str]) -> str:
         kind, value = target

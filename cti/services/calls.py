@@ -57,6 +57,14 @@ def call_answered(tx: Tx, interaction_id: str, *, call_id: str, leg: str, agent_
                        data={"call_id": call_id, "leg": leg}))
 
 
+def call_dtmf(tx: Tx, interaction_id: str, *, call_id: str, digits: str, leg: str) -> None:
+    """Keys pressed on a call (RFC 4733 or SIP INFO): call.dtmf."""
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    tx.emit(Event.make(EventType.CALL_DTMF, case_id=row["case_id"], interaction_id=interaction_id,
+                       agent_id=row["agent_id"], queue=row["queue"],
+                       data={"call_id": call_id, "digits": digits, "leg": leg}))
+
+
 def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at: float,
                policy: RoutingPolicy) -> dict[str, Any]:
     """The call is over: call.ended, and the interaction abandoned (still waiting) or to wrap-up."""
