@@ -178,6 +178,10 @@ class Core(Protocol):
         """A leg (``agent`` or ``customer``) answered: call.answered."""
         ...
 
+    async def agent_missed(self, interaction_id: str, agent_id: str) -> None:
+        """The agent's phone did not answer: the agent goes away, the call back to the queue."""
+        ...
+
     async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str) -> None:
         """Keys pressed on a leg: call.dtmf."""
         ...

@@ -184,6 +184,10 @@ class CoreGateway:
         await self.db.write(lambda tx: calls.call_answered(tx, interaction_id, call_id=call_id, leg=leg,
                                                            agent_id=agent_id))
 
+    async def agent_missed(self, interaction_id: str, agent_id: str) -> None:
+        policy = self.policies.current
+        await self.db.write(lambda tx: calls.agent_missed(tx, interaction_id, agent_id=agent_id, policy=policy))
+
     async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str) -> None:
         await self.db.write(lambda tx: calls.call_dtmf(tx, interaction_id, call_id=call_id, digits=digits, leg=leg))
 

@@ -15,7 +15,7 @@ from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import Phone, dominant_frequency
 from tests.harness import Harness, make_config, running_server
 
-USERS = {"cti": "ctipass", "alice": "alicepass", "bob": "bobpass"}
+USERS = {"cti": "ctipass", "alice": "alicepass", "bob": "bobpass", "carol": "carolpass"}
 
 
 @pytest.fixture
@@ -25,15 +25,16 @@ async def registrar() -> AsyncIterator[Registrar]:
     await asyncio.to_thread(server.close)
 
 
-async def phone(name: str, registrar: Registrar, tone: float) -> Phone:
-    started = await asyncio.to_thread(Phone(name, USERS[name], registrar.port, tone_hz=tone).start)
+async def phone(name: str, registrar: Registrar, tone: float, *, auto_answer: bool = True) -> Phone:
+    started = await asyncio.to_thread(Phone(name, USERS[name], registrar.port, tone_hz=tone,
+                                            auto_answer=auto_answer).start)
     await asyncio.to_thread(started.wait_log, "200 OK")
     return started
 
 
-def server_config(tmp_path: Path, registrar: Registrar) -> Any:
+def server_config(tmp_path: Path, registrar: Registrar, **sip: Any) -> Any:
     return make_config(tmp_path, connectors={"sip": {
-        "registrar": f"127.0.0.1:{registrar.port}", "username": "cti", "password": "ctipass"}})
+        "registrar": f"127.0.0.1:{registrar.port}", "username": "cti", "password": "ctipass", **sip}})
 
 
 async def registered(h: Harness) -> None:
@@ -136,3 +137,43 @@ async def test_make_call_rings_the_agent_then_the_customer_and_end_hangs_up_both
         answered = [data["leg"] for kind, data in await call_events(h) if kind == "call.answered"]
         assert answered == ["agent", "customer"]
     assert_heard_each_other(alice_phone, bob_phone)
+
+
+async def test_an_agent_phone_that_does_not_answer_sends_the_call_to_the_next_agent(
+        tmp_path: Path, registrar: Registrar) -> None:
+    phones = [await phone("alice", registrar, 440, auto_answer=False), await phone("carol", registrar, 600),
+              await phone("bob", registrar, 1000)]
+    alice_phone, carol_phone, bob_phone = phones
+    try:
+        async with running_server(server_config(tmp_path, registrar, agent_ring_seconds=2.0)) as h:
+            await registered(h)
+            alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
+            carol = await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")
+            await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
+
+            async def offered_to(agent: str) -> str | None:
+                items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
+                return items[0]["id"] if items and items[0]["agent_id"] == agent else None
+
+            iid = await h.wait_for(lambda: offered_to("alice"), timeout=20, what="the call offered to alice")
+            await alice.accept(iid)  # she accepts on screen, but her phone is not answered
+            await h.wait_for(lambda: _agent_state(h, "alice", "away"), timeout=20, what="alice set away")
+            assert "Incoming call from:  sip:cti@127.0.0.1" in alice_phone.log()  # it did ring
+            await carol.set_agent_state("carol", "available")
+            assert await h.wait_for(lambda: offered_to("carol"), timeout=20, what="the call offered to carol") == iid
+            await carol.accept(iid)
+            await asyncio.to_thread(carol_phone.wait_log, "Call established")
+            await asyncio.sleep(2.0)
+            await carol.end(iid)
+            await asyncio.to_thread(bob_phone.wait_log, "terminated")
+            transferred = await h.services.bus.replay(0, EventFilter(types=["interaction.transferred"]))
+            assert [e.data.get("previous_agent_id") for e in transferred] == ["alice"]
+        heard = [dominant_frequency(r) for r in carol_phone.recordings() if r.name.endswith("-dec.wav")]
+        assert heard and abs(heard[0] - 1000) < 20, heard  # carol talked with bob
+    finally:
+        for p in phones:
+            await asyncio.to_thread(p.close)
+
+
+async def _agent_state(h: Harness, agent_id: str, state: str) -> bool:
+    return (await h.admin.get_agent(agent_id))["state"] == state

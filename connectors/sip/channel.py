@@ -36,6 +36,7 @@ class SipSettings(BaseSettings):
     expires: int = Field(default=300, ge=10, le=86400)
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
     answer_timeout_seconds: float = Field(default=5.0, gt=0)  # a registrar silent this long counts as down
+    agent_ring_seconds: float = Field(default=20.0, gt=0)  # then the agent is set away and the call requeued
 
     def registrar_address(self) -> Addr:
         host, _, port = self.registrar.rpartition(":")
@@ -61,7 +62,7 @@ class SipChannel(Channel):
                                                                 settings.expires),
                                          answer_timeout=settings.answer_timeout_seconds)
         self.calls = CallManager(self.endpoint, self.registration.account, (host, port), fallback=self._on_request)
-        self.desk = VoiceDesk(ctx.core, self.calls, settings.local_host)
+        self.desk = VoiceDesk(ctx.core, self.calls, settings.local_host, agent_ring_seconds=settings.agent_ring_seconds)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -3,7 +3,9 @@
 A call to the server's account is answered at once (the caller waits in the queue; hold audio
 is not played yet) and becomes a queued voice interaction. When an agent accepts it, the
 server calls the agent's ``voice_endpoint`` and relays RTP between the two legs without
-decoding it (same codec on both legs, so no transcoding). Whoever hangs up first ends the
+decoding it (same codec on both legs, so no transcoding). An agent phone that does not answer
+within ``agent_ring_seconds`` (or refuses) sets that agent away and sends the call back to the
+queue for the next agent. Whoever hangs up first ends the
 other leg; ending the interaction through the API hangs up both.
 """
 
@@ -44,8 +46,9 @@ class VoiceSession:
 class VoiceDesk:
     """Every call the SIP connector carries."""
 
-    def __init__(self, core: Any, manager: CallManager, host: str) -> None:
+    def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0) -> None:
         self.core, self.manager, self.host = core, manager, host
+        self.agent_ring_seconds = agent_ring_seconds
         self.sessions: dict[str, VoiceSession] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -118,10 +121,14 @@ class VoiceDesk:
         leg = session.agent_leg = self.manager.call(endpoint)
         payloads = (session.payload, 101)
         try:
-            media = await leg.dial(sdp.offer(self.host, session.relay.b.port, payloads=payloads), ring_seconds=30)
+            media = await leg.dial(sdp.offer(self.host, session.relay.b.port, payloads=payloads),
+                                   ring_seconds=self.agent_ring_seconds)
         except CallFailed as exc:
-            log.warning("agent %s did not take call %s: %s", agent_id, session.caller.call_id, exc)
+            log.warning("agent %s did not take call %s (%s): set away, the call goes to the next agent", agent_id,
+                        session.caller.call_id, exc)
             session.agent_leg = None
+            if agent_id and not session.done:
+                await self.core.agent_missed(session.interaction_id, agent_id)
             return
         session.relay.set_peer("b", (media.host, media.port))
         session.relay.b.events_payload = media.events_payload

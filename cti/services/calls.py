@@ -19,6 +19,7 @@ from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services import render
 from cti.services.actors import SYSTEM
+from cti.services.agents import set_presence
 from cti.services.contacts import find_or_create_contact
 from cti.services.interactions import apply_command, new_interaction
 from cti.services.rows import Record, fetch_one
@@ -55,6 +56,17 @@ def call_answered(tx: Tx, interaction_id: str, *, call_id: str, leg: str, agent_
     tx.emit(Event.make(EventType.CALL_ANSWERED, case_id=row["case_id"], interaction_id=interaction_id,
                        agent_id=agent_id or row["agent_id"], queue=row["queue"],
                        data={"call_id": call_id, "leg": leg}))
+
+
+def agent_missed(tx: Tx, interaction_id: str, *, agent_id: str, policy: RoutingPolicy) -> dict[str, Any]:
+    """Ring-no-answer: the agent's phone did not take the call. The agent is set away (as contact
+    centers do, so the next call does not ring an empty desk) and the call goes back to the queue
+    for the next agent."""
+    set_presence(tx, agent_id, "away")
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    if row["state"] in (State.ACTIVE.value, State.HELD.value) and row["agent_id"] == agent_id:
+        row = apply_command(tx, interaction_id, Command.TRANSFER_TO_QUEUE, actor=SYSTEM, policy=policy)
+    return render.interaction(row)
 
 
 def call_dtmf(tx: Tx, interaction_id: str, *, call_id: str, digits: str, leg: str) -> None:
