@@ -152,8 +152,29 @@ class Phone:
                 raise AssertionError(f"{self.name}: {text!r} not in the log:\n{self.log()[-2000:]}")
             time.sleep(0.05)
 
-    def recordings(self) -> list[Path]:
-        return sorted(self.records.glob("*.wav"))
+    def wait_call_over(self, *, timeout: float = 15.0) -> None:
+        """Until the phone's call is over: hung up by the far end ("session closed", on a BYE)
+        or by itself ("... terminated")."""
+        deadline = time.monotonic() + timeout
+        while not any(marker in self.log() for marker in ("session closed", "terminated (duration")):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: the call did not end:\n{self.log()[-2000:]}")
+            time.sleep(0.05)
+
+    def recordings(self, *, timeout: float = 10.0) -> list[Path]:
+        """The WAV recordings, once baresip has finished writing them (it writes the header last)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            files = sorted(self.records.glob("*.wav"))
+            try:
+                for path in files:
+                    with wave.open(str(path), "rb"):
+                        pass
+                return files
+            except (wave.Error, EOFError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process is not None:

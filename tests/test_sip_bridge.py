@@ -60,8 +60,8 @@ async def test_two_phones_are_called_and_bridged_with_audio_both_ways(registrar:
         await leg_b.hangup()
         stats = relay.stats()
         assert stats["a_to_b"] > 50 and stats["b_to_a"] > 50, stats
-        await asyncio.to_thread(alice.wait_log, "terminated")
-        await asyncio.to_thread(bob.wait_log, "terminated")
+        await asyncio.to_thread(alice.wait_call_over)
+        await asyncio.to_thread(bob.wait_call_over)
         heard = {p.name: [dominant_frequency(r) for r in p.recordings() if r.name.endswith("-dec.wav")]
                  for p in (alice, bob)}
         assert heard["alice"] and abs(heard["alice"][0] - 1000) < 20, heard  # alice heard bob's tone

@@ -84,7 +84,7 @@ async def test_inbound_call_is_queued_offered_and_bridged_to_the_accepting_agent
         await asyncio.to_thread(alice_phone.wait_log, "Call established")
         await asyncio.sleep(3.0)  # three seconds of conversation
         await asyncio.to_thread(bob_phone.hangup)  # the customer hangs up
-        await asyncio.to_thread(alice_phone.wait_log, "terminated")  # the agent's phone is hung up too
+        await asyncio.to_thread(alice_phone.wait_call_over)  # the agent's phone is hung up too
         done = await h.interaction_in_state(iid, "wrapup")
         assert done["agent_id"] == "alice"
         events = await call_events(h)
@@ -132,8 +132,8 @@ async def test_make_call_rings_the_agent_then_the_customer_and_end_hangs_up_both
             await alice.dtmf(iid, "12")
         assert (dtmf.value.status, dtmf.value.code) == (503, "not_supported")
         await alice.end(iid)  # the agent ends the call from the API
-        await asyncio.to_thread(alice_phone.wait_log, "terminated")
-        await asyncio.to_thread(bob_phone.wait_log, "terminated")
+        await asyncio.to_thread(alice_phone.wait_call_over)
+        await asyncio.to_thread(bob_phone.wait_call_over)
         answered = [data["leg"] for kind, data in await call_events(h) if kind == "call.answered"]
         assert answered == ["agent", "customer"]
     assert_heard_each_other(alice_phone, bob_phone)
@@ -165,7 +165,7 @@ async def test_an_agent_phone_that_does_not_answer_sends_the_call_to_the_next_ag
             await asyncio.to_thread(carol_phone.wait_log, "Call established")
             await asyncio.sleep(2.0)
             await carol.end(iid)
-            await asyncio.to_thread(bob_phone.wait_log, "terminated")
+            await asyncio.to_thread(bob_phone.wait_call_over)
             transferred = await h.services.bus.replay(0, EventFilter(types=["interaction.transferred"]))
             assert [e.data.get("previous_agent_id") for e in transferred] == ["alice"]
         heard = [dominant_frequency(r) for r in carol_phone.recordings() if r.name.endswith("-dec.wav")]
@@ -177,3 +177,40 @@ async def test_an_agent_phone_that_does_not_answer_sends_the_call_to_the_next_ag
 
 async def _agent_state(h: Harness, agent_id: str, state: str) -> bool:
     return (await h.admin.get_agent(agent_id))["state"] == state
+
+
+async def test_blind_transfer_to_another_agent_moves_the_caller_to_her_phone(
+        tmp_path: Path, registrar: Registrar) -> None:
+    phones = [await phone("alice", registrar, 440), await phone("carol", registrar, 600),
+              await phone("bob", registrar, 1000)]
+    alice_phone, carol_phone, bob_phone = phones
+    try:
+        async with running_server(server_config(tmp_path, registrar)) as h:
+            await registered(h)
+            alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
+            carol = await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")
+            await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
+
+            async def offered() -> str | None:
+                items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
+                return items[0]["id"] if items else None
+
+            iid = await h.wait_for(offered, timeout=20, what="the call offered to alice")
+            await alice.accept(iid)
+            await asyncio.to_thread(alice_phone.wait_log, "Call established")
+            await carol.set_agent_state("carol", "available")
+            await alice.transfer(iid, agent_id="carol")
+            await asyncio.to_thread(alice_phone.wait_call_over)  # alice's phone is released
+            await h.interaction_in_state(iid, "offered")
+            await carol.accept(iid)
+            await asyncio.to_thread(carol_phone.wait_log, "Call established")
+            await asyncio.sleep(2.0)
+            await asyncio.to_thread(bob_phone.hangup)
+            await asyncio.to_thread(carol_phone.wait_call_over)
+            done = await h.interaction_in_state(iid, "wrapup")
+            assert done["agent_id"] == "carol"
+        heard = [dominant_frequency(r) for r in carol_phone.recordings() if r.name.endswith("-dec.wav")]
+        assert heard and abs(heard[0] - 1000) < 20, heard  # carol talked with bob after the transfer
+    finally:
+        for p in phones:
+            await asyncio.to_thread(p.close)

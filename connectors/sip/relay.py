@@ -87,6 +87,11 @@ class RtpRelay:
         if not target.latched:
             target.peer = addr
 
+    def forget_peer(self, leg: str) -> None:
+        """The party on this leg is gone (a transfer): stop sending to it until a new one is set."""
+        target = self.a if leg == "a" else self.b
+        target.peer, target.latched, target.events_payload = None, False, None
+
     def stats(self) -> dict[str, int]:
         return {"a_received": self.a.received, "b_received": self.b.received,
                 "a_to_b": self.a.forwarded, "b_to_a": self.b.forwarded}

@@ -28,8 +28,9 @@ from cti.events import EventType
 
 log = logging.getLogger(__name__)
 PHONE_LIKE = re.compile(r"^\+?\d{3,15}$")
-FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_WRAPUP.value,
-            EventType.INTERACTION_ENDED.value, EventType.INTERACTION_ABANDONED.value]
+FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_TRANSFERRED.value,
+            EventType.INTERACTION_WRAPUP.value, EventType.INTERACTION_ENDED.value,
+            EventType.INTERACTION_ABANDONED.value]
 
 
 @dataclass
@@ -107,10 +108,20 @@ class VoiceDesk:
                     continue
                 if event.type is EventType.INTERACTION_ACCEPTED and session.agent_leg is None:
                     self.spawn(self._ring_agent(session, event.agent_id))
+                elif event.type is EventType.INTERACTION_TRANSFERRED:
+                    self.spawn(self._release_agent(session))
                 elif event.type is not EventType.INTERACTION_ACCEPTED:
                     self.spawn(self._end(session, "agent"))
         finally:
             sub.close()
+
+    async def _release_agent(self, session: VoiceSession) -> None:
+        """A blind transfer: the current agent's phone is hung up; the caller stays on the server
+        until the next agent accepts (then ``_ring_agent`` bridges again)."""
+        leg, session.agent_leg = session.agent_leg, None
+        session.relay.forget_peer("b")
+        if leg is not None:
+            await leg.hangup()
 
     async def _ring_agent(self, session: VoiceSession, agent_id: str | None) -> None:
         endpoint = await self.core.agent_endpoint(agent_id) if agent_id else None
@@ -134,7 +145,7 @@ class VoiceDesk:
         session.relay.b.events_payload = media.events_payload
         await self.core.call_answered(session.interaction_id, session.caller.call_id, leg="agent", agent_id=agent_id)
         await leg.ended.wait()
-        if leg.ended_by == "them":
+        if leg.ended_by == "them" and session.agent_leg is leg:  # not a leg we released for a transfer
             await self._end(session, "agent")
 
     async def _make_call(self, interaction_id: str, agent_id: str | None) -> None:
