@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from sip_test_env.ports import free_port
+from sip_test_env.ports import free_port_pair
 
 MODULES = ("kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "usrloc", "registrar", "textops", "siputils",
            "xlog", "sanity", "htable", "auth")
@@ -81,7 +81,8 @@ class Registrar:
     def __init__(self, users: dict[str, str], *, auth: bool = True,
                  invite_auth: Literal["none", "www", "proxy"] = "none", port: int | None = None) -> None:
         self.users, self.auth, self.invite_auth = users, auth, invite_auth
-        self.port = port or free_port(socket.SOCK_DGRAM)
+        self.port = port or free_port_pair()
+        self._fixed_port = port is not None
         self.base = Path(tempfile.mkdtemp(prefix="cti-kamailio-"))
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -98,7 +99,18 @@ class Registrar:
                              auth="1" if self.auth else "0", invite_auth=INVITE_AUTH[self.invite_auth])
 
     def start(self) -> Registrar:
-        """Start and wait until it answers OPTIONS."""
+        """Start and wait until it answers OPTIONS (on a fresh port if the chosen one was taken meanwhile)."""
+        for attempt in range(3):
+            try:
+                return self._start()
+            except RuntimeError:
+                self.stop()
+                if self._fixed_port or attempt == 2:
+                    raise
+                self.port = free_port_pair()
+        return self
+
+    def _start(self) -> Registrar:
         config = self.base / "kamailio.cfg"
         config.write_text(self._config())
         binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
@@ -146,10 +158,13 @@ class Registrar:
                 pass
             self.process = None
 
+    def resume(self) -> None:
+        """Start again after stop(), on the same port (registrations are lost, as on a real restart)."""
+        self._start()
+
     def restart(self) -> None:
-        """Stop and start again on the same port (registrations are lost, as on a real restart)."""
         self.stop()
-        self.start()
+        self.resume()
 
     def close(self) -> None:
         self.stop()

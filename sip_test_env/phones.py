@@ -8,8 +8,10 @@ dial, answer, hangup, send DTMF. ``dominant_frequency`` finds the tone in a reco
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import os
 import shutil
 import socket
 import struct
@@ -20,7 +22,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from sip_test_env.ports import free_port, wait_listening
+from sip_test_env.ports import free_port, free_port_pair, wait_listening
 
 CONFIG = """poll_method epoll
 sip_listen 127.0.0.1:{sip_port}
@@ -39,6 +41,16 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 snd_path {records}
 rtp_ports {rtp_low}-{rtp_high}
 """
+
+
+_ranges = itertools.count()
+
+
+def _rtp_range() -> tuple[int, int]:
+    """20 RTP ports below Linux's ephemeral range (32768+), so they never meet free_port() picks,
+    spread by process and phone so that phones started side by side do not share them."""
+    low = 20000 + (os.getpid() * 740 + next(_ranges) * 20) % 12000
+    return low, low + 19
 
 
 def write_tone(path: Path, frequency: float, seconds: float = 120.0, rate: int = 8000) -> None:
@@ -78,9 +90,8 @@ class Phone:
         self.tone_hz, self.auto_answer = tone_hz, auto_answer
         self.base = Path(tempfile.mkdtemp(prefix=f"cti-phone-{name}-"))
         self.records = self.base / "records"
-        self.sip_port, self.ctrl_port = free_port(socket.SOCK_DGRAM), free_port()
-        low = rtp_ports[0] if rtp_ports else free_port(socket.SOCK_DGRAM) // 2 * 2
-        self.rtp_ports = rtp_ports or (low, low + 20)
+        self.sip_port, self.ctrl_port = free_port_pair(), free_port()  # baresip listens on UDP and TCP
+        self.rtp_ports = rtp_ports or _rtp_range()
         self.process: subprocess.Popen[bytes] | None = None
         self._token = 0
 
@@ -89,6 +100,18 @@ class Phone:
         return f"sip:{self.name}@127.0.0.1"
 
     def start(self) -> Phone:
+        """Start (with fresh ports if one was taken between choosing and binding it)."""
+        for attempt in range(3):
+            try:
+                return self._start()
+            except RuntimeError:
+                self.stop()
+                if attempt == 2:
+                    raise
+                self.sip_port, self.ctrl_port, self.rtp_ports = free_port_pair(), free_port(), _rtp_range()
+        return self
+
+    def _start(self) -> Phone:
         self.records.mkdir(parents=True, exist_ok=True)
         tone = self.base / "tone.wav"
         write_tone(tone, self.tone_hz)
@@ -104,7 +127,10 @@ class Phone:
         self.process = subprocess.Popen([shutil.which("baresip") or "baresip", "-n", "127.0.0.1", "-f", str(self.base)],
                                         stdin=subprocess.DEVNULL, stdout=(self.base / "baresip.log").open("wb"),
                                         stderr=subprocess.STDOUT, cwd=self.base)
-        wait_listening(self.ctrl_port, what=f"baresip {self.name}")
+        try:
+            wait_listening(self.ctrl_port, what=f"baresip {self.name}")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; exit code {self.process.poll()}; log:\n{self.log()[-1500:]}") from None
         return self
 
     def command(self, command: str, params: str = "") -> dict[str, Any]:

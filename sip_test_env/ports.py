@@ -13,6 +13,19 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return sock.getsockname()[1]
 
 
+def free_port_pair() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP servers listen on both)."""
+    for _ in range(50):
+        port = free_port(socket.SOCK_DGRAM)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no port free for both UDP and TCP")
+
+
 def wait_listening(port: int, *, timeout: float = 10.0, what: str = "server") -> None:
     """Block until 127.0.0.1:port accepts TCP connections."""
     deadline = time.monotonic() + timeout

@@ -69,6 +69,6 @@ async def test_registrar_restart_is_survived(tmp_path: Path, registrar: Registra
         await health(h, "connected")
         await asyncio.to_thread(registrar.stop)
         await health(h, "transient_disconnect")  # the refresh finds nobody answering
-        await asyncio.to_thread(registrar.start)  # same port; registrations were lost with it
+        await asyncio.to_thread(registrar.resume)  # same port; registrations were lost with it
         await health(h, "connected")
         assert (await asyncio.to_thread(options_through, registrar)).startswith(b"SIP/2.0 200")

@@ -87,7 +87,12 @@ async def test_inbound_call_is_queued_offered_and_bridged_to_the_accepting_agent
         await asyncio.to_thread(alice_phone.wait_call_over)  # the agent's phone is hung up too
         done = await h.interaction_in_state(iid, "wrapup")
         assert done["agent_id"] == "alice"
-        events = await call_events(h)
+
+        async def ended() -> list[tuple[str, dict[str, object]]] | None:
+            logged = await call_events(h)
+            return logged if logged[-1][0] == "call.ended" else None
+
+        events = await h.wait_for(ended, what="call.ended published")
         kinds = [kind for kind, _ in events]
         assert kinds[0] == "call.ringing" and "call.answered" in kinds and kinds[-1] == "call.ended"
         call_ids = {data["call_id"] for _, data in events}
