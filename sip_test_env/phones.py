@@ -63,8 +63,8 @@ def write_tone(path: Path, frequency: float, seconds: float = 120.0, rate: int =
         out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
 
 
-def dominant_frequency(path: Path, *, skip_seconds: float = 0.5) -> float:
-    """The strongest frequency in a WAV recording (0 when it holds silence only)."""
+def dominant_frequency(path: Path, *, skip_seconds: float = 0.5, until_seconds: float | None = None) -> float:
+    """The strongest frequency in a WAV recording, from skip_seconds to until_seconds (0: silence only)."""
     import numpy as np
 
     with wave.open(str(path), "rb") as recording:
@@ -74,7 +74,7 @@ def dominant_frequency(path: Path, *, skip_seconds: float = 0.5) -> float:
     data = np.frombuffer(frames, dtype=dtype).astype(np.float64)
     if channels > 1:
         data = data.reshape(-1, channels).mean(axis=1)
-    data = data[int(rate * skip_seconds):]
+    data = data[int(rate * skip_seconds):int(rate * until_seconds) if until_seconds is not None else None]
     if data.size < rate // 10 or not np.any(data):
         return 0.0
     spectrum = np.abs(np.fft.rfft(data * np.hanning(data.size)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,35 @@ async def test_blind_transfer_to_another_agent_moves_the_caller_to_her_phone(
     finally:
         for p in phones:
             await asyncio.to_thread(p.close)
+
+
+async def test_hold_plays_hold_audio_to_the_customer_and_resume_reconnects(
+        tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone]) -> None:
+    alice_phone, bob_phone = agent_and_customer
+    async with running_server(server_config(tmp_path, registrar)) as h:
+        await registered(h)
+        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
+        await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
+
+        async def offered() -> str | None:
+            items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
+            return items[0]["id"] if items else None
+
+        iid = await h.wait_for(offered, timeout=20, what="the call offered to alice")
+        answered_at = time.monotonic()  # the server answered bob before queueing: his recording starts here
+        await alice.accept(iid)
+        await asyncio.to_thread(alice_phone.wait_log, "Call established")
+        await asyncio.sleep(2.0)
+        held_at = time.monotonic()
+        await alice.hold(iid)
+        await asyncio.sleep(3.0)
+        resumed_at = time.monotonic()
+        await alice.resume(iid)
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(bob_phone.hangup)
+        await h.interaction_in_state(iid, "wrapup")
+    [bob_heard] = [r for r in bob_phone.recordings() if r.name.endswith("-dec.wav")]
+    hold_window = (held_at - answered_at + 0.6, resumed_at - answered_at - 0.3)
+    assert abs(dominant_frequency(bob_heard, skip_seconds=hold_window[0], until_seconds=hold_window[1]) - 800) < 20
+    after = dominant_frequency(bob_heard, skip_seconds=resumed_at - answered_at + 0.6)
+    assert abs(after - 440) < 20  # alice again after resume

@@ -9,6 +9,7 @@ universal queue to the accepting agent's phone (connectors/sip/voice.py).
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -19,6 +20,7 @@ from connectors.base import Settings as BaseSettings
 from connectors.sip.call import CallManager
 from connectors.sip.endpoint import SipEndpoint, new_token
 from connectors.sip.message import Request, make_response
+from connectors.sip.player import wav_pcm
 from connectors.sip.register import Account, Registration, RegistrationFailed, RegistrationRefused
 from connectors.sip.transaction import Addr
 from connectors.sip.voice import VoiceDesk
@@ -37,6 +39,7 @@ class SipSettings(BaseSettings):
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
     answer_timeout_seconds: float = Field(default=5.0, gt=0)  # a registrar silent this long counts as down
     agent_ring_seconds: float = Field(default=20.0, gt=0)  # then the agent is set away and the call requeued
+    hold_audio: str = ""  # a WAV file played to a held customer; default: a soft tone
 
     def registrar_address(self) -> Addr:
         host, _, port = self.registrar.rpartition(":")
@@ -62,7 +65,8 @@ class SipChannel(Channel):
                                                                 settings.expires),
                                          answer_timeout=settings.answer_timeout_seconds)
         self.calls = CallManager(self.endpoint, self.registration.account, (host, port), fallback=self._on_request)
-        self.desk = VoiceDesk(ctx.core, self.calls, settings.local_host, agent_ring_seconds=settings.agent_ring_seconds)
+        self.desk = VoiceDesk(ctx.core, self.calls, settings.local_host, agent_ring_seconds=settings.agent_ring_seconds,
+                              hold_audio=wav_pcm(Path(settings.hold_audio)) if settings.hold_audio else None)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -38,6 +38,7 @@ class _Leg(asyncio.DatagramProtocol):
         self.received = 0
         self.forwarded = 0
         self.latched = False
+        self.held = False
         self.events_payload: int | None = None  # RFC 4733 payload type this party sends, if any
         self.on_key: Callable[[str], None] | None = None
         self._last_event: int | None = None
@@ -55,6 +56,8 @@ class _Leg(asyncio.DatagramProtocol):
                 self._last_event = event[1]
                 self.on_key(event[0])
         partner = self.partner
+        if self.held:
+            return  # on hold: neither party hears the other
         if partner is not None and partner.peer is not None and partner.transport is not None:
             partner.transport.sendto(data, partner.peer)
             self.forwarded += 1
@@ -86,6 +89,10 @@ class RtpRelay:
         target = self.a if leg == "a" else self.b
         if not target.latched:
             target.peer = addr
+
+    def hold(self, held: bool) -> None:
+        """Stop (or restart) relaying in both directions."""
+        self.a.held = self.b.held = held
 
     def forget_peer(self, leg: str) -> None:
         """The party on this leg is gone (a transfer): stop sending to it until a new one is set."""

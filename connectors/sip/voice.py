@@ -22,6 +22,7 @@ from connectors.sip import sdp
 from connectors.sip.call import CallFailed, CallManager, OutgoingCall
 from connectors.sip.incoming import IncomingCall
 from connectors.sip.message import Request
+from connectors.sip.player import Player, encode, tone_pcm
 from connectors.sip.relay import RtpRelay
 from connectors.sip.transaction import Addr
 from cti.events import EventType
@@ -29,6 +30,7 @@ from cti.events import EventType
 log = logging.getLogger(__name__)
 PHONE_LIKE = re.compile(r"^\+?\d{3,15}$")
 FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_TRANSFERRED.value,
+            EventType.INTERACTION_HELD.value, EventType.INTERACTION_RESUMED.value,
             EventType.INTERACTION_WRAPUP.value, EventType.INTERACTION_ENDED.value,
             EventType.INTERACTION_ABANDONED.value]
 
@@ -41,15 +43,18 @@ class VoiceSession:
     payload: int
     started_at: float = field(default_factory=time.time)
     agent_leg: OutgoingCall | None = None
+    player: Player | None = None  # hold audio while held
     done: bool = False
 
 
 class VoiceDesk:
     """Every call the SIP connector carries."""
 
-    def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0) -> None:
+    def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0,
+                 hold_audio: bytes | None = None) -> None:
         self.core, self.manager, self.host = core, manager, host
         self.agent_ring_seconds = agent_ring_seconds
+        self.hold_audio = hold_audio or tone_pcm()
         self.sessions: dict[str, VoiceSession] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -110,10 +115,29 @@ class VoiceDesk:
                     self.spawn(self._ring_agent(session, event.agent_id))
                 elif event.type is EventType.INTERACTION_TRANSFERRED:
                     self.spawn(self._release_agent(session))
+                elif event.type is EventType.INTERACTION_HELD:
+                    self._hold(session)
+                elif event.type is EventType.INTERACTION_RESUMED:
+                    self._resume(session)
                 elif event.type is not EventType.INTERACTION_ACCEPTED:
                     self.spawn(self._end(session, "agent"))
         finally:
             sub.close()
+
+    def _hold(self, session: VoiceSession) -> None:
+        """The agent put the customer on hold: the legs stop hearing each other, the customer hears hold audio."""
+        session.relay.hold(True)
+        peer = session.relay.a.peer
+        if session.player is None and peer is not None:
+            session.player = Player(session.relay.a.transport, peer, encode(self.hold_audio, session.payload),
+                                    session.payload)
+            session.player.start()
+
+    def _resume(self, session: VoiceSession) -> None:
+        if session.player is not None:
+            session.player.stop()
+            session.player = None
+        session.relay.hold(False)
 
     async def _release_agent(self, session: VoiceSession) -> None:
         """A blind transfer: the current agent's phone is hung up; the caller stays on the server
@@ -197,6 +221,8 @@ class VoiceDesk:
             return
         session.done = True
         self.sessions.pop(session.interaction_id, None)
+        if session.player is not None:
+            session.player.stop()
         await session.caller.hangup()
         if session.agent_leg is not None:
             await session.agent_leg.hangup()
