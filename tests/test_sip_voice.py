@@ -222,7 +222,7 @@ async def test_blind_transfer_to_another_agent_moves_the_caller_to_her_phone(
             await asyncio.to_thread(p.close)
 
 
-async def test_hold_plays_hold_audio_to_the_customer_and_resume_reconnects(
+async def test_hold_audio_while_queued_and_on_hold_and_resume_reconnects(
         tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone]) -> None:
     alice_phone, bob_phone = agent_and_customer
     async with running_server(server_config(tmp_path, registrar)) as h:
@@ -236,6 +236,7 @@ async def test_hold_plays_hold_audio_to_the_customer_and_resume_reconnects(
 
         iid = await h.wait_for(offered, timeout=20, what="the call offered to alice")
         answered_at = time.monotonic()  # the server answered bob before queueing: his recording starts here
+        await asyncio.sleep(2.0)  # bob waits in the queue a little
         await alice.accept(iid)
         await asyncio.to_thread(alice_phone.wait_log, "Call established")
         await asyncio.sleep(2.0)
@@ -248,6 +249,7 @@ async def test_hold_plays_hold_audio_to_the_customer_and_resume_reconnects(
         await asyncio.to_thread(bob_phone.hangup)
         await h.interaction_in_state(iid, "wrapup")
     [bob_heard] = [r for r in bob_phone.recordings() if r.name.endswith("-dec.wav")]
+    assert abs(dominant_frequency(bob_heard, skip_seconds=0.2, until_seconds=1.8) - 800) < 20  # waiting: hold audio
     hold_window = (held_at - answered_at + 0.6, resumed_at - answered_at - 0.3)
     assert abs(dominant_frequency(bob_heard, skip_seconds=hold_window[0], until_seconds=hold_window[1]) - 800) < 20
     after = dominant_frequency(bob_heard, skip_seconds=resumed_at - answered_at + 0.6)

@@ -1,7 +1,7 @@
 """Inbound calls through the universal queue: answer, queue, ring the accepting agent, bridge.
 
-A call to the server's account is answered at once (the caller waits in the queue; hold audio
-is not played yet) and becomes a queued voice interaction. When an agent accepts it, the
+A call to the server's account is answered at once (the caller waits in the queue, hearing hold
+audio) and becomes a queued voice interaction. When an agent accepts it, the
 server calls the agent's ``voice_endpoint`` and relays RTP between the two legs without
 decoding it (same codec on both legs, so no transcoding). An agent phone that does not answer
 within ``agent_ring_seconds`` (or refuses) sets that agent away and sends the call back to the
@@ -97,6 +97,7 @@ class VoiceDesk:
         session = VoiceSession(interaction_id, call, relay, offered[0])
         self.sessions[interaction_id] = session
         self._report_keys(session)
+        self._start_hold_audio(session)  # the caller waits in the queue
         await self.core.call_answered(interaction_id, call.call_id, leg="customer", agent_id=None)
         await call.ended.wait()
         await self._end(session, "customer")
@@ -127,23 +128,30 @@ class VoiceDesk:
     def _hold(self, session: VoiceSession) -> None:
         """The agent put the customer on hold: the legs stop hearing each other, the customer hears hold audio."""
         session.relay.hold(True)
+        self._start_hold_audio(session)
+
+    def _resume(self, session: VoiceSession) -> None:
+        self._stop_hold_audio(session)
+        session.relay.hold(False)
+
+    def _start_hold_audio(self, session: VoiceSession) -> None:
         peer = session.relay.a.peer
         if session.player is None and peer is not None:
             session.player = Player(session.relay.a.transport, peer, encode(self.hold_audio, session.payload),
                                     session.payload)
             session.player.start()
 
-    def _resume(self, session: VoiceSession) -> None:
+    def _stop_hold_audio(self, session: VoiceSession) -> None:
         if session.player is not None:
             session.player.stop()
             session.player = None
-        session.relay.hold(False)
 
     async def _release_agent(self, session: VoiceSession) -> None:
         """A blind transfer: the current agent's phone is hung up; the caller stays on the server
         until the next agent accepts (then ``_ring_agent`` bridges again)."""
         leg, session.agent_leg = session.agent_leg, None
         session.relay.forget_peer("b")
+        self._start_hold_audio(session)  # waiting again, for the next agent
         if leg is not None:
             await leg.hangup()
 
@@ -167,6 +175,8 @@ class VoiceDesk:
             return
         session.relay.set_peer("b", (media.host, media.port))
         session.relay.b.events_payload = media.events_payload
+        if not session.relay.a.held:
+            self._stop_hold_audio(session)  # the agent is there
         await self.core.call_answered(session.interaction_id, session.caller.call_id, leg="agent", agent_id=agent_id)
         await leg.ended.wait()
         if leg.ended_by == "them" and session.agent_leg is leg:  # not a leg we released for a transfer
