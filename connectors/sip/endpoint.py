@@ -38,6 +38,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self._waiting: dict[tuple[str, ...], asyncio.Future[Response]] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self.dropped = 0  # packets that were not SIP
 
     async def start(self) -> None:
@@ -135,11 +136,12 @@ class SipEndpoint(asyncio.DatagramProtocol):
         assert self.layer is not None
         deadline = self.layer.next_deadline()
         if self._timer is not None:
-            if deadline is not None and abs(self._timer.when() - deadline) < 1e-6:
+            if deadline is not None and abs(self._timer_at - deadline) < 1e-6:
                 return
             self._timer.cancel()
             self._timer = None
         if deadline is not None:
+            self._timer_at = deadline  # uvloop's handles do not tell their time
             self._timer = asyncio.get_running_loop().call_at(deadline, self._fire)
 
     def _fire(self) -> None:
