@@ -206,7 +206,7 @@ class Phone:
         if self.process is not None:
             self.process.terminate()
             try:
-                self.process.wait(5)
+                self.process.wait(2)  # a phone with a call ringing ignores SIGTERM: then SIGKILL
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)

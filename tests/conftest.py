@@ -40,3 +40,25 @@ def postgres() -> Any:
 def pg_url(postgres: Any) -> str:
     """A fresh, empty database on the session's PostgreSQL."""
     return postgres.create_database()
+
+
+@pytest.fixture
+async def phones(registrar: Any) -> AsyncIterator[Any]:
+    """Start baresip phones on the test module's registrar (password "<name>pass"); all are closed
+    afterwards, including one whose start failed half-way."""
+    import asyncio
+
+    from sip_test_env.phones import Phone
+
+    started: list[Phone] = []
+
+    async def make(name: str, tone: float, *, auto_answer: bool = True) -> Phone:
+        phone = Phone(name, f"{name}pass", registrar.port, tone_hz=tone, auto_answer=auto_answer)
+        started.append(phone)
+        await asyncio.to_thread(phone.start)
+        await asyncio.to_thread(phone.wait_log, "200 OK")  # registered
+        return phone
+
+    yield make
+    for phone in started:
+        await asyncio.to_thread(phone.close)

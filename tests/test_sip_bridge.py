@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from connectors.sip.endpoint import SipEndpoint
 from connectors.sip.register import Account
 from connectors.sip.relay import RtpRelay
 from sip_test_env.kamailio import Registrar
-from sip_test_env.phones import Phone, dominant_frequency
+from sip_test_env.phones import dominant_frequency
 
 USERS = {"cti": "ctipass", "alice": "alicepass", "bob": "bobpass", "carol": "carolpass"}
 
@@ -31,20 +32,14 @@ async def registrar(request: pytest.FixtureRequest) -> AsyncIterator[Registrar]:
     await asyncio.to_thread(server.close)
 
 
-async def phone(name: str, registrar: Registrar, tone: float, **kwargs: object) -> Phone:
-    started = await asyncio.to_thread(Phone(name, USERS[name], registrar.port, tone_hz=tone, **kwargs).start)
-    await asyncio.to_thread(started.wait_log, "200 OK")  # registered
-    return started
-
-
 async def manager(registrar: Registrar) -> CallManager:
     endpoint = SipEndpoint()
     await endpoint.start()
     return CallManager(endpoint, Account("cti", "ctipass", "127.0.0.1", registrar.address), registrar.address)
 
 
-async def test_two_phones_are_called_and_bridged_with_audio_both_ways(registrar: Registrar) -> None:
-    alice, bob = await phone("alice", registrar, 440), await phone("bob", registrar, 1000)
+async def test_two_phones_are_called_and_bridged_with_audio_both_ways(registrar: Registrar, phones: Any) -> None:
+    alice, bob = await phones("alice", 440), await phones("bob", 1000)
     calls = await manager(registrar)
     relay = RtpRelay()
     try:
@@ -69,12 +64,10 @@ async def test_two_phones_are_called_and_bridged_with_audio_both_ways(registrar:
     finally:
         relay.close()
         calls.endpoint.close()
-        for p in (alice, bob):
-            await asyncio.to_thread(p.close)
 
 
-async def test_the_far_end_hangs_up_and_an_unknown_user_is_refused(registrar: Registrar) -> None:
-    carol = await phone("carol", registrar, 600)
+async def test_the_far_end_hangs_up_and_an_unknown_user_is_refused(registrar: Registrar, phones: Any) -> None:
+    carol = await phones("carol", 600)
     calls = await manager(registrar)
     relay = RtpRelay()
     try:
@@ -90,4 +83,3 @@ async def test_the_far_end_hangs_up_and_an_unknown_user_is_refused(registrar: Re
     finally:
         relay.close()
         calls.endpoint.close()
-        await asyncio.to_thread(carol.close)

@@ -26,13 +26,6 @@ async def registrar() -> AsyncIterator[Registrar]:
     await asyncio.to_thread(server.close)
 
 
-async def phone(name: str, registrar: Registrar, tone: float, *, auto_answer: bool = True) -> Phone:
-    started = await asyncio.to_thread(Phone(name, USERS[name], registrar.port, tone_hz=tone,
-                                            auto_answer=auto_answer).start)
-    await asyncio.to_thread(started.wait_log, "200 OK")
-    return started
-
-
 def server_config(tmp_path: Path, registrar: Registrar, **sip: Any) -> Any:
     return make_config(tmp_path, connectors={"sip": {
         "registrar": f"127.0.0.1:{registrar.port}", "username": "cti", "password": "ctipass", **sip}})
@@ -43,12 +36,9 @@ async def registered(h: Harness) -> None:
 
 
 @pytest.fixture
-async def agent_and_customer(registrar: Registrar) -> AsyncIterator[tuple[Phone, Phone]]:
+async def agent_and_customer(phones: Any) -> tuple[Phone, Phone]:
     """Alice's desk phone (440 Hz) and Bob the customer's phone (1000 Hz), both auto-answering."""
-    phones = (await phone("alice", registrar, 440), await phone("bob", registrar, 1000))
-    yield phones
-    for p in phones:
-        await asyncio.to_thread(p.close)
+    return await phones("alice", 440), await phones("bob", 1000)
 
 
 def assert_heard_each_other(alice_phone: Phone, bob_phone: Phone) -> None:
@@ -102,24 +92,22 @@ async def test_inbound_call_is_queued_offered_and_bridged_to_the_accepting_agent
     assert_heard_each_other(alice_phone, bob_phone)
 
 
-async def test_caller_hanging_up_while_queued_is_abandoned(tmp_path: Path, registrar: Registrar) -> None:
-    bob_phone = await phone("bob", registrar, 1000)
+async def test_caller_hanging_up_while_queued_is_abandoned(tmp_path: Path, registrar: Registrar,
+                                                          phones: Any) -> None:
+    bob_phone = await phones("bob", 1000)
     config = server_config(tmp_path, registrar)
-    try:
-        async with running_server(config) as h:
-            await registered(h)
-            await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
+    async with running_server(config) as h:
+        await registered(h)
+        await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
 
-            async def queued() -> str | None:
-                items = (await h.admin.list_interactions(channel="voice", state="queued"))["items"]
-                return items[0]["id"] if items else None
+        async def queued() -> str | None:
+            items = (await h.admin.list_interactions(channel="voice", state="queued"))["items"]
+            return items[0]["id"] if items else None
 
-            iid = await h.wait_for(queued, timeout=20, what="the call queued (no agent)")
-            await asyncio.to_thread(bob_phone.hangup)
-            await h.interaction_in_state(iid, "abandoned")
-            assert (await call_events(h))[-1][1]["by"] == "customer"
-    finally:
-        await asyncio.to_thread(bob_phone.close)
+        iid = await h.wait_for(queued, timeout=20, what="the call queued (no agent)")
+        await asyncio.to_thread(bob_phone.hangup)
+        await h.interaction_in_state(iid, "abandoned")
+        assert (await call_events(h))[-1][1]["by"] == "customer"
 
 
 async def test_make_call_rings_the_agent_then_the_customer_and_end_hangs_up_both(
@@ -146,39 +134,34 @@ async def test_make_call_rings_the_agent_then_the_customer_and_end_hangs_up_both
 
 
 async def test_an_agent_phone_that_does_not_answer_sends_the_call_to_the_next_agent(
-        tmp_path: Path, registrar: Registrar) -> None:
-    phones = [await phone("alice", registrar, 440, auto_answer=False), await phone("carol", registrar, 600),
-              await phone("bob", registrar, 1000)]
-    alice_phone, carol_phone, bob_phone = phones
-    try:
-        async with running_server(server_config(tmp_path, registrar, agent_ring_seconds=2.0)) as h:
-            await registered(h)
-            alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
-            carol = await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")
-            await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
+        tmp_path: Path, registrar: Registrar, phones: Any) -> None:
+    alice_phone = await phones("alice", 440, auto_answer=False)
+    carol_phone, bob_phone = await phones("carol", 600), await phones("bob", 1000)
+    async with running_server(server_config(tmp_path, registrar, agent_ring_seconds=2.0)) as h:
+        await registered(h)
+        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
+        carol = await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")
+        await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
 
-            async def offered_to(agent: str) -> str | None:
-                items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
-                return items[0]["id"] if items and items[0]["agent_id"] == agent else None
+        async def offered_to(agent: str) -> str | None:
+            items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
+            return items[0]["id"] if items and items[0]["agent_id"] == agent else None
 
-            iid = await h.wait_for(lambda: offered_to("alice"), timeout=20, what="the call offered to alice")
-            await alice.accept(iid)  # she accepts on screen, but her phone is not answered
-            await h.wait_for(lambda: _agent_state(h, "alice", "away"), timeout=20, what="alice set away")
-            assert "Incoming call from:  sip:cti@127.0.0.1" in alice_phone.log()  # it did ring
-            await carol.set_agent_state("carol", "available")
-            assert await h.wait_for(lambda: offered_to("carol"), timeout=20, what="the call offered to carol") == iid
-            await carol.accept(iid)
-            await asyncio.to_thread(carol_phone.wait_log, "Call established")
-            await asyncio.sleep(2.0)
-            await carol.end(iid)
-            await asyncio.to_thread(bob_phone.wait_call_over)
-            transferred = await h.services.bus.replay(0, EventFilter(types=["interaction.transferred"]))
-            assert [e.data.get("previous_agent_id") for e in transferred] == ["alice"]
-        heard = [dominant_frequency(r) for r in carol_phone.recordings() if r.name.endswith("-dec.wav")]
-        assert heard and abs(heard[0] - 1000) < 20, heard  # carol talked with bob
-    finally:
-        for p in phones:
-            await asyncio.to_thread(p.close)
+        iid = await h.wait_for(lambda: offered_to("alice"), timeout=20, what="the call offered to alice")
+        await alice.accept(iid)  # she accepts on screen, but her phone is not answered
+        await h.wait_for(lambda: _agent_state(h, "alice", "away"), timeout=20, what="alice set away")
+        assert "Incoming call from:  sip:cti@127.0.0.1" in alice_phone.log()  # it did ring
+        await carol.set_agent_state("carol", "available")
+        assert await h.wait_for(lambda: offered_to("carol"), timeout=20, what="the call offered to carol") == iid
+        await carol.accept(iid)
+        await asyncio.to_thread(carol_phone.wait_log, "Call established")
+        await asyncio.sleep(2.0)
+        await carol.end(iid)
+        await asyncio.to_thread(bob_phone.wait_call_over)
+        transferred = await h.services.bus.replay(0, EventFilter(types=["interaction.transferred"]))
+        assert [e.data.get("previous_agent_id") for e in transferred] == ["alice"]
+    heard = [dominant_frequency(r) for r in carol_phone.recordings() if r.name.endswith("-dec.wav")]
+    assert heard and abs(heard[0] - 1000) < 20, heard  # carol talked with bob
 
 
 async def _agent_state(h: Harness, agent_id: str, state: str) -> bool:
@@ -186,40 +169,35 @@ async def _agent_state(h: Harness, agent_id: str, state: str) -> bool:
 
 
 async def test_blind_transfer_to_another_agent_moves_the_caller_to_her_phone(
-        tmp_path: Path, registrar: Registrar) -> None:
-    phones = [await phone("alice", registrar, 440), await phone("carol", registrar, 600),
-              await phone("bob", registrar, 1000)]
-    alice_phone, carol_phone, bob_phone = phones
-    try:
-        async with running_server(server_config(tmp_path, registrar)) as h:
-            await registered(h)
-            alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
-            carol = await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")
-            await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
+        tmp_path: Path, registrar: Registrar, phones: Any) -> None:
+    alice_phone, carol_phone = await phones("alice", 440), await phones("carol", 600)
+    bob_phone = await phones("bob", 1000)
+    async with running_server(server_config(tmp_path, registrar)) as h:
+        await registered(h)
+        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
+        carol = await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")
+        await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
 
-            async def offered() -> str | None:
-                items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
-                return items[0]["id"] if items else None
+        async def offered() -> str | None:
+            items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
+            return items[0]["id"] if items else None
 
-            iid = await h.wait_for(offered, timeout=20, what="the call offered to alice")
-            await alice.accept(iid)
-            await asyncio.to_thread(alice_phone.wait_log, "Call established")
-            await carol.set_agent_state("carol", "available")
-            await alice.transfer(iid, agent_id="carol")
-            await asyncio.to_thread(alice_phone.wait_call_over)  # alice's phone is released
-            await h.interaction_in_state(iid, "offered")
-            await carol.accept(iid)
-            await asyncio.to_thread(carol_phone.wait_log, "Call established")
-            await asyncio.sleep(2.0)
-            await asyncio.to_thread(bob_phone.hangup)
-            await asyncio.to_thread(carol_phone.wait_call_over)
-            done = await h.interaction_in_state(iid, "wrapup")
-            assert done["agent_id"] == "carol"
-        heard = [dominant_frequency(r) for r in carol_phone.recordings() if r.name.endswith("-dec.wav")]
-        assert heard and abs(heard[0] - 1000) < 20, heard  # carol talked with bob after the transfer
-    finally:
-        for p in phones:
-            await asyncio.to_thread(p.close)
+        iid = await h.wait_for(offered, timeout=20, what="the call offered to alice")
+        await alice.accept(iid)
+        await asyncio.to_thread(alice_phone.wait_log, "Call established")
+        await carol.set_agent_state("carol", "available")
+        await alice.transfer(iid, agent_id="carol")
+        await asyncio.to_thread(alice_phone.wait_call_over)  # alice's phone is released
+        await h.interaction_in_state(iid, "offered")
+        await carol.accept(iid)
+        await asyncio.to_thread(carol_phone.wait_log, "Call established")
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(bob_phone.hangup)
+        await asyncio.to_thread(carol_phone.wait_call_over)
+        done = await h.interaction_in_state(iid, "wrapup")
+        assert done["agent_id"] == "carol"
+    heard = [dominant_frequency(r) for r in carol_phone.recordings() if r.name.endswith("-dec.wav")]
+    assert heard and abs(heard[0] - 1000) < 20, heard  # carol talked with bob after the transfer
 
 
 async def test_hold_audio_while_queued_and_on_hold_and_resume_reconnects(
