@@ -81,6 +81,12 @@ def dominant_frequency(path: Path, *, skip_seconds: float = 0.5, until_seconds: 
     return float(np.fft.rfftfreq(data.size, 1 / rate)[int(np.argmax(spectrum[1:])) + 1])
 
 
+def recording_seconds(path: Path) -> float:
+    """How long a WAV recording is."""
+    with wave.open(str(path), "rb") as recording:
+        return recording.getnframes() / recording.getframerate()
+
+
 class Phone:
     """One baresip phone with one account on the test registrar."""
 
