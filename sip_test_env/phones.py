@@ -81,6 +81,16 @@ def dominant_frequency(path: Path, *, skip_seconds: float = 0.5, until_seconds: 
     return float(np.fft.rfftfreq(data.size, 1 / rate)[int(np.argmax(spectrum[1:])) + 1])
 
 
+def _finished(path: Path) -> bool:
+    try:
+        size = path.stat().st_size
+        with wave.open(str(path), "rb") as recording:
+            data = recording.getnframes() * recording.getsampwidth() * recording.getnchannels()
+    except (OSError, wave.Error, EOFError):
+        return False
+    return data > 0 and size - data <= 128  # the header is all that is not audio
+
+
 def recording_seconds(path: Path) -> float:
     """How long a WAV recording is."""
     with wave.open(str(path), "rb") as recording:
@@ -193,20 +203,18 @@ class Phone:
                 raise AssertionError(f"{self.name}: the call did not end:\n{self.log()[-2000:]}")
             time.sleep(0.05)
 
-    def recordings(self, *, timeout: float = 10.0) -> list[Path]:
-        """The WAV recordings, once baresip has finished writing them (it writes the header last)."""
+    def recordings(self, *, timeout: float = 15.0) -> list[Path]:
+        """The WAV recordings once baresip has finished them. It writes the header with zero
+        frames when a call starts and the real length when the call is torn down, so a file is
+        finished when its header accounts for every byte in it."""
         deadline = time.monotonic() + timeout
         while True:
             files = sorted(self.records.glob("*.wav"))
-            try:
-                for path in files:
-                    with wave.open(str(path), "rb"):
-                        pass
+            if files and all(_finished(path) for path in files):
                 return files
-            except (wave.Error, EOFError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: recordings not finished: {files}\n{self.log()[-800:]}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -140,3 +140,22 @@ def test_rfc4733_telephone_events_are_read_from_rtp() -> None:
     assert telephone_event(packet(99, True, 1000), 101) is None and telephone_event(b"\x80", 101) is None
     media = parse(offer("127.0.0.1", 4000, payloads=(0, 101)))
     assert (media.host, media.port, media.payloads, media.events_payload) == ("127.0.0.1", 4000, (0, 101), 101)
+
+
+def test_a_party_receives_one_continuous_rtp_stream_whatever_the_source() -> None:
+    import struct
+
+    from connectors.sip.relay import _OwnStream
+
+    def packet(ssrc: int, seq: int, timestamp: int) -> bytes:
+        return struct.pack("!BBHII", 0x80, 0, seq, timestamp, ssrc) + b"\xff" * 160
+
+    stream = _OwnStream()
+    hold = [stream.rewrite(packet(1, 60000 + i, 5000 + 160 * i)) for i in range(3)]
+    agent = [stream.rewrite(packet(2, 10 + i, 900_000 + 160 * i)) for i in range(3)]  # "older" seq, far timestamp
+    fields = [struct.unpack("!BBHII", p[:12]) for p in hold + agent]
+    assert len({f[4] for f in fields}) == 1  # one SSRC
+    assert [(f[2] - fields[0][2]) & 0xFFFF for f in fields] == [0, 1, 2, 3, 4, 5]  # consecutive sequence numbers
+    assert [(f[3] - fields[0][3]) & 0xFFFFFFFF for f in fields] == [0, 160, 320, 480, 640, 800]  # timestamps carry on
+    assert fields[3][1] & 0x80 and not fields[4][1] & 0x80  # marker on the first packet of the new source
+    assert hold[0][12:] == agent[0][12:] == b"\xff" * 160  # payload untouched

@@ -53,10 +53,10 @@ def encode(pcm: bytes, payload_type: int) -> list[bytes]:
 
 
 class Player:
-    """Loops frames to one address from one socket until stopped."""
+    """Loops frames into a relay leg (``leg.send``) until stopped."""
 
-    def __init__(self, transport: Any, target: tuple[str, int], frames: list[bytes], payload_type: int) -> None:
-        self.transport, self.target, self.frames, self.payload_type = transport, target, frames, payload_type
+    def __init__(self, leg: Any, frames: list[bytes], payload_type: int) -> None:
+        self.leg, self.frames, self.payload_type = leg, frames, payload_type
         self.ssrc = int.from_bytes(os.urandom(4), "big")
         self.sequence = int.from_bytes(os.urandom(2), "big")
         self.timestamp = int.from_bytes(os.urandom(4), "big")
@@ -80,7 +80,7 @@ class Player:
             marker = 0x80 if self.sent == 0 else 0
             header = struct.pack("!BBHII", 0x80, marker | self.payload_type, self.sequence & 0xFFFF,
                                  self.timestamp & 0xFFFFFFFF, self.ssrc)
-            self.transport.sendto(header + self.frames[index], self.target)
+            self.leg.send(header + self.frames[index])
             self.sent += 1
             self.sequence += 1
             self.timestamp += FRAME

@@ -9,6 +9,7 @@ behind NAT is reached). No decoding: the relay costs a few microseconds per pack
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,35 @@ def telephone_event(packet: bytes, payload_type: int) -> tuple[str, int, bool] |
     return DTMF_KEYS[packet[offset]], timestamp, bool(packet[offset + 1] & 0x80)
 
 
+class _OwnStream:
+    """What one party receives from us is one RTP stream: our SSRC, our sequence numbers, timestamps
+    that continue across a change of source (hold audio -> agent -> another agent after a transfer).
+    Phones' jitter buffers (baresip's among them) drop every packet of a new source whose sequence
+    numbers are "older" than the last ones played, so the relay rewrites these three fields."""
+
+    def __init__(self) -> None:
+        self.ssrc = os.urandom(4)
+        self.sequence = int.from_bytes(os.urandom(2), "big")
+        self.last_timestamp: int | None = None
+        self.source: bytes | None = None
+        self.offset = 0
+
+    def rewrite(self, packet: bytes) -> bytes:
+        if len(packet) < 12 or packet[0] >> 6 != 2:
+            return packet
+        source, timestamp = packet[8:12], struct.unpack_from("!I", packet, 4)[0]
+        first = source != self.source
+        if first:  # a new source: carry on one 20 ms frame after the last timestamp we sent
+            self.source = source
+            base = (self.last_timestamp + 160) if self.last_timestamp is not None else timestamp
+            self.offset = (base - timestamp) & 0xFFFFFFFF
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        ours = (timestamp + self.offset) & 0xFFFFFFFF
+        self.last_timestamp = ours
+        marker = packet[1] | 0x80 if first else packet[1]
+        return bytes((packet[0], marker)) + struct.pack("!HI", self.sequence, ours) + self.ssrc + packet[12:]
+
+
 class _Leg(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.transport: Any = None
@@ -39,6 +69,7 @@ class _Leg(asyncio.DatagramProtocol):
         self.forwarded = 0
         self.latched = False
         self.held = False
+        self.outbound = _OwnStream()  # what this leg's party receives
         self.events_payload: int | None = None  # RFC 4733 payload type this party sends, if any
         self.on_key: Callable[[str], None] | None = None
         self._last_event: int | None = None
@@ -58,9 +89,15 @@ class _Leg(asyncio.DatagramProtocol):
         partner = self.partner
         if self.held:
             return  # on hold: neither party hears the other
-        if partner is not None and partner.peer is not None and partner.transport is not None:
-            partner.transport.sendto(data, partner.peer)
+        if partner is not None and partner.send(data):
             self.forwarded += 1
+
+    def send(self, packet: bytes) -> bool:
+        """Send an RTP packet to this leg's party as part of its one stream (relayed or our own audio)."""
+        if self.peer is None or self.transport is None:
+            return False
+        self.transport.sendto(self.outbound.rewrite(packet), self.peer)
+        return True
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP unreachable while a phone is still setting up: keep relaying

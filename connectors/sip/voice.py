@@ -135,10 +135,8 @@ class VoiceDesk:
         session.relay.hold(False)
 
     def _start_hold_audio(self, session: VoiceSession) -> None:
-        peer = session.relay.a.peer
-        if session.player is None and peer is not None:
-            session.player = Player(session.relay.a.transport, peer, encode(self.hold_audio, session.payload),
-                                    session.payload)
+        if session.player is None and session.relay.a.peer is not None:
+            session.player = Player(session.relay.a, encode(self.hold_audio, session.payload), session.payload)
             session.player.start()
 
     def _stop_hold_audio(self, session: VoiceSession) -> None:
