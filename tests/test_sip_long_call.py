@@ -19,6 +19,7 @@ import pytest
 from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import dominant_frequency, recording_seconds
 from tests.harness import make_config, running_server
+from tests.test_sip_voice import call_in_state
 
 pytestmark = pytest.mark.slow
 HOSTILE = [
@@ -47,11 +48,7 @@ async def test_a_95_second_call_survives_with_audio_both_ways_under_hostile_pack
         alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
         await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
 
-        async def offered() -> str | None:
-            items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
-            return items[0]["id"] if items else None
-
-        iid = await h.wait_for(offered, timeout=20, what="the call offered")
+        iid = await call_in_state(h, "offered", what="the call offered")
         await alice.accept(iid)
         await asyncio.to_thread(alice_phone.wait_log, "Call established")
         started = time.monotonic()

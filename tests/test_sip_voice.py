@@ -48,6 +48,16 @@ def assert_heard_each_other(alice_phone: Phone, bob_phone: Phone) -> None:
     assert heard["bob"] and abs(heard["bob"][0] - 440) < 20, heard  # and the customer heard the agent
 
 
+async def call_in_state(h: Harness, state: str, *, agent: str | None = None, what: str) -> str:
+    """The id of the voice interaction in that state (offered to that agent), once there is one."""
+    async def found() -> str | None:
+        items = (await h.admin.list_interactions(channel="voice", state=state))["items"]
+        matching = [i for i in items if agent is None or i["agent_id"] == agent]
+        return matching[0]["id"] if matching else None
+
+    return await h.wait_for(found, timeout=20, what=what)
+
+
 async def call_events(h: Harness) -> list[tuple[str, dict[str, object]]]:
     events = await h.services.bus.replay(0, EventFilter(types=["call.*"]))
     return [(e.type.value, e.data) for e in events]
@@ -62,11 +72,7 @@ async def test_inbound_call_is_queued_offered_and_bridged_to_the_accepting_agent
         alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
         await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
 
-        async def offered() -> str | None:
-            items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
-            return items[0]["id"] if items else None
-
-        iid = await h.wait_for(offered, timeout=20, what="the call offered to alice")
+        iid = await call_in_state(h, "offered", what="the call offered to alice")
         interaction = await h.admin.get_interaction(iid)
         contact = await h.admin.get_contact((await h.admin.get_case(interaction["case_id"]))["contact_id"])
         assert {"kind": "sip", "value": "sip:bob@127.0.0.1"} in [
@@ -99,12 +105,7 @@ async def test_caller_hanging_up_while_queued_is_abandoned(tmp_path: Path, regis
     async with running_server(config) as h:
         await registered(h)
         await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
-
-        async def queued() -> str | None:
-            items = (await h.admin.list_interactions(channel="voice", state="queued"))["items"]
-            return items[0]["id"] if items else None
-
-        iid = await h.wait_for(queued, timeout=20, what="the call queued (no agent)")
+        iid = await call_in_state(h, "queued", what="the call queued (no agent)")
         await asyncio.to_thread(bob_phone.hangup)
         await h.interaction_in_state(iid, "abandoned")
         assert (await call_events(h))[-1][1]["by"] == "customer"
@@ -142,17 +143,12 @@ async def test_an_agent_phone_that_does_not_answer_sends_the_call_to_the_next_ag
         alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
         carol = await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")
         await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
-
-        async def offered_to(agent: str) -> str | None:
-            items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
-            return items[0]["id"] if items and items[0]["agent_id"] == agent else None
-
-        iid = await h.wait_for(lambda: offered_to("alice"), timeout=20, what="the call offered to alice")
+        iid = await call_in_state(h, "offered", agent="alice", what="the call offered to alice")
         await alice.accept(iid)  # she accepts on screen, but her phone is not answered
         await h.wait_for(lambda: _agent_state(h, "alice", "away"), timeout=20, what="alice set away")
         assert "Incoming call from:  sip:cti@127.0.0.1" in alice_phone.log()  # it did ring
         await carol.set_agent_state("carol", "available")
-        assert await h.wait_for(lambda: offered_to("carol"), timeout=20, what="the call offered to carol") == iid
+        assert await call_in_state(h, "offered", agent="carol", what="the call offered to carol") == iid
         await carol.accept(iid)
         await asyncio.to_thread(carol_phone.wait_log, "Call established")
         await asyncio.sleep(2.0)
@@ -178,11 +174,7 @@ async def test_blind_transfer_to_another_agent_moves_the_caller_to_her_phone(
         carol = await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")
         await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
 
-        async def offered() -> str | None:
-            items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
-            return items[0]["id"] if items else None
-
-        iid = await h.wait_for(offered, timeout=20, what="the call offered to alice")
+        iid = await call_in_state(h, "offered", what="the call offered to alice")
         await alice.accept(iid)
         await asyncio.to_thread(alice_phone.wait_log, "Call established")
         await carol.set_agent_state("carol", "available")
@@ -208,11 +200,7 @@ async def test_hold_audio_while_queued_and_on_hold_and_resume_reconnects(
         alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
         await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
 
-        async def offered() -> str | None:
-            items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
-            return items[0]["id"] if items else None
-
-        iid = await h.wait_for(offered, timeout=20, what="the call offered to alice")
+        iid = await call_in_state(h, "offered", what="the call offered to alice")
         answered_at = time.monotonic()  # the server answered bob before queueing: his recording starts here
         await asyncio.sleep(2.0)  # bob waits in the queue a little
         await alice.accept(iid)
