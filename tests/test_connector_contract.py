@@ -130,6 +130,11 @@ async def test_far_end_down_reply_waits_in_outbox_and_goes_out_when_back(h: Harn
     await h.wait_for(lambda: _is(ann, iid, message, "sent"), what="message marked sent")
     await h.wait_for(lambda: h.services.connector_health.get(far.channel) == "connected", timeout=20,
                      what="health back to connected")
-    logged = await h.services.bus.replay(0, EventFilter(types=["connector.health"]))
-    health = [e.data["health"] for e in logged if e.data["connector"] == far.channel]
-    assert "transient_disconnect" in health and health[-1] == "connected"
+
+    async def health_events() -> list[str] | None:  # the event is written just after the local state changes
+        logged = await h.services.bus.replay(0, EventFilter(types=["connector.health"]))
+        states = [e.data["health"] for e in logged if e.data["connector"] == far.channel]
+        return states if states and states[-1] == "connected" else None
+
+    health = await h.wait_for(health_events, what="connector.health events ending in connected")
+    assert "transient_disconnect" in health
