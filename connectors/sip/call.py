@@ -78,14 +78,9 @@ class OutgoingCall(CallLeg):
 
     def _invite_request(self, seq: int, offer: bytes) -> Request:
         account = self.manager.account
-        invite = Request(method="INVITE", uri=self.target)
-        invite.headers.add("Via", self.endpoint.via())
-        invite.headers.add("Max-Forwards", "70")
-        invite.headers.add("From", f"<sip:{account.username}@{account.domain}>;tag={self.local_tag}")
-        invite.headers.add("To", f"<{self.target}>")
-        invite.headers.add("Call-ID", self.call_id)
-        invite.headers.add("CSeq", f"{seq} INVITE")
-        invite.headers.add("Contact", f"<sip:{account.username}@{self.endpoint.host}:{self.endpoint.port}>")
+        invite = self.endpoint.new_request(
+            "INVITE", self.target, from_=f"<sip:{account.username}@{account.domain}>;tag={self.local_tag}",
+            to=f"<{self.target}>", call_id=self.call_id, seq=seq)
         invite.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
         invite.headers.add("Content-Type", "application/sdp")
         invite.body = offer
@@ -153,6 +148,7 @@ class CallManager:
     def __init__(self, endpoint: SipEndpoint, account: Account, proxy: Addr,
                  fallback: Callable[[Request, Addr, tuple[str, ...] | None], None] | None = None) -> None:
         self.endpoint, self.account, self.proxy = endpoint, account, proxy
+        endpoint.user = account.username
         self.calls: dict[str, CallLeg] = {}
         self.fallback = fallback or endpoint.on_request
         endpoint.on_request = self._on_request

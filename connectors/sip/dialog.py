@@ -66,14 +66,9 @@ class Dialog:
         return self._base(endpoint, "ACK", invite_seq)
 
     def _base(self, endpoint: SipEndpoint, method: str, seq: int) -> Request:
-        request = Request(method=method, uri=self.remote_target)
-        request.headers.add("Via", endpoint.via())
-        request.headers.add("Max-Forwards", "70")
+        request = endpoint.new_request(method, self.remote_target, from_=f"<{self.local_uri}>;tag={self.local_tag}",
+                                       to=f"<{self.remote_uri}>;tag={self.remote_tag}", call_id=self.call_id,
+                                       seq=seq)
         for route in self.route_set:
             request.headers.add("Route", route)
-        request.headers.add("From", f"<{self.local_uri}>;tag={self.local_tag}")
-        request.headers.add("To", f"<{self.remote_uri}>;tag={self.remote_tag}")
-        request.headers.add("Call-ID", self.call_id)
-        request.headers.add("CSeq", f"{seq} {method}")
-        request.headers.add("Contact", f"<sip:cti@{endpoint.host}:{endpoint.port}>")
         return request

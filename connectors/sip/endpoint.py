@@ -29,8 +29,8 @@ class SipEndpoint(asyncio.DatagramProtocol):
     """A SIP endpoint bound to host:port (port 0: any free port)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, on_request: RequestHandler | None = None,
-                 user_agent: str = "cti-pivot") -> None:
-        self.host, self.port, self.user_agent = host, port, user_agent
+                 user_agent: str = "cti-pivot", user: str = "cti") -> None:
+        self.host, self.port, self.user_agent, self.user = host, port, user_agent, user
         self.on_request = on_request or self._not_implemented
         self.on_ack_timeout: Callable[[Response], None] = lambda _r: None
         self.on_stray_response: Callable[[Response], None] = lambda _r: None
@@ -82,6 +82,18 @@ class SipEndpoint(asyncio.DatagramProtocol):
     # ---- user side ----------------------------------------------------------------------------
     def via(self, branch: str | None = None) -> str:
         return f"SIP/2.0/UDP {self.host}:{self.port};branch=z9hG4bK{branch or new_token()};rport"
+
+    def contact(self) -> str:
+        """Our Contact: where requests for our account on this endpoint reach us."""
+        return f"<sip:{self.user}@{self.host}:{self.port}>"
+
+    def new_request(self, method: str, uri: str, *, from_: str, to: str, call_id: str, seq: int) -> Request:
+        """A request with the headers every request carries (RFC 3261 8.1.1), a new branch and our Contact."""
+        request = Request(method=method, uri=uri)
+        for name, value in (("Via", self.via()), ("Max-Forwards", "70"), ("From", from_), ("To", to),
+                            ("Call-ID", call_id), ("CSeq", f"{seq} {method}"), ("Contact", self.contact())):
+            request.headers.add(name, value)
+        return request
 
     async def request(self, request: Request, target: Addr, *, timeout_seconds: float = 40.0) -> Response:
         """Send through a client transaction; the final response (TimeoutError when none)."""

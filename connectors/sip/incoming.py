@@ -29,8 +29,7 @@ class IncomingCall(CallLeg):
     def answer(self, answer_sdp: bytes) -> None:
         """200 OK with our SDP; the endpoint retransmits it until the ACK comes."""
         response = make_response(self.invite, 200, "OK", to_tag=self.local_tag)
-        response.headers.add("Contact", f"<sip:{self.manager.account.username}@{self.endpoint.host}:"
-                                        f"{self.endpoint.port}>")
+        response.headers.add("Contact", self.endpoint.contact())
         response.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
         response.headers.add("Content-Type", "application/sdp")
         response.body = answer_sdp

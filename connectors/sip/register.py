@@ -34,26 +34,17 @@ class Registration:
 
     def __init__(self, endpoint: SipEndpoint, account: Account, *, answer_timeout: float = 5.0) -> None:
         self.endpoint, self.account, self.answer_timeout = endpoint, account, answer_timeout
+        endpoint.user = account.username
         self.call_id = f"{new_token(12)}@{endpoint.host}"
         self.tag = new_token(6)
         self.cseq = 0
         self.granted = 0
 
-    @property
-    def contact(self) -> str:
-        return f"<sip:{self.account.username}@{self.endpoint.host}:{self.endpoint.port}>"
-
     def _request(self, expires: int) -> Request:
         self.cseq += 1
-        account = self.account
-        request = Request(method="REGISTER", uri=f"sip:{account.domain}")
-        request.headers.add("Via", self.endpoint.via())
-        request.headers.add("Max-Forwards", "70")
-        request.headers.add("From", f"<sip:{account.username}@{account.domain}>;tag={self.tag}")
-        request.headers.add("To", f"<sip:{account.username}@{account.domain}>")
-        request.headers.add("Call-ID", self.call_id)
-        request.headers.add("CSeq", f"{self.cseq} REGISTER")
-        request.headers.add("Contact", self.contact)
+        aor = f"<sip:{self.account.username}@{self.account.domain}>"
+        request = self.endpoint.new_request("REGISTER", f"sip:{self.account.domain}", from_=f"{aor};tag={self.tag}",
+                                            to=aor, call_id=self.call_id, seq=self.cseq)
         request.headers.add("Expires", str(expires))
         return request
 
