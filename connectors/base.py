@@ -182,8 +182,21 @@ class Core(Protocol):
         """The agent's phone did not answer: the agent goes away, the call back to the queue."""
         ...
 
-    async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str) -> None:
-        """Keys pressed on a leg: call.dtmf."""
+    async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str,
+                        direction: str = "received") -> None:
+        """Keys pressed on a leg, or sent to it (``direction`` "sent"): call.dtmf."""
+        ...
+
+    async def call_transferred_out(self, interaction_id: str, call_id: str, to: str) -> None:
+        """The caller now talks to ``to`` (a number): call.transferred; the agent goes to wrap-up."""
+        ...
+
+    async def call_transfer_failed(self, interaction_id: str, call_id: str, to: str, reason: str) -> None:
+        """``to`` did not take the call; the agent still has the caller: call.transfer_failed."""
+        ...
+
+    async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float) -> None:
+        """A recording of the call is complete on disk: call.recorded."""
         ...
 
     async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float) -> None:

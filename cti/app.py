@@ -25,9 +25,10 @@ from cti.api.context import SERVICES, Services, TokenCache
 from cti.api.framework import Api
 from cti.api.openapi import build_openapi
 from cti.bus import EventBus, PgEventRelay
+from cti.call_control import VoiceControl
 from cti.channels import ChannelDirectory
 from cti.config import Config
-from cti.connector_host import ConnectorHost, VoiceControl, connector_specs
+from cti.connector_host import ConnectorHost, connector_specs
 from cti.delivery import OutboxWorker, WebhookFanout, WebhookSender
 from cti.events import Event
 from cti.leases import LeasedRunner
@@ -107,7 +108,7 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
         host = ConnectorHost(config, db, bus, policies, metrics, session, svc.connector_health, specs)
         host.register_channels(directory)
         if host.voice:
-            svc.extras["call_control"] = VoiceControl()
+            svc.extras["call_control"] = VoiceControl(db)
         svc.extras.update(channels=directory, connectors=host,
                           openapi=build_openapi(registry.routes, version=__version__))
         app[SERVICES] = svc

@@ -39,7 +39,7 @@ from cti.bus import EventBus, EventFilter, Subscription
 from cti.channels import ChannelDirectory, ChannelInfo
 from cti.config import Config
 from cti.delivery import OutboxWorker, Outcome
-from cti.errors import ConfigError, InvalidInput, Unavailable
+from cti.errors import ConfigError, InvalidInput
 from cti.events import Event, EventType
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
@@ -188,8 +188,24 @@ class CoreGateway:
         policy = self.policies.current
         await self.db.write(lambda tx: calls.agent_missed(tx, interaction_id, agent_id=agent_id, policy=policy))
 
-    async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str) -> None:
-        await self.db.write(lambda tx: calls.call_dtmf(tx, interaction_id, call_id=call_id, digits=digits, leg=leg))
+    async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str,
+                        direction: str = "received") -> None:
+        await self.db.write(lambda tx: calls.call_dtmf(tx, interaction_id, call_id=call_id, digits=digits, leg=leg,
+                                                       direction=direction))
+
+    async def call_transferred_out(self, interaction_id: str, call_id: str, to: str) -> None:
+        policy = self.policies.current
+        await self.db.write(lambda tx: calls.call_transferred_out(tx, interaction_id, call_id=call_id, to=to,
+                                                                  policy=policy))
+
+    async def call_transfer_failed(self, interaction_id: str, call_id: str, to: str, reason: str) -> None:
+        await self.db.write(lambda tx: calls.call_event(tx, interaction_id, EventType.CALL_TRANSFER_FAILED,
+                                                        {"call_id": call_id, "to": to, "reason": reason}))
+
+    async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float) -> None:
+        await self.db.write(lambda tx: calls.call_event(tx, interaction_id, EventType.CALL_RECORDED,
+                                                        {"call_id": call_id, "path": path,
+                                                         "seconds": round(seconds, 2)}))
 
     async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float) -> None:
         policy = self.policies.current
@@ -235,14 +251,6 @@ async def deliver_through(channel: Channel, item: Any) -> Outcome:
     except TemporaryFailure as exc:
         return "retry", str(exc)[:500] or "temporarily unavailable", None
     return "ok", "", sent.external_id
-
-
-class VoiceControl:
-    """What the API asks of telephony beyond the state machine (MakeCall itself starts from
-    ``interaction.accepted`` of an outbound voice interaction, which the voice connector follows)."""
-
-    async def send_dtmf(self, interaction: Any, digits: str, *, actor: Any) -> None:
-        raise Unavailable("sending DTMF is not supported by the SIP connector yet", code="not_supported")
 
 
 class ConnectorHost:

@@ -33,6 +33,10 @@ class EventType(StrEnum):
     CALL_ANSWERED = "call.answered"
     CALL_DTMF = "call.dtmf"
     CALL_ENDED = "call.ended"
+    CALL_COMMAND = "call.command"  # the API asked the call's connector to act (send DTMF, transfer out)
+    CALL_TRANSFERRED = "call.transferred"  # the caller was connected to a number (blind transfer out)
+    CALL_TRANSFER_FAILED = "call.transfer_failed"  # the number did not take it; the agent still has the caller
+    CALL_RECORDED = "call.recorded"  # a recording of the call is on disk
     CASE_CREATED = "case.created"
     CASE_UPDATED = "case.updated"
     CONTACT_CREATED = "contact.created"

@@ -183,6 +183,22 @@ class Phone:
         for digit in digits:
             self.command("sndcode", digit)
 
+    def received_keys(self) -> str:
+        """DTMF keys this phone has received (RFC 4733 events as baresip logs them), in order."""
+        return "".join(line.split("'")[1] for line in self.log().splitlines()
+                       if line.startswith("received event: '") and line.endswith("(end=0)"))
+
+    def wait_keys(self, keys: str, *, timeout: float = 15.0) -> str:
+        """Until at least that many keys have arrived; the keys received."""
+        deadline = time.monotonic() + timeout
+        while len(self.received_keys()) < len(keys) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.received_keys()
+
+    def transfer(self, uri: str) -> None:
+        """Blind-transfer the current call (baresip sends REFER)."""
+        self.command("transfer", uri)
+
     def log(self) -> str:
         path = self.base / "baresip.log"
         return path.read_text(errors="replace") if path.exists() else ""

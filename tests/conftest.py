@@ -62,3 +62,23 @@ async def phones(registrar: Any) -> AsyncIterator[Any]:
     yield make
     for phone in started:
         await asyncio.to_thread(phone.close)
+
+
+@pytest.fixture
+async def registrar() -> AsyncIterator[Any]:
+    """Kamailio with the voice tests' users, challenging INVITEs with 407 as RFC 3261 proxies do
+    (modules that need another registrar define their own fixture of this name)."""
+    import asyncio
+
+    from sip_test_env.kamailio import Registrar
+    from tests.voice_helpers import USERS
+
+    server = await asyncio.to_thread(Registrar(USERS, invite_auth="proxy").start)
+    yield server
+    await asyncio.to_thread(server.close)
+
+
+@pytest.fixture
+async def agent_and_customer(phones: Any) -> tuple[Any, Any]:
+    """Alice's desk phone (440 Hz) and Bob the customer's phone (1000 Hz), both auto-answering."""
+    return await phones("alice", 440), await phones("bob", 1000)

@@ -159,3 +159,21 @@ def test_a_party_receives_one_continuous_rtp_stream_whatever_the_source() -> Non
     assert [(f[3] - fields[0][3]) & 0xFFFFFFFF for f in fields] == [0, 160, 320, 480, 640, 800]  # timestamps carry on
     assert fields[3][1] & 0x80 and not fields[4][1] & 0x80  # marker on the first packet of the new source
     assert hold[0][12:] == agent[0][12:] == b"\xff" * 160  # payload untouched
+
+
+def test_dtmf_sent_as_rfc4733_events_reads_back_as_one_key_each() -> None:
+    import struct
+
+    from connectors.sip.dtmf import event_packets
+    from connectors.sip.relay import telephone_event
+
+    packets = event_packets("#", payload_type=101, timestamp=48000, first_sequence=65534, ssrc=7, tone_ms=100)
+    assert len(packets) == 5 + 3  # one per 20 ms of tone, then the end packet three times
+    fields = [struct.unpack("!BBHII", p[:12]) + struct.unpack("!BBH", p[12:16]) for p in packets]
+    assert [f[1] & 0x80 for f in fields] == [0x80] + [0] * 7  # marker on the first packet only
+    assert {f[3] for f in fields} == {48000}  # every packet carries the event's start timestamp
+    assert [f[2] for f in fields] == [65534, 65535, 0, 1, 2, 3, 4, 5]  # sequence numbers wrap
+    assert [f[7] for f in fields] == [160, 320, 480, 640, 800, 800, 800, 800]  # duration grows, then holds
+    assert [bool(f[6] & 0x80) for f in fields] == [False] * 5 + [True] * 3
+    ends = {telephone_event(p, 101) for p in packets if telephone_event(p, 101)[2]}  # type: ignore[index]
+    assert ends == {("#", 48000, True)}  # the receiver counts one key

@@ -4,63 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from cti.bus import EventFilter
-from cti.client import CtiApiError
 from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import Phone, dominant_frequency
-from tests.harness import Harness, make_config, running_server
-
-USERS = {"cti": "ctipass", "alice": "alicepass", "bob": "bobpass", "carol": "carolpass"}
-
-
-@pytest.fixture
-async def registrar() -> AsyncIterator[Registrar]:
-    server = await asyncio.to_thread(Registrar(USERS, invite_auth="proxy").start)
-    yield server
-    await asyncio.to_thread(server.close)
-
-
-def server_config(tmp_path: Path, registrar: Registrar, **sip: Any) -> Any:
-    return make_config(tmp_path, connectors={"sip": {
-        "registrar": f"127.0.0.1:{registrar.port}", "username": "cti", "password": "ctipass", **sip}})
-
-
-async def registered(h: Harness) -> None:
-    await h.wait_for(lambda: h.services.connector_health.get("sip") == "connected", what="registered")
-
-
-@pytest.fixture
-async def agent_and_customer(phones: Any) -> tuple[Phone, Phone]:
-    """Alice's desk phone (440 Hz) and Bob the customer's phone (1000 Hz), both auto-answering."""
-    return await phones("alice", 440), await phones("bob", 1000)
-
-
-def assert_heard_each_other(alice_phone: Phone, bob_phone: Phone) -> None:
-    heard = {p.name: [dominant_frequency(r) for r in p.recordings() if r.name.endswith("-dec.wav")]
-             for p in (alice_phone, bob_phone)}
-    assert heard["alice"] and abs(heard["alice"][0] - 1000) < 20, heard  # the agent heard the customer
-    assert heard["bob"] and abs(heard["bob"][0] - 440) < 20, heard  # and the customer heard the agent
-
-
-async def call_in_state(h: Harness, state: str, *, agent: str | None = None, what: str) -> str:
-    """The id of the voice interaction in that state (offered to that agent), once there is one."""
-    async def found() -> str | None:
-        items = (await h.admin.list_interactions(channel="voice", state=state))["items"]
-        matching = [i for i in items if agent is None or i["agent_id"] == agent]
-        return matching[0]["id"] if matching else None
-
-    return await h.wait_for(found, timeout=20, what=what)
-
-
-async def call_events(h: Harness) -> list[tuple[str, dict[str, object]]]:
-    events = await h.services.bus.replay(0, EventFilter(types=["call.*"]))
-    return [(e.type.value, e.data) for e in events]
+from tests.harness import Harness, running_server
+from tests.voice_helpers import assert_heard_each_other, call_events, call_in_state, registered, server_config
 
 
 async def test_inbound_call_is_queued_offered_and_bridged_to_the_accepting_agents_phone(
@@ -122,15 +73,16 @@ async def test_make_call_rings_the_agent_then_the_customer_and_end_hangs_up_both
         iid = started["interaction"]["id"]
         assert started["interaction"]["state"] == "active"
         await asyncio.to_thread(bob_phone.wait_log, "Call established")  # the customer's phone, after alice's
-        await asyncio.sleep(3.0)
-        with pytest.raises(CtiApiError) as dtmf:  # sending DTMF is not built yet: a clear 503, nothing breaks
-            await alice.dtmf(iid, "12")
-        assert (dtmf.value.status, dtmf.value.code) == (503, "not_supported")
+        await asyncio.sleep(1.0)
+        await alice.dtmf(iid, "12#")  # e.g. through the customer's IVR: RFC 4733 events to bob's phone
+        assert await asyncio.to_thread(bob_phone.wait_keys, "12#") == "12#"
+        await asyncio.sleep(1.5)
         await alice.end(iid)  # the agent ends the call from the API
         await asyncio.to_thread(alice_phone.wait_call_over)
         await asyncio.to_thread(bob_phone.wait_call_over)
-        answered = [data["leg"] for kind, data in await call_events(h) if kind == "call.answered"]
-        assert answered == ["agent", "customer"]
+        events = await call_events(h)
+        assert [data["leg"] for kind, data in events if kind == "call.answered"] == ["agent", "customer"]
+        assert [(d["digits"], d["direction"]) for kind, d in events if kind == "call.dtmf"] == [("12#", "sent")]
     assert_heard_each_other(alice_phone, bob_phone)
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from connectors.sip import sdp
+from connectors.sip.address import parse_address
 from connectors.sip.dialog import Dialog
 from connectors.sip.digest import UnsupportedChallenge, authorization, parse_challenge
 from connectors.sip.endpoint import SipEndpoint, new_token
@@ -36,8 +38,10 @@ class CallLeg:
         self.local_tag = new_token(6)
         self.dialog: Dialog | None = None
         self.media: sdp.MediaDescription | None = None
+        self.local_sdp: bytes | None = None  # what we last offered or answered
         self.ended = asyncio.Event()
         self.ended_by: str | None = None  # "us" or "them"
+        self.on_refer: Callable[[str], Awaitable[bool]] | None = None  # REFER taken: the transfer's outcome
 
     def _default_hop(self) -> Addr:
         return self.manager.proxy
@@ -51,15 +55,97 @@ class CallLeg:
         with contextlib.suppress(TimeoutError):
             await self.endpoint.request(bye, self.dialog.next_hop(self._default_hop()), timeout_seconds=10)
 
+    async def info(self, body: bytes, content_type: str) -> None:
+        """An in-dialog INFO (DTMF for a phone without RFC 4733)."""
+        if self.dialog is None or self.ended.is_set():
+            return
+        request = self.dialog.request(self.endpoint, "INFO", body=body, content_type=content_type)
+        with contextlib.suppress(TimeoutError):
+            await self.endpoint.request(request, self.dialog.next_hop(self._default_hop()), timeout_seconds=5)
+
+    async def reinvite(self, direction: str) -> bool:
+        """Offer our stream again with another direction (hold: sendonly; resume: sendrecv).
+        True when the far end took it (2xx, ACKed)."""
+        if self.dialog is None or self.ended.is_set() or self.local_sdp is None:
+            return False
+        offer = self.local_sdp = sdp.revise(self.local_sdp, direction)
+        invite = self.dialog.request(self.endpoint, "INVITE", body=offer)
+        invite.headers.add("Contact", self.endpoint.contact())
+        hop = self.dialog.next_hop(self._default_hop())
+        try:
+            response = await self.endpoint.request(invite, hop, timeout_seconds=10)
+        except TimeoutError:
+            return False
+        if response.status >= 300:
+            return False
+        self.endpoint.send_ack(self.dialog.ack(self.endpoint, invite.cseq[0]), hop)
+        with contextlib.suppress(ValueError):
+            self.media = sdp.parse(response.body)
+        return True
+
     def on_request(self, request: Request, key: tuple[str, ...]) -> None:
         """An in-dialog request from the far end."""
         if request.method == "BYE":
             self.endpoint.respond(key, make_response(request, 200, "OK"))
             self._end("them")
-        elif request.method in ("INFO", "OPTIONS", "UPDATE"):
+        elif request.method == "INVITE":
+            self._answer_reinvite(request, key)
+        elif request.method == "REFER":
+            self._take_refer(request, key)
+        elif request.method in ("INFO", "OPTIONS", "UPDATE", "NOTIFY"):
             self.endpoint.respond(key, make_response(request, 200, "OK"))
         else:
             self.endpoint.respond(key, make_response(request, 488, "Not Acceptable Here"))
+
+    def _answer_reinvite(self, request: Request, key: tuple[str, ...]) -> None:
+        """The far end holds or resumes (or moves its media): answer with our stream, direction mirrored."""
+        offered: sdp.MediaDescription | None = None
+        if request.body:
+            try:
+                offered = sdp.parse(request.body)
+            except ValueError:
+                self.endpoint.respond(key, make_response(request, 488, "Not Acceptable Here"))
+                return
+        if self.local_sdp is None:
+            self.endpoint.respond(key, make_response(request, 488, "Not Acceptable Here"))
+            return
+        direction = sdp.MIRROR[offered.direction] if offered else "sendrecv"
+        self.local_sdp = sdp.revise(self.local_sdp, direction)
+        response = make_response(request, 200, "OK")
+        response.headers.add("Contact", self.endpoint.contact())
+        response.headers.add("Content-Type", "application/sdp")
+        response.body = self.local_sdp
+        if offered is not None:
+            self.media = offered
+        self.endpoint.respond(key, response)
+
+    def _take_refer(self, request: Request, key: tuple[str, ...]) -> None:
+        """A transfer asked for by this leg's phone (RFC 3515): 202, then NOTIFYs with the outcome."""
+        refer_to = request.headers.get("Refer-To") or request.headers.get("r") or ""
+        if self.on_refer is None or not refer_to:
+            self.endpoint.respond(key, make_response(request, 403 if refer_to else 400,
+                                                     "Forbidden" if refer_to else "Refer-To Missing"))
+            return
+        target = parse_address(refer_to).uri.split("?", 1)[0]
+        self.endpoint.respond(key, make_response(request, 202, "Accepted"))
+        self.manager.spawn(self._follow_refer(target))
+
+    async def _follow_refer(self, target: str) -> None:
+        assert self.on_refer is not None
+        await self._notify(b"SIP/2.0 100 Trying\r\n", "active;expires=60")
+        connected = await self.on_refer(target)
+        await self._notify(b"SIP/2.0 200 OK\r\n" if connected else b"SIP/2.0 503 Service Unavailable\r\n",
+                           "terminated;reason=noresource")
+
+    async def _notify(self, fragment: bytes, state: str) -> None:
+        if self.dialog is None or self.ended.is_set():
+            return
+        notify = self.dialog.request(self.endpoint, "NOTIFY", body=fragment, content_type="message/sipfrag;version=2.0")
+        notify.headers.add("Event", "refer")
+        notify.headers.add("Subscription-State", state)
+        notify.headers.add("Contact", self.endpoint.contact())
+        with contextlib.suppress(TimeoutError):
+            await self.endpoint.request(notify, self.dialog.next_hop(self._default_hop()), timeout_seconds=5)
 
     def _end(self, by: str) -> None:
         if not self.ended.is_set():
@@ -81,7 +167,7 @@ class OutgoingCall(CallLeg):
         invite = self.endpoint.new_request(
             "INVITE", self.target, from_=f"<sip:{account.username}@{account.domain}>;tag={self.local_tag}",
             to=f"<{self.target}>", call_id=self.call_id, seq=seq)
-        invite.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
+        invite.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY")
         invite.headers.add("Content-Type", "application/sdp")
         invite.body = offer
         return invite
@@ -107,6 +193,7 @@ class OutgoingCall(CallLeg):
             self._forget()
             raise CallFailed(response.status, response.reason)
         self.dialog = Dialog.from_uac(invite, response)
+        self.local_sdp = offer
         self.endpoint.send_ack(self.dialog.ack(self.endpoint, invite.cseq[0]), self.dialog.next_hop(self.manager.proxy))
         self.media = sdp.parse(response.body)
         return self.media
@@ -150,9 +237,16 @@ class CallManager:
         self.endpoint, self.account, self.proxy = endpoint, account, proxy
         endpoint.user = account.username
         self.calls: dict[str, CallLeg] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.fallback = fallback or endpoint.on_request
         endpoint.on_request = self._on_request
         endpoint.on_stray_response = self._on_stray
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run an in-dialog exchange (a REFER's NOTIFYs) beside the endpoint's callback."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def call(self, target: str) -> OutgoingCall:
         return OutgoingCall(self, target)

@@ -40,6 +40,9 @@ class SipSettings(BaseSettings):
     answer_timeout_seconds: float = Field(default=5.0, gt=0)  # a registrar silent this long counts as down
     agent_ring_seconds: float = Field(default=20.0, gt=0)  # then the agent is set away and the call requeued
     hold_audio: str = ""  # a WAV file played to a held customer; default: a soft tone
+    transfer_ring_seconds: float = Field(default=30.0, gt=0)  # a transfer out to a number gives up after this
+    record: bool = False  # record every call (stereo WAV: customer left, agent right) with call.recorded
+    recordings_dir: str = ""  # default: <data_dir>/recordings
 
     def registrar_address(self) -> Addr:
         host, _, port = self.registrar.rpartition(":")
@@ -65,8 +68,10 @@ class SipChannel(Channel):
                                                                 settings.expires),
                                          answer_timeout=settings.answer_timeout_seconds)
         self.calls = CallManager(self.endpoint, self.registration.account, (host, port), fallback=self._on_request)
+        recordings = Path(settings.recordings_dir or ctx.data_dir / "recordings") if settings.record else None
         self.desk = VoiceDesk(ctx.core, self.calls, settings.local_host, agent_ring_seconds=settings.agent_ring_seconds,
-                              hold_audio=wav_pcm(Path(settings.hold_audio)) if settings.hold_audio else None)
+                              hold_audio=wav_pcm(Path(settings.hold_audio)) if settings.hold_audio else None,
+                              recordings=recordings, transfer_ring_seconds=settings.transfer_ring_seconds)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

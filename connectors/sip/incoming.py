@@ -30,10 +30,11 @@ class IncomingCall(CallLeg):
         """200 OK with our SDP; the endpoint retransmits it until the ACK comes."""
         response = make_response(self.invite, 200, "OK", to_tag=self.local_tag)
         response.headers.add("Contact", self.endpoint.contact())
-        response.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
+        response.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY")
         response.headers.add("Content-Type", "application/sdp")
         response.body = answer_sdp
         self.dialog = Dialog.from_uas(self.invite, self.local_tag)
+        self.local_sdp = answer_sdp
         self.manager.calls[self.call_id] = self
         self.endpoint.respond(self.key, response)
 

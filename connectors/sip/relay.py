@@ -4,6 +4,11 @@ Each leg has its own socket (its port goes in the SDP we give that party). A pac
 one leg's socket goes out of the other leg's socket to that party's address: first the one its
 SDP gave, then, once it sends, the address its packets come from (symmetric RTP, so a phone
 behind NAT is reached). No decoding: the relay costs a few microseconds per packet.
+
+Latching is strict: a leg learns one source address, only while it expects a party (after
+``set_peer``), never one that has left (``forget_peer``: a phone released by a transfer keeps
+sending for a moment, and learning it again would send the next agent's audio to the old
+phone), and packets from any other address are dropped (no injected audio).
 """
 
 from __future__ import annotations
@@ -44,6 +49,11 @@ class _OwnStream:
         self.source: bytes | None = None
         self.offset = 0
 
+    def advance(self, samples: int) -> None:
+        """Time passed with nothing sent (the gap after DTMF): the next source starts that much later."""
+        if self.last_timestamp is not None:
+            self.last_timestamp = (self.last_timestamp + samples) & 0xFFFFFFFF
+
     def rewrite(self, packet: bytes) -> bytes:
         if len(packet) < 12 or packet[0] >> 6 != 2:
             return packet
@@ -68,19 +78,27 @@ class _Leg(asyncio.DatagramProtocol):
         self.received = 0
         self.forwarded = 0
         self.latched = False
+        self.gone: set[Addr] = set()  # parties that left this leg: never learned again
         self.held = False
+        self.exclusive = False  # the server is sending its own packets (DTMF) to this party: relaying pauses
         self.outbound = _OwnStream()  # what this leg's party receives
         self.events_payload: int | None = None  # RFC 4733 payload type this party sends, if any
         self.on_key: Callable[[str], None] | None = None
+        self.on_audio: Callable[[bytes], None] | None = None  # every packet from this leg's party (recording)
         self._last_event: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if addr != self.peer:
+            if self.latched or self.peer is None or addr in self.gone:
+                return  # not this leg's party
+            self.peer = (addr[0], addr[1])
+        self.latched = True
         self.received += 1
-        if not self.latched:
-            self.peer, self.latched = (addr[0], addr[1]), True
+        if self.on_audio is not None:
+            self.on_audio(data)
         if self.events_payload is not None and self.on_key is not None:
             event = telephone_event(data, self.events_payload)
             if event is not None and event[2] and event[1] != self._last_event:  # the end packet comes 3 times
@@ -94,6 +112,12 @@ class _Leg(asyncio.DatagramProtocol):
 
     def send(self, packet: bytes) -> bool:
         """Send an RTP packet to this leg's party as part of its one stream (relayed or our own audio)."""
+        if self.exclusive:
+            return False
+        return self.send_own(packet)
+
+    def send_own(self, packet: bytes) -> bool:
+        """Send a packet the server made, even while the leg is exclusive."""
         if self.peer is None or self.transport is None:
             return False
         self.transport.sendto(self.outbound.rewrite(packet), self.peer)
@@ -101,6 +125,10 @@ class _Leg(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP unreachable while a phone is still setting up: keep relaying
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     @property
     def port(self) -> int:
@@ -124,6 +152,7 @@ class RtpRelay:
     def set_peer(self, leg: str, addr: Addr) -> None:
         """Where to send to this leg's party until its own packets say otherwise."""
         target = self.a if leg == "a" else self.b
+        target.gone.discard(addr)  # the same phone may come back (a transfer back to its agent)
         if not target.latched:
             target.peer = addr
 
@@ -134,7 +163,27 @@ class RtpRelay:
     def forget_peer(self, leg: str) -> None:
         """The party on this leg is gone (a transfer): stop sending to it until a new one is set."""
         target = self.a if leg == "a" else self.b
+        if target.peer is not None:
+            target.gone.add(target.peer)
         target.peer, target.latched, target.events_payload = None, False, None
+
+    async def standby(self) -> _Leg:
+        """A socket for a party who will replace leg b's (a transfer out rings while the agent talks on)."""
+        leg = _Leg()
+        await asyncio.get_running_loop().create_datagram_endpoint(lambda: leg, local_addr=(self.host, 0))
+        return leg
+
+    def replace_b(self, leg: _Leg, peer: Addr, events_payload: int | None) -> None:
+        """The standby party takes leg b's place: the customer now hears them, and they the customer."""
+        old, self.b = self.b, leg
+        leg.peer, leg.events_payload, leg.on_audio, leg.held = peer, events_payload, old.on_audio, old.held
+        leg.partner, self.a.partner = self.a, leg
+        old.partner = None
+        old.close()
+
+    def record(self, on_a: Callable[[bytes], None], on_b: Callable[[bytes], None]) -> None:
+        """Hand every packet of each party to a recorder as well."""
+        self.a.on_audio, self.b.on_audio = on_a, on_b
 
     def stats(self) -> dict[str, int]:
         return {"a_received": self.a.received, "b_received": self.b.received,
@@ -142,5 +191,4 @@ class RtpRelay:
 
     def close(self) -> None:
         for leg in (self.a, self.b):
-            if leg.transport is not None:
-                leg.transport.close()
+            leg.close()

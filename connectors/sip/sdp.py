@@ -58,3 +58,22 @@ def parse(body: bytes) -> MediaDescription:
     if not port or not (host or session_host):
         raise ValueError("no audio stream in the SDP")
     return MediaDescription(host or session_host, port, payloads, direction, events)
+
+
+MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive", "sendrecv": "sendrecv"}
+
+
+def revise(body: bytes, direction: str) -> bytes:
+    """Our earlier SDP for a new offer/answer in the same session (RFC 3264 section 8): the
+    origin's version goes up by one and the stream's direction is the one given."""
+    lines = []
+    for line in body.decode().split("\r\n"):
+        if line.startswith("o="):
+            parts = line.split()
+            if len(parts) >= 3 and parts[2].isdigit():
+                parts[2] = str(int(parts[2]) + 1)
+            line = " ".join(parts)
+        elif line[2:] in MIRROR and line.startswith("a="):
+            line = f"a={direction}"
+        lines.append(line)
+    return "\r\n".join(lines).encode()

@@ -7,6 +7,14 @@ decoding it (same codec on both legs, so no transcoding). An agent phone that do
 within ``agent_ring_seconds`` (or refuses) sets that agent away and sends the call back to the
 queue for the next agent. Whoever hangs up first ends the
 other leg; ending the interaction through the API hangs up both.
+
+Commands from the API arrive as ``call.command`` events (from whichever node took the request):
+DTMF is played to the customer as RFC 4733 events (SIP INFO when the customer's phone offered
+no telephone-event); a transfer to a number rings it on a standby socket while the agent and
+the customer keep talking, and only once it answers does it take the agent's place (the agent's
+phone is released, the interaction goes to wrap-up). A number that does not answer leaves the
+call as it was, with ``call.transfer_failed``. With ``record`` on, each call is recorded to a
+stereo WAV (customer left, agent right) and ``call.recorded`` names the file.
 """
 
 from __future__ import annotations
@@ -14,16 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from connectors.sip import sdp
 from connectors.sip.call import CallFailed, CallManager, OutgoingCall
+from connectors.sip.dtmf import send_keys
 from connectors.sip.incoming import IncomingCall
 from connectors.sip.message import Request
 from connectors.sip.player import Player, encode, tone_pcm
+from connectors.sip.recorder import Recorder
 from connectors.sip.relay import RtpRelay
+from connectors.sip.session import VoiceSession, first_to_end, is_make_call
 from connectors.sip.transaction import Addr
 from cti.events import EventType
 
@@ -32,28 +42,18 @@ PHONE_LIKE = re.compile(r"^\+?\d{3,15}$")
 FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_TRANSFERRED.value,
             EventType.INTERACTION_HELD.value, EventType.INTERACTION_RESUMED.value,
             EventType.INTERACTION_WRAPUP.value, EventType.INTERACTION_ENDED.value,
-            EventType.INTERACTION_ABANDONED.value]
-
-
-@dataclass
-class VoiceSession:
-    interaction_id: str
-    caller: IncomingCall | OutgoingCall  # the customer's leg
-    relay: RtpRelay
-    payload: int
-    started_at: float = field(default_factory=time.time)
-    agent_leg: OutgoingCall | None = None
-    player: Player | None = None  # hold audio while held
-    done: bool = False
+            EventType.INTERACTION_ABANDONED.value, EventType.CALL_COMMAND.value]
 
 
 class VoiceDesk:
     """Every call the SIP connector carries."""
 
     def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0,
-                 hold_audio: bytes | None = None) -> None:
+                 hold_audio: bytes | None = None, recordings: Path | None = None,
+                 transfer_ring_seconds: float = 30.0) -> None:
         self.core, self.manager, self.host = core, manager, host
-        self.agent_ring_seconds = agent_ring_seconds
+        self.agent_ring_seconds, self.transfer_ring_seconds = agent_ring_seconds, transfer_ring_seconds
+        self.recordings = recordings  # None: calls are not recorded
         self.hold_audio = hold_audio or tone_pcm()
         self.sessions: dict[str, VoiceSession] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -96,6 +96,7 @@ class VoiceDesk:
             return
         session = VoiceSession(interaction_id, call, relay, offered[0])
         self.sessions[interaction_id] = session
+        self._record(session)
         self._report_keys(session)
         self._start_hold_audio(session)  # the caller waits in the queue
         await self.core.call_answered(interaction_id, call.call_id, leg="customer", agent_id=None)
@@ -108,8 +109,12 @@ class VoiceDesk:
         try:
             async for event in sub:
                 session = self.sessions.get(event.interaction_id or "")
+                if event.type is EventType.CALL_COMMAND:
+                    if session is not None:  # else the call is on another node (or over)
+                        self._command(session, event.data)
+                    continue
                 if session is None:
-                    if event.type is EventType.INTERACTION_ACCEPTED and _is_make_call(event.data):
+                    if event.type is EventType.INTERACTION_ACCEPTED and is_make_call(event.data):
                         self.spawn(self._make_call(event.interaction_id or "", event.agent_id))
                     continue
                 if event.type is EventType.INTERACTION_ACCEPTED and session.agent_leg is None:
@@ -120,7 +125,7 @@ class VoiceDesk:
                     self._hold(session)
                 elif event.type is EventType.INTERACTION_RESUMED:
                     self._resume(session)
-                elif event.type is not EventType.INTERACTION_ACCEPTED:
+                elif event.type is not EventType.INTERACTION_ACCEPTED and session.transferred_to is None:
                     self.spawn(self._end(session, "agent"))
         finally:
             sub.close()
@@ -129,10 +134,14 @@ class VoiceDesk:
         """The agent put the customer on hold: the legs stop hearing each other, the customer hears hold audio."""
         session.relay.hold(True)
         self._start_hold_audio(session)
+        if session.agent_leg is not None:  # the agent's phone shows the call held (no audio either way)
+            self.spawn(session.agent_leg.reinvite("inactive"))
 
     def _resume(self, session: VoiceSession) -> None:
         self._stop_hold_audio(session)
         session.relay.hold(False)
+        if session.agent_leg is not None:
+            self.spawn(session.agent_leg.reinvite("sendrecv"))
 
     def _start_hold_audio(self, session: VoiceSession) -> None:
         if session.player is None and session.relay.a.peer is not None:
@@ -160,6 +169,7 @@ class VoiceDesk:
                         endpoint)
             return
         leg = session.agent_leg = self.manager.call(endpoint)
+        self._take_transfers(session, leg)
         payloads = (session.payload, 101)
         try:
             media = await leg.dial(sdp.offer(self.host, session.relay.b.port, payloads=payloads),
@@ -176,9 +186,7 @@ class VoiceDesk:
         if not session.relay.a.held:
             self._stop_hold_audio(session)  # the agent is there
         await self.core.call_answered(session.interaction_id, session.caller.call_id, leg="agent", agent_id=agent_id)
-        await leg.ended.wait()
-        if leg.ended_by == "them" and session.agent_leg is leg:  # not a leg we released for a transfer
-            await self._end(session, "agent")
+        await self._end_with(session, leg, "agent")  # (a leg we released for a transfer does not end the call)
 
     async def _make_call(self, interaction_id: str, agent_id: str | None) -> None:
         """MakeCall: the agent's phone first, then the customer, then the bridge."""
@@ -193,6 +201,8 @@ class VoiceDesk:
         customer_leg = self.manager.call(self._uri_of(target))
         session = VoiceSession(interaction_id, customer_leg, relay, 0, agent_leg=agent_leg)
         self.sessions[interaction_id] = session
+        self._record(session)
+        self._take_transfers(session, agent_leg)
         try:
             media = await agent_leg.dial(sdp.offer(self.host, agent_port, payloads=(0, 8, 101)), ring_seconds=30)
             relay.set_peer("b", (media.host, media.port))
@@ -208,8 +218,13 @@ class VoiceDesk:
             log.info("MakeCall %s ended before the bridge: %s", interaction_id, exc)
             await self._end(session, "customer" if agent_leg.dialog else "agent")
             return
-        ended = await _first_to_end(agent_leg, customer_leg)
-        await self._end(session, "agent" if ended is agent_leg else "customer")
+        while True:
+            current = session.agent_leg or agent_leg
+            ended = await first_to_end(current, customer_leg)
+            if ended is customer_leg or session.agent_leg is current:
+                break  # (else the agent's leg was handed over to a transfer target: watch the new one)
+        await self._end(session, "customer" if ended is customer_leg else
+                        "transfer_target" if session.transferred_to else "agent")
 
     def _report_keys(self, session: VoiceSession) -> None:
         """DTMF the customer presses becomes call.dtmf events."""
@@ -235,6 +250,13 @@ class VoiceDesk:
         if session.agent_leg is not None:
             await session.agent_leg.hangup()
         session.relay.close()
+        if session.recorder is not None:
+            seconds = session.recorder.close()
+            try:
+                await self.core.call_recorded(session.interaction_id, session.caller.call_id,
+                                              str(session.recorder.path), seconds)
+            except Exception:
+                log.exception("call %s: could not record its recording", session.caller.call_id)
         try:
             await self.core.call_ended(session.interaction_id, session.caller.call_id, by=by,
                                        started_at=session.started_at)
@@ -242,15 +264,82 @@ class VoiceDesk:
             log.exception("call %s: could not record its end", session.caller.call_id)
 
 
-def _is_make_call(data: dict[str, Any]) -> bool:
-    interaction = data.get("interaction") or {}
-    return interaction.get("channel") == "voice" and interaction.get("direction") == "outbound"
+    def _record(self, session: VoiceSession) -> None:
+        if self.recordings is None:
+            return
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", session.caller.call_id)[:80]
+        recorder = session.recorder = Recorder(self.recordings / f"{session.interaction_id}-{safe}.wav")
+        session.relay.record(lambda packet: recorder.add(0, packet), lambda packet: recorder.add(1, packet))
 
+    # ---- commands from the API -----------------------------------------------------------
+    def _command(self, session: VoiceSession, data: dict[str, Any]) -> None:
+        action = data.get("action")
+        if action == "dtmf":
+            self.spawn(self._send_dtmf(session, str(data.get("digits") or "")))
+        elif action == "transfer":
+            self.spawn(self._transfer_out(session, str(data.get("to") or "")))
+        else:
+            log.warning("call %s: unknown command %r ignored", session.caller.call_id, action)
 
-async def _first_to_end(*legs: OutgoingCall) -> OutgoingCall:
-    """The leg whose far end hangs up first (or that we hang up)."""
-    waits = {asyncio.ensure_future(leg.ended.wait()): leg for leg in legs}
-    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    return waits[next(iter(done))]
+    async def _send_dtmf(self, session: VoiceSession, digits: str) -> None:
+        """Play the digits to the customer: RFC 4733 events, else SIP INFO (application/dtmf-relay)."""
+        async with session.keys:
+            if session.done or not digits:
+                return
+            payload = session.relay.a.events_payload
+            if payload is not None:
+                await send_keys(session.relay.a, digits, payload)
+            else:
+                for key in digits:
+                    await session.caller.info(f"Signal={key}\r\nDuration=160\r\n".encode(), "application/dtmf-relay")
+            await self.core.call_dtmf(session.interaction_id, session.caller.call_id, digits, leg="customer",
+                                      direction="sent")
+
+    async def _transfer_out(self, session: VoiceSession, to: str) -> bool:
+        """Ring ``to`` beside the call; once it answers it replaces the agent (blind transfer out).
+        True when it did."""
+        if session.transferring or session.done:
+            await self.core.call_transfer_failed(session.interaction_id, session.caller.call_id, to,
+                                                 "a transfer is already under way")
+            return False
+        session.transferring = True
+        standby = await session.relay.standby()
+        leg = self.manager.call(to if to.startswith("sip:") else f"sip:{to}@{self.manager.account.domain}")
+        try:
+            media = await leg.dial(sdp.offer(self.host, standby.port, payloads=(session.payload, 101)),
+                                   ring_seconds=self.transfer_ring_seconds)
+        except CallFailed as exc:
+            standby.close()
+            session.transferring = False
+            reason = "no answer" if exc.status == 0 else f"{exc.status} {exc.reason}"
+            await self.core.call_transfer_failed(session.interaction_id, session.caller.call_id, to, reason)
+            return False
+        if session.done:  # the caller hung up while it rang
+            standby.close()
+            await leg.hangup()
+            return False
+        released, session.agent_leg, session.transferred_to = session.agent_leg, leg, to
+        session.relay.replace_b(standby, (media.host, media.port), media.events_payload)
+        self._stop_hold_audio(session)
+        session.relay.hold(False)
+        if released is not None:
+            await released.hangup()
+        await self.core.call_transferred_out(session.interaction_id, session.caller.call_id, to)
+        if isinstance(session.caller, IncomingCall):  # (MakeCall's own loop watches the new leg)
+            self.spawn(self._end_with(session, leg, "transfer_target"))
+        return True
+
+    async def _end_with(self, session: VoiceSession, leg: OutgoingCall, by: str) -> None:
+        """When this leg's far end hangs up, the call is over."""
+        await leg.ended.wait()
+        if leg.ended_by == "them" and session.agent_leg is leg:
+            await self._end(session, by)
+
+    def _take_transfers(self, session: VoiceSession, leg: OutgoingCall) -> None:
+        """The agent's phone may transfer the call itself (REFER): the server carries it out."""
+        async def on_refer(target: str) -> bool:
+            if not target.startswith("sip:"):
+                return False
+            return await self._transfer_out(session, target)
+
+        leg.on_refer = on_refer

@@ -12,6 +12,7 @@ from cti.api import schemas as s
 from cti.api.context import Services, services
 from cti.api.framework import Api, Call
 from cti.api.queries import get_row, page, point_row, require_case_access
+from cti.call_control import VoiceControl
 from cti.channels import ChannelDirectory
 from cti.errors import InvalidInput, Unavailable, Unprocessable
 from cti.services import render
@@ -168,10 +169,10 @@ async def transfer(call: Call) -> dict[str, Any]:
     b = call.body
     if b.number is not None:
         svc, iid = services(call.request), call.path("id")
+        control = _call_control(svc)
+        await control.transfer_to_number(iid, b.number, actor=call.actor)
         row = await svc.db.read(lambda c: get_row(c, I, iid, "interaction"))
-        if row.channel != "voice":
-            raise Unprocessable("only calls can be transferred to a number", code="channel_not_voice")
-        raise Unavailable("no voice connector is up to transfer the call", code="connector_unavailable")
+        return render.interaction(row)  # still active: the agent keeps the caller until the number answers
     if b.agent_id is not None:
         return await _command(call, Command.TRANSFER_TO_AGENT, CommandParams(agent_id=b.agent_id))
     return await _command(call, Command.TRANSFER_TO_QUEUE, CommandParams(queue=b.queue))
@@ -182,14 +183,15 @@ async def transfer(call: Call) -> dict[str, Any]:
            response={"type": "object", "properties": {"sent": {"type": "string"}}})
 async def dtmf(call: Call) -> dict[str, Any]:
     svc, iid = services(call.request), call.path("id")
-    row = await svc.db.read(lambda c: get_row(c, I, iid, "interaction"))
-    if row.channel != "voice":
-        raise Unprocessable("DTMF is for calls", code="channel_not_voice")
+    await _call_control(svc).send_dtmf(iid, call.body.digits, actor=call.actor)
+    return {"sent": call.body.digits.upper()}
+
+
+def _call_control(svc: Services) -> VoiceControl:
     control = svc.extras.get("call_control")
     if control is None:
-        raise Unavailable("no voice connector is up", code="connector_unavailable")
-    await control.send_dtmf(row, call.body.digits, actor=call.actor)
-    return {"sent": call.body.digits}
+        raise Unavailable("no voice connector is configured", code="connector_unavailable")
+    return control
 
 
 @api.route("POST", "/api/v1/interactions/{id}/messages", summary="Reply on the interaction's own channel",

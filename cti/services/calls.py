@@ -14,11 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from cti import models
+from cti.errors import Conflict, Forbidden, Unprocessable
 from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services import render
-from cti.services.actors import SYSTEM
+from cti.services.actors import SYSTEM, Actor
 from cti.services.agents import set_presence
 from cti.services.contacts import find_or_create_contact
 from cti.services.interactions import apply_command, new_interaction
@@ -69,12 +70,44 @@ def agent_missed(tx: Tx, interaction_id: str, *, agent_id: str, policy: RoutingP
     return render.interaction(row)
 
 
-def call_dtmf(tx: Tx, interaction_id: str, *, call_id: str, digits: str, leg: str) -> None:
-    """Keys pressed on a call (RFC 4733 or SIP INFO): call.dtmf."""
+def call_dtmf(tx: Tx, interaction_id: str, *, call_id: str, digits: str, leg: str,
+              direction: str = "received") -> None:
+    """Keys pressed on a call (RFC 4733 or SIP INFO), or sent by the server on the agent's
+    behalf (``direction`` "sent"): call.dtmf."""
+    call_event(tx, interaction_id, EventType.CALL_DTMF, {"call_id": call_id, "digits": digits, "leg": leg,
+                                                         "direction": direction})
+
+
+def call_event(tx: Tx, interaction_id: str, event_type: EventType, data: dict[str, Any]) -> None:
+    """A call event on the interaction (its case, agent and queue)."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
-    tx.emit(Event.make(EventType.CALL_DTMF, case_id=row["case_id"], interaction_id=interaction_id,
+    tx.emit(Event.make(event_type, case_id=row["case_id"], interaction_id=interaction_id,
+                       agent_id=row["agent_id"], queue=row["queue"], data=data))
+
+
+def request_call_command(tx: Tx, interaction_id: str, action: str, data: dict[str, Any], *,
+                         actor: Actor) -> None:
+    """``call.command``: the connector carrying the call (on whichever node holds it) acts on it.
+    Only a connected call (active or held) takes commands, and an agent only on their own call."""
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    if row["channel"] != "voice":
+        raise Unprocessable("this is for calls", code="channel_not_voice")
+    if actor.is_agent and row["agent_id"] != actor.agent_id:
+        raise Forbidden("this call is not assigned to you", code="not_your_interaction")
+    if row["state"] not in (State.ACTIVE.value, State.HELD.value):
+        raise Conflict(f"the call is {row['state']}, not connected", code="call_not_connected",
+                       details={"state": row["state"]})
+    tx.emit(Event.make(EventType.CALL_COMMAND, case_id=row["case_id"], interaction_id=interaction_id,
                        agent_id=row["agent_id"], queue=row["queue"],
-                       data={"call_id": call_id, "digits": digits, "leg": leg}))
+                       data={"action": action, **data, "by": actor.agent_id or actor.role.value}))
+
+
+def call_transferred_out(tx: Tx, interaction_id: str, *, call_id: str, to: str, policy: RoutingPolicy) -> None:
+    """The caller now talks to ``to``: call.transferred, and the agent's part moves to wrap-up."""
+    call_event(tx, interaction_id, EventType.CALL_TRANSFERRED, {"call_id": call_id, "to": to})
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    if row["state"] in (State.ACTIVE.value, State.HELD.value):
+        apply_command(tx, interaction_id, Command.END, actor=SYSTEM, policy=policy)
 
 
 def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at: float,

@@ -1,0 +1,47 @@
+"""One call the SIP connector carries: its legs, relay, hold audio, recording and transfer state."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.sip.call import OutgoingCall
+from connectors.sip.incoming import IncomingCall
+from connectors.sip.player import Player
+from connectors.sip.recorder import Recorder
+from connectors.sip.relay import RtpRelay
+
+
+@dataclass
+class VoiceSession:
+    """The customer's leg (a), the agent's or transfer target's leg (b), and what plays or records."""
+
+    interaction_id: str
+    caller: IncomingCall | OutgoingCall  # the customer's leg
+    relay: RtpRelay
+    payload: int
+    started_at: float = field(default_factory=time.time)
+    agent_leg: OutgoingCall | None = None
+    player: Player | None = None  # hold audio while held
+    recorder: Recorder | None = None
+    transferred_to: str | None = None  # the caller was handed to this number: the agent's events no longer end it
+    transferring: bool = False
+    keys: asyncio.Lock = field(default_factory=asyncio.Lock)  # one DTMF string at a time
+    done: bool = False
+
+
+
+def is_make_call(data: dict[str, Any]) -> bool:
+    interaction = data.get("interaction") or {}
+    return interaction.get("channel") == "voice" and interaction.get("direction") == "outbound"
+
+
+async def first_to_end(*legs: OutgoingCall) -> OutgoingCall:
+    """The leg whose far end hangs up first (or that we hang up)."""
+    waits = {asyncio.ensure_future(leg.ended.wait()): leg for leg in legs}
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return waits[next(iter(done))]

@@ -1,0 +1,45 @@
+"""Shared pieces of the voice tests: the test users, server config, waits, who heard whom.
+(The ``registrar`` and ``agent_and_customer`` fixtures are in conftest.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cti.bus import EventFilter
+from sip_test_env.kamailio import Registrar
+from sip_test_env.phones import Phone, dominant_frequency
+from tests.harness import Harness, make_config
+
+USERS = {"cti": "ctipass", "alice": "alicepass", "bob": "bobpass", "carol": "carolpass", "2001": "2001pass"}
+
+
+def server_config(tmp_path: Path, registrar: Registrar, **sip: Any) -> Any:
+    return make_config(tmp_path, connectors={"sip": {
+        "registrar": f"127.0.0.1:{registrar.port}", "username": "cti", "password": "ctipass", **sip}})
+
+
+async def registered(h: Harness) -> None:
+    await h.wait_for(lambda: h.services.connector_health.get("sip") == "connected", what="registered")
+
+
+def assert_heard_each_other(alice_phone: Phone, bob_phone: Phone) -> None:
+    heard = {p.name: [dominant_frequency(r) for r in p.recordings() if r.name.endswith("-dec.wav")]
+             for p in (alice_phone, bob_phone)}
+    assert heard["alice"] and abs(heard["alice"][0] - 1000) < 20, heard  # the agent heard the customer
+    assert heard["bob"] and abs(heard["bob"][0] - 440) < 20, heard  # and the customer heard the agent
+
+
+async def call_in_state(h: Harness, state: str, *, agent: str | None = None, what: str) -> str:
+    """The id of the voice interaction in that state (offered to that agent), once there is one."""
+    async def found() -> str | None:
+        items = (await h.admin.list_interactions(channel="voice", state=state))["items"]
+        matching = [i for i in items if agent is None or i["agent_id"] == agent]
+        return matching[0]["id"] if matching else None
+
+    return await h.wait_for(found, timeout=20, what=what)
+
+
+async def call_events(h: Harness) -> list[tuple[str, dict[str, object]]]:
+    events = await h.services.bus.replay(0, EventFilter(types=["call.*"]))
+    return [(e.type.value, e.data) for e in events]
