@@ -32,13 +32,14 @@ def ensure_sipp() -> str:
     return shutil.which("sipp") or "sipp"
 
 
-def run_uac(target_port: int, rate: int, calls: int, workdir: Path) -> dict[str, float]:
-    """SIPp uac against 127.0.0.1:target_port; counts from its final statistics."""
+def run_uac(target_port: int, rate: int, calls: int, workdir: Path, *, hold_ms: int = 0) -> dict[str, float]:
+    """SIPp uac against 127.0.0.1:target_port (calls held ``hold_ms``); counts from its final statistics."""
     started = time.monotonic()
     result = subprocess.run(
         [ensure_sipp(), "-sn", "uac", f"127.0.0.1:{target_port}", "-s", "cti", "-i", "127.0.0.1",
          "-p", str(free_port_pair()), "-ci", "127.0.0.1", "-cp", str(free_port()), "-r", str(rate),
-         "-m", str(calls), "-l", str(rate * 4), "-d", "0", "-recv_timeout", "10000", "-timeout", "120",
+         "-m", str(calls), "-l", str(max(rate * 4, calls if hold_ms else 0)), "-d", str(hold_ms),
+         "-recv_timeout", "10000", "-timeout", str(120 + hold_ms // 1000),
          "-nostdin", "-trace_screen", "-screen_file", str(workdir / "screen.log")],
         capture_output=True, text=True, cwd=workdir)
     elapsed = time.monotonic() - started

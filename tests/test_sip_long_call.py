@@ -19,7 +19,7 @@ import pytest
 from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import dominant_frequency, recording_seconds
 from tests.harness import make_config, running_server
-from tests.test_sip_voice import call_in_state
+from tests.voice_helpers import call_in_state
 
 pytestmark = pytest.mark.slow
 HOSTILE = [

@@ -119,6 +119,23 @@ def test_retransmitted_invite_is_absorbed_and_never_starts_a_second_call() -> No
     assert again[0].message.status == 180  # the latest provisional is what a retransmission gets
 
 
+def test_after_a_2xx_retransmitted_invites_are_absorbed_until_timer_l() -> None:
+    """RFC 6026: our 200 OK was lost, so the caller sends the INVITE again; that must not reach the
+    user as a new call (nor get a stale 100), and the transaction ends 64*T1 later."""
+    clock = Clock()
+    layer = TransactionLayer(clock=clock)
+    invite = request("INVITE", branch="z9hG4bKacc", rport=True)
+    key = layer.receive(invite, ("127.0.0.1", 40000))[1].key
+    ok = make_response(invite, 200, "OK", to_tag="srv")
+    assert layer.respond(key, ok) == [Send(ok, ("127.0.0.1", 40000))]
+    clock.now += 0.2
+    assert layer.receive(invite, ("127.0.0.1", 40000)) == []  # absorbed, not a second call
+    assert layer.transactions[key].state == "accepted"
+    run_until(layer, clock, clock.now + 33)
+    assert key not in layer.transactions  # timer L
+    assert [type(a) for a in layer.receive(invite, ("127.0.0.1", 40000))] == [Send, Incoming]  # only then new
+
+
 def test_server_invite_error_is_retransmitted_until_ack_then_absorbed() -> None:
     clock = Clock()
     layer = TransactionLayer(clock=clock)

@@ -241,6 +241,7 @@ class CallManager:
         self.fallback = fallback or endpoint.on_request
         endpoint.on_request = self._on_request
         endpoint.on_stray_response = self._on_stray
+        endpoint.on_ack_timeout = self._on_ack_timeout
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run an in-dialog exchange (a REFER's NOTIFYs) beside the endpoint's callback."""
@@ -254,9 +255,21 @@ class CallManager:
     def _on_request(self, request: Request, source: Addr, key: tuple[str, ...] | None) -> None:
         call = self.calls.get(request.call_id)
         if call is not None and key is not None and call.dialog is not None:
-            call.on_request(request, key)
+            if _in_dialog(request, call.dialog):
+                call.on_request(request, key)
+            else:  # the Call-ID of a call of ours with tags that are not its dialog's (12.2.2)
+                self.endpoint.respond(key, make_response(request, 481, "Call/Transaction Does Not Exist"))
             return
+        if key is not None and request.method != "INVITE" and parse_address(request.headers.get("To") or "").tag:
+            self.endpoint.respond(key, make_response(request, 481, "Call/Transaction Does Not Exist"))
+            return  # an in-dialog request for no dialog of ours (RFC 3261 12.2.2)
         self.fallback(request, source, key)
+
+    def _on_ack_timeout(self, response: Response) -> None:
+        """Our 2xx to an INVITE was never ACKed (64*T1): the session ends with a BYE (RFC 3261 13.3.1.4)."""
+        call = self.calls.get(response.call_id)
+        if call is not None and not call.ended.is_set():
+            self.spawn(call.hangup())
 
     def _on_stray(self, response: Response) -> None:
         call = self.calls.get(response.call_id)
@@ -265,3 +278,10 @@ class CallManager:
         seq, method = response.cseq
         if method == "INVITE":
             self.endpoint.send_ack(call.dialog.ack(self.endpoint, seq), call.dialog.next_hop(self.proxy))
+
+
+def _in_dialog(request: Request, dialog: Dialog) -> bool:
+    """Whether the request's tags are this dialog's: To is our tag, From the peer's."""
+    to_tag = parse_address(request.headers.get("To") or "").tag
+    from_tag = parse_address(request.headers.get("From") or "").tag
+    return to_tag == dialog.local_tag and from_tag == dialog.remote_tag

@@ -135,6 +135,9 @@ class SipEndpoint(asyncio.DatagramProtocol):
                     if future is not None and not future.done() and action.message.status >= 200:
                         future.set_result(action.message)
                 else:
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug("request %s %s (key %s)", action.message.method, action.message.call_id,
+                                  "none" if action.key is None else "new")
                     self.on_request(action.message, action.source, action.key)
             elif isinstance(action, Timeout):
                 future = self._waiting.get(action.key)

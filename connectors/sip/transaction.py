@@ -12,6 +12,7 @@ are ``1xx``, ``2xx``, ``3xx+`` for responses, ``request`` for a retransmitted re
 the layer does the two jobs RFC 3261 gives the UA core that are easiest to get wrong:
 retransmitting a 2xx to INVITE until its ACK arrives (13.3.1.4), and handing 2xx
 retransmissions that arrive after the client transaction ended to the user (to ACK again).
+The server INVITE machine has RFC 6026's "accepted" state.
 """
 
 from __future__ import annotations
@@ -64,7 +65,14 @@ CLIENT_NON_INVITE: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
 SERVER_INVITE: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("proceeding", "request"): ("proceeding", ("resend",)),
     ("proceeding", "tu_1xx"): ("proceeding", ("resend",)),
-    ("proceeding", "tu_2xx"): ("terminated", ("resend",)),
+    # RFC 6026: after a 2xx the transaction stays "accepted" for timer L, absorbing the INVITE's
+    # retransmissions (the caller has not heard the 2xx yet; the 2xx is retransmitted until its ACK
+    # by the layer below). Deleting it at once (RFC 3261 as first written) let a retransmitted
+    # INVITE look like a new call.
+    ("proceeding", "tu_2xx"): ("accepted", ("resend", "start:L")),
+    ("accepted", "request"): ("accepted", ()),
+    ("accepted", "tu_2xx"): ("accepted", ("resend",)),
+    ("accepted", "L"): ("terminated", ()),
     ("proceeding", "tu_3xx+"): ("completed", ("resend", "start:G", "start:H")),
     ("completed", "request"): ("completed", ("resend",)),
     ("completed", "G"): ("completed", ("resend", "double:G")),
@@ -91,7 +99,7 @@ SERVER_NON_INVITE: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
 def timer_base(name: str, reliable: bool) -> float:
     """Initial duration of a timer (RFC 3261 table 4); 0 on reliable transports where it is unused."""
     unreliable = {"A": T1, "B": 64 * T1, "D": 32.0, "E": T1, "F": 64 * T1, "K": T4, "G": T1, "H": 64 * T1,
-                  "I": T4, "J": 64 * T1}
+                  "I": T4, "J": 64 * T1, "L": 64 * T1}
     if reliable and name in ("A", "E", "G"):
         return -1.0  # never started: no retransmissions over TCP
     if reliable and name in ("D", "K", "I", "J"):

@@ -169,7 +169,7 @@ async def transfer(call: Call) -> dict[str, Any]:
     b = call.body
     if b.number is not None:
         svc, iid = services(call.request), call.path("id")
-        control = _call_control(svc)
+        control = await _call_control(svc, iid)
         await control.transfer_to_number(iid, b.number, actor=call.actor)
         row = await svc.db.read(lambda c: get_row(c, I, iid, "interaction"))
         return render.interaction(row)  # still active: the agent keeps the caller until the number answers
@@ -183,11 +183,15 @@ async def transfer(call: Call) -> dict[str, Any]:
            response={"type": "object", "properties": {"sent": {"type": "string"}}})
 async def dtmf(call: Call) -> dict[str, Any]:
     svc, iid = services(call.request), call.path("id")
-    await _call_control(svc).send_dtmf(iid, call.body.digits, actor=call.actor)
+    await (await _call_control(svc, iid)).send_dtmf(iid, call.body.digits, actor=call.actor)
     return {"sent": call.body.digits.upper()}
 
 
-def _call_control(svc: Services) -> VoiceControl:
+async def _call_control(svc: Services, interaction_id: str) -> VoiceControl:
+    """The voice connector's handle, once the interaction is known to be a call (404, 422 first)."""
+    row = await svc.db.read(lambda c: get_row(c, I, interaction_id, "interaction"))
+    if row.channel != "voice":
+        raise Unprocessable("this is for calls", code="channel_not_voice")
     control = svc.extras.get("call_control")
     if control is None:
         raise Unavailable("no voice connector is configured", code="connector_unavailable")

@@ -1,0 +1,230 @@
+"""Bridged calls through the server's SIP layer (B2BUA) against SIPp, in one run.
+
+    .venv/bin/python -m bench.sip_bridge [--rate 400] [--calls 8000] [--concurrent 500] [--hold 30]
+
+1. Call setups: SIPp's ``uac`` at a fixed rate -> ``bench/sip_b2bua.py`` (answers, places the
+   second call, bridges) -> SIPp's ``uas``; and the same uac straight to a SIPp uas as the
+   baseline. Printed: calls completed and failed, achieved rate, CPU ms per bridged call.
+2. Concurrent bridged calls with media: SIPp's uac holds ``--concurrent`` calls for ``--hold``
+   seconds through the B2BUA to a SIPp uas that echoes RTP (``-rtp_echo``). This process
+   streams 20 ms PCMU packets into every call's leg a (each payload carries the call's number,
+   a sequence number and the send time); they cross the relay to SIPp, come back, and cross the
+   relay again. Printed: packets sent and returned, loss, round-trip latency, the largest gap
+   between packets arriving on a call (per call; an "audio gap" is > 60 ms), and the B2BUA's CPU.
+Issue 4's targets: >= 400 call setups/s; 500 concurrent bridged calls with no gap over 60 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.sip_calls import ensure_sipp, run_uac
+from sip_test_env.ports import free_port, free_port_pair
+
+GAP_LIMIT = 0.060
+
+
+def start_b2bua(port: int, target_port: int, *, announce: bool = False) -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-m", "bench.sip_b2bua", str(port), str(target_port),
+                                *(["--announce"] if announce else [])], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stdout is not None
+    process.stdout.readline()  # "ready"
+    return process
+
+
+def stop_b2bua(process: subprocess.Popen[str]) -> dict[str, float]:
+    process.terminate()
+    assert process.stderr is not None
+    report = process.stderr.read()
+    process.wait(10)
+    found = re.search(r"bridged (\d+) failed (\d+) peak (\d+) cpu ([\d.]+)", report)
+    keys = ("bridged", "failed", "peak", "cpu")
+    return dict(zip(keys, map(float, found.groups()), strict=True)) if found else dict.fromkeys(keys, float("nan"))
+
+
+def start_uas(port: int, workdir: Path, *, echo: bool = False) -> subprocess.Popen[bytes]:
+    args = [ensure_sipp(), "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-ci", "127.0.0.1",
+            "-cp", str(free_port()), "-nostdin"]
+    if echo:
+        args += ["-mi", "127.0.0.1", "-mp", str(free_port_pair()), "-rtp_echo"]
+    uas = subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # SIPp gives no readiness signal; early UDP would only be retransmitted
+    return uas
+
+
+def setup_rate(rate: int, calls: int, workdir: Path) -> None:
+    uas_port = free_port_pair()
+    uas = start_uas(uas_port, workdir)
+    baseline = run_uac(uas_port, rate, calls, workdir)
+    b2bua_port = free_port_pair()
+    b2bua = start_b2bua(b2bua_port, uas_port)
+    ours = run_uac(b2bua_port, rate, calls, workdir)
+    figures = stop_b2bua(b2bua)
+    uas.terminate()
+    uas.wait(10)
+    print("1. call setups (SIPp uac -> target)")
+    for name, run in (("SIPp uas (baseline)", baseline), ("B2BUA -> SIPp uas", ours)):
+        achieved = run["successful"] / run["elapsed"] if run["elapsed"] else 0
+        print(f"   {name:22s} {run['successful']:6.0f} calls ok, {run['failed']:4.0f} failed, "
+              f"{achieved:6.0f} calls/s achieved at {rate}/s offered")
+    if figures["bridged"]:
+        print(f"   {'':22s} B2BUA CPU {figures['cpu']:.2f} s for {figures['bridged']:.0f} bridged calls = "
+              f"{figures['cpu'] / figures['bridged'] * 1000:.2f} ms per call (two INVITE dialogs, relay set-up)")
+
+
+class MediaProbe(asyncio.DatagramProtocol):
+    """Streams RTP into every bridged call's leg a and times the echoes that come back."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.ports: list[int] = []
+        self.sent = 0
+        self.returned = 0
+        self.last_arrival: dict[int, float] = {}
+        self.max_gap: dict[int, float] = {}
+        self.latencies: list[float] = []
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if len(data) < 24:
+            return
+        call, _, sent_at = struct.unpack_from("!IId", data, 12)
+        now = time.monotonic()
+        self.returned += 1
+        previous = self.last_arrival.get(call)
+        if previous is not None:
+            gap = now - previous
+            if gap > self.max_gap.get(call, 0.0):
+                self.max_gap[call] = gap
+        self.last_arrival[call] = now
+        if self.returned % 50 == 0:
+            self.latencies.append(now - sent_at)
+
+    async def stream(self, seconds: float) -> None:
+        """20 ms frames to every known call for ``seconds``, spread over each 20 ms in 4 slices."""
+        loop = asyncio.get_running_loop()
+        due, end, sequence = loop.time(), loop.time() + seconds, 0
+        filler = b"\xff" * (160 - 16)
+        while loop.time() < end:
+            ports = list(self.ports)
+            for part in range(4):
+                for call in range(part, len(ports), 4):
+                    header = struct.pack("!BBHII", 0x80, 0, sequence & 0xFFFF, sequence * 160 & 0xFFFFFFFF, call)
+                    self.transport.sendto(header + struct.pack("!IId", call, sequence, time.monotonic()) + filler,
+                                          ("127.0.0.1", ports[call]))
+                    self.sent += 1
+                due += 0.005
+                await asyncio.sleep(max(0.0, due - loop.time()))
+            sequence += 1
+
+
+async def concurrent_calls(concurrent: int, hold: float, workdir: Path) -> None:
+    uas_port = free_port_pair()
+    uas = start_uas(uas_port, workdir, echo=True)
+    b2bua_port = free_port_pair()
+    b2bua = start_b2bua(b2bua_port, uas_port, announce=True)
+    probe = MediaProbe()
+    loop = asyncio.get_running_loop()
+    await loop.create_datagram_endpoint(lambda: probe, local_addr=("127.0.0.1", 0))
+
+    async def read_ports() -> None:
+        assert b2bua.stdout is not None
+        while True:
+            line = await asyncio.to_thread(b2bua.stdout.readline)
+            if not line.startswith("port "):
+                return
+            probe.ports.append(int(line.split()[1]))
+            if len(probe.ports) >= concurrent:
+                all_bridged.set()
+
+    reader = asyncio.create_task(read_ports())
+    all_bridged = asyncio.Event()
+    setup_rate_per_s = 100
+    ramp = concurrent / setup_rate_per_s
+    uac = asyncio.create_task(asyncio.to_thread(
+        run_uac, b2bua_port, setup_rate_per_s, concurrent, workdir, hold_ms=int((hold + ramp + 2) * 1000)))
+    try:
+        await asyncio.wait_for(all_bridged.wait(), ramp + 20)
+    except TimeoutError:
+        pass  # measure what did get bridged; the report shows how many
+    cpu_before, uas_before, own_before = _cpu_of(b2bua.pid), _cpu_of(uas.pid), _own_cpu()
+    await probe.stream(hold)
+    cpu_used = _cpu_of(b2bua.pid) - cpu_before
+    uas_used, own_used = _cpu_of(uas.pid) - uas_before, _own_cpu() - own_before
+    await asyncio.sleep(0.3)  # the last echoes
+    uac_result = await uac
+    figures = stop_b2bua(b2bua)
+    reader.cancel()
+    uas.terminate()
+    uas.wait(10)
+
+    gaps = sorted(probe.max_gap.values())
+    over = sum(1 for g in gaps if g > GAP_LIMIT)
+    loss = 1 - probe.returned / probe.sent if probe.sent else float("nan")
+    lat = sorted(probe.latencies)
+    print(f"2. concurrent bridged calls with media ({hold:.0f} s, RTP both ways through the relay)")
+    print(f"   calls bridged {len(probe.ports)} of {concurrent} (peak {figures['peak']:.0f} at once); "
+          f"SIPp: {uac_result['successful']:.0f} ok, {uac_result['failed']:.0f} failed")
+    print(f"   packets: {probe.sent} sent, {probe.returned} returned after crossing the relay twice "
+          f"(loss {loss:.3%}); {probe.sent / hold:.0f} packets/s in, as many relayed each way")
+    if lat:
+        print(f"   round trip: p50 {statistics.median(lat) * 1000:.1f} ms, "
+              f"p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms")
+    if gaps:
+        print(f"   largest gap per call: median {statistics.median(gaps) * 1000:.1f} ms, "
+              f"p99 {gaps[int(len(gaps) * 0.99)] * 1000:.1f} ms, max {gaps[-1] * 1000:.1f} ms; "
+              f"calls with a gap over {GAP_LIMIT * 1000:.0f} ms: {over} of {len(gaps)}")
+    print(f"   B2BUA CPU while streaming: {cpu_used / hold:.0%} of a core "
+          f"({cpu_used / hold / max(1, len(probe.ports)) * 1000:.2f} ms per call per second); on the same "
+          f"2 cores the probe used {own_used / hold:.0%} and SIPp's echo {uas_used / hold:.0%}")
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=int, default=400)
+    parser.add_argument("--calls", type=int, default=8000)
+    parser.add_argument("--concurrent", type=int, default=500)
+    parser.add_argument("--hold", type=float, default=30.0)
+    parser.add_argument("--skip-setup", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="cti-bench-bridge-"))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # two sockets per bridged call (inherited)
+    if not args.skip_setup:
+        setup_rate(args.rate, args.calls, workdir)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(concurrent_calls(args.concurrent, args.hold, workdir))
+    print("   targets: >= 400 call setups/s; 500 concurrent bridged calls, no gap over 60 ms")
+
+
+if __name__ == "__main__":
+    main()
