@@ -177,3 +177,25 @@ def test_dtmf_sent_as_rfc4733_events_reads_back_as_one_key_each() -> None:
     assert [bool(f[6] & 0x80) for f in fields] == [False] * 5 + [True] * 3
     ends = {telephone_event(p, 101) for p in packets if telephone_event(p, 101)[2]}  # type: ignore[index]
     assert ends == {("#", 48000, True)}  # the receiver counts one key
+
+
+def test_sip_over_a_stream_is_framed_by_content_length() -> None:
+    import pytest
+
+    from connectors.sip.message import SipParseError, parse_message
+    from connectors.sip.stream import StreamFramer
+
+    first = (b"MESSAGE sip:cti@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK1\r\n"
+             b"Call-ID: s1\r\nCSeq: 1 MESSAGE\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:cti@127.0.0.1>\r\n"
+             b"l: 5\r\n\r\nhello")
+    second = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK2\r\nCall-ID: s2\r\n"
+              b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    stream = b"\r\n\r\n" + first + b"\r\n" + second  # keep-alives before and between messages
+    framer = StreamFramer()
+    out: list[bytes] = []
+    for i in range(0, len(stream), 7):  # arriving in small pieces
+        out += framer.feed(stream[i:i + 7])
+    assert out == [first, second] and parse_message(out[0]).body == b"hello"
+    for broken in (b"OPTIONS sip:x SIP/2.0\r\nContent-Length: -1\r\n\r\n", b"X" * (70 * 1024)):
+        with pytest.raises(SipParseError):
+            StreamFramer().feed(broken)

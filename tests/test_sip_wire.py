@@ -15,10 +15,11 @@ from bench.sip_b2bua import B2bua
 from bench.sip_calls import ensure_sipp
 from connectors.sip.endpoint import SipEndpoint
 from sip_test_env.kamailio import Registrar
+from sip_test_env.phones import Phone
 from sip_test_env.ports import free_port, free_port_pair
 from sip_test_env.sipp import write_scenario
 from tests.harness import Harness, running_server
-from tests.voice_helpers import call_events, registered, server_config
+from tests.voice_helpers import assert_heard_each_other, call_events, call_in_state, registered, server_config
 
 SDP = (b"v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        b"m=audio 40002 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
@@ -209,6 +210,29 @@ async def test_sipp_calls_losing_a_tenth_of_packets_all_complete_once(
 async def _all_abandoned(h: Harness, count: int) -> bool:
     found = await voice_interactions(h)
     return len(found) == count and all(i["state"] == "abandoned" for i in found)
+
+
+async def test_over_tcp_the_connector_registers_and_bridges_a_call_with_audio(
+        tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone]) -> None:
+    """transport = "tcp": REGISTER, the INVITE from the registrar, our INVITE to the agent through
+    it and the responses travel over TCP; the phones themselves stay on UDP (the registrar
+    bridges the transports) and the media is RTP over UDP as always."""
+    alice_phone, bob_phone = agent_and_customer
+    async with running_server(server_config(tmp_path, registrar, transport="tcp")) as h:
+        await registered(h)
+        endpoint = h.services.extras["connectors"].running["sip"].endpoint
+        assert endpoint.contact().endswith(";transport=tcp>") and endpoint.streams.by_peer  # registered over TCP
+        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
+        await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
+        iid = await call_in_state(h, "offered", what="the call offered to alice")
+        await alice.accept(iid)
+        await asyncio.to_thread(alice_phone.wait_log, "Call established")
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(bob_phone.hangup)
+        await asyncio.to_thread(alice_phone.wait_call_over)
+        await h.interaction_in_state(iid, "wrapup")
+        assert len(endpoint.streams.by_peer) >= 2  # our connection to the registrar and the one it opened to us
+    assert_heard_each_other(alice_phone, bob_phone)
 
 
 class LossyEndpoint(SipEndpoint):

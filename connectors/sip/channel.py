@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -30,6 +30,7 @@ class SipSettings(BaseSettings):
     """``[connectors.sip]``"""
 
     registrar: str = "127.0.0.1:5060"
+    transport: Literal["udp", "tcp"] = "udp"  # to the registrar/proxy; tcp also listens on TCP
     username: str
     password: str = ""
     domain: str = ""  # default: the registrar's host
@@ -61,7 +62,8 @@ class SipChannel(Channel):
     def __init__(self, ctx: ConnectorContext, settings: SipSettings) -> None:  # type: ignore[override]
         super().__init__(ctx, settings)
         self.config = settings
-        self.endpoint = SipEndpoint(settings.local_host, settings.local_port, on_request=self._on_request)
+        self.endpoint = SipEndpoint(settings.local_host, settings.local_port, on_request=self._on_request,
+                                    transport=settings.transport)
         host, port = settings.registrar_address()
         self.registration = Registration(self.endpoint, Account(settings.username, settings.password,
                                                                 settings.domain or host, (host, port),

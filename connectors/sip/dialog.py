@@ -65,10 +65,18 @@ class Dialog:
         """The ACK for a 2xx to our INVITE (13.2.2.4): its own transaction, the INVITE's CSeq number."""
         return self._base(endpoint, "ACK", invite_seq)
 
+    def transport(self) -> str:
+        """The next hop's transport: its URI's ``transport`` parameter, else UDP (RFC 3263)."""
+        uri = parse_address(self.route_set[0]).uri if self.route_set else self.remote_target
+        try:
+            return (parse_uri(uri).params.get("transport") or "udp").lower()
+        except ValueError:
+            return "udp"
+
     def _base(self, endpoint: SipEndpoint, method: str, seq: int) -> Request:
         request = endpoint.new_request(method, self.remote_target, from_=f"<{self.local_uri}>;tag={self.local_tag}",
                                        to=f"<{self.remote_uri}>;tag={self.remote_tag}", call_id=self.call_id,
-                                       seq=seq)
+                                       seq=seq, transport=self.transport() if endpoint.streams else "udp")
         for route in self.route_set:
             request.headers.add("Route", route)
         return request

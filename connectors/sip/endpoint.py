@@ -1,9 +1,15 @@
-"""The asyncio UDP adapter around the sans-IO transaction layer: one SIP endpoint on one socket.
+"""The asyncio adapter around the sans-IO transaction layer: one SIP endpoint on one port.
 
 Bytes in are parsed (a packet that is not SIP is counted and dropped; nothing stops the
 socket), handed to the transaction layer, and its actions carried out: sends on the socket,
 final responses resolve the caller's ``request()``, new requests go to the ``on_request``
 callback with the key to ``respond()`` on. One timer handle follows the layer's next deadline.
+
+The endpoint always listens on UDP. With ``transport="tcp"`` it also listens on TCP at the same
+port, advertises ``;transport=tcp`` in its Contact, and sends requests that leave the dialog
+layer (to the registrar/proxy) over TCP; a message goes over the transport its top Via names,
+so responses return the way their request came and in-dialog requests follow the remote
+target's ``transport`` parameter (UDP when it has none, RFC 3263).
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from connectors.sip.message import Request, Response, SipParseError, make_response, parse_message
+from connectors.sip.message import Request, Response, SipParseError, make_response, parse_message, parse_via
+from connectors.sip.stream import StreamConnections
 from connectors.sip.transaction import AckTimeout, Addr, Incoming, Send, Timeout, TransactionLayer
 
 log = logging.getLogger(__name__)
@@ -29,8 +36,12 @@ class SipEndpoint(asyncio.DatagramProtocol):
     """A SIP endpoint bound to host:port (port 0: any free port)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, on_request: RequestHandler | None = None,
-                 user_agent: str = "cti-pivot", user: str = "cti") -> None:
+                 user_agent: str = "cti-pivot", user: str = "cti", transport: str = "udp") -> None:
         self.host, self.port, self.user_agent, self.user = host, port, user_agent, user
+        if transport not in ("udp", "tcp"):
+            raise ValueError(f"SIP transport {transport!r}: udp or tcp")
+        self.transport_name = transport
+        self.streams = StreamConnections(host, self._stream_message) if transport == "tcp" else None
         self.on_request = on_request or self._not_implemented
         self.on_ack_timeout: Callable[[Response], None] = lambda _r: None
         self.on_stray_response: Callable[[Response], None] = lambda _r: None
@@ -44,7 +55,19 @@ class SipEndpoint(asyncio.DatagramProtocol):
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.layer = TransactionLayer(clock=loop.time)
-        await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self.port))
+        wanted = self.port
+        for attempt in range(10):  # with TCP too, the same port number must be free for both
+            await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, wanted))
+            if self.streams is None:
+                return
+            try:
+                await self.streams.listen(self.port)
+                return
+            except OSError:
+                if wanted or attempt == 9:
+                    raise
+                assert self.transport is not None
+                self.transport.close()
 
     def close(self) -> None:
         if self._timer is not None:
@@ -54,6 +77,8 @@ class SipEndpoint(asyncio.DatagramProtocol):
                 future.set_exception(ConnectionError("SIP endpoint closed"))
         if self.transport is not None:
             self.transport.close()
+        if self.streams is not None:
+            self.streams.close()
 
     # ---- asyncio protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -76,21 +101,29 @@ class SipEndpoint(asyncio.DatagramProtocol):
             self.dropped += 1
             log.exception("SIP message from %s:%d could not be handled", addr[0], addr[1])
 
+    def _stream_message(self, data: bytes, peer: Addr) -> None:
+        """One whole message from a TCP connection: handled as a datagram from that peer."""
+        self.datagram_received(data, peer)
+
     def error_received(self, exc: Exception) -> None:
         log.debug("SIP socket error (ICMP): %s", exc)
 
     # ---- user side ----------------------------------------------------------------------------
-    def via(self, branch: str | None = None) -> str:
-        return f"SIP/2.0/UDP {self.host}:{self.port};branch=z9hG4bK{branch or new_token()};rport"
+    def via(self, branch: str | None = None, transport: str | None = None) -> str:
+        name = (transport or self.transport_name).upper()
+        return f"SIP/2.0/{name} {self.host}:{self.port};branch=z9hG4bK{branch or new_token()};rport"
 
     def contact(self) -> str:
         """Our Contact: where requests for our account on this endpoint reach us."""
-        return f"<sip:{self.user}@{self.host}:{self.port}>"
+        suffix = ";transport=tcp" if self.transport_name == "tcp" else ""
+        return f"<sip:{self.user}@{self.host}:{self.port}{suffix}>"
 
-    def new_request(self, method: str, uri: str, *, from_: str, to: str, call_id: str, seq: int) -> Request:
-        """A request with the headers every request carries (RFC 3261 8.1.1), a new branch and our Contact."""
+    def new_request(self, method: str, uri: str, *, from_: str, to: str, call_id: str, seq: int,
+                    transport: str | None = None) -> Request:
+        """A request with the headers every request carries (RFC 3261 8.1.1), a new branch and our
+        Contact; over ``transport`` (default: the endpoint's, which is how the proxy is reached)."""
         request = Request(method=method, uri=uri)
-        for name, value in (("Via", self.via()), ("Max-Forwards", "70"), ("From", from_), ("To", to),
+        for name, value in (("Via", self.via(transport=transport)), ("Max-Forwards", "70"), ("From", from_), ("To", to),
                             ("Call-ID", call_id), ("CSeq", f"{seq} {method}"), ("Contact", self.contact())):
             request.headers.add(name, value)
         return request
@@ -125,7 +158,9 @@ class SipEndpoint(asyncio.DatagramProtocol):
     def _carry_out(self, actions: list[Any]) -> None:
         for action in actions:
             if isinstance(action, Send):
-                if self.transport is not None:
+                if self.streams is not None and _over_tcp(action.message):
+                    self.streams.send(action.message.to_bytes(), action.target)
+                elif self.transport is not None:
                     self.transport.sendto(action.message.to_bytes(), action.target)
             elif isinstance(action, Incoming):
                 if isinstance(action.message, Response) and action.stray:
@@ -163,3 +198,10 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self._timer = None
         assert self.layer is not None
         self._carry_out(self.layer.poll())
+
+
+def _over_tcp(message: Request | Response) -> bool:
+    try:
+        return parse_via(message.headers.get("Via") or "").transport == "TCP"
+    except SipParseError:
+        return False

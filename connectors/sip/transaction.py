@@ -181,7 +181,8 @@ class TransactionLayer:
             return ("ACK",), [Send(request, target)]
         key = client_key(request)
         table = CLIENT_INVITE if request.method == "INVITE" else CLIENT_NON_INVITE
-        tx = Transaction(key, table, "calling" if table is CLIENT_INVITE else "trying", request, target, self.reliable)
+        tx = Transaction(key, table, "calling" if table is CLIENT_INVITE else "trying", request, target,
+                         self._reliable(request))
         self.transactions[key] = tx
         return key, self._fire(tx, "start", None)
 
@@ -244,12 +245,22 @@ class TransactionLayer:
             return self._fire(tx, "request", request, source)
         table = SERVER_INVITE if request.method == "INVITE" else SERVER_NON_INVITE
         tx = Transaction(key, table, "proceeding" if table is SERVER_INVITE else "trying", request,
-                         response_target(request, source), self.reliable)
+                         response_target(request, source), self._reliable(request))
         self.transactions[key] = tx
         if table is SERVER_INVITE:  # 17.2.1: answer 100 at once so the caller stops retransmitting
             tx.last_response = make_response(request, 100, "Trying")
             return [Send(tx.last_response, tx.peer), Incoming(request, source, key)]
         return [Incoming(request, source, key)]
+
+    def _reliable(self, request: Request) -> bool:
+        """Whether the request travels over a reliable transport (its top Via says TCP or TLS):
+        then nothing is retransmitted (17.1.1.2, 17.1.2.2, 17.2.1)."""
+        if self.reliable:
+            return True
+        try:
+            return parse_via(request.headers.get("Via") or "").transport in ("TCP", "TLS")
+        except SipParseError:
+            return False
 
     # ---- the interpreter --------------------------------------------------------------------
     def _fire(self, tx: Transaction, event: str, message: Request | Response | None,
@@ -293,7 +304,7 @@ class TransactionLayer:
 
     # ---- 2xx to INVITE, until ACK (RFC 3261 13.3.1.4) ---------------------------------------
     def _remember_2xx(self, tx: Transaction, response: Response) -> None:
-        if self.reliable:
+        if tx.reliable:
             return
         ident = (response.call_id, response.cseq[0])
         self._pending_2xx[ident] = {"response": response, "peer": tx.peer, "interval": T1,
