@@ -68,7 +68,9 @@ def start_uas(port: int, workdir: Path, *, echo: bool = False) -> subprocess.Pop
 def setup_rate(rate: int, calls: int, workdir: Path) -> None:
     uas_port = free_port_pair()
     uas = start_uas(uas_port, workdir)
+    uas_cpu = _cpu_of(uas.pid)
     baseline = run_uac(uas_port, rate, calls, workdir)
+    uas_cpu = _cpu_of(uas.pid) - uas_cpu
     b2bua_port = free_port_pair()
     b2bua = start_b2bua(b2bua_port, uas_port)
     ours = run_uac(b2bua_port, rate, calls, workdir)
@@ -80,9 +82,13 @@ def setup_rate(rate: int, calls: int, workdir: Path) -> None:
         achieved = run["successful"] / run["elapsed"] if run["elapsed"] else 0
         print(f"   {name:22s} {run['successful']:6.0f} calls ok, {run['failed']:4.0f} failed, "
               f"{achieved:6.0f} calls/s achieved at {rate}/s offered")
+    if baseline["successful"]:
+        print(f"   {'':22s} SIPp uas CPU {uas_cpu / baseline['successful'] * 1000:.2f} ms per call (one dialog)")
     if figures["bridged"]:
+        per_call = figures["cpu"] / figures["bridged"] * 1000
         print(f"   {'':22s} B2BUA CPU {figures['cpu']:.2f} s for {figures['bridged']:.0f} bridged calls = "
-              f"{figures['cpu'] / figures['bridged'] * 1000:.2f} ms per call (two INVITE dialogs, relay set-up)")
+              f"{per_call:.2f} ms per call (two INVITE dialogs, relay set-up): "
+              f"{per_call / 2 / max(uas_cpu / max(baseline['successful'], 1) * 1000, 1e-9):.1f}x SIPp's per dialog")
 
 
 class MediaProbe(asyncio.DatagramProtocol):

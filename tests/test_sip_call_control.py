@@ -158,3 +158,53 @@ def split_stereo(path: Path, folder: Path) -> tuple[Path, Path]:
             sink.writeframes(audioop.tomono(frames, 2, left, right))
         out.append(mono)
     return out[0], out[1]
+
+
+async def test_keys_pressed_by_the_customer_are_events_and_reach_the_agents_phone(
+        tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone]) -> None:
+    alice_phone, bob_phone = agent_and_customer
+    async with running_server(server_config(tmp_path, registrar)) as h:
+        await registered(h)
+        alice, iid = await connected_call(h, alice_phone, bob_phone)
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(bob_phone.send_dtmf, "4#")
+        assert await asyncio.to_thread(alice_phone.wait_keys, "4#") == "4#"  # relayed untouched
+
+        async def received() -> list[str] | None:
+            keys = [d["digits"] for kind, d in await call_events(h)
+                    if kind == "call.dtmf" and d["direction"] == "received"]
+            return keys if len(keys) >= 2 else None
+
+        assert await h.wait_for(received, what="two call.dtmf events") == ["4", "#"]
+        await alice.end(iid)
+        await asyncio.to_thread(bob_phone.wait_call_over)
+
+
+async def test_a_busy_agent_phone_sends_the_call_on_and_a_caller_who_leaves_stops_the_ringing(
+        tmp_path: Path, registrar: Registrar, phones: Any) -> None:
+    alice_phone = await phones("alice", 440, auto_answer=False)
+    carol_phone = await phones("carol", 600, auto_answer=False)
+    bob_phone = await phones("bob", 1000)
+    async with running_server(server_config(tmp_path, registrar, agent_ring_seconds=20.0)) as h:
+        await registered(h)
+        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
+        carol = await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")
+        await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
+        iid = await call_in_state(h, "offered", agent="alice", what="the call offered to alice")
+        await alice.accept(iid)
+        await asyncio.to_thread(alice_phone.wait_log, "Incoming call")
+        await asyncio.to_thread(alice_phone.hangup)  # busy: her phone refuses (486)
+        await h.wait_for(lambda: _agent_is(h, "alice", "away"), what="alice set away")
+
+        await carol.set_agent_state("carol", "available")
+        await call_in_state(h, "offered", agent="carol", what="the call offered to carol")
+        await carol.accept(iid)
+        await asyncio.to_thread(carol_phone.wait_log, "Incoming call")  # carol's phone rings...
+        await asyncio.to_thread(bob_phone.hangup)  # ...and the caller gives up
+        await asyncio.to_thread(carol_phone.wait_call_over)  # our CANCEL stopped the ringing
+        await h.interaction_in_state(iid, "wrapup")
+        assert (await h.admin.get_agent("carol"))["state"] != "away"  # she was not blamed for it
+
+
+async def _agent_is(h: Harness, agent_id: str, state: str) -> bool:
+    return (await h.admin.get_agent(agent_id))["state"] == state

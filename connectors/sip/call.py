@@ -47,13 +47,20 @@ class CallLeg:
         return self.manager.proxy
 
     async def hangup(self) -> None:
-        """BYE (once); the call is over whatever the far end answers."""
-        if self.dialog is None or self.ended.is_set():
+        """BYE (once); the call is over whatever the far end answers. A call still ringing is
+        CANCELled instead (the ringing phone stops)."""
+        if self.ended.is_set():
+            return
+        if self.dialog is None:
+            await self._cancel_ringing()
             return
         self._end("us")
         bye = self.dialog.request(self.endpoint, "BYE")
         with contextlib.suppress(TimeoutError):
             await self.endpoint.request(bye, self.dialog.next_hop(self._default_hop()), timeout_seconds=10)
+
+    async def _cancel_ringing(self) -> None:
+        """Nothing to cancel on this side (an incoming call is answered or refused at once)."""
 
     async def info(self, body: bytes, content_type: str) -> None:
         """An in-dialog INFO (DTMF for a phone without RFC 4733)."""
@@ -194,7 +201,12 @@ class OutgoingCall(CallLeg):
             raise CallFailed(response.status, response.reason)
         self.dialog = Dialog.from_uac(invite, response)
         self.local_sdp = offer
-        self.endpoint.send_ack(self.dialog.ack(self.endpoint, invite.cseq[0]), self.dialog.next_hop(self.manager.proxy))
+        hop = self.dialog.next_hop(self.manager.proxy)
+        self.endpoint.send_ack(self.dialog.ack(self.endpoint, invite.cseq[0]), hop)
+        if self.ended.is_set():  # we cancelled, but the 200 crossed the CANCEL: end it with a BYE (9.1)
+            with contextlib.suppress(TimeoutError):
+                await self.endpoint.request(self.dialog.request(self.endpoint, "BYE"), hop, timeout_seconds=10)
+            raise CallFailed(487, "Request Terminated")
         self.media = sdp.parse(response.body)
         return self.media
 
@@ -210,6 +222,11 @@ class OutgoingCall(CallLeg):
         invite.headers.add(answer, authorization(parsed, method="INVITE", uri=invite.uri, username=account.username,
                                                  password=account.password))
         return invite
+
+    async def _cancel_ringing(self) -> None:
+        if self._invite is not None:
+            self._end("us")
+            await self.cancel()
 
     async def cancel(self) -> None:
         """CANCEL the pending INVITE (RFC 3261 9.1): same branch and CSeq number."""
