@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import re
 import resource
 import statistics
@@ -173,7 +174,14 @@ async def concurrent_calls(concurrent: int, hold: float, workdir: Path) -> None:
     except TimeoutError:
         pass  # measure what did get bridged; the report shows how many
     cpu_before, uas_before, own_before = _cpu_of(b2bua.pid), _cpu_of(uas.pid), _own_cpu()
-    await probe.stream(hold)
+    machine_before = _machine_ticks()
+    gc.freeze()  # this probe's own collector pauses would be counted as the relay's gaps
+    gc.disable()
+    try:
+        await probe.stream(hold)
+    finally:
+        gc.enable()
+    machine = [after - before for after, before in zip(_machine_ticks(), machine_before, strict=True)]
     cpu_used = _cpu_of(b2bua.pid) - cpu_before
     uas_used, own_used = _cpu_of(uas.pid) - uas_before, _own_cpu() - own_before
     await asyncio.sleep(0.3)  # the last echoes
@@ -208,6 +216,9 @@ async def concurrent_calls(concurrent: int, hold: float, workdir: Path) -> None:
               f"max {worst[-1] * 1000:.1f} ms")
         print(f"   calls with a packet over {GAP_LIMIT * 1000:.0f} ms late (behind a 60 ms jitter buffer: a gap): "
               f"{late} of {len(worst)}")
+    total = sum(machine) or 1
+    print(f"   the machine meanwhile: {machine[3] / total:.0%} idle, {machine[7] / total:.1%} stolen by the "
+          f"hypervisor, {(machine[5] + machine[6]) / total:.0%} in interrupts (UDP)")
     print(f"   B2BUA CPU while streaming: {cpu_used / hold:.0%} of a core "
           f"({cpu_used / hold / max(1, len(probe.ports)) * 1000:.2f} ms per call per second); on the same "
           f"2 cores the probe used {own_used / hold:.0%} and SIPp's echo {uas_used / hold:.0%}")
@@ -216,6 +227,11 @@ async def concurrent_calls(concurrent: int, hold: float, workdir: Path) -> None:
 def _cpu_of(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
+
+
+def _machine_ticks() -> list[int]:
+    """/proc/stat's cpu line: user nice system idle iowait irq softirq steal."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
 
 
 def _own_cpu() -> float:
