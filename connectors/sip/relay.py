@@ -99,7 +99,7 @@ class _Leg(asyncio.DatagramProtocol):
         self.received += 1
         if self.on_audio is not None:
             self.on_audio(data)
-        if self.events_payload is not None and self.on_key is not None:
+        if self.on_key is not None and len(data) > 1 and data[1] & 0x7F == self.events_payload:
             event = telephone_event(data, self.events_payload)
             if event is not None and event[2] and event[1] != self._last_event:  # the end packet comes 3 times
                 self._last_event = event[1]
