@@ -37,7 +37,7 @@ class B2bua:
         self.manager = CallManager(self.endpoint, Account("b2bua", "", "127.0.0.1", target), target,
                                    fallback=self.on_request)
         self.target = f"sip:service@127.0.0.1:{target_port}"
-        self.bridged = self.failed = self.active = self.peak = 0
+        self.bridged = self.failed = self.active = self.peak = self.relayed = 0
         self.tasks: set[asyncio.Task[Any]] = set()
         self.failures: list[str] = []  # why the second call failed (the far end's final answer)
 
@@ -70,11 +70,13 @@ class B2bua:
             inbound.answer(sdp.offer("127.0.0.1", port_a, payloads=(0,)))
             self.bridged += 1
             if self.announce:
-                print(f"port {port_a}", flush=True)  # the media benchmark streams to this port
+                user = inbound.invite.uri.split(":", 1)[-1].split("@")[0]
+                print(f"port {port_a} {user}", flush=True)  # the media benchmark streams to this port
             ended = await first_to_end(inbound, outbound)  # type: ignore[arg-type]
             await (outbound if ended is inbound else inbound).hangup()
         finally:
             self.active -= 1
+            self.relayed += relay.a.forwarded + relay.b.forwarded
             relay.close()
 
 
@@ -87,7 +89,7 @@ async def main(port: int, target_port: int, announce: bool) -> None:
     await stop.wait()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"bridged {b2bua.bridged} failed {b2bua.failed} peak {b2bua.peak} "
-          f"cpu {usage.ru_utime + usage.ru_stime:.3f}", file=sys.stderr, flush=True)
+          f"cpu {usage.ru_utime + usage.ru_stime:.3f} relayed {b2bua.relayed}", file=sys.stderr, flush=True)
     for task in list(b2bua.tasks):
         task.cancel()
     with contextlib.suppress(Exception):

@@ -32,18 +32,22 @@ def ensure_sipp() -> str:
     return shutil.which("sipp") or "sipp"
 
 
-def run_uac(target_port: int, rate: int, calls: int, workdir: Path, *, hold_ms: int = 0) -> dict[str, float]:
-    """SIPp uac against 127.0.0.1:target_port (calls held ``hold_ms``); counts from its final statistics."""
+def run_uac(target_port: int, rate: int, calls: int, workdir: Path, *, hold_ms: int = 0,
+            scenario: Path | None = None, service: str = "cti") -> dict[str, float]:
+    """SIPp uac (or another scenario) against 127.0.0.1:target_port, calls held ``hold_ms``;
+    counts from its final statistics."""
     started = time.monotonic()
+    screen_file = workdir / f"screen-{service}.log"
+    which = ["-sf", str(scenario), "-mi", "127.0.0.1", "-mp", str(free_port_pair())] if scenario else ["-sn", "uac"]
     result = subprocess.run(
-        [ensure_sipp(), "-sn", "uac", f"127.0.0.1:{target_port}", "-s", "cti", "-i", "127.0.0.1",
+        [ensure_sipp(), *which, f"127.0.0.1:{target_port}", "-s", service, "-i", "127.0.0.1",
          "-p", str(free_port_pair()), "-ci", "127.0.0.1", "-cp", str(free_port()), "-r", str(rate),
          "-m", str(calls), "-l", str(max(rate * 4, calls if hold_ms else 0)), "-d", str(hold_ms),
          "-recv_timeout", "10000", "-timeout", str(120 + hold_ms // 1000),
-         "-nostdin", "-trace_screen", "-screen_file", str(workdir / "screen.log")],
+         "-nostdin", "-trace_screen", "-screen_file", str(screen_file)],
         capture_output=True, text=True, cwd=workdir)
     elapsed = time.monotonic() - started
-    screen = (workdir / "screen.log").read_text(errors="replace") if (workdir / "screen.log").exists() else ""
+    screen = screen_file.read_text(errors="replace") if screen_file.exists() else ""
     successful = _counter(screen, "Successful call")
     failed = _counter(screen, "Failed call")
     return {"elapsed": elapsed, "successful": successful, "failed": failed, "exit": float(result.returncode)}
