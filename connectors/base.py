@@ -187,6 +187,10 @@ class Core(Protocol):
         """Keys pressed on a leg, or sent to it (``direction`` "sent"): call.dtmf."""
         ...
 
+    async def call_hold(self, interaction_id: str, held: bool) -> None:
+        """The agent's own phone held (or resumed) the call: the interaction follows."""
+        ...
+
     async def call_transferred_out(self, interaction_id: str, call_id: str, to: str) -> None:
         """The caller now talks to ``to`` (a number): call.transferred; the agent goes to wrap-up."""
         ...

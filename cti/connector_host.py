@@ -193,6 +193,10 @@ class CoreGateway:
         await self.db.write(lambda tx: calls.call_dtmf(tx, interaction_id, call_id=call_id, digits=digits, leg=leg,
                                                        direction=direction))
 
+    async def call_hold(self, interaction_id: str, held: bool) -> None:
+        policy = self.policies.current
+        await self.db.write(lambda tx: calls.call_hold(tx, interaction_id, held=held, policy=policy))
+
     async def call_transferred_out(self, interaction_id: str, call_id: str, to: str) -> None:
         policy = self.policies.current
         await self.db.write(lambda tx: calls.call_transferred_out(tx, interaction_id, call_id=call_id, to=to,

@@ -5,6 +5,7 @@ re-INVITE, and recording both directions."""
 from __future__ import annotations
 
 import asyncio
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,29 @@ async def test_a_busy_agent_phone_sends_the_call_on_and_a_caller_who_leaves_stop
 
 async def _agent_is(h: Harness, agent_id: str, state: str) -> bool:
     return (await h.admin.get_agent(agent_id))["state"] == state
+
+
+async def test_the_agents_hold_key_holds_the_interaction_and_the_customer_hears_hold_audio(
+        tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone]) -> None:
+    alice_phone, bob_phone = agent_and_customer
+    async with running_server(server_config(tmp_path, registrar)) as h:
+        await registered(h)
+        _, iid = await connected_call(h, alice_phone, bob_phone)
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(alice_phone.command, "hold")  # her phone sends a re-INVITE (sendonly)
+        await h.interaction_in_state(iid, "held")
+        held_at = time.monotonic()
+        await asyncio.sleep(2.5)
+        await asyncio.to_thread(alice_phone.command, "resume")
+        await h.interaction_in_state(iid, "active")
+        resumed_at = time.monotonic()
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(bob_phone.hangup)
+        hung_up_at = time.monotonic()  # bob's recording ends here
+        await h.interaction_in_state(iid, "wrapup")
+    [bob_heard] = [r for r in bob_phone.recordings() if r.name.endswith("-dec.wav")]
+    length = bob_phone_seconds(bob_heard)
+    start = length - (hung_up_at - held_at)  # the hold, on the recording's clock
+    assert resumed_at > held_at
+    assert abs(dominant_frequency(bob_heard, skip_seconds=start + 0.5, until_seconds=start + 2.0) - 800) < 20
+    assert abs(dominant_frequency(bob_heard, skip_seconds=length - 1.5) - 440) < 20  # alice again

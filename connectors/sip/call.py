@@ -42,6 +42,7 @@ class CallLeg:
         self.ended = asyncio.Event()
         self.ended_by: str | None = None  # "us" or "them"
         self.on_refer: Callable[[str], Awaitable[bool]] | None = None  # REFER taken: the transfer's outcome
+        self.on_direction: Callable[[str], None] | None = None  # the far end's re-INVITE: its stream direction
 
     def _default_hop(self) -> Addr:
         return self.manager.proxy
@@ -125,6 +126,8 @@ class CallLeg:
         if offered is not None:
             self.media = offered
         self.endpoint.respond(key, response)
+        if offered is not None and self.on_direction is not None:
+            self.on_direction(offered.direction)
 
     def _take_refer(self, request: Request, key: tuple[str, ...]) -> None:
         """A transfer asked for by this leg's phone (RFC 3515): 202, then NOTIFYs with the outcome."""

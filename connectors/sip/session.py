@@ -28,6 +28,7 @@ class VoiceSession:
     recorder: Recorder | None = None
     transferred_to: str | None = None  # the caller was handed to this number: the agent's events no longer end it
     transferring: bool = False
+    held_by_phone: bool = False  # the agent's handset holds the call (it, not we, re-INVITEs her phone)
     keys: asyncio.Lock = field(default_factory=asyncio.Lock)  # one DTMF string at a time
     done: bool = False
 

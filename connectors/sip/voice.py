@@ -134,14 +134,27 @@ class VoiceDesk:
         """The agent put the customer on hold: the legs stop hearing each other, the customer hears hold audio."""
         session.relay.hold(True)
         self._start_hold_audio(session)
-        if session.agent_leg is not None:  # the agent's phone shows the call held (no audio either way)
+        if session.agent_leg is not None and not session.held_by_phone:  # her phone shows the call held
             self.spawn(session.agent_leg.reinvite("inactive"))
 
     def _resume(self, session: VoiceSession) -> None:
         self._stop_hold_audio(session)
         session.relay.hold(False)
-        if session.agent_leg is not None:
+        if session.agent_leg is not None and not session.held_by_phone:
             self.spawn(session.agent_leg.reinvite("sendrecv"))
+        session.held_by_phone = False
+
+    def _follow_handset(self, session: VoiceSession, leg: OutgoingCall) -> None:
+        """The agent's hold key (a re-INVITE from her phone) holds and resumes the interaction too,
+        so the customer hears hold audio and the desktop agrees with the phone."""
+        def on_direction(direction: str) -> None:
+            held = direction in ("sendonly", "inactive")
+            if session.agent_leg is not leg or held == session.held_by_phone:
+                return
+            session.held_by_phone = held if held else session.held_by_phone
+            self.spawn(self.core.call_hold(session.interaction_id, held))
+
+        leg.on_direction = on_direction
 
     def _start_hold_audio(self, session: VoiceSession) -> None:
         if session.player is None and session.relay.a.peer is not None:
@@ -170,6 +183,7 @@ class VoiceDesk:
             return
         leg = session.agent_leg = self.manager.call(endpoint)
         self._take_transfers(session, leg)
+        self._follow_handset(session, leg)
         payloads = (session.payload, 101)
         try:
             media = await leg.dial(sdp.offer(self.host, session.relay.b.port, payloads=payloads),
@@ -203,6 +217,7 @@ class VoiceDesk:
         self.sessions[interaction_id] = session
         self._record(session)
         self._take_transfers(session, agent_leg)
+        self._follow_handset(session, agent_leg)
         try:
             media = await agent_leg.dial(sdp.offer(self.host, agent_port, payloads=(0, 8, 101)), ring_seconds=30)
             relay.set_peer("b", (media.host, media.port))

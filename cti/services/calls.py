@@ -102,6 +102,15 @@ def request_call_command(tx: Tx, interaction_id: str, action: str, data: dict[st
                        data={"action": action, **data, "by": actor.agent_id or actor.role.value}))
 
 
+def call_hold(tx: Tx, interaction_id: str, *, held: bool, policy: RoutingPolicy) -> None:
+    """The agent's handset held or resumed the call: the interaction follows when it can."""
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    if held and row["state"] == State.ACTIVE.value:
+        apply_command(tx, interaction_id, Command.HOLD, actor=SYSTEM, policy=policy)
+    elif not held and row["state"] == State.HELD.value:
+        apply_command(tx, interaction_id, Command.RESUME, actor=SYSTEM, policy=policy)
+
+
 def call_transferred_out(tx: Tx, interaction_id: str, *, call_id: str, to: str, policy: RoutingPolicy) -> None:
     """The caller now talks to ``to``: call.transferred, and the agent's part moves to wrap-up."""
     call_event(tx, interaction_id, EventType.CALL_TRANSFERRED, {"call_id": call_id, "to": to})
