@@ -280,7 +280,7 @@ class CallManager:
             else:  # the Call-ID of a call of ours with tags that are not its dialog's (12.2.2)
                 self.endpoint.respond(key, make_response(request, 481, "Call/Transaction Does Not Exist"))
             return
-        if key is not None and request.method != "INVITE" and parse_address(request.headers.get("To") or "").tag:
+        if key is not None and parse_address(request.headers.get("To") or "").tag:
             self.endpoint.respond(key, make_response(request, 481, "Call/Transaction Does Not Exist"))
             return  # an in-dialog request for no dialog of ours (RFC 3261 12.2.2)
         self.fallback(request, source, key)

@@ -278,7 +278,6 @@ class VoiceDesk:
         except Exception:
             log.exception("call %s: could not record its end", session.caller.call_id)
 
-
     def _record(self, session: VoiceSession) -> None:
         if self.recordings is None:
             return
@@ -314,8 +313,8 @@ class VoiceDesk:
         """Ring ``to`` beside the call; once it answers it replaces the agent (blind transfer out).
         True when it did."""
         if session.transferring or session.done:
-            await self.core.call_transfer_failed(session.interaction_id, session.caller.call_id, to,
-                                                 "a transfer is already under way")
+            reason = "the call is over" if session.done else "a transfer is already under way"
+            await self.core.call_transfer_failed(session.interaction_id, session.caller.call_id, to, reason)
             return False
         session.transferring = True
         standby = await session.relay.standby()
