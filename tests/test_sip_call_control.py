@@ -14,9 +14,9 @@ import pytest
 
 from cti.client import CtiApiError
 from sip_test_env.kamailio import Registrar
-from sip_test_env.phones import Phone, dominant_frequency
+from sip_test_env.phones import Phone, dominant_frequency, recording_seconds
 from tests.harness import Harness, running_server
-from tests.voice_helpers import call_events, call_in_state, registered, server_config
+from tests.voice_helpers import agent_in_state, call_events, call_in_state, registered, server_config
 
 
 async def connected_call(h: Harness, alice_phone: Phone, bob_phone: Phone) -> tuple[Any, str]:
@@ -59,12 +59,7 @@ async def test_transfer_to_a_number_hands_the_caller_over_once_it_answers(
         await h.wait_for(lambda: _ended_by(h, "customer"), what="call.ended")
     assert abs(heard(desk_2001) - 1000) < 20  # 2001 heard bob
     [bob_heard] = [r for r in bob_phone.recordings() if r.name.endswith("-dec.wav")]
-    assert abs(dominant_frequency(bob_heard, skip_seconds=bob_phone_seconds(bob_heard) - 1.5) - 600) < 20
-
-
-def bob_phone_seconds(path: Path) -> float:
-    with wave.open(str(path)) as f:
-        return f.getnframes() / f.getframerate()
+    assert abs(dominant_frequency(bob_heard, skip_seconds=recording_seconds(bob_heard) - 1.5) - 600) < 20
 
 
 async def _ended_by(h: Harness, by: str) -> bool:
@@ -195,7 +190,7 @@ async def test_a_busy_agent_phone_sends_the_call_on_and_a_caller_who_leaves_stop
         await alice.accept(iid)
         await asyncio.to_thread(alice_phone.wait_log, "Incoming call")
         await asyncio.to_thread(alice_phone.hangup)  # busy: her phone refuses (486)
-        await h.wait_for(lambda: _agent_is(h, "alice", "away"), what="alice set away")
+        await h.wait_for(lambda: agent_in_state(h, "alice", "away"), what="alice set away")
 
         await carol.set_agent_state("carol", "available")
         await call_in_state(h, "offered", agent="carol", what="the call offered to carol")
@@ -205,10 +200,6 @@ async def test_a_busy_agent_phone_sends_the_call_on_and_a_caller_who_leaves_stop
         await asyncio.to_thread(carol_phone.wait_call_over)  # our CANCEL stopped the ringing
         await h.interaction_in_state(iid, "wrapup")
         assert (await h.admin.get_agent("carol"))["state"] != "away"  # she was not blamed for it
-
-
-async def _agent_is(h: Harness, agent_id: str, state: str) -> bool:
-    return (await h.admin.get_agent(agent_id))["state"] == state
 
 
 async def test_the_agents_hold_key_holds_the_interaction_and_the_customer_hears_hold_audio(
@@ -230,7 +221,7 @@ async def test_the_agents_hold_key_holds_the_interaction_and_the_customer_hears_
         hung_up_at = time.monotonic()  # bob's recording ends here
         await h.interaction_in_state(iid, "wrapup")
     [bob_heard] = [r for r in bob_phone.recordings() if r.name.endswith("-dec.wav")]
-    length = bob_phone_seconds(bob_heard)
+    length = recording_seconds(bob_heard)
     start = length - (hung_up_at - held_at)  # the hold, on the recording's clock
     assert resumed_at > held_at
     assert abs(dominant_frequency(bob_heard, skip_seconds=start + 0.5, until_seconds=start + 2.0) - 800) < 20

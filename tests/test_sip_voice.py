@@ -10,8 +10,15 @@ from typing import Any
 from cti.bus import EventFilter
 from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import Phone, dominant_frequency
-from tests.harness import Harness, running_server
-from tests.voice_helpers import assert_heard_each_other, call_events, call_in_state, registered, server_config
+from tests.harness import running_server
+from tests.voice_helpers import (
+    agent_in_state,
+    assert_heard_each_other,
+    call_events,
+    call_in_state,
+    registered,
+    server_config,
+)
 
 
 async def test_inbound_call_is_queued_offered_and_bridged_to_the_accepting_agents_phone(
@@ -97,7 +104,7 @@ async def test_an_agent_phone_that_does_not_answer_sends_the_call_to_the_next_ag
         await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
         iid = await call_in_state(h, "offered", agent="alice", what="the call offered to alice")
         await alice.accept(iid)  # she accepts on screen, but her phone is not answered
-        await h.wait_for(lambda: _agent_state(h, "alice", "away"), timeout=20, what="alice set away")
+        await h.wait_for(lambda: agent_in_state(h, "alice", "away"), timeout=20, what="alice set away")
         assert "Incoming call from:  sip:cti@127.0.0.1" in alice_phone.log()  # it did ring
         await carol.set_agent_state("carol", "available")
         assert await call_in_state(h, "offered", agent="carol", what="the call offered to carol") == iid
@@ -110,10 +117,6 @@ async def test_an_agent_phone_that_does_not_answer_sends_the_call_to_the_next_ag
         assert [e.data.get("previous_agent_id") for e in transferred] == ["alice"]
     heard = [dominant_frequency(r) for r in carol_phone.recordings() if r.name.endswith("-dec.wav")]
     assert heard and abs(heard[0] - 1000) < 20, heard  # carol talked with bob
-
-
-async def _agent_state(h: Harness, agent_id: str, state: str) -> bool:
-    return (await h.admin.get_agent(agent_id))["state"] == state
 
 
 async def test_blind_transfer_to_another_agent_moves_the_caller_to_her_phone(

@@ -40,6 +40,10 @@ async def call_in_state(h: Harness, state: str, *, agent: str | None = None, wha
     return await h.wait_for(found, timeout=20, what=what)
 
 
+async def agent_in_state(h: Harness, agent_id: str, state: str) -> bool:
+    return (await h.admin.get_agent(agent_id))["state"] == state
+
+
 async def call_events(h: Harness) -> list[tuple[str, dict[str, object]]]:
     events = await h.services.bus.replay(0, EventFilter(types=["call.*"]))
     return [(e.type.value, e.data) for e in events]

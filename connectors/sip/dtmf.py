@@ -48,6 +48,7 @@ async def send_keys(leg: Any, keys: str, payload_type: int, *, tone_ms: int = 16
     sequence = int.from_bytes(os.urandom(2), "big")
     timestamp = int.from_bytes(os.urandom(4), "big")
     leg.exclusive = True
+    last_key_ms = 0
     try:
         due = loop.time()
         for key in keys:
@@ -58,10 +59,11 @@ async def send_keys(leg: Any, keys: str, payload_type: int, *, tone_ms: int = 16
                 due += PACKET_MS / 1000
                 await asyncio.sleep(max(0.0, due - loop.time()))
             sequence += len(packets)
-            elapsed_ms = len(packets) * PACKET_MS + gap_ms
-            timestamp += elapsed_ms * SAMPLES_PER_MS
+            last_key_ms = len(packets) * PACKET_MS + gap_ms
+            timestamp += last_key_ms * SAMPLES_PER_MS
             due += gap_ms / 1000
             await asyncio.sleep(max(0.0, due - loop.time()))
     finally:
         leg.exclusive = False
-        leg.outbound.advance(gap_ms * SAMPLES_PER_MS)
+        # the party's last timestamp is the last key's start: the next audio comes after all of it
+        leg.outbound.advance(last_key_ms * SAMPLES_PER_MS)

@@ -64,10 +64,10 @@ class SipEndpoint(asyncio.DatagramProtocol):
                 await self.streams.listen(self.port)
                 return
             except OSError:
-                if wanted or attempt == 9:
-                    raise
                 assert self.transport is not None
                 self.transport.close()
+                if wanted or attempt == 9:
+                    raise
 
     def close(self) -> None:
         if self._timer is not None:

@@ -151,7 +151,8 @@ class VoiceDesk:
             held = direction in ("sendonly", "inactive")
             if session.agent_leg is not leg or held == session.held_by_phone:
                 return
-            session.held_by_phone = held if held else session.held_by_phone
+            if held:
+                session.held_by_phone = True  # (cleared by _resume, which must know who held)
             self.spawn(self.core.call_hold(session.interaction_id, held))
 
         leg.on_direction = on_direction
@@ -318,7 +319,7 @@ class VoiceDesk:
             return False
         session.transferring = True
         standby = await session.relay.standby()
-        leg = self.manager.call(to if to.startswith("sip:") else f"sip:{to}@{self.manager.account.domain}")
+        leg = self.manager.call(self._uri_of(("phone", to)))
         try:
             media = await leg.dial(sdp.offer(self.host, standby.port, payloads=(session.payload, 101)),
                                    ring_seconds=self.transfer_ring_seconds)

@@ -188,14 +188,15 @@ async def dtmf(call: Call) -> dict[str, Any]:
 
 
 async def _call_control(svc: Services, interaction_id: str) -> VoiceControl:
-    """The voice connector's handle, once the interaction is known to be a call (404, 422 first)."""
+    """The voice connector's handle. The command checks the interaction in its own transaction
+    (404, 422, 403, 409); without a connector the same 404 and 422 still come before the 503."""
+    control = svc.extras.get("call_control")
+    if control is not None:
+        return control
     row = await svc.db.read(lambda c: get_row(c, I, interaction_id, "interaction"))
     if row.channel != "voice":
         raise Unprocessable("this is for calls", code="channel_not_voice")
-    control = svc.extras.get("call_control")
-    if control is None:
-        raise Unavailable("no voice connector is configured", code="connector_unavailable")
-    return control
+    raise Unavailable("no voice connector is configured", code="connector_unavailable")
 
 
 @api.route("POST", "/api/v1/interactions/{id}/messages", summary="Reply on the interaction's own channel",
