@@ -203,8 +203,10 @@ class Core(Protocol):
         """A recording of the call is complete on disk: call.recorded."""
         ...
 
-    async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float) -> None:
-        """The call is over: call.ended; the interaction is abandoned or moves to wrap-up."""
+    async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float,
+                         outcome: str | None = None) -> None:
+        """The call is over: call.ended; the interaction is abandoned or moves to wrap-up. ``outcome``
+        says why an outbound call never connected: no_answer, busy, failed or agent_unreachable."""
         ...
 
     async def call_target(self, interaction_id: str) -> tuple[str, str] | None:

@@ -38,9 +38,13 @@ from cti.routing.router import Router
 from cti.services.actors import Actor
 from cti.storage.db import Database
 from cti.storage.migrate import upgrade_database
+from pivot import api as pivot_api
+from pivot import pages as pivot_pages
+from pivot.pages import PivotSite
+from pivot.scheduler import CallbackScheduler
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, contacts, interactions, admin, stats, events)
+MODULES = (ops, agents, contacts, interactions, pivot_api, admin, stats, events, pivot_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 
 
@@ -109,7 +113,7 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
         host.register_channels(directory)
         if host.voice:
             svc.extras["call_control"] = VoiceControl(db)
-        svc.extras.update(channels=directory, connectors=host,
+        svc.extras.update(channels=directory, connectors=host, pivot_site=await PivotSite.create(config, db),
                           openapi=build_openapi(registry.routes, version=__version__))
         app[SERVICES] = svc
         runners: list[LeasedRunner] = []
@@ -126,12 +130,18 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
             ]
             for runner in runners:
                 await runner.start()
+            # Every node looks for due callbacks; row locks make each fire once (pivot/scheduler.py).
+            scheduler = svc.extras["callback_scheduler"] = CallbackScheduler(db, bus, config.pivot, policies,
+                                                                             directory)
+            await scheduler.start()
         svc.extras["leases"] = runners
         log.info("node %s ready on database %s", node, _safe_url(url))
         try:
             yield
         finally:
             svc.draining = True
+            if "callback_scheduler" in svc.extras:
+                await svc.extras["callback_scheduler"].stop()
             for runner in runners:
                 await runner.stop()
             if relay is not None:

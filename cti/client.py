@@ -202,6 +202,31 @@ class CtiClient:
         """POST /api/v1/interactions/{id}/dtmf"""
         return await self._verb(interaction_id, "dtmf", {"digits": digits})
 
+    # ---- pivot links and callbacks -------------------------------------------------------------
+    async def pivot(self, interaction_id: str, to: str = "callback", *, send: bool = False, **fields: Any) -> Json:
+        """POST /api/v1/interactions/{id}/pivot (fields: mode, expires_in, max_uses)"""
+        return await self._verb(interaction_id, "pivot", {"to": to, "send": send, **fields})
+
+    async def list_pivot_links(self, **filters: Any) -> Json:
+        """GET /api/v1/pivot-links"""
+        return await self.request("GET", "/api/v1/pivot-links", params=filters)
+
+    async def get_pivot_link(self, link_id: str) -> Json:
+        """GET /api/v1/pivot-links/{id}"""
+        return await self.request("GET", f"/api/v1/pivot-links/{link_id}")
+
+    async def revoke_pivot_link(self, link_id: str) -> Json:
+        """DELETE /api/v1/pivot-links/{id}"""
+        return await self.request("DELETE", f"/api/v1/pivot-links/{link_id}")
+
+    async def list_callbacks(self, **filters: Any) -> Json:
+        """GET /api/v1/callbacks"""
+        return await self.request("GET", "/api/v1/callbacks", params=filters)
+
+    async def get_callback(self, callback_id: str) -> Json:
+        """GET /api/v1/callbacks/{id}"""
+        return await self.request("GET", f"/api/v1/callbacks/{callback_id}")
+
     async def end(self, interaction_id: str) -> Json:
         """POST /api/v1/interactions/{id}/end"""
         return await self._verb(interaction_id, "end")

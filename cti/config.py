@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cti.errors import ConfigError
 from cti.routing.policy import RoutingPolicy
+from pivot.settings import PivotConfig
 
 ENV_PREFIX = "CTI_"
 
@@ -88,6 +89,7 @@ class Config(_Strict):
     routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    pivot: PivotConfig = Field(default_factory=PivotConfig)
 
     def custom_channel(self, name: str) -> CustomChannelConfig | None:
         """The custom channel of that name, if configured."""

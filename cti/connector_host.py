@@ -103,8 +103,9 @@ class CoreGateway:
     """The ``Core`` a connector talks to: ingest, cursor, health, chat states, agent availability."""
 
     def __init__(self, name: str, db: Database, policies: PolicyHolder, health: dict[str, str],
-                 bus: EventBus | None = None) -> None:
+                 bus: EventBus | None = None, retry_seconds: list[float] | None = None) -> None:
         self.name, self.db, self.policies, self.health, self.bus = name, db, policies, health, bus
+        self.retry_seconds = retry_seconds or []  # a callback attempt that did not connect is retried after these
 
     async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None,
                       acknowledge: bool = False) -> Received:
@@ -211,10 +212,12 @@ class CoreGateway:
                                                         {"call_id": call_id, "path": path,
                                                          "seconds": round(seconds, 2)}))
 
-    async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float) -> None:
-        policy = self.policies.current
+    async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float,
+                         outcome: str | None = None) -> None:
+        policy, retry = self.policies.current, self.retry_seconds
         await self.db.write(lambda tx: calls.call_ended(tx, interaction_id, call_id=call_id, by=by,
-                                                        started_at=started_at, policy=policy))
+                                                        started_at=started_at, policy=policy, outcome=outcome,
+                                                        retry_seconds=retry))
 
     async def call_target(self, interaction_id: str) -> tuple[str, str] | None:
         """Whom an outbound voice interaction calls: the contact's phone (else SIP) identity."""
@@ -285,7 +288,8 @@ class ConnectorHost:
 
     def gateway(self, name: str) -> CoreGateway:
         """The core as the named connector sees it."""
-        return CoreGateway(name, self.db, self.policies, self.health, self.bus)
+        return CoreGateway(name, self.db, self.policies, self.health, self.bus,
+                           retry_seconds=self.config.pivot.retry_seconds)
 
     def _on_event(self, event: Event) -> None:
         if event.type is EventType.CONNECTOR_HEALTH:

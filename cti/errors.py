@@ -71,6 +71,11 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class Gone(ApiError):
+    status = 410
+    code = "gone"
+
+
 class Unprocessable(ApiError):
     status = 422
     code = "unprocessable"

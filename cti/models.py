@@ -197,6 +197,65 @@ class Lease(SQLModel, table=True):
     expires_at: float
 
 
+class PivotLink(SQLModel, table=True):
+    """A link that moves a customer from a written channel to voice on the same case.
+
+    Only the SHA-256 of the token is stored; the token itself exists in the URL sent to the
+    customer and nowhere else. ``agent_name`` is copied at mint so the landing page needs one read."""
+
+    __tablename__ = "pivot_links"
+    id: str = Field(primary_key=True, max_length=40)
+    token_hash: str = Field(max_length=64, unique=True)
+    case_id: str = Field(foreign_key="cases.id", index=True, max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", max_length=40)
+    source_interaction_id: str = Field(max_length=40, index=True)
+    agent_id: str | None = Field(default=None, max_length=40)
+    agent_name: str | None = Field(default=None, max_length=200)
+    to: str = Field(max_length=16)
+    channel: str = Field(max_length=32)
+    language: str | None = Field(default=None, max_length=16)
+    max_uses: int = 1
+    uses: int = 0
+    message_id: str | None = Field(default=None, max_length=40)
+    created_at: float
+    expires_at: float
+    opened_at: float | None = None
+    redeemed_at: float | None = None
+    revoked_at: float | None = None
+    expired_event_at: float | None = None
+
+
+class Callback(SQLModel, table=True):
+    """A call the customer asked for: when, to which number, and every attempt's outcome."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        sa.Index("ix_callbacks_due", "state", "due_at"),
+        sa.Index("ix_callbacks_number", "number", "created_at"),
+        sa.Index("ix_callbacks_client", "client_key", "created_at"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    pivot_link_id: str | None = Field(default=None, max_length=40, index=True)
+    case_id: str = Field(foreign_key="cases.id", index=True, max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", max_length=40)
+    source_interaction_id: str | None = Field(default=None, max_length=40)
+    agent_id: str | None = Field(default=None, max_length=40)
+    number: str = Field(max_length=32)
+    client_key: str | None = Field(default=None, max_length=64)
+    state: str = Field(max_length=16)
+    due_at: float
+    attempts: int = 0
+    max_attempts: int = 3
+    interaction_id: str | None = Field(default=None, max_length=40, index=True)
+    last_outcome: str | None = Field(default=None, max_length=32)
+    history: list[dict[str, Any]] | None = _json()
+    notify: str | None = Field(default=None, max_length=16)
+    link_sent_at: float | None = None
+    connected_at: float | None = None
+    created_at: float
+    updated_at: float
+
+
 contacts = Contact.__table__
 identities = Identity.__table__
 cases = Case.__table__
@@ -209,4 +268,6 @@ webhooks = Webhook.__table__
 outbox = OutboxItem.__table__
 settings = Setting.__table__
 leases = Lease.__table__
+pivot_links = PivotLink.__table__
+callbacks = Callback.__table__
 metadata = SQLModel.metadata

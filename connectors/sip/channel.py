@@ -42,6 +42,8 @@ class SipSettings(BaseSettings):
     agent_ring_seconds: float = Field(default=20.0, gt=0)  # then the agent is set away and the call requeued
     hold_audio: str = ""  # a WAV file played to a held customer; default: a soft tone
     transfer_ring_seconds: float = Field(default=30.0, gt=0)  # a transfer out to a number gives up after this
+    dial_format: Literal["e164", "digits"] = "e164"  # how numbers are dialled: +358401234567 or 358401234567
+    customer_ring_seconds: float = Field(default=45.0, gt=0)  # MakeCall/callback: then "no answer" (retried)
     record: bool = False  # record every call (stereo WAV: customer left, agent right) with call.recorded
     recordings_dir: str = ""  # default: <data_dir>/recordings
 
@@ -73,7 +75,9 @@ class SipChannel(Channel):
         recordings = Path(settings.recordings_dir or ctx.data_dir / "recordings") if settings.record else None
         self.desk = VoiceDesk(ctx.core, self.calls, settings.local_host, agent_ring_seconds=settings.agent_ring_seconds,
                               hold_audio=wav_pcm(Path(settings.hold_audio)) if settings.hold_audio else None,
-                              recordings=recordings, transfer_ring_seconds=settings.transfer_ring_seconds)
+                              recordings=recordings, transfer_ring_seconds=settings.transfer_ring_seconds,
+                              customer_ring_seconds=settings.customer_ring_seconds,
+                              dial_format=settings.dial_format)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

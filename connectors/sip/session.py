@@ -33,10 +33,22 @@ class VoiceSession:
     done: bool = False
 
 
-
 def is_make_call(data: dict[str, Any]) -> bool:
     interaction = data.get("interaction") or {}
     return interaction.get("channel") == "voice" and interaction.get("direction") == "outbound"
+
+
+BUSY = {486, 600}
+NO_ANSWER = {0, 408, 480, 487}  # 0: our own ring timeout
+
+
+def failure_outcome(status: int) -> str:
+    """Why the far end did not take a call, in the core's words (a callback retries on these)."""
+    if status in BUSY:
+        return "busy"
+    if status in NO_ANSWER:
+        return "no_answer"
+    return "failed"
 
 
 async def first_to_end(*legs: OutgoingCall) -> OutgoingCall:

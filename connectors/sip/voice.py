@@ -33,7 +33,7 @@ from connectors.sip.message import Request
 from connectors.sip.player import Player, encode, tone_pcm
 from connectors.sip.recorder import Recorder
 from connectors.sip.relay import RtpRelay
-from connectors.sip.session import VoiceSession, first_to_end, is_make_call
+from connectors.sip.session import VoiceSession, failure_outcome, first_to_end, is_make_call
 from connectors.sip.transaction import Addr
 from cti.events import EventType
 
@@ -50,9 +50,12 @@ class VoiceDesk:
 
     def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0,
                  hold_audio: bytes | None = None, recordings: Path | None = None,
-                 transfer_ring_seconds: float = 30.0) -> None:
+                 transfer_ring_seconds: float = 30.0, customer_ring_seconds: float = 45.0,
+                 dial_format: str = "e164") -> None:
         self.core, self.manager, self.host = core, manager, host
         self.agent_ring_seconds, self.transfer_ring_seconds = agent_ring_seconds, transfer_ring_seconds
+        self.customer_ring_seconds = customer_ring_seconds  # MakeCall and callbacks: then "no answer"
+        self.dial_format = dial_format  # "digits": numbers go to the PBX without the leading +
         self.recordings = recordings  # None: calls are not recorded
         self.hold_audio = hold_audio or tone_pcm()
         self.sessions: dict[str, VoiceSession] = {}
@@ -225,14 +228,16 @@ class VoiceDesk:
             session.payload = next((pt for pt in media.payloads if pt in (0, 8)), 0)
             await self.core.call_answered(interaction_id, agent_leg.call_id, leg="agent", agent_id=agent_id)
             media = await customer_leg.dial(sdp.offer(self.host, customer_port, payloads=(session.payload, 101)),
-                                            ring_seconds=60)
+                                            ring_seconds=self.customer_ring_seconds)
             relay.set_peer("a", (media.host, media.port))
             relay.a.events_payload = media.events_payload
             self._report_keys(session)
             await self.core.call_answered(interaction_id, customer_leg.call_id, leg="customer", agent_id=agent_id)
         except CallFailed as exc:
             log.info("MakeCall %s ended before the bridge: %s", interaction_id, exc)
-            await self._end(session, "customer" if agent_leg.dialog else "agent")
+            reached_agent = agent_leg.dialog is not None
+            await self._end(session, "customer" if reached_agent else "agent",
+                            outcome=failure_outcome(exc.status) if reached_agent else "agent_unreachable")
             return
         while True:
             current = session.agent_leg or agent_leg
@@ -253,9 +258,11 @@ class VoiceDesk:
         kind, value = target
         if kind == "sip" or value.startswith("sip:"):
             return value
+        if self.dial_format == "digits":
+            value = value.lstrip("+")
         return f"sip:{value}@{self.manager.account.domain}"  # a number: the PBX/registrar routes it
 
-    async def _end(self, session: VoiceSession, by: str) -> None:
+    async def _end(self, session: VoiceSession, by: str, *, outcome: str | None = None) -> None:
         if session.done:
             return
         session.done = True
@@ -275,7 +282,7 @@ class VoiceDesk:
                 log.exception("call %s: could not record its recording", session.caller.call_id)
         try:
             await self.core.call_ended(session.interaction_id, session.caller.call_id, by=by,
-                                       started_at=session.started_at)
+                                       started_at=session.started_at, outcome=outcome)
         except Exception:
             log.exception("call %s: could not record its end", session.caller.call_id)
 

@@ -92,6 +92,8 @@ def _success(spec: RouteSpec, components: _Components) -> dict[str, Any]:
         schema = spec.response or {"type": "object"}
     if spec.raw and spec.path.endswith("/stream"):
         return {"description": "ok", "content": {"text/event-stream": {"schema": schema}}}
+    if spec.raw and spec.path.startswith("/p/"):
+        return {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
     if spec.raw:
         return {"description": "ok", "content": {"text/plain": {"schema": schema}}}
     return {"description": "ok", "content": {"application/json": {"schema": schema}}}

@@ -65,6 +65,15 @@ def acknowledge(tx: Tx, interaction_id: str, *, channel: ChannelInfo, recipient:
                           channel=channel, recipient=recipient)
 
 
+def notify_customer(tx: Tx, interaction_id: str, *, text: str, channel: ChannelInfo,
+                    mode: str | None = "private") -> Record:
+    """Queue a message from the server itself (no agent) on an interaction in any state, e.g. to
+    say a callback could not reach the customer. Not counted as an agent's first response."""
+    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    return _queue_message(tx, row, text=text, mode=mode, agent_id=None, channel=channel,
+                          recipient=recipient_of(tx, interaction_id))
+
+
 def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id: str | None,
                    channel: ChannelInfo, recipient: dict[str, str]) -> Record:
     message = Record(

@@ -1,0 +1,157 @@
+"""Pivot links in the database: mint, find by token, open, revoke, expire (write ops over Core).
+
+A link is bound to the case, the contact, the source interaction and the agent. Its status is
+derived: ``revoked`` (an agent withdrew it), ``used`` (uses reached max_uses), ``expired``
+(past expires_at), else ``active``. Opening never changes the link; the first human open is
+recorded (``opened_at`` and ``pivot.opened``, with no personal data) for the pivot funnel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cti import models
+from cti.channels import ChannelInfo
+from cti.errors import Forbidden, InvalidInput
+from cti.events import Event, EventType, iso
+from cti.ids import new_id
+from cti.services import render
+from cti.services.actors import Actor
+from cti.services.outbound import recipient_of, reply
+from cti.services.rows import Record, fetch_one, update_row
+from cti.storage.db import Tx
+from pivot import i18n
+from pivot.settings import PivotConfig
+from pivot.tokens import new_token, same_hash, token_hash
+
+L, I = models.pivot_links, models.interactions
+TARGETS = ("callback", "voice", "email", "chat")
+
+
+@dataclass
+class MintRequest:
+    """What the agent asked for (POST /interactions/{id}/pivot)."""
+
+    to: str = "callback"
+    send: bool = False
+    mode: str = "private"
+    expires_in: float | None = None
+    max_uses: int | None = None
+
+
+def link_status(row: Any, now: float) -> str:
+    """active, used, expired or revoked."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.uses >= row.max_uses:
+        return "used"
+    if now >= row.expires_at:
+        return "expired"
+    return "active"
+
+
+def render_link(row: Any, now: float, *, url: str | None = None) -> dict[str, Any]:
+    """The API shape of a link (the URL exists only in the answer that minted it)."""
+    body = {
+        "id": row.id, "status": link_status(row, now), "to": row.to, "channel": row.channel,
+        "case_id": row.case_id, "contact_id": row.contact_id, "source_interaction_id": row.source_interaction_id,
+        "agent_id": row.agent_id, "language": row.language, "max_uses": row.max_uses, "uses": row.uses,
+        "message_id": row.message_id, "created_at": iso(row.created_at), "expires_at": iso(row.expires_at),
+        "opened_at": iso(row.opened_at), "redeemed_at": iso(row.redeemed_at), "revoked_at": iso(row.revoked_at),
+    }
+    if url is not None:
+        body["url"] = url
+    return body
+
+
+def link_event(event_type: EventType, row: Any, now: float, **extra: Any) -> Event:
+    """A pivot.* event: on the case and the source interaction, for the link's agent."""
+    data = {"pivot_link": render_link(row, now), "channel": row.channel, **extra}
+    return Event.make(event_type, case_id=row.case_id, interaction_id=row.source_interaction_id,
+                      agent_id=row.agent_id, data=data, ts=now)
+
+
+def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor, config: PivotConfig,
+              public_url: str, channel: ChannelInfo | None) -> dict[str, Any]:
+    """Mint a link on this interaction's case (pivot.created); with ``send``, queue it to the customer
+    on the interaction's own channel. Returns {"pivot_link": ..., "message"?: ...}."""
+    source = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    if actor.is_agent and source["agent_id"] != actor.agent_id:
+        raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
+    ttl = config.link_ttl_seconds if request.expires_in is None else request.expires_in
+    if not 60 <= ttl <= config.max_ttl_seconds:
+        raise InvalidInput(f"expires_in must be 60 to {int(config.max_ttl_seconds)} seconds",
+                           details={"expires_in": "out of range"})
+    agent_id = source["agent_id"] or actor.agent_id
+    agent_name = None
+    if agent_id:
+        agent_name = tx.conn.execute(sa.select(models.agents.c.name).where(models.agents.c.id == agent_id)).scalar()
+    token = new_token()
+    row = Record(
+        id=new_id("pvl"), token_hash=token_hash(token), case_id=source["case_id"], contact_id=source["contact_id"],
+        source_interaction_id=interaction_id, agent_id=agent_id, agent_name=agent_name, to=request.to,
+        channel=source["channel"], language=source["language"], max_uses=request.max_uses or config.default_max_uses,
+        uses=0, message_id=None, created_at=tx.now, expires_at=tx.now + ttl, opened_at=None, redeemed_at=None,
+        revoked_at=None, expired_event_at=None,
+    )
+    tx.conn.execute(L.insert(), row)
+    url = f"{public_url}/p/{token}"
+    result: dict[str, Any] = {}
+    if request.send:
+        language = i18n.negotiate(None, fallback=source["language"])
+        words = {"agent": (agent_name or "").split(" ")[0], "company": config.company_name, "url": url}
+        key = "link_text" if words["agent"] else "link_text_no_agent"
+        message = reply(tx, interaction_id, actor=actor, text=i18n.text(language, key, **words), mode=request.mode,
+                        channel=channel, recipient=recipient_of(tx, interaction_id))
+        update_row(tx.conn, L, row, {"message_id": message["id"]})
+        result["message"] = render.message(message)
+    tx.emit(link_event(EventType.PIVOT_CREATED, row, tx.now, sent=request.send))
+    result["pivot_link"] = render_link(row, tx.now, url=url)
+    return result
+
+
+_by_hash = sa.select(L).where(L.c.token_hash == sa.bindparam("h"))
+
+
+def find_link(conn: Connection, token: str) -> Any | None:
+    """The link whose token this is, or None (the stored hash is compared in constant time)."""
+    computed = token_hash(token)
+    row = conn.execute(_by_hash, {"h": computed}).first()
+    if row is None or not same_hash(row.token_hash, computed):
+        return None
+    return row
+
+
+def record_open(tx: Tx, link_id: str) -> None:
+    """The first human open of a link: opened_at and pivot.opened (later opens change nothing)."""
+    done = tx.conn.execute(L.update().where(L.c.id == link_id, L.c.opened_at.is_(None)).values(opened_at=tx.now))
+    if done.rowcount:
+        row = fetch_one(tx.conn, L, link_id, what="pivot_link")
+        tx.emit(link_event(EventType.PIVOT_OPENED, row, tx.now))
+
+
+def revoke_link(tx: Tx, link_id: str, *, actor: Actor) -> dict[str, Any]:
+    """Withdraw a link; an agent only their own. Revoking twice is harmless."""
+    row = fetch_one(tx.conn, L, link_id, what="pivot_link", for_update=True)
+    if actor.is_agent and row["agent_id"] != actor.agent_id:
+        raise Forbidden("this link is not yours", code="not_your_pivot_link")
+    if row["revoked_at"] is None:
+        update_row(tx.conn, L, row, {"revoked_at": tx.now})
+        tx.emit(link_event(EventType.PIVOT_EXPIRED, Record(row), tx.now, reason="revoked"))
+    return render_link(Record(row), tx.now)
+
+
+def expire_links(tx: Tx, *, limit: int = 200) -> int:
+    """pivot.expired for links that ran out of time unused (once each). Returns how many."""
+    rows = tx.conn.execute(sa.select(L).where(L.c.expires_at <= tx.now, L.c.expired_event_at.is_(None),
+                                              L.c.revoked_at.is_(None), L.c.uses < L.c.max_uses).limit(limit)).all()
+    for row in rows:
+        done = tx.conn.execute(L.update().where(L.c.id == row.id, L.c.expired_event_at.is_(None))
+                               .values(expired_event_at=tx.now))
+        if done.rowcount:
+            tx.emit(link_event(EventType.PIVOT_EXPIRED, row, tx.now, reason="expired"))
+    return len(rows)

@@ -1,0 +1,225 @@
+"""The customer's side of a pivot link: the landing page and the callback form (public routes).
+
+GET never consumes or changes a link (link-preview bots such as Twitterbot fetch links first);
+only the first open by a person is recorded, as ``pivot.opened``. The form is protected by a
+double-submit CSRF token (pivot.tokens). Unknown links answer a 404 page, expired, used or
+revoked ones a 410 page pointing back to the original channel; both do the same lookup, so
+they take the same time as a valid link. Pages are mobile-first, with no external assets, and
+forbid framing, referrers (the token is in the URL) and caching.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+import sqlalchemy as sa
+from aiohttp import web
+
+from cti import models
+from cti.api.context import services
+from cti.api.framework import Api, Call
+from cti.config import Config
+from cti.errors import Gone, RateLimited
+from cti.storage.db import Database, Tx
+from pivot import i18n
+from pivot.callbacks import request_callback
+from pivot.guard import MissLimiter
+from pivot.hours import parse_choice, slots
+from pivot.links import find_link, link_status, record_open
+from pivot.numbers import NumberRefused, check_callback_number
+from pivot.tokens import client_key, form_token, form_token_valid, mask_number, new_nonce, token_hash
+
+api = Api()
+COOKIE = "cti_pivot"
+PREVIEW_BOTS = re.compile(r"twitterbot|facebookexternalhit|facebot|slackbot|linkedinbot|whatsapp|telegrambot|"
+                          r"discordbot|skypeuripreview|googlebot|bingbot|applebot|redditbot|embedly|iframely|"
+                          r"pinterest|vkshare|mastodon|bluesky|cardyb|preview", re.IGNORECASE)
+HEADERS = {
+    "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+CHANNEL_NAMES = {"x": "X", "facebook": "Messenger", "instagram": "Instagram", "email": "email", "xmpp": "chat",
+                 "sms": "SMS", "voice": "phone"}
+SETTING_KEY = "pivot.secret"
+
+
+@dataclass
+class PivotSite:
+    """What the pages share: config, templates, the form secret and the guessing limiter."""
+
+    config: Config
+    secret: bytes
+    limiter: MissLimiter
+    templates: jinja2.Environment
+    secure_cookie: bool
+
+    @classmethod
+    async def create(cls, config: Config, db: Database) -> PivotSite:
+        """Load (or create, once for all nodes) the form secret."""
+        secret = config.pivot.secret or await db.write(_shared_secret)
+        env = jinja2.Environment(loader=jinja2.PackageLoader("pivot", "templates"), autoescape=True,
+                                 enable_async=False, trim_blocks=True, lstrip_blocks=True)
+        return cls(config, secret.encode(), MissLimiter(config.pivot.misses_per_client_per_minute), env,
+                   config.server.resolved_public_url().startswith("https:"))
+
+    def client(self, request: web.Request) -> str:
+        """A keyed hash of the client's address (no addresses are stored)."""
+        address = request.remote or ""
+        if self.config.pivot.trust_forwarded_for:
+            forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+            address = forwarded or address
+        return client_key(self.secret, address)
+
+    def page(self, template: str, status: int, language: str, request: web.Request, **values: Any) -> web.Response:
+        """Render a page in the language, with the protective headers."""
+        words = i18n.MESSAGES[language]
+        html = self.templates.get_template(template).render(
+            t=words, lang=language, languages=i18n.LANGUAGES, company=self.config.pivot.company_name,
+            base=_base_path(request.path), **values)
+        response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
+                                headers=HEADERS)
+        return response
+
+
+def _shared_secret(tx: Tx) -> str:
+    S = models.settings
+    found = tx.conn.execute(sa.select(S.c.value).where(S.c.key == SETTING_KEY)).scalar()
+    if found:
+        return str(found["secret"])
+    value = secrets.token_urlsafe(32)
+    tx.conn.execute(S.insert().values(key=SETTING_KEY, value={"secret": value}, updated_at=tx.now))
+    return value
+
+
+def _base_path(path: str) -> str:
+    """/p/{token} of any page of the link."""
+    return "/".join(path.split("/")[:3])
+
+
+def site(request: web.Request) -> PivotSite:
+    """The pivot pages' shared parts."""
+    return services(request).extras["pivot_site"]
+
+
+def _language(request: web.Request, link: Any | None) -> str:
+    return i18n.negotiate(request.headers.get("Accept-Language"), requested=request.query.get("lang"),
+                          fallback=link.language if link is not None else None)
+
+
+def _channel_name(channel: str) -> str:
+    return CHANNEL_NAMES.get(channel, channel)
+
+
+async def _lookup(request: web.Request, token: str) -> tuple[Any | None, str | None, web.Response | None]:
+    """(link, contact phone, early response): 429 for a guessing client, 404 unknown, 410 gone."""
+    pivot, now = site(request), time.time()
+    client = pivot.client(request)
+    wait = pivot.limiter.retry_after(client, now)
+    if wait is not None:
+        response = pivot.page("message.html.j2", 429, _language(request, None), request,
+                              title_key="busy_title", body_key="busy_body", channel="")
+        response.headers["Retry-After"] = str(wait)
+        return None, None, response
+
+    def read(conn: Any) -> tuple[Any | None, str | None]:
+        link = find_link(conn, token[:200])
+        if link is None:
+            return None, None
+        phone = conn.execute(sa.select(models.identities.c.value).where(
+            models.identities.c.contact_id == link.contact_id, models.identities.c.kind == "phone")
+            .order_by(models.identities.c.created_at).limit(1)).scalar()
+        return link, phone
+
+    link, phone = await services(request).db.read(read)
+    if link is None:
+        pivot.limiter.miss(client, now)
+        return None, None, pivot.page("message.html.j2", 404, _language(request, None), request,
+                                      title_key="missing_title", body_key="missing_body", channel="")
+    if link_status(link, now) != "active":
+        return link, phone, _gone(request, link)
+    return link, phone, None
+
+
+def _gone(request: web.Request, link: Any) -> web.Response:
+    return site(request).page("message.html.j2", 410, _language(request, link), request, title_key="gone_title",
+                              body_key="gone_body", channel=_channel_name(link.channel))
+
+
+def _form(request: web.Request, link: Any, phone: str | None, *, status: int = 200, error: str | None = None,
+          typed: str = "") -> web.Response:
+    pivot, now = site(request), time.time()
+    language = _language(request, link)
+    nonce = request.cookies.get(COOKIE) or ""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce):
+        nonce = new_nonce()
+    zone_slots = slots(pivot.config.pivot, now)
+    agent = (link.agent_name or "").split(" ")[0]
+    response = pivot.page(
+        "landing.html.j2", status, language, request, agent=agent, channel=_channel_name(link.channel),
+        phone_masked=mask_number(phone) if phone else None, error_key=f"error_{error}" if error else None,
+        typed=typed, csrf=form_token(pivot.secret, link.token_hash, nonce),
+        slots=[(s.isoformat(), s.strftime("%a %d.%m. %H:%M")) for s in zone_slots],
+        expires=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(link.expires_at)), to=link.to,
+        action=f"{_base_path(request.path)}/callback")
+    response.set_cookie(COOKIE, nonce, httponly=True, samesite="Strict", secure=pivot.secure_cookie,
+                        path="/p/", max_age=int(max(60, link.expires_at - now)))
+    return response
+
+
+@api.route("GET", "/p/{token}", summary="Pivot landing page (never consumes the link)", tag="pivot pages",
+           role=None, raw=True, errors=(404, 410, 429))
+async def landing_page(call: Call) -> web.StreamResponse:
+    request = call.request
+    link, phone, early = await _lookup(request, call.path("token"))
+    if early is not None:
+        return early
+    if link.opened_at is None and not PREVIEW_BOTS.search(request.headers.get("User-Agent", "")):
+        await services(request).db.write(lambda tx: record_open(tx, link.id))
+    return _form(request, link, phone)
+
+
+@api.route("POST", "/p/{token}/callback", summary="Ask for a callback (form: phone, when=now|ISO time, csrf)",
+           tag="pivot pages", role=None, raw=True, errors=(403, 404, 410, 422, 429))
+async def request_callback_page(call: Call) -> web.StreamResponse:
+    request = call.request
+    link, phone, early = await _lookup(request, call.path("token"))
+    if early is not None:
+        return early
+    pivot, now = site(request), time.time()
+    form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
+                                                                 "multipart/form-data") else {}
+    field = str(form.get("csrf") or "")
+    if not form_token_valid(pivot.secret, token_hash(call.path("token")), request.cookies.get(COOKIE), field):
+        return _form(request, link, phone, status=403, error="csrf")
+    typed = str(form.get("phone") or "").strip()
+    try:
+        number = check_callback_number(typed or phone or "", pivot.config.pivot).e164
+    except NumberRefused as exc:
+        return _form(request, link, phone, status=422, error=exc.code, typed=typed[:40])
+    when = str(form.get("when") or "now").strip()
+    due_at = None if when == "now" else parse_choice(when, pivot.config.pivot, now)
+    if when != "now" and due_at is None:
+        return _form(request, link, phone, status=422, error="invalid_time", typed=typed[:40])
+    client = pivot.client(request)
+    try:
+        callback = await services(request).db.write(
+            lambda tx: request_callback(tx, link.id, number=number, due_at=due_at, client=client,
+                                        config=pivot.config.pivot))
+    except RateLimited as exc:
+        response = _form(request, link, phone, status=429, error="rate_limited", typed=typed[:40])
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except Gone:
+        return _gone(request, link)
+    language = _language(request, link)
+    agent = (link.agent_name or "").split(" ")[0] or pivot.config.pivot.company_name
+    return pivot.page("done.html.j2", 200, language, request, agent=agent, number=mask_number(number),
+                      when=None if due_at is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(due_at)),
+                      callback_id=callback["id"])
