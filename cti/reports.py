@@ -89,3 +89,23 @@ def _finish(g: dict[str, Any]) -> dict[str, Any]:
 CSV_COLUMNS = ["group", "offered", "handled", "abandoned", "short_abandoned", "speed_of_answer_avg",
                "speed_of_answer_p90", "first_response_avg", "first_response_p90", "handle_time_avg", "sla_percent",
                "pivots_sent", "pivots_opened", "pivots_redeemed", "pivots_connected"]
+
+
+PIVOT_STEPS = {"pivot.created": "sent", "pivot.opened": "opened", "pivot.redeemed": "redeemed",
+               "callback.connected": "connected"}
+
+
+def pivot_funnel(events: Iterable[Any]) -> dict[str, Any]:
+    """Links sent, opened, redeemed, connected, and the median seconds from link sent to voice
+    connected, from pivot.* and callback.connected events (rows with ``type`` and ``data``)."""
+    counts = dict.fromkeys(PIVOT_STEPS.values(), 0)
+    to_voice: list[float] = []
+    for event in events:
+        step = PIVOT_STEPS.get(event.type)
+        if step is None:
+            continue
+        counts[step] += 1
+        since = (event.data or {}).get("since_link_sent")
+        if step == "connected" and isinstance(since, int | float):
+            to_voice.append(float(since))
+    return {**counts, "median_seconds_to_voice": _round(percentile(to_voice, 50))}

@@ -82,3 +82,17 @@ async def registrar() -> AsyncIterator[Any]:
 async def agent_and_customer(phones: Any) -> tuple[Any, Any]:
     """Alice's desk phone (440 Hz) and Bob the customer's phone (1000 Hz), both auto-answering."""
     return await phones("alice", 440), await phones("bob", 1000)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

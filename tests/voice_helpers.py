@@ -11,7 +11,9 @@ from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import Phone, dominant_frequency
 from tests.harness import Harness, make_config
 
-USERS = {"cti": "ctipass", "alice": "alicepass", "bob": "bobpass", "carol": "carolpass", "2001": "2001pass"}
+CUSTOMER_MOBILE = "358401234567"  # the customer's mobile (+358 40 123 4567), dialled as digits through the PBX
+USERS = {"cti": "ctipass", "alice": "alicepass", "bob": "bobpass", "carol": "carolpass", "2001": "2001pass",
+         CUSTOMER_MOBILE: f"{CUSTOMER_MOBILE}pass"}
 
 
 def server_config(tmp_path: Path, registrar: Registrar, **sip: Any) -> Any:

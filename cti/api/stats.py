@@ -17,7 +17,7 @@ from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import InvalidInput
 from cti.events import EventType, iso
-from cti.reports import CSV_COLUMNS, summarize
+from cti.reports import CSV_COLUMNS, pivot_funnel, summarize
 from cti.services.actors import Role
 
 api = Api()
@@ -39,14 +39,16 @@ async def realtime(call: Call) -> dict[str, Any]:
     now = time.time()
     since = _start_of_day(now)
 
-    def read(conn: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    def read(conn: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         waiting = conn.execute(sa.select(I.c.queue, I.c.channel, sa.func.count(), sa.func.min(I.c.queued_at))
                                .where(I.c.state == "queued").group_by(I.c.queue, I.c.channel)).all()
         today = conn.execute(sa.select(I).where(I.c.created_at >= since)).all()
         agents = conn.execute(sa.select(models.agents).where(models.agents.c.deleted.is_(False))).all()
-        return waiting, today, agents
+        pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data).where(
+            models.events.c.ts >= since, models.events.c.type.in_([t.value for t in PIVOT_FUNNEL]))).all()
+        return waiting, today, agents, pivots
 
-    waiting, today, agents = await svc.db.read(read)
+    waiting, today, agents, pivots = await svc.db.read(read)
     by_key = summarize(today, key=lambda r: f"{r.queue}|{r.channel}", channel_class=policy.channel_class,
                        sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds)
     rows: dict[str, dict[str, Any]] = {}
@@ -71,7 +73,7 @@ async def realtime(call: Call) -> dict[str, Any]:
     states: dict[str, int] = {}
     for a in agents:
         states[a.state] = states.get(a.state, 0) + 1
-    return {"ts": iso(now), "queues": queues, "agents": states}
+    return {"ts": iso(now), "queues": queues, "agents": states, "pivot_today": pivot_funnel(pivots)}
 
 
 @api.route("GET", "/api/v1/reports/summary", summary="Summary report (Accept: text/csv for CSV)", tag="stats",
@@ -111,4 +113,5 @@ async def summary(call: Call) -> Any:
         for name, g in sorted(groups.items()):
             writer.writerow([name, *("" if g.get(c) is None else g.get(c) for c in CSV_COLUMNS[1:])])
         return web.Response(text=out.getvalue(), content_type="text/csv")
-    return {"from": iso(start), "to": iso(end), "group_by": q.group_by, "groups": groups}
+    return {"from": iso(start), "to": iso(end), "group_by": q.group_by, "groups": groups,
+            "pivot": pivot_funnel(pivots)}
