@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from aiohttp import web
 
 from cti import models
@@ -63,7 +64,13 @@ class PivotSite:
     @classmethod
     async def create(cls, config: Config, db: Database) -> PivotSite:
         """Load (or create, once for all nodes) the form secret."""
-        secret = config.pivot.secret or await db.write(_shared_secret)
+        if config.pivot.secret:
+            secret = config.pivot.secret
+        else:
+            try:
+                secret = await db.write(_shared_secret)
+            except IntegrityError:  # another node starting at the same moment stored its own first
+                secret = await db.write(_shared_secret)
         env = jinja2.Environment(loader=jinja2.PackageLoader("pivot", "templates"), autoescape=True,
                                  enable_async=False, trim_blocks=True, lstrip_blocks=True)
         return cls(config, secret.encode(), MissLimiter(config.pivot.misses_per_client_per_minute), env,

@@ -26,7 +26,7 @@ def _ready(node: ServerProcess) -> dict[str, Any]:
 @pytest.fixture
 def nodes(tmp_path: Path, pg_url: str) -> Any:
     env = {"CTI_SERVER__DATABASE_URL": pg_url, "CTI_SERVER__LEASE_SECONDS": "2",
-           "CTI_ROUTING__DEFAULT_CAPACITY": '{"chat": 3}'}
+           "CTI_ROUTING__DEFAULT_CAPACITY": '{"chat": 3}', "CTI_PIVOT__CALLBACKS_PER_CLIENT_PER_HOUR": "100"}
     a = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML, env=env, node_id="node-a")
     b = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML, env=env, node_id="node-b")
     a.start()
@@ -96,3 +96,44 @@ async def test_two_nodes_share_events_and_route_once_then_survive_a_kill(nodes: 
     finally:
         await on_a.close()
         await on_b.close()
+
+
+async def test_callbacks_fire_once_across_two_nodes(nodes: Any) -> None:
+    """Customers open links on one node and ask for calls on the other; both nodes' schedulers race
+    for the due callbacks, and each callback becomes exactly one voice interaction."""
+    from tests.pivot_helpers import Customer
+
+    a, b = nodes
+    token = a.cli("token", "create", "--role", "admin")
+    on_a = CtiClient(a.url, token)
+    customers: list[Customer] = []
+    try:
+        links = []
+        for i in range(12):
+            stored = await on_a.inbound(channel="shop-chat", sender=("x", f"99{i}"), text="help",
+                                        external_id=f"p-{i}")
+            links.append((await on_a.pivot(stored["interaction_id"], "callback"))["pivot_link"])
+        for i, link in enumerate(links):
+            path = "/p/" + link["url"].rsplit("/p/", 1)[1]
+            opener, submitter = (a, b) if i % 2 else (b, a)
+            customer = Customer(opener.url)
+            customers.append(customer)
+            assert (await customer.open(path))[0] == 200
+            customer.base = submitter.url  # the form secret is shared by every node
+            status, _, _ = await customer.submit(path, phone=f"+35840123{4500 + i}", when="now")
+            assert status == 200
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            callbacks = (await on_a.list_callbacks(limit=100))["items"]
+            if len(callbacks) == 12 and all(c["state"] == "routing" for c in callbacks):
+                break
+            assert asyncio.get_running_loop().time() < deadline, [c["state"] for c in callbacks]
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.5)  # a second claim by the other node would show by now
+        calls = (await on_a.list_interactions(channel="voice", limit=100))["items"]
+        assert sorted(c["id"] for c in calls) == sorted(cb["interaction_id"] for cb in callbacks)
+        assert all(cb["attempts"] == 1 for cb in (await on_a.list_callbacks(limit=100))["items"])
+    finally:
+        for customer in customers:
+            await customer.close()
+        await on_a.close()

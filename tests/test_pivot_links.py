@@ -4,7 +4,9 @@ security rules (no consuming GET, CSRF, replay, guessing, toll fraud, rate limit
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,14 +26,17 @@ async def shop() -> Receiver:
     await receiver.stop()
 
 
+def links_config(tmp_path: Path, shop: Receiver) -> Any:
+    channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
+    return make_config(tmp_path, channels=channels, webhooks={"initial_backoff": 0.05, "max_backoff": 0.2},
+                       pivot={"company_name": "Acme", "misses_per_client_per_minute": 10,
+                              "callbacks_per_number_per_hour": 2, "opening_hours": {
+                                  d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
+
+
 @pytest.fixture
 async def h(tmp_path: Path, shop: Receiver) -> Harness:
-    channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    config = make_config(tmp_path, channels=channels, webhooks={"initial_backoff": 0.05, "max_backoff": 0.2},
-                         pivot={"company_name": "Acme", "misses_per_client_per_minute": 10,
-                                "callbacks_per_number_per_hour": 2, "opening_hours": {
-                                    d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
-    async with running_server(config) as harness:
+    async with running_server(links_config(tmp_path, shop)) as harness:
         yield harness
 
 
@@ -197,3 +202,30 @@ async def test_agents_pivot_only_their_own_interactions(h: Harness) -> None:
         await p.agent.pivot(p.interaction_id, "fax")
     assert bad.value.status == 400
     assert len((await h.admin.list_pivot_links())["items"]) == 1
+
+
+async def test_a_scheduled_callback_survives_a_restart(tmp_path: Path, shop: Receiver) -> None:
+    config = links_config(tmp_path, shop)
+    async with running_server(config) as h:
+        p = await pivoted_case(h)
+        customer = Customer(h.url)
+        try:
+            _, page, _ = await customer.open(p.path)
+            slot = page.split('<option value="', 1)[1].split('"', 1)[0]
+            status, _, _ = await customer.submit(p.path, phone="+358401234567", when=slot)
+        finally:
+            await customer.close()
+        assert status == 200
+        callback = (await h.admin.list_callbacks())["items"][0]
+        assert callback["state"] == "scheduled"
+    with sqlite3.connect(tmp_path / "cti.db") as db:  # the server is down while its time comes
+        db.execute("update callbacks set due_at = 0")
+    async with running_server(config) as h:
+        async def fired() -> dict[str, Any] | None:
+            row = await h.admin.get_callback(callback["id"])
+            return row if row["state"] == "routing" else None
+
+        row = await h.wait_for(fired, what="the stored callback re-armed after the restart")
+        call = await h.admin.get_interaction(row["interaction_id"])
+        assert (call["channel"], call["initiation"], call["case_id"]) == ("voice", "callback", p.case_id)
+        assert call["source_interaction_id"] == p.interaction_id and row["attempts"] == 1
