@@ -18,8 +18,8 @@ from typing import Any
 
 import jinja2
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from cti import models
 from cti.api.context import services
