@@ -22,8 +22,9 @@ from cti.ids import new_id
 from cti.services import render
 from cti.services.actors import Actor
 from cti.services.outbound import recipient_of, reply
-from cti.services.rows import Record, fetch_one, update_row
+from cti.services.rows import Record, by_id, fetch_one, not_found, update_row
 from cti.storage.db import Tx
+from cti.storage.prepared import Prepared
 from pivot import i18n
 from pivot.settings import PivotConfig
 from pivot.tokens import new_token, same_hash, token_hash
@@ -79,7 +80,10 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
               public_url: str, channel: ChannelInfo | None) -> dict[str, Any]:
     """Mint a link on this interaction's case (pivot.created); with ``send``, queue it to the customer
     on the interaction's own channel. Returns {"pivot_link": ..., "message"?: ...}."""
-    source = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    found = tx.sql.execute(by_id(I), {"id": interaction_id}).first()  # (prepared: minting is a hot path)
+    if found is None:
+        raise not_found("interaction", interaction_id)
+    source = found._asdict() if hasattr(found, "_asdict") else dict(found._mapping)
     if actor.is_agent and source["agent_id"] != actor.agent_id:
         raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
     ttl = config.link_ttl_seconds if request.expires_in is None else request.expires_in
@@ -89,7 +93,7 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
     agent_id = source["agent_id"] or actor.agent_id
     agent_name = None
     if agent_id:
-        agent_name = tx.conn.execute(sa.select(models.agents.c.name).where(models.agents.c.id == agent_id)).scalar()
+        agent_name = tx.sql.execute(_agent_name, {"id": agent_id}).scalar()
     token = new_token()
     row = Record(
         id=new_id("pvl"), token_hash=token_hash(token), case_id=source["case_id"], contact_id=source["contact_id"],
@@ -98,7 +102,7 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
         uses=0, message_id=None, created_at=tx.now, expires_at=tx.now + ttl, opened_at=None, redeemed_at=None,
         revoked_at=None, expired_event_at=None,
     )
-    tx.conn.execute(L.insert(), row)
+    tx.sql.execute(_insert_link, row)
     url = f"{public_url}/p/{token}"
     result: dict[str, Any] = {}
     if request.send:
@@ -115,10 +119,13 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
 
 
 _by_hash = sa.select(L).where(L.c.token_hash == sa.bindparam("h"))
+_agent_name = sa.select(models.agents.c.name).where(models.agents.c.id == sa.bindparam("id"))
+_insert_link = L.insert()
 
 
-def find_link(conn: Connection, token: str) -> Any | None:
-    """The link whose token this is, or None (the stored hash is compared in constant time)."""
+def find_link(conn: Connection | Prepared, token: str) -> Any | None:
+    """The link whose token this is, or None (the stored hash is compared in constant time).
+    ``conn``: a connection, or the database's prepared point-read statements."""
     computed = token_hash(token)
     row = conn.execute(_by_hash, {"h": computed}).first()
     if row is None or not same_hash(row.token_hash, computed):

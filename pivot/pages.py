@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 import sqlalchemy as sa
 from aiohttp import web
+from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
 
 from cti import models
@@ -49,6 +50,9 @@ HEADERS = {
 CHANNEL_NAMES = {"x": "X", "facebook": "Messenger", "instagram": "Instagram", "email": "email", "xmpp": "chat",
                  "sms": "SMS", "voice": "phone"}
 SETTING_KEY = "pivot.secret"
+_ID = models.identities
+_contact_phone = (sa.select(_ID.c.value).where(_ID.c.contact_id == sa.bindparam("contact_id"), _ID.c.kind == "phone")
+                  .order_by(_ID.c.created_at).limit(1))
 
 
 @dataclass
@@ -60,6 +64,7 @@ class PivotSite:
     limiter: MissLimiter
     templates: jinja2.Environment
     secure_cookie: bool
+    _options: tuple[int, Markup] | None = None
 
     @classmethod
     async def create(cls, config: Config, db: Database) -> PivotSite:
@@ -72,7 +77,7 @@ class PivotSite:
             except IntegrityError:  # another node starting at the same moment stored its own first
                 secret = await db.write(_shared_secret)
         env = jinja2.Environment(loader=jinja2.PackageLoader("pivot", "templates"), autoescape=True,
-                                 enable_async=False, trim_blocks=True, lstrip_blocks=True)
+                                 enable_async=False, trim_blocks=True, lstrip_blocks=True, auto_reload=False)
         return cls(config, secret.encode(), MissLimiter(config.pivot.misses_per_client_per_minute), env,
                    config.server.resolved_public_url().startswith("https:"))
 
@@ -83,6 +88,16 @@ class PivotSite:
             forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
             address = forwarded or address
         return client_key(self.secret, address)
+
+    def slot_options(self, now: float) -> Markup:
+        """The <option>s of "call me at a time", rendered once a minute (they change at most that often)."""
+        minute = int(now // 60)
+        if self._options is None or self._options[0] != minute:
+            zone = self.config.pivot.timezone
+            html = "".join(f'<option value="{s.isoformat()}">{s.strftime("%Y-%m-%d %H:%M")} {escape(zone)}</option>'
+                           for s in slots(self.config.pivot, now))
+            self._options = (minute, Markup(html))
+        return self._options[1]
 
     def page(self, template: str, status: int, language: str, request: web.Request, **values: Any) -> web.Response:
         """Render a page in the language, with the protective headers."""
@@ -135,16 +150,13 @@ async def _lookup(request: web.Request, token: str) -> tuple[Any | None, str | N
         response.headers["Retry-After"] = str(wait)
         return None, None, response
 
-    def read(conn: Any) -> tuple[Any | None, str | None]:
-        link = find_link(conn, token[:200])
+    def read(sql: Any) -> tuple[Any | None, str | None]:
+        link = find_link(sql, token[:200])
         if link is None:
             return None, None
-        phone = conn.execute(sa.select(models.identities.c.value).where(
-            models.identities.c.contact_id == link.contact_id, models.identities.c.kind == "phone")
-            .order_by(models.identities.c.created_at).limit(1)).scalar()
-        return link, phone
+        return link, sql.execute(_contact_phone, {"contact_id": link.contact_id}).scalar()
 
-    link, phone = await services(request).db.read(read)
+    link, phone = await services(request).db.read_point(read)  # two index lookups, inline
     if link is None:
         pivot.limiter.miss(client, now)
         return None, None, pivot.page("message.html.j2", 404, _language(request, None), request,
@@ -166,13 +178,12 @@ def _form(request: web.Request, link: Any, phone: str | None, *, status: int = 2
     nonce = request.cookies.get(COOKIE) or ""
     if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce):
         nonce = new_nonce()
-    zone_slots = slots(pivot.config.pivot, now)
     agent = (link.agent_name or "").split(" ")[0]
     response = pivot.page(
         "landing.html.j2", status, language, request, agent=agent, channel=_channel_name(link.channel),
         phone_masked=mask_number(phone) if phone else None, error_key=f"error_{error}" if error else None,
         typed=typed, csrf=form_token(pivot.secret, link.token_hash, nonce),
-        slots=[(s.isoformat(), s.strftime("%a %d.%m. %H:%M")) for s in zone_slots],
+        slots=pivot.slot_options(now),
         expires=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(link.expires_at)), to=link.to,
         action=f"{_base_path(request.path)}/callback")
     response.set_cookie(COOKIE, nonce, httponly=True, samesite="Strict", secure=pivot.secure_cookie,
