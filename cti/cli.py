@@ -1,4 +1,4 @@
-"""The ``cti`` command: serve, token create, agent add/list, db upgrade."""
+"""The ``cti`` command: serve, token create, agent add/list, db upgrade, demo."""
 
 from __future__ import annotations
 
@@ -175,7 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--state", choices=["available", "away", "offline"])
     add.set_defaults(func=cmd_agent_add)
     agent.add_parser("list", parents=[common], help="list agents").set_defaults(func=cmd_agent_list)
+
+    demo = sub.add_parser("demo", help="run the pivot journey locally with a real registrar and phones")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--talk-seconds", dest="talk_seconds", type=float, default=4.0)
+    demo.add_argument("--keep", action="store_true", help="keep the server running afterwards (Ctrl-C stops)")
+    demo.set_defaults(func=_demo)
     return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pivot.demo import cmd_demo
+
+    return cmd_demo(args)
 
 
 def main(argv: list[str] | None = None) -> int:
