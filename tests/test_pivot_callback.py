@@ -82,8 +82,8 @@ async def test_a_tweet_pivots_to_a_callback_that_bridges_two_real_phones(
         await asyncio.to_thread(alice_phone.wait_call_over)
         await asyncio.to_thread(mobile.wait_call_over)
 
-        done = await h.admin.get_callback(callback["id"])
-        assert done["state"] == "completed" and done["attempts"] == 1
+        done = await h.wait_for(lambda: _callback_in(h, "completed"), what="callback completed (after call.ended)")
+        assert done["id"] == callback["id"] and done["attempts"] == 1
         contact = await h.admin.get_contact(callback_call["contact_id"])
         assert {(i["kind"], i["value"], i["verified"]) for i in contact["identities"]} >= {
             ("phone", "+358401234567", True)}, "answered, so the number is verified"
