@@ -26,7 +26,7 @@ from cti import models
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.config import Config
-from cti.errors import Gone, RateLimited
+from cti.errors import Gone, RateLimited, Unavailable
 from cti.storage.db import Database, Tx
 from pivot import i18n
 from pivot.callbacks import request_callback
@@ -241,3 +241,14 @@ async def request_callback_page(call: Call) -> web.StreamResponse:
     return pivot.page("done.html.j2", 200, language, request, agent=agent, number=mask_number(number),
                       when=None if due_at is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(due_at)),
                       callback_id=callback["id"])
+
+
+@api.route("POST", "/p/{token}/voice", summary="Talk in the browser (WebRTC offer/answer): not on this server yet",
+           tag="pivot pages", role=None, raw=True, errors=(404, 410, 429, 503))
+async def browser_voice(call: Call) -> web.StreamResponse:
+    request = call.request
+    _, _, early = await _lookup(request, call.path("token"))
+    if early is not None:
+        return early
+    raise Unavailable("browser voice sessions are not available on this server yet; ask for a callback",
+                      code="voice_unavailable")

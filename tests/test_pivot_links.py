@@ -229,3 +229,13 @@ async def test_a_scheduled_callback_survives_a_restart(tmp_path: Path, shop: Rec
         call = await h.admin.get_interaction(row["interaction_id"])
         assert (call["channel"], call["initiation"], call["case_id"]) == ("voice", "callback", p.case_id)
         assert call["source_interaction_id"] == p.interaction_id and row["attempts"] == 1
+
+
+async def test_browser_voice_says_it_is_not_available_yet_and_keeps_the_link(h: Harness, customer: Customer) -> None:
+    p = await pivoted_case(h)
+    async with customer.session.post(h.url + p.path + "/voice", data=b"v=0") as response:
+        assert response.status == 503
+        assert (await response.json())["error"]["code"] == "voice_unavailable"
+    async with customer.session.post(h.url + f"/p/{secrets.token_urlsafe(32)}/voice") as response:
+        assert response.status == 404
+    assert (await h.admin.get_pivot_link(p.link["id"]))["uses"] == 0

@@ -200,6 +200,15 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
         raise InvalidInput("invalid request body", details=validation_details(exc)) from exc
 
 
+def loggable_path(path: str) -> str:
+    """The path for logs, without secrets: a pivot link's token is replaced."""
+    if path.startswith("/p/"):
+        parts = path.split("/")
+        parts[2] = "<token>"
+        return "/".join(parts)
+    return path
+
+
 async def handle_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                         ) -> web.StreamResponse:
     """Every error becomes API.md's JSON shape; unexpected ones are logged and answered 500."""
@@ -216,6 +225,6 @@ async def handle_errors(request: web.Request, handler: Callable[[web.Request], A
         error.status = exc.status
         return error_response(error)
     except Exception:
-        log.exception("unhandled error on %s %s after %.1f ms", request.method, request.path,
+        log.exception("unhandled error on %s %s after %.1f ms", request.method, loggable_path(request.path),
                       (time.perf_counter() - started) * 1000)
         return error_response(ApiError("internal server error"))
