@@ -96,3 +96,15 @@ async def browser() -> AsyncIterator[Any]:
             yield chromium
         finally:
             await chromium.close()
+
+
+@pytest.fixture
+async def shop() -> AsyncIterator[Any]:
+    """A custom channel's backend (receives the signed replies) for the pivot tests' shop-chat."""
+    from tests.pivot_helpers import SHOP_SECRET
+    from tests.receiver import Receiver
+
+    receiver = Receiver(SHOP_SECRET)
+    await receiver.start()
+    yield receiver
+    await receiver.stop()

@@ -10,8 +10,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import dominant_frequency
 from tests.harness import Harness, make_config, running_server
@@ -20,14 +18,6 @@ from tests.receiver import Receiver
 from tests.voice_helpers import CUSTOMER_MOBILE, registered
 
 ALL_WEEK = {d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-
-
-@pytest.fixture
-async def shop() -> Receiver:
-    receiver = Receiver(SHOP_SECRET)
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 def pivot_config(tmp_path: Path, registrar: Registrar, shop: Receiver, **pivot: Any) -> Any:

@@ -18,14 +18,6 @@ from tests.pivot_helpers import SHOP_SECRET, Customer, event_types, pivoted_case
 from tests.receiver import Receiver
 
 
-@pytest.fixture
-async def shop() -> Receiver:
-    receiver = Receiver(SHOP_SECRET)
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
-
-
 def links_config(tmp_path: Path, shop: Receiver) -> Any:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
     return make_config(tmp_path, channels=channels, webhooks={"initial_backoff": 0.05, "max_backoff": 0.2},
