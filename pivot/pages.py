@@ -104,6 +104,7 @@ class PivotSite:
         words = i18n.MESSAGES[language]
         html = self.templates.get_template(template).render(
             t=words, lang=language, languages=i18n.LANGUAGES, company=self.config.pivot.company_name,
+            continue_url=self.config.pivot.continue_urls.get(values.pop("source_channel", ""), ""),
             base=_base_path(request.path), **values)
         response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
                                 headers=HEADERS)
@@ -168,7 +169,7 @@ async def _lookup(request: web.Request, token: str) -> tuple[Any | None, str | N
 
 def _gone(request: web.Request, link: Any) -> web.Response:
     return site(request).page("message.html.j2", 410, _language(request, link), request, title_key="gone_title",
-                              body_key="gone_body", channel=_channel_name(link.channel))
+                              body_key="gone_body", channel=_channel_name(link.channel), source_channel=link.channel)
 
 
 def _form(request: web.Request, link: Any, phone: str | None, *, status: int = 200, error: str | None = None,
@@ -181,6 +182,7 @@ def _form(request: web.Request, link: Any, phone: str | None, *, status: int = 2
     agent = (link.agent_name or "").split(" ")[0]
     response = pivot.page(
         "landing.html.j2", status, language, request, agent=agent, channel=_channel_name(link.channel),
+        source_channel=link.channel,
         phone_masked=mask_number(phone) if phone else None, error_key=f"error_{error}" if error else None,
         typed=typed, csrf=form_token(pivot.secret, link.token_hash, nonce),
         slots=pivot.slot_options(now),

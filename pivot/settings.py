@@ -39,6 +39,9 @@ class PivotConfig(BaseModel):
     timezone: str = "UTC"
     opening_hours: dict[str, str] = Field(default_factory=lambda: {d: "08:00-20:00" for d in WEEKDAYS[:5]})
     schedule_days_ahead: int = Field(default=7, ge=1, le=60)
+    # Where "keep writing to us" leads, per channel (e.g. x = "https://x.com/messages/compose?recipient_id=123",
+    # email = "mailto:support@example.com"); without one the page names the channel only.
+    continue_urls: dict[str, str] = Field(default_factory=dict)
     secret: str = ""  # signs form tokens; empty: one is generated and shared by all nodes through the database
 
     @field_validator("allowed_regions")
@@ -58,6 +61,14 @@ class PivotConfig(BaseModel):
                 raise ValueError(f"{day!r} is not one of {', '.join(WEEKDAYS)}")
             if not HOURS.match(span) or span[:5] >= span[6:]:
                 raise ValueError(f"{day}: {span!r} is not a span like 08:00-20:00")
+        return value
+
+    @field_validator("continue_urls")
+    @classmethod
+    def _continue(cls, value: dict[str, str]) -> dict[str, str]:
+        for channel, url in value.items():
+            if not re.match(r"^(https://|http://|mailto:|xmpp:|sms:|tel:)", url):
+                raise ValueError(f"{channel}: {url!r} must be an https, mailto, xmpp, sms or tel URL")
         return value
 
     @field_validator("timezone")

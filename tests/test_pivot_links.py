@@ -22,6 +22,7 @@ def links_config(tmp_path: Path, shop: Receiver) -> Any:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
     return make_config(tmp_path, channels=channels, webhooks={"initial_backoff": 0.05, "max_backoff": 0.2},
                        pivot={"company_name": "Acme", "misses_per_client_per_minute": 10,
+                              "continue_urls": {"shop-chat": "https://shop.example/chat"},
                               "callbacks_per_number_per_hour": 2, "opening_hours": {
                                   d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
 
@@ -139,7 +140,8 @@ async def test_revoked_and_expired_links_answer_410(h: Harness, customer: Custom
     revoked = await p.agent.revoke_pivot_link(p.link["id"])
     assert revoked["status"] == "revoked"
     status, text, _ = await customer.open(p.path)
-    assert status == 410 and "again on shop-chat" in text, "the way back to the original channel"
+    assert status == 410 and "again on shop-chat" in text
+    assert '<a id="continue" href="https://shop.example/chat">' in text, "the way back to the original channel"
 
     q = await pivoted_case(h, sender=("x", "777"), external_id="tw-2", agent=p.agent)
     await h.services.db.write(lambda tx: tx.conn.exec_driver_sql(

@@ -98,3 +98,15 @@ def test_every_language_has_every_message_and_negotiation_follows_quality() -> N
 def test_the_link_message_fits_a_tweet_in_every_language(language: str) -> None:
     text = i18n.text(language, "link_text", agent="Maximiliana", company="A" * 40, url="https://x.test/p/t")
     assert len(text) - len("https://x.test/p/t") + 23 <= 280
+
+
+@pytest.mark.parametrize("bad", [{"continue_urls": {"x": "javascript:alert(1)"}},
+                                 {"opening_hours": {"mon": "20:00-08:00"}}, {"opening_hours": {"funday": "08:00-09:00"}},
+                                 {"allowed_regions": ["Finland"]}, {"timezone": "Mars/Olympus"}])
+def test_bad_pivot_settings_are_refused_naming_the_key(bad: dict[str, object]) -> None:
+    from cti.config import load_config
+    from cti.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, environ={}, overrides={"pivot": bad})
+    assert f"pivot.{next(iter(bad))}" in str(refused.value)
