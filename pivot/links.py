@@ -83,7 +83,7 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
     found = tx.sql.execute(by_id(I), {"id": interaction_id}).first()  # (prepared: minting is a hot path)
     if found is None:
         raise not_found("interaction", interaction_id)
-    source = found._asdict() if hasattr(found, "_asdict") else dict(found._mapping)
+    source = found._asdict()
     if actor.is_agent and source["agent_id"] != actor.agent_id:
         raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
     ttl = config.link_ttl_seconds if request.expires_in is None else request.expires_in
