@@ -132,11 +132,67 @@ class Sent:
 
 
 class TemporaryFailure(Exception):
-    """Delivery failed for now (far end down, 4xx SMTP, timeout): the outbox retries later."""
+    """Delivery failed for now (far end down, 4xx SMTP, timeout): the outbox retries later.
+    ``retry_after``: seconds the far end asked us to wait (a rate limit's reset), if it said."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentFailure(Exception):
     """The far end refused the message for good (e.g. SMTP 5xx): it is marked failed with this reason."""
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """What a webhook handler answers the vendor (status, body, content type)."""
+
+    status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
+
+
+class WebhookRejected(Exception):
+    """A webhook the server must refuse: ``status`` 400 (malformed), 401 (unsigned), 403 (bad signature)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A vendor's webhook request as a handler sees it (pure data: handlers do no I/O)."""
+
+    method: str
+    url: str  # the public URL the vendor called (signatures may cover it)
+    path_kind: str  # what follows /webhooks/<name>/, e.g. "voice", "status", "sms"; "" for /webhooks/<name>
+    headers: dict[str, str]  # lower-cased names
+    query: dict[str, str]
+    body: bytes
+    form: dict[str, str] = field(default_factory=dict)
+
+
+class WebhookHandler(Protocol):
+    """The sans-IO webhook side of a connector: it runs on every node (vendors may call any node),
+    while the connector itself runs on one. The core verifies, parses, stores, then answers."""
+
+    def challenge(self, request: WebhookRequest) -> WebhookReply | None:
+        """Answer a vendor's GET check (X's CRC, Meta's hub.challenge); None when not a check."""
+        ...
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Raise WebhookRejected unless the request carries the vendor's valid signature."""
+        ...
+
+    def parse(self, request: WebhookRequest) -> list[InboundMessage]:
+        """The inbound messages in a verified request (raise WebhookRejected(400) when malformed)."""
+        ...
+
+    def reply(self, request: WebhookRequest, stored: list[Received]) -> WebhookReply:
+        """What to answer the vendor once the messages are stored (e.g. TwiML, or 200 empty)."""
+        ...
 
 
 class Core(Protocol):
@@ -239,6 +295,19 @@ class Channel(ABC):
     settings_model: ClassVar[type[Settings]] = Settings
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     identity_kind: ClassVar[str] = ""  # the identity kind of this network's addresses (email, xmpp, phone...)
+
+    @classmethod
+    def webhook(cls, settings: Settings, name: str) -> WebhookHandler | None:
+        """This connector's webhook handler for these settings, if it takes webhooks."""
+        return None
+
+    @classmethod
+    def reply_problem(cls, settings: Settings, mode: str | None, last_inbound: dict[str, Any] | None,
+                      now: float) -> tuple[str, str] | None:
+        """Why a reply in this mode cannot be sent now ((code, message), answered 422 by the API),
+        e.g. a closed messaging window; None when it can. ``last_inbound``: the interaction's
+        newest inbound message (external_id, created_at, meta), if any."""
+        return None
 
     def __init__(self, ctx: ConnectorContext, settings: Settings) -> None:
         self.ctx = ctx

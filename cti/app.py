@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from cti import __version__
-from cti.api import admin, agents, contacts, events, interactions, ops, stats
+from cti.api import admin, agents, contacts, events, interactions, ops, stats, webhooks
 from cti.api.context import SERVICES, Services, TokenCache
 from cti.api.framework import Api
 from cti.api.openapi import build_openapi
@@ -44,7 +44,7 @@ from pivot.pages import PivotSite
 from pivot.scheduler import CallbackScheduler
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, contacts, interactions, pivot_api, admin, stats, events, pivot_pages)
+MODULES = (ops, agents, contacts, interactions, pivot_api, admin, stats, events, pivot_pages, webhooks)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 
 
@@ -113,7 +113,9 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
         host.register_channels(directory)
         if host.voice:
             svc.extras["call_control"] = VoiceControl(db)
+        handlers = {spec.name: spec.cls.webhook(spec.settings, spec.name) for spec in specs}
         svc.extras.update(channels=directory, connectors=host, pivot_site=await PivotSite.create(config, db),
+                          webhooks={name: handler for name, handler in handlers.items() if handler is not None},
                           openapi=build_openapi(registry.routes, version=__version__))
         app[SERVICES] = svc
         runners: list[LeasedRunner] = []

@@ -6,7 +6,9 @@ Custom channels (config ``[[channels.custom]]``) deliver by a signed POST to the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cti.config import Config
 
@@ -22,6 +24,9 @@ class ChannelInfo:
     secret: str
     identity_kind: str | None
     connector: bool = False  # delivered by a connector (email, XMPP...) rather than a custom-channel POST
+    # (mode, last inbound {external_id, created_at, meta} | None, now) -> (code, message) when a reply
+    # cannot go out now (e.g. Meta's messaging window); None allows it.
+    reply_problem: Callable[[str | None, dict[str, Any] | None, float], tuple[str, str] | None] | None = None
 
     @property
     def sends(self) -> bool:

@@ -13,6 +13,7 @@ so a reply accepted on any node goes out through the node holding the account.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from connectors.base import (
     Capability,
@@ -134,6 +136,37 @@ class CoreGateway:
                             result.case_created)
 
         return await self.db.write(op)
+
+    async def receive_many(self, messages: list[InboundMessage]) -> list[Received]:
+        """Store a webhook's messages in one transaction (idempotent on each external_id)."""
+        items = [self._item(m) for m in messages]
+        policy = self.policies.current
+
+        def op(tx: Tx) -> list[Received]:
+            out = []
+            for item in items:
+                result = ingest(tx, item, policy)
+                out.append(Received(result.message["id"], result.interaction_id, result.case_id, result.created,
+                                    result.case_created))
+            return out
+
+        try:
+            return await self.db.write(op)
+        except IntegrityError:  # another node stored one of them a moment ago: the retry finds it
+            return await self.db.write(op)
+
+    def _item(self, message: InboundMessage) -> InboundItem:
+        kind, value = message.sender_kind, message.sender.strip()
+        metadata = dict(message.metadata)
+        try:
+            kind, value = normalize_identity(kind, value, field="from")
+        except InvalidInput:
+            metadata["unverified_sender"] = True
+        return InboundItem(
+            channel=self.name, from_kind=kind, from_value=value, text=message.text,
+            external_id=message.external_id, thread_id=message.thread_id, subject=message.subject,
+            name=message.name, metadata=metadata or None, references=message.references,
+            case_hint=message.case_hint, attachments=[a.as_dict() for a in message.attachments] or None)
 
     async def load_cursor(self) -> dict[str, Any]:
         key = _cursor_key(self.name)
@@ -256,7 +289,10 @@ async def deliver_through(channel: Channel, item: Any) -> Outcome:
     except PermanentFailure as exc:
         return "failed", str(exc)[:500] or "refused", None
     except TemporaryFailure as exc:
-        return "retry", str(exc)[:500] or "temporarily unavailable", None
+        detail = str(exc)[:500] or "temporarily unavailable"
+        if exc.retry_after is not None:  # the far end named its reset: not before then
+            return "retry", detail, None, time.time() + exc.retry_after  # type: ignore[return-value]
+        return "retry", detail, None
     return "ok", "", sent.external_id
 
 
@@ -277,9 +313,11 @@ class ConnectorHost:
         """Every connector's channel can take replies on every node."""
         for spec in self.specs:
             existing = directory.get(spec.name)
+            cls, settings = spec.cls, spec.settings
             directory.register(ChannelInfo(
                 spec.name, existing.outbound_url if existing else None, existing.secret if existing else "",
-                spec.cls.identity_kind or (existing.identity_kind if existing else None), connector=True))
+                cls.identity_kind or (existing.identity_kind if existing else None), connector=True,
+                reply_problem=lambda mode, last, now, c=cls, s=settings: c.reply_problem(s, mode, last, now)))
 
     @property
     def voice(self) -> bool:

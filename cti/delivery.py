@@ -190,10 +190,10 @@ class OutboxWorker:
         try:
             async with self._limit:
                 try:
-                    outcome, detail, external_id = await self.deliver(item)
+                    outcome, detail, external_id, *hint = await self.deliver(item)
                 except Exception as exc:  # a connector bug must not stop the outbox: retry, loudly
                     log.exception("outbox item %s: delivery raised", item.id)
-                    outcome, detail, external_id = "retry", f"{type(exc).__name__}: {exc}"[:300], None
+                    outcome, detail, external_id, hint = "retry", f"{type(exc).__name__}: {exc}"[:300], None, []
             cfg = self.config.webhooks
             if outcome == "ok":
                 await self.db.write(lambda tx: mark_delivered(tx, item.id, external_id=external_id))
@@ -203,6 +203,8 @@ class OutboxWorker:
                 if outcome == "retry" and attempts < cfg.max_attempts:
                     delay = min(cfg.max_backoff, cfg.initial_backoff * 2 ** (attempts - 1))
                     retry_at = time.time() + delay * random.uniform(0.5, 1.0)
+                    if hint and hint[0]:  # a rate limit's reset time: not before it
+                        retry_at = max(retry_at, float(hint[0]))
                 await self.db.write(lambda tx: mark_attempt_failed(tx, item.id, error=detail, retry_at=retry_at))
             self.metrics.webhook_deliveries.labels(item.kind, outcome).inc()
         except Exception:

@@ -33,6 +33,8 @@ class Metrics:
         self.write_ops = Gauge("cti_db_write_ops", "write operations committed", registry=self.registry)
         self.webhook_deliveries = Counter("cti_outbox_deliveries_total", "outbound HTTP deliveries",
                                           ["kind", "outcome"], registry=self.registry)
+        self.webhooks_received = Counter("cti_webhooks_received_total", "vendor webhooks by outcome",
+                                         ["connector", "outcome"], registry=self.registry)
 
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 

@@ -50,11 +50,23 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
     if channel is None or not channel.sends:
         raise Unprocessable(f"channel {row['channel']!r} has no outbound delivery configured",
                             code="channel_not_configured", details={"channel": row["channel"]})
+    if channel.reply_problem is not None:
+        problem = channel.reply_problem(mode, _last_inbound(tx, interaction_id), tx.now)
+        if problem is not None:
+            raise Unprocessable(problem[1], code=problem[0], details={"mode": mode or "default",
+                                                                      "suggestion": "send a pivot link"})
     message = _queue_message(tx, row, text=text, mode=mode, agent_id=actor.agent_id or row["agent_id"],
                              channel=channel, recipient=recipient)
     if row["first_response_at"] is None:
         update_row(tx.conn, I, row, {"first_response_at": tx.now, "updated_at": tx.now})
     return message
+
+
+def _last_inbound(tx: Tx, interaction_id: str) -> dict[str, Any] | None:
+    row = tx.conn.execute(sa.select(M.c.external_id, M.c.created_at, M.c.meta).where(
+        M.c.interaction_id == interaction_id, M.c.direction == "inbound").order_by(M.c.created_at.desc()).limit(1)
+    ).first()
+    return {"external_id": row.external_id, "created_at": row.created_at, "meta": row.meta or {}} if row else None
 
 
 def acknowledge(tx: Tx, interaction_id: str, *, channel: ChannelInfo, recipient: dict[str, str]) -> Record:
@@ -107,8 +119,10 @@ def _thread_facts(tx: Tx, interaction: Record) -> dict[str, Any]:
     inbound = [m.external_id for m in earlier if m.direction == "inbound"]
     subject = tx.conn.execute(sa.select(models.cases.c.subject).where(models.cases.c.id == interaction["case_id"])
                               ).scalar()
+    last = _last_inbound(tx, interaction["id"])
     return {"subject": subject, "in_reply_to": inbound[-1] if inbound else None,
-            "references": [m.external_id for m in earlier]}
+            "references": [m.external_id for m in earlier],
+            "last_inbound_at": last["created_at"] if last else None}
 
 
 def recipient_of(tx: Tx, interaction_id: str) -> dict[str, str]:

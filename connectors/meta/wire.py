@@ -1,0 +1,118 @@
+"""Meta's wire formats, pure: the webhook signature, the subscription check, events, windows.
+
+``X-Hub-Signature-256: sha256=<lowercase hex HMAC-SHA256(app_secret, raw body)>`` (Meta signs
+the body as sent, with non-ASCII escaped, so the check runs over the raw bytes). Verification:
+GET ``hub.mode=subscribe&hub.verify_token=...&hub.challenge=...`` echoes the challenge.
+Events: ``object`` ``page`` (Messenger, and Page comments under ``changes`` with field ``feed``)
+or ``instagram`` (messaging, and comments under field ``comments``). Our own messages come back
+as echoes (``message.is_echo``) and are skipped.
+
+Messaging windows: a standard reply within 24 h of the customer's last message; after that, a
+human agent's reply may carry the HUMAN_AGENT tag up to 7 days; a comment can get one private
+reply (by ``comment_id``) within 7 days, and public comment replies at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from connectors.base import InboundMessage
+
+DAY = 86_400.0
+STANDARD_WINDOW = DAY
+HUMAN_AGENT_WINDOW = 7 * DAY
+
+
+def signature(secret: str, body: bytes) -> str:
+    """``sha256=`` + hex HMAC-SHA256 over the raw body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_valid(secret: str, body: bytes, header: str) -> bool:
+    """Constant-time check of X-Hub-Signature-256."""
+    return hmac.compare_digest(signature(secret, body).encode(), header.strip().lower().encode())
+
+
+def parse_events(payload: Any) -> list[InboundMessage]:
+    """Messages and comments of one delivery."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+        raise ValueError("not a Meta webhook delivery (no entry list)")
+    platform = {"page": "messenger", "instagram": "instagram"}.get(str(payload.get("object")))
+    if platform is None:
+        return []  # another object (e.g. permissions): acknowledged and ignored
+    kind = "facebook" if platform == "messenger" else "instagram"
+    out: list[InboundMessage] = []
+    for entry in payload["entry"]:
+        if not isinstance(entry, dict):
+            raise ValueError("an entry is not an object")
+        owner = str(entry.get("id") or "")
+        for event in entry.get("messaging") or []:
+            message = event.get("message") or {}
+            if not message or message.get("is_echo"):
+                continue
+            sender = str((event.get("sender") or {}).get("id") or "")
+            mid = message.get("mid")
+            if not sender or not mid:
+                raise ValueError("a message without sender or mid")
+            if sender == owner:
+                continue
+            text = message.get("text") or " ".join(
+                f"[{a.get('type', 'attachment')}]" for a in message.get("attachments") or []) or ""
+            out.append(InboundMessage(sender_kind=kind, sender=sender, text=text, external_id=f"mid:{mid}",
+                                      metadata={"kind": "dm", "platform": platform,
+                                                "timestamp": event.get("timestamp")}))
+        for change in entry.get("changes") or []:
+            comment = _comment(change, platform, owner, kind)
+            if comment is not None:
+                out.append(comment)
+    return out
+
+
+def _comment(change: Any, platform: str, owner: str, kind: str) -> InboundMessage | None:
+    value = change.get("value") or {}
+    field = change.get("field")
+    if platform == "messenger" and field == "feed" and value.get("item") == "comment" and value.get("verb") == "add":
+        author, comment_id, text = value.get("from") or {}, value.get("comment_id"), value.get("message") or ""
+        post = value.get("post_id")
+    elif platform == "instagram" and field == "comments":
+        author, comment_id, text = value.get("from") or {}, value.get("id"), value.get("text") or ""
+        post = (value.get("media") or {}).get("id")
+    else:
+        return None
+    sender = str(author.get("id") or "")
+    if not sender or not comment_id:
+        raise ValueError("a comment without author or id")
+    if sender == owner:
+        return None
+    return InboundMessage(sender_kind=kind, sender=sender, text=text, external_id=f"comment:{comment_id}",
+                          name=author.get("name") or author.get("username"),
+                          metadata={"kind": "comment", "platform": platform, "comment_id": str(comment_id),
+                                    "post_id": post, "created_time": value.get("created_time")})
+
+
+def reply_plan(mode: str | None, last_inbound: dict[str, Any] | None, now: float) -> dict[str, Any]:
+    """How a reply goes out, or why it cannot: {"route": "comment_reply"|"private_reply"|"message",
+    "messaging_type", "tag"} or {"refused": (code, message)}."""
+    last = last_inbound or {}
+    external = str(last.get("external_id") or "")
+    age = now - float(last.get("created_at") or now)
+    if mode == "public":
+        if not external.startswith("comment:"):
+            return {"refused": ("no_comment_to_answer",
+                                "a public reply answers a comment, and this conversation has none")}
+        return {"route": "comment_reply", "comment_id": external.removeprefix("comment:")}
+    if external.startswith("comment:"):
+        if age > HUMAN_AGENT_WINDOW:
+            return {"refused": ("messaging_window_closed",
+                                "a comment can be answered privately only within 7 days; send a pivot link "
+                                "publicly instead")}
+        return {"route": "private_reply", "comment_id": external.removeprefix("comment:")}
+    if age <= STANDARD_WINDOW:
+        return {"route": "message", "messaging_type": "RESPONSE"}
+    if age <= HUMAN_AGENT_WINDOW:
+        return {"route": "message", "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+    return {"refused": ("messaging_window_closed",
+                        "Meta allows replies only within 7 days of the customer's last message (24 h, or 7 days "
+                        "with the human agent tag); send a pivot link on another channel")}
