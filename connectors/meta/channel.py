@@ -111,8 +111,7 @@ class MetaChannel(Channel):
         return None
 
     async def send(self, message: OutboundMessage) -> Sent:
-        last = {"external_id": message.in_reply_to, "created_at": message.raw.get("last_inbound_at")}
-        plan = wire.reply_plan(message.mode, last, time.time())
+        plan = wire.reply_plan(message.mode, message.raw.get("last_inbound"), time.time())
         if "refused" in plan:
             raise PermanentFailure(plan["refused"][1])
         if plan["route"] == "comment_reply":

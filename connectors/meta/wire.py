@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
 from typing import Any
 
 from connectors.base import InboundMessage
@@ -92,12 +93,29 @@ def _comment(change: Any, platform: str, owner: str, kind: str) -> InboundMessag
                                     "post_id": post, "created_time": value.get("created_time")})
 
 
+def customer_sent_at(last: dict[str, Any], now: float) -> float:
+    """When the customer sent the item (Meta's timestamp when it gave one, else when we stored it):
+    the messaging window runs from then."""
+    meta = last.get("meta") or {}
+    if isinstance(meta.get("timestamp"), int | float):
+        return float(meta["timestamp"]) / 1000
+    created = meta.get("created_time")
+    if isinstance(created, int | float):
+        return float(created)
+    if isinstance(created, str):
+        try:
+            return datetime.fromisoformat(created.replace("+0000", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return float(last.get("created_at") or now)
+
+
 def reply_plan(mode: str | None, last_inbound: dict[str, Any] | None, now: float) -> dict[str, Any]:
     """How a reply goes out, or why it cannot: {"route": "comment_reply"|"private_reply"|"message",
     "messaging_type", "tag"} or {"refused": (code, message)}."""
     last = last_inbound or {}
     external = str(last.get("external_id") or "")
-    age = now - float(last.get("created_at") or now)
+    age = now - customer_sent_at(last, now)
     if mode == "public":
         if not external.startswith("comment:"):
             return {"refused": ("no_comment_to_answer",

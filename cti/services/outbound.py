@@ -122,7 +122,7 @@ def _thread_facts(tx: Tx, interaction: Record) -> dict[str, Any]:
     last = _last_inbound(tx, interaction["id"])
     return {"subject": subject, "in_reply_to": inbound[-1] if inbound else None,
             "references": [m.external_id for m in earlier],
-            "last_inbound_at": last["created_at"] if last else None}
+            "last_inbound": last}
 
 
 def recipient_of(tx: Tx, interaction_id: str) -> dict[str, str]:
