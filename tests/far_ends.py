@@ -1,7 +1,8 @@
 """The far end of each channel, driven the same way by the connector contract suite.
 
 A far end is the customer's side of a real network: a mailbox on Dovecot, an XMPP account on
-Prosody, a shop backend taking signed POSTs, a JSON-lines chat service. Each can send the
+Prosody, a shop backend taking signed POSTs, a JSON-lines chat service, a customer on X or
+Messenger behind the vendor emulators. Each can send the
 server an inbound item (the same key means the same external item, sent again), wait for a
 reply to arrive, and go down and come back.
 """
@@ -17,6 +18,8 @@ from email.policy import default as default_policy
 from typing import Any
 
 from sip_test_env.chat_client import ChatCustomer
+from sip_test_env.emulators.meta import MetaEmulator
+from sip_test_env.emulators.x import XEmulator
 from sip_test_env.mail import MailServer
 from sip_test_env.xmpp import XmppServer
 from tests.receiver import Receiver
@@ -208,5 +211,71 @@ class LineChatFarEnd(FarEnd):
         self.port = self.server.sockets[0].getsockname()[1]
 
 
+class XFarEnd(FarEnd):
+    """A customer DMing the support account, through the X emulator's signed webhooks."""
+
+    channel, identity = "x", ("x", "2244994945")
+
+    async def start(self) -> None:
+        self.emulator = XEmulator()
+        await self.emulator.start()
+
+    async def stop(self) -> None:
+        await self.emulator.stop()
+
+    def config(self) -> dict[str, Any]:
+        e = self.emulator
+        return {"connectors": {"x": {"consumer_secret": e.consumer_secret, "bearer_token": e.bearer_token,
+                                     "account_id": e.account_id, "api_base": e.url, "timeout": 2.0}}}
+
+    async def send_inbound(self, key: str, text: str) -> None:
+        self.emulator.webhook_url = self.harness.url + "/webhooks/x"
+        status, body = await self.emulator.signed_post(self.emulator.dm_payload(
+            {"user": {"id": self.identity[1], "screen_name": "dana"}, "text": text, "id": key}))
+        assert status == 200, body
+
+    async def replies(self) -> list[str]:
+        return [dm["text"] for dm in self.emulator.dms]
+
+    async def go_down(self) -> None:
+        self.emulator.down = True
+
+    async def come_back(self) -> None:
+        self.emulator.down = False
+
+
+class MetaFarEnd(FarEnd):
+    """A customer on Messenger, through the Meta emulator's signed webhooks."""
+
+    channel, identity = "meta", ("facebook", "24680")
+
+    async def start(self) -> None:
+        self.emulator = MetaEmulator()
+        await self.emulator.start()
+
+    async def stop(self) -> None:
+        await self.emulator.stop()
+
+    def config(self) -> dict[str, Any]:
+        e = self.emulator
+        return {"connectors": {"meta": {"app_secret": e.app_secret, "verify_token": e.verify_token,
+                                        "page_token": e.page_token, "api_base": e.url, "timeout": 2.0}}}
+
+    async def send_inbound(self, key: str, text: str) -> None:
+        self.emulator.webhook_url = self.harness.url + "/webhooks/meta"
+        status, body = await self.emulator.signed_post(self.emulator.message_payload(
+            "messenger", self.identity[1], text, mid=key))
+        assert status == 200, body
+
+    async def replies(self) -> list[str]:
+        return [item["text"] for item in self.emulator.sent]
+
+    async def go_down(self) -> None:
+        self.emulator.down = True
+
+    async def come_back(self) -> None:
+        self.emulator.down = False
+
+
 FAR_ENDS: dict[str, type[FarEnd]] = {"email": EmailFarEnd, "xmpp": XmppFarEnd, "custom": CustomFarEnd,
-                                     "linechat": LineChatFarEnd}
+                                     "linechat": LineChatFarEnd, "x": XFarEnd, "meta": MetaFarEnd}
