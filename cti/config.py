@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cti.errors import ConfigError
 from cti.routing.policy import RoutingPolicy
+from cti.social.settings import SocialConfig
 from pivot.settings import PivotConfig
 
 ENV_PREFIX = "CTI_"
@@ -90,6 +91,7 @@ class Config(_Strict):
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     pivot: PivotConfig = Field(default_factory=PivotConfig)
+    social: SocialConfig = Field(default_factory=SocialConfig)
 
     def custom_channel(self, name: str) -> CustomChannelConfig | None:
         """The custom channel of that name, if configured."""

@@ -48,6 +48,8 @@ from cti.routing.live_policy import PolicyHolder
 from cti.services import calls, outbound
 from cti.services.identities import normalize_identity
 from cti.services.inbound import InboundItem, ingest
+from cti.social.screen import screen
+from cti.social.settings import SocialConfig
 from cti.storage.db import Database, Tx
 
 log = logging.getLogger("cti.connectors")
@@ -101,13 +103,18 @@ def _save_setting(tx: Tx, key: str, value: Any) -> None:
         tx.conn.execute(S.insert().values(key=key, value=value, updated_at=tx.now))
 
 
+NOT_ROUTED = Received("", "", "", created=False)  # kept as an unrouted or noise mention (cti/social)
+
+
 class CoreGateway:
     """The ``Core`` a connector talks to: ingest, cursor, health, chat states, agent availability."""
 
     def __init__(self, name: str, db: Database, policies: PolicyHolder, health: dict[str, str],
-                 bus: EventBus | None = None, retry_seconds: list[float] | None = None) -> None:
+                 bus: EventBus | None = None, retry_seconds: list[float] | None = None,
+                 social: SocialConfig | None = None) -> None:
         self.name, self.db, self.policies, self.health, self.bus = name, db, policies, health, bus
         self.retry_seconds = retry_seconds or []  # a callback attempt that did not connect is retried after these
+        self.social = social  # a public network's items go through social listening and scoring
 
     async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None,
                       acknowledge: bool = False) -> Received:
@@ -126,7 +133,10 @@ class CoreGateway:
         channel = ChannelInfo(self.name, None, "", kind, connector=True)
 
         def op(tx: Tx) -> Received:
-            result = ingest(tx, item, policy)
+            screened = screen(tx, item, self.social) if self.social is not None else item
+            if screened is None:
+                return NOT_ROUTED
+            result = ingest(tx, screened, policy)
             if cursor is not None:
                 _save_setting(tx, key, cursor)
             if acknowledge and result.created and result.case_created:
@@ -145,7 +155,11 @@ class CoreGateway:
         def op(tx: Tx) -> list[Received]:
             out = []
             for item in items:
-                result = ingest(tx, item, policy)
+                screened = screen(tx, item, self.social) if self.social is not None else item
+                if screened is None:
+                    out.append(NOT_ROUTED)
+                    continue
+                result = ingest(tx, screened, policy)
                 out.append(Received(result.message["id"], result.interaction_id, result.case_id, result.created,
                                     result.case_created))
             return out
@@ -326,8 +340,11 @@ class ConnectorHost:
 
     def gateway(self, name: str) -> CoreGateway:
         """The core as the named connector sees it."""
+        spec = next((s for s in self.specs if s.name == name), None)
+        public = spec is not None and Capability.PUBLIC_REPLY in spec.cls.capabilities
         return CoreGateway(name, self.db, self.policies, self.health, self.bus,
-                           retry_seconds=self.config.pivot.retry_seconds)
+                           retry_seconds=self.config.pivot.retry_seconds,
+                           social=self.config.social if public else None)
 
     def _on_event(self, event: Event) -> None:
         if event.type is EventType.CONNECTOR_HEALTH:

@@ -73,6 +73,7 @@ class Interaction(SQLModel, table=True):
     source_interaction_id: str | None = Field(default=None, max_length=40)
     skills: dict[str, int] | None = _json()
     routing: dict[str, Any] | None = _json()
+    scoring: dict[str, Any] | None = _json()  # social priority score with its factors, reply-mode suggestion
     disposition: str | None = Field(default=None, max_length=100)
     notes: str | None = None
     created_at: float
@@ -256,6 +257,24 @@ class Callback(SQLModel, table=True):
     updated_at: float
 
 
+class SocialMention(SQLModel, table=True):
+    """A public post that did not become an interaction: unrouted (no listening rule matched) or
+    noise (spam, duplicate, link-only, blocked account). Kept for reporting."""
+
+    __tablename__ = "social_mentions"
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_social_mention_channel_external"),)
+    id: str = Field(primary_key=True, max_length=40)
+    channel: str = Field(max_length=32)
+    external_id: str | None = Field(default=None, max_length=300)
+    author_kind: str = Field(max_length=32)
+    author: str = Field(max_length=320)
+    text: str = ""
+    status: str = Field(max_length=16, index=True)
+    reason: str = Field(max_length=200)
+    meta: dict[str, Any] | None = _json()
+    created_at: float = Field(index=True)
+
+
 contacts = Contact.__table__
 identities = Identity.__table__
 cases = Case.__table__
@@ -270,4 +289,5 @@ settings = Setting.__table__
 leases = Lease.__table__
 pivot_links = PivotLink.__table__
 callbacks = Callback.__table__
+social_mentions = SocialMention.__table__
 metadata = SQLModel.metadata

@@ -31,7 +31,8 @@ async def x() -> AsyncIterator[XEmulator]:
 def x_config(tmp_path: Path, x: XEmulator, **settings: Any) -> Any:
     return make_config(tmp_path, connectors={"x": {
         "consumer_secret": x.consumer_secret, "bearer_token": x.bearer_token, "account_id": x.account_id,
-        "api_base": x.url, **settings}}, webhooks={"initial_backoff": 0.1, "max_backoff": 0.5})
+        "api_base": x.url, **settings}}, webhooks={"initial_backoff": 0.1, "max_backoff": 0.5},
+        social={"handles": ["@acme"]})
 
 
 @pytest.fixture
@@ -115,10 +116,10 @@ async def test_bad_webhooks_are_refused_and_nothing_is_stored(h: Harness, x: XEm
         async with session.get(url) as response:
             assert response.status == 400, "a GET without crc_token is no check"
     assert await inbound(h) == []
-    payload = x.mention_payload({"user": DANA, "text": "twice", "id": "1790000000000000999"})
+    payload = x.mention_payload({"user": DANA, "text": "@acme twice", "id": "1790000000000000999"})
     for _ in range(3):  # X retries a delivery whose answer it did not get
         assert (await x.signed_post(payload))[0] == 200
-    assert [m.text for m in await inbound(h)] == ["twice"]
+    assert [m.text for m in await inbound(h)] == ["@acme twice"]
 
 
 async def test_a_rate_limited_reply_waits_for_the_reset_and_goes_out(h: Harness, x: XEmulator) -> None:

@@ -283,6 +283,8 @@ class InteractionOut(Out):
     agent_id: str | None
     source_interaction_id: str | None
     routing: dict[str, Any]
+    scoring: dict[str, Any] = Field(default_factory=dict,
+                                    description="social priority score: factors, reply-mode suggestion")
     created_at: Ts
 
 

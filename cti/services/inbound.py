@@ -75,6 +75,7 @@ class InboundItem:
     references: tuple[str, ...] = ()
     case_hint: str | None = None
     attachments: list[dict[str, Any]] | None = None
+    scoring: dict[str, Any] | None = None  # social listening's score and reply-mode suggestion
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
             tx, case_id=case_id, contact_id=contact_id, channel=item.channel, direction="inbound",
             initiation="inbound", queue=item.queue, priority=item.priority + case_priority,
             language=item.language, external_id=item.thread_id or item.external_id, thread_key=thread_key,
-            policy=policy,
+            scoring=item.scoring, policy=policy,
         )
         interaction_id, queue, agent_id = row["id"], row["queue"], None
 

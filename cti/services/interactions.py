@@ -175,7 +175,8 @@ def new_interaction(tx: Tx, *, case_id: str, contact_id: str, channel: str, dire
                     queue: str | None = None, priority: int = 0, language: str | None = None,
                     external_id: str | None = None, thread_key: str | None = None,
                     source_interaction_id: str | None = None, skills: dict[str, int] | None = None,
-                    routing: dict[str, Any] | None = None, policy: RoutingPolicy | None = None) -> Record:
+                    routing: dict[str, Any] | None = None, scoring: dict[str, Any] | None = None,
+                    policy: RoutingPolicy | None = None) -> Record:
     """Insert an interaction and emit interaction.created; with a policy, enqueue it at once.
 
     Enqueueing goes through the state table like any command, but writes the row once."""
@@ -183,7 +184,8 @@ def new_interaction(tx: Tx, *, case_id: str, contact_id: str, channel: str, dire
         id=new_id("int"), case_id=case_id, contact_id=contact_id, channel=channel, direction=direction,
         initiation=initiation, state=State.CREATED.value, queue=queue, priority=priority, language=language,
         agent_id=None, external_id=external_id, thread_key=thread_key,
-        source_interaction_id=source_interaction_id, skills=skills or {}, routing=routing or {}, disposition=None,
+        source_interaction_id=source_interaction_id, skills=skills or {}, routing=routing or {}, scoring=scoring,
+        disposition=None,
         notes=None, created_at=tx.now, updated_at=tx.now, queued_at=None, offered_at=None,
         offer_expires_at=None, accepted_at=None, first_response_at=None, ended_at=None, closed_at=None,
     )

@@ -68,6 +68,7 @@ def interaction(row: Any) -> dict[str, Any]:
         "source_interaction_id": row.source_interaction_id,
         "skills": row.skills or {},
         "routing": row.routing or {},
+        "scoring": row.scoring or {},
         "disposition": row.disposition,
         "notes": row.notes,
         "created_at": iso(row.created_at),

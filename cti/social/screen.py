@@ -1,0 +1,55 @@
+"""Social listening as a step of ingest (inside the write op): noise and unrouted posts are kept
+in ``social_mentions`` instead of becoming interactions; routed ones get their score and a
+priority before the interaction is created (so routing sees it at once)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import sqlalchemy as sa
+
+from cti import models
+from cti.ids import new_id
+from cti.services.inbound import InboundItem
+from cti.social.rules import score, screen_post
+from cti.social.settings import SocialConfig
+from cti.storage.db import Tx
+
+ID, I, C, M, SM = models.identities, models.interactions, models.contacts, models.messages, models.social_mentions
+DAY = 86_400.0
+
+
+def screen(tx: Tx, item: InboundItem, config: SocialConfig) -> InboundItem | None:
+    """The item to ingest (scored), or None when it was kept as an unrouted or noise mention."""
+    meta = dict(item.metadata or {})
+    decision = screen_post(item.text, meta, item.from_value, config)
+    contact = tx.conn.execute(sa.select(C.c.id, C.c.attributes).join(ID, ID.c.contact_id == C.c.id).where(
+        ID.c.kind == item.from_kind, ID.c.value == item.from_value)).first()
+    if decision.route and contact is not None and config.duplicate_window_seconds and meta.get("kind") in (
+            "mention", "comment"):
+        again = tx.conn.execute(sa.select(M.c.id).join(I, I.c.id == M.c.interaction_id).where(
+            I.c.contact_id == contact.id, M.c.channel == item.channel, M.c.text == item.text,
+            M.c.direction == "inbound", M.c.created_at > tx.now - config.duplicate_window_seconds).limit(1)).first()
+        if again is not None:
+            decision = dataclasses.replace(decision, route=False, status="noise", reason="duplicate post")
+    if not decision.route:
+        _keep_mention(tx, item, decision.status, decision.reason)
+        return None
+    others = 0
+    if contact is not None:
+        others = tx.conn.execute(sa.select(sa.func.count(sa.distinct(I.c.channel))).where(
+            I.c.contact_id == contact.id, I.c.channel != item.channel, I.c.created_at > tx.now - DAY)).scalar() or 0
+    scoring = score(item.text, meta, dict(contact.attributes or {}) if contact is not None else {}, others, config)
+    scoring["listening"] = decision.reason or "private message"
+    return dataclasses.replace(item, priority=item.priority + scoring["priority"], scoring=scoring)
+
+
+def _keep_mention(tx: Tx, item: InboundItem, status: str, reason: str) -> None:
+    if item.external_id and tx.conn.execute(sa.select(SM.c.id).where(
+            SM.c.channel == item.channel, SM.c.external_id == item.external_id)).first() is not None:
+        return  # the network delivered it again
+    row: dict[str, Any] = {"id": new_id("smn"), "channel": item.channel, "external_id": item.external_id,
+                           "author_kind": item.from_kind, "author": item.from_value, "text": item.text,
+                           "status": status, "reason": reason, "meta": item.metadata, "created_at": tx.now}
+    tx.conn.execute(SM.insert(), row)
