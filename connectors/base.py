@@ -145,6 +145,26 @@ class PermanentFailure(Exception):
 
 
 @dataclass(frozen=True)
+class CallEvent:
+    """A telephony provider's call progress, as a webhook handler hands it to the core.
+
+    ``kind``: ``incoming`` (a new inbound call, answered by the provider: queue it), ``answered``
+    (a leg picked up), ``ended`` (the call is over; ``outcome`` says why one that never
+    connected ended: no_answer, busy, failed), ``agent_missed`` (the agent's leg did not answer).
+    ``interaction_id`` is given when the provider echoes ours (outbound calls)."""
+
+    call_id: str
+    kind: str
+    caller: str = ""
+    name: str | None = None
+    leg: str = "customer"
+    interaction_id: str | None = None
+    agent_id: str | None = None
+    outcome: str | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
 class WebhookReply:
     """What a webhook handler answers the vendor (status, body, content type)."""
 
@@ -186,12 +206,14 @@ class WebhookHandler(Protocol):
         """Raise WebhookRejected unless the request carries the vendor's valid signature."""
         ...
 
-    def parse(self, request: WebhookRequest) -> list[InboundMessage]:
-        """The inbound messages in a verified request (raise WebhookRejected(400) when malformed)."""
+    def parse(self, request: WebhookRequest) -> list[InboundMessage | CallEvent]:
+        """The inbound messages (and, for telephony, call events) in a verified request
+        (raise WebhookRejected(400) when malformed)."""
         ...
 
-    def reply(self, request: WebhookRequest, stored: list[Received]) -> WebhookReply:
-        """What to answer the vendor once the messages are stored (e.g. TwiML, or 200 empty)."""
+    def reply(self, request: WebhookRequest, stored: list[Received | str | None]) -> WebhookReply:
+        """What to answer the vendor once the items are stored: each message's Received, each call
+        event's interaction id (e.g. TwiML that queues the new call, or 200 empty)."""
         ...
 
 
@@ -287,6 +309,7 @@ class ConnectorContext:
     http: aiohttp.ClientSession
     data_dir: Path
     log: logging.Logger
+    public_url: str = ""  # the server's public base URL (where vendors call back: /webhooks/<name>/...)
 
 
 class Channel(ABC):

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from connectors.base import (
+    CallEvent,
     Capability,
     Channel,
     ConnectorContext,
@@ -181,6 +182,29 @@ class CoreGateway:
             external_id=message.external_id, thread_id=message.thread_id, subject=message.subject,
             name=message.name, metadata=metadata or None, references=message.references,
             case_hint=message.case_hint, attachments=[a.as_dict() for a in message.attachments] or None)
+
+    async def call_event(self, event: CallEvent) -> str | None:
+        """A provider's call progress (cti/services/calls.py does the state changes); the interaction id."""
+        if event.kind == "incoming":
+            return await self.start_call("phone" if event.caller.startswith("+") else "sip", event.caller,
+                                         event.call_id, name=event.name)
+        interaction_id = event.interaction_id or await self.db.read(
+            lambda c: calls.interaction_of_call(c, event.call_id))
+        if interaction_id is None:
+            return None
+        if event.kind == "answered":
+            await self.call_answered(interaction_id, event.call_id, leg=event.leg, agent_id=event.agent_id)
+        elif event.kind == "agent_missed" and event.agent_id:
+            await self.agent_missed(interaction_id, event.agent_id)
+        elif event.kind == "ended":
+            state = await self.db.read(lambda c: c.execute(
+                sa.select(models.interactions.c.state).where(models.interactions.c.id == interaction_id)).scalar())
+            if state in ("wrapup", "ended", "abandoned"):
+                return interaction_id  # (a provider reports the end of each leg: the first one counts)
+            started = time.time() - (event.duration or 0.0)
+            await self.call_ended(interaction_id, event.call_id, by=event.leg, started_at=started,
+                                  outcome=event.outcome)
+        return interaction_id
 
     async def load_cursor(self) -> dict[str, Any]:
         key = _cursor_key(self.name)
@@ -358,6 +382,7 @@ class ConnectorHost:
         async def run() -> None:
             ctx = ConnectorContext(name=spec.name, core=self.gateway(spec.name),
                                    http=self.http, data_dir=self.data_dir,
+                                   public_url=self.config.server.resolved_public_url(),
                                    log=logging.getLogger(f"cti.connectors.{spec.name}"))
             channel = spec.cls(ctx, spec.settings)  # type: ignore[arg-type]
             async with channel:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sip_test_env.chat_client import ChatCustomer
 from sip_test_env.emulators.meta import MetaEmulator
+from sip_test_env.emulators.twilio import TwilioEmulator
 from sip_test_env.emulators.x import XEmulator
 from sip_test_env.mail import MailServer
 from sip_test_env.xmpp import XmppServer
@@ -277,5 +278,38 @@ class MetaFarEnd(FarEnd):
         self.emulator.down = False
 
 
+class TwilioSmsFarEnd(FarEnd):
+    """A customer texting the company's Twilio number, through the Twilio emulator."""
+
+    channel, identity = "twilio", ("phone", "+358401112233")
+
+    async def start(self) -> None:
+        self.emulator = TwilioEmulator()
+        await self.emulator.start()
+
+    async def stop(self) -> None:
+        await self.emulator.stop()
+
+    def config(self) -> dict[str, Any]:
+        e = self.emulator
+        return {"connectors": {"twilio": {"account_sid": e.account_sid, "auth_token": e.auth_token,
+                                          "phone_number": e.phone_number, "api_base": e.url}}}
+
+    async def send_inbound(self, key: str, text: str) -> None:
+        self.emulator.sms_url = self.harness.url + "/webhooks/twilio/sms"
+        status, body = await self.emulator.send_sms(self.identity[1], text, f"SM{key}")
+        assert status == 200, body
+
+    async def replies(self) -> list[str]:
+        return [m["body"] for m in self.emulator.messages]
+
+    async def go_down(self) -> None:
+        self.emulator.down = True
+
+    async def come_back(self) -> None:
+        self.emulator.down = False
+
+
 FAR_ENDS: dict[str, type[FarEnd]] = {"email": EmailFarEnd, "xmpp": XmppFarEnd, "custom": CustomFarEnd,
-                                     "linechat": LineChatFarEnd, "x": XFarEnd, "meta": MetaFarEnd}
+                                     "linechat": LineChatFarEnd, "x": XFarEnd, "meta": MetaFarEnd,
+                                     "twilio": TwilioSmsFarEnd}

@@ -85,12 +85,13 @@ def make_config(data_dir: Path, **sections: dict[str, Any]) -> Any:
 
 
 @asynccontextmanager
-async def running_server(config: Any, **app_kwargs: Any) -> Any:
-    """Start the app on a free port with an admin token; yield a Harness."""
+async def running_server(config: Any, *, port: int | None = None, **app_kwargs: Any) -> Any:
+    """Start the app on a free port (or ``port``, when the config's public_url must name it) with an
+    admin token; yield a Harness."""
     from cti.services.tokens import create_token
 
     app: web.Application = create_app(config, **app_kwargs)
-    server = TestServer(app, host="127.0.0.1")
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
         svc = app[SERVICES]

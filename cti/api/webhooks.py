@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.base import WebhookHandler, WebhookRejected, WebhookRequest
+from connectors.base import InboundMessage, Received, WebhookHandler, WebhookRejected, WebhookRequest
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import ApiError, NotFound
@@ -55,9 +55,14 @@ async def _handle(call: Call, kind: str) -> web.StreamResponse:
                 raise WebhookRejected(400, "not_a_check", "this GET is not a check the vendor makes")
         else:
             handler.verify(wreq)
-            messages = handler.parse(wreq)
-            stored = await svc.extras["connectors"].gateway(name).receive_many(messages) if messages else []
-            svc.metrics.webhooks_received.labels(name, "stored" if messages else "empty").inc()
+            items = handler.parse(wreq)
+            gateway = svc.extras["connectors"].gateway(name)
+            messages = [i for i in items if isinstance(i, InboundMessage)]
+            received = iter(await gateway.receive_many(messages) if messages else [])
+            stored: list[Received | str | None] = []
+            for item in items:
+                stored.append(next(received) if isinstance(item, InboundMessage) else await gateway.call_event(item))
+            svc.metrics.webhooks_received.labels(name, "stored" if items else "empty").inc()
             reply = handler.reply(wreq, stored)
     except WebhookRejected as exc:
         svc.metrics.webhooks_received.labels(name, str(exc.status)).inc()

@@ -146,6 +146,12 @@ def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at
     return render.interaction(row)
 
 
+def interaction_of_call(conn: Any, call_id: str) -> str | None:
+    """The voice interaction of a provider's call id (inbound calls keep it as their external id)."""
+    return conn.execute(sa.select(I.c.id).where(I.c.channel == "voice", I.c.external_id == call_id)
+                        .order_by(I.c.created_at.desc()).limit(1)).scalar()
+
+
 def agent_voice_endpoint(conn: Any, agent_id: str) -> str | None:
     """Where to ring an agent (a SIP URI or ``browser``)."""
     A = models.agents

@@ -1,0 +1,200 @@
+"""The Twilio connector: SMS as a written channel, and voice through the universal queue.
+
+Inbound calls are answered by TwiML that holds the caller in a queue named after the interaction
+(connectors/twilio/webhook.py). When an agent accepts, the call is redirected (REST update with
+TwiML) to ``<Dial><Sip>`` the agent's SIP endpoint; ending the interaction completes the call.
+Outbound calls (MakeCall and pivot callbacks, with ``place_outbound_calls``) call the agent's
+endpoint first and, once answered, ``<Dial><Number>`` the customer; status callbacks carry the
+interaction id and the leg, and map onto call.answered / call.ended (with the outcome a callback
+retries on). The twilio library runs unchanged with its aiohttp client; ``api_base`` points it at
+another host (the emulator in tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.parse
+from typing import Any, ClassVar
+
+from pydantic import Field
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from connectors.base import (
+    Capability,
+    Channel,
+    ConnectorContext,
+    Health,
+    OutboundMessage,
+    PermanentFailure,
+    Sent,
+    Settings,
+    TemporaryFailure,
+)
+from connectors.twilio import twiml
+from connectors.twilio.webhook import TwilioWebhook
+from cti.events import EventType
+
+log = logging.getLogger(__name__)
+FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_WRAPUP.value,
+            EventType.INTERACTION_ENDED.value, EventType.INTERACTION_ABANDONED.value]
+
+
+class TwilioSettings(Settings):
+    """``[connectors.twilio]``"""
+
+    account_sid: str
+    auth_token: str
+    phone_number: str  # the company's Twilio number: caller id of calls and sender of SMS
+    api_base: str = "https://api.twilio.com"
+    sip_domain: str = ""  # host[:port] that agents' SIP URIs are dialled at (their registrar); default: as given
+    place_outbound_calls: bool = True  # MakeCall and callbacks go through Twilio (switch off when SIP places them)
+    greeting: str = "Thank you for calling. An agent will be with you shortly."
+    hold_audio_url: str = ""  # <Enqueue waitUrl>: TwiML that plays while the caller waits
+    agent_ring_seconds: float = Field(default=20.0, gt=0)
+    customer_ring_seconds: float = Field(default=45.0, gt=0)
+
+
+class TwilioChannel(Channel):
+    """One Twilio account and number."""
+
+    settings_model = TwilioSettings
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PRIVATE_REPLY, Capability.VOICE})
+    identity_kind = "phone"
+
+    def __init__(self, ctx: ConnectorContext, settings: TwilioSettings) -> None:  # type: ignore[override]
+        super().__init__(ctx, settings)
+        self.config = settings
+        self.http = AsyncTwilioHttpClient(timeout=10)
+        self.client = Client(settings.account_sid, settings.auth_token, http_client=self.http)
+        self.client.api.base_url = settings.api_base.rstrip("/")
+        self.calls: dict[str, str] = {}  # interaction id -> the CallSid we control
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._follower: asyncio.Task[None] | None = None
+
+    @classmethod
+    def webhook(cls, settings: Settings, name: str) -> TwilioWebhook:  # type: ignore[override]
+        s: TwilioSettings = settings  # type: ignore[assignment]
+        return TwilioWebhook(s.auth_token, greeting=s.greeting, hold_audio_url=s.hold_audio_url)
+
+    async def start(self) -> None:
+        await self.set_health(Health.STARTING)
+        try:
+            await self.client.api.v2010.accounts(self.config.account_sid).fetch_async()
+            await self.set_health(Health.CONNECTED)
+        except TwilioRestException as exc:
+            await self.set_health(Health.BAD_CREDENTIALS if exc.status in (401, 403) else Health.ERROR, exc.msg)
+        except Exception as exc:  # unreachable: transport errors of the twilio client
+            await self.set_health(Health.TRANSIENT_DISCONNECT, f"Twilio unreachable: {exc}")
+        self._follower = asyncio.get_running_loop().create_task(self._follow(), name=f"twilio:{self.name}")
+
+    async def stop(self) -> None:
+        for task in [self._follower, *self._tasks]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*[t for t in [self._follower, *self._tasks] if t is not None], return_exceptions=True)
+        await self.http.close()
+
+    # ---- SMS -----------------------------------------------------------------------------
+    async def send(self, message: OutboundMessage) -> Sent:
+        try:
+            sent = await self.client.messages.create_async(to=message.to, from_=self.config.phone_number,
+                                                           body=message.text)
+        except TwilioRestException as exc:
+            if exc.status >= 500:
+                await self.set_health(Health.TRANSIENT_DISCONNECT, f"Twilio answered {exc.status}")
+            else:
+                await self.set_health(Health.CONNECTED)  # it answered: the link is up, the item is refused
+            self._raise_for(exc)
+        except Exception as exc:
+            await self.set_health(Health.TRANSIENT_DISCONNECT, f"Twilio unreachable: {exc}")
+            raise TemporaryFailure(f"Twilio unreachable: {exc}") from exc
+        await self.set_health(Health.CONNECTED)
+        return Sent(f"sms:{sent.sid}")
+
+    def _raise_for(self, exc: TwilioRestException) -> None:
+        if exc.status == 429:
+            raise TemporaryFailure(f"rate limited by Twilio: {exc.msg}", retry_after=30.0) from exc
+        if exc.status >= 500:
+            raise TemporaryFailure(f"Twilio answered {exc.status}: {exc.msg}") from exc
+        raise PermanentFailure(f"Twilio refused it ({exc.status}, code {exc.code}): {exc.msg}") from exc
+
+    # ---- voice ---------------------------------------------------------------------------
+    def _url(self, kind: str, **query: str) -> str:
+        base = self.ctx.public_url.rstrip("/")
+        return f"{base}/webhooks/{self.name}/{kind}?{urllib.parse.urlencode(query)}"
+
+    def _agent_uri(self, endpoint: str) -> str:
+        if not self.config.sip_domain:
+            return endpoint
+        user = endpoint.split(":", 1)[1].split("@", 1)[0]
+        return f"sip:{user}@{self.config.sip_domain}"
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow(self) -> None:
+        sub = self.ctx.core.events(FOLLOWED)
+        try:
+            async for event in sub:
+                snapshot = (event.data or {}).get("interaction") or {}
+                if snapshot.get("channel") != "voice":
+                    continue
+                iid = event.interaction_id or ""
+                external = str(snapshot.get("external_id") or "")
+                if event.type is EventType.INTERACTION_ACCEPTED:
+                    if external.startswith("CA") and snapshot.get("direction") == "inbound":
+                        self.calls[iid] = external
+                        self._spawn(self._bridge_inbound(iid, external, event.agent_id))
+                    elif snapshot.get("direction") == "outbound" and self.config.place_outbound_calls \
+                            and iid not in self.calls:
+                        self._spawn(self._place_outbound(iid, event.agent_id))
+                elif iid in self.calls:
+                    self._spawn(self._complete(iid, self.calls.pop(iid)))
+        finally:
+            sub.close()
+
+    async def _bridge_inbound(self, iid: str, call_sid: str, agent_id: str | None) -> None:
+        endpoint = await self.ctx.core.agent_endpoint(agent_id) if agent_id else None
+        if not endpoint or not endpoint.startswith("sip"):
+            log.warning("agent %s has no SIP endpoint (%r): the Twilio caller keeps waiting", agent_id, endpoint)
+            return
+        query = {"interaction": iid, "agent": agent_id or "", "bridge": "inbound"}
+        document = twiml.dial_sip(self._agent_uri(endpoint), action=self._url("dial", **query),
+                                  status_callback=self._url("status", leg="agent", **query),
+                                  timeout=self.config.agent_ring_seconds)
+        try:
+            await self.client.calls(call_sid).update_async(twiml=document)
+        except TwilioRestException as exc:
+            log.warning("could not bridge Twilio call %s to agent %s: %s", call_sid, agent_id, exc.msg)
+
+    async def _place_outbound(self, iid: str, agent_id: str | None) -> None:
+        endpoint = await self.ctx.core.agent_endpoint(agent_id) if agent_id else None
+        target = await self.ctx.core.call_target(iid)
+        if not endpoint or not endpoint.startswith("sip") or target is None:
+            log.warning("outbound call %s: agent endpoint %r, target %r: cannot dial", iid, endpoint, target)
+            return
+        query = {"interaction": iid, "agent": agent_id or "", "bridge": "outbound"}
+        document = twiml.dial_number(target[1], action=self._url("dial", **query),
+                                     status_callback=self._url("status", leg="customer", **query),
+                                     timeout=self.config.customer_ring_seconds, caller_id=self.config.phone_number)
+        try:
+            call = await self.client.calls.create_async(
+                to=self._agent_uri(endpoint), from_=self.config.phone_number, twiml=document,
+                status_callback=self._url("status", leg="agent", **query),
+                status_callback_event=["answered", "completed"], timeout=int(self.config.agent_ring_seconds))
+            self.calls[iid] = call.sid
+        except TwilioRestException as exc:
+            log.warning("Twilio refused outbound call %s: %s", iid, exc.msg)
+            await self.ctx.core.call_ended(iid, "", by="agent", started_at=0.0, outcome="agent_unreachable")
+
+    async def _complete(self, iid: str, call_sid: str) -> None:
+        try:
+            await self.client.calls(call_sid).update_async(status="completed")
+        except TwilioRestException as exc:
+            if exc.status != 404:
+                log.warning("could not end Twilio call %s: %s", call_sid, exc.msg)

@@ -1,0 +1,98 @@
+"""Twilio's webhooks, sans-IO: X-Twilio-Signature checked by the twilio library's RequestValidator
+(HMAC-SHA1 over the URL and the sorted form fields), then:
+
+- ``/webhooks/<name>/sms``: an inbound SMS (MessageSid, From, Body) -> a message; empty TwiML.
+- ``/webhooks/<name>/voice``: a new inbound call -> ``incoming`` (queued); TwiML greets the caller
+  and holds them in a queue named after the interaction (<Enqueue>, hold audio by waitUrl).
+- ``/webhooks/<name>/status?interaction=&leg=``: a leg's progress (our status callbacks):
+  in-progress -> answered; completed/busy/no-answer/failed/canceled -> ended with the outcome,
+  or, for an agent's leg that never answered, agent_missed (the call goes to the next agent).
+- ``/webhooks/<name>/dial?interaction=``: the <Dial> to the agent finished: answered and over ->
+  hang up; not answered -> back to the queue.
+"""
+
+from __future__ import annotations
+
+from twilio.request_validator import RequestValidator
+
+from connectors.base import (
+    CallEvent,
+    InboundMessage,
+    Received,
+    WebhookRejected,
+    WebhookReply,
+    WebhookRequest,
+)
+from connectors.twilio import twiml
+
+OUTCOMES = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "no_answer"}
+XML = "text/xml"
+
+
+class TwilioWebhook:
+    def __init__(self, auth_token: str, *, greeting: str, hold_audio_url: str) -> None:
+        self.validator = RequestValidator(auth_token)
+        self.greeting, self.hold_audio_url = greeting, hold_audio_url
+
+    def challenge(self, request: WebhookRequest) -> WebhookReply | None:
+        return None
+
+    def verify(self, request: WebhookRequest) -> None:
+        signature = request.headers.get("x-twilio-signature")
+        if not signature:
+            raise WebhookRejected(401, "signature_missing", "X-Twilio-Signature is required")
+        if not self.validator.validate(request.url, request.form, signature):
+            raise WebhookRejected(403, "signature_invalid", "the signature does not match the URL and form")
+
+    def parse(self, request: WebhookRequest) -> list[InboundMessage | CallEvent]:
+        form, query, kind = request.form, request.query, request.path_kind
+        if kind == "sms":
+            sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
+            if not sid or not sender:
+                raise WebhookRejected(400, "malformed_event", "an SMS needs MessageSid and From")
+            return [InboundMessage(sender_kind="phone", sender=sender, text=form.get("Body", ""),
+                                   external_id=f"sms:{sid}", metadata={"kind": "sms", "to": form.get("To")})]
+        call_sid = form.get("CallSid")
+        if not call_sid:
+            raise WebhookRejected(400, "malformed_event", "a voice webhook needs CallSid")
+        if kind == "voice":
+            if form.get("Direction", "inbound") != "inbound":
+                return []
+            return [CallEvent(call_sid, "incoming", caller=form.get("From", ""), name=form.get("CallerName"))]
+        if kind == "status":
+            return self._status(call_sid, form, query)
+        if kind == "dial":
+            status = form.get("DialCallStatus", "")
+            if status in ("completed", "answered"):
+                return []
+            return [CallEvent(call_sid, "agent_missed", interaction_id=query.get("interaction"),
+                              agent_id=query.get("agent"))] if query.get("agent") else []
+        raise WebhookRejected(404, "unknown_webhook", f"no Twilio webhook named {kind!r}")
+
+    @staticmethod
+    def _status(call_sid: str, form: dict[str, str], query: dict[str, str]) -> list[InboundMessage | CallEvent]:
+        status, leg = form.get("CallStatus", ""), query.get("leg", "customer")
+        interaction, agent = query.get("interaction"), query.get("agent")
+        if status == "in-progress":
+            return [CallEvent(call_sid, "answered", leg=leg, interaction_id=interaction, agent_id=agent)]
+        if status in OUTCOMES and leg == "agent" and query.get("bridge") == "inbound":
+            return [CallEvent(call_sid, "agent_missed", interaction_id=interaction, agent_id=agent)]
+        if status in OUTCOMES:
+            return [CallEvent(call_sid, "ended", leg=leg, interaction_id=interaction, outcome=OUTCOMES[status])]
+        if status == "completed":
+            if leg == "agent" and query.get("bridge") == "inbound":
+                return []  # the agent hung up: the <Dial> action ends the caller's call
+            duration = float(form.get("CallDuration") or 0)
+            return [CallEvent(call_sid, "ended", leg=leg, interaction_id=interaction, duration=duration)]
+        return []
+
+    def reply(self, request: WebhookRequest, stored: list[Received | str | None]) -> WebhookReply:
+        if request.path_kind == "voice" and stored and isinstance(stored[0], str):
+            return WebhookReply(200, twiml.hold(stored[0], greeting=self.greeting, wait_url=self.hold_audio_url), XML)
+        if request.path_kind == "dial":
+            if request.form.get("DialCallStatus") in ("completed", "answered") or \
+                    request.query.get("bridge") != "inbound":
+                return WebhookReply(200, twiml.hangup(), XML)
+            queue = request.query.get("interaction", "")
+            return WebhookReply(200, twiml.hold(queue, wait_url=self.hold_audio_url), XML)
+        return WebhookReply(200, twiml.empty(), XML)
