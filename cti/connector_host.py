@@ -197,9 +197,10 @@ class CoreGateway:
         elif event.kind == "agent_missed" and event.agent_id:
             await self.agent_missed(interaction_id, event.agent_id)
         elif event.kind == "ended":
-            state = await self.db.read(lambda c: c.execute(
-                sa.select(models.interactions.c.state).where(models.interactions.c.id == interaction_id)).scalar())
-            if state in ("wrapup", "ended", "abandoned"):
+            E = models.events
+            already = await self.db.read(lambda c: c.execute(sa.select(E.c.seq).where(
+                E.c.interaction_id == interaction_id, E.c.type == EventType.CALL_ENDED.value).limit(1)).first())
+            if already is not None:
                 return interaction_id  # (a provider reports the end of each leg: the first one counts)
             started = time.time() - (event.duration or 0.0)
             await self.call_ended(interaction_id, event.call_id, by=event.leg, started_at=started,

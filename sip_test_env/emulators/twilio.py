@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 from email.utils import formatdate
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from connectors.sip import sdp
@@ -220,7 +221,10 @@ class TwilioEmulator(Emulator):
             params.update(CallSid=child_sid, ParentCallSid=call.sid)
         if status == "completed" and call.answered_at:
             params["CallDuration"] = str(int(time.time() - call.answered_at))
-        await self.signed(url, params)
+        try:
+            await self.signed(url, params)
+        except aiohttp.ClientError as exc:  # like Twilio, a callback that cannot be delivered is logged and dropped
+            call.log.append(f"status callback failed: {exc}")
 
     # ---- the call engine -------------------------------------------------------------------
     async def _run(self, call: EmulatedCall, document: str) -> None:
