@@ -56,6 +56,7 @@ class Interaction(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_interactions_thread", "channel", "thread_key"),
         sa.Index("ix_interactions_state_queue", "state", "queue"),
+        sa.Index("ix_interactions_contact", "contact_id", "created_at"),
     )
     id: str = Field(primary_key=True, max_length=40)
     case_id: str = Field(foreign_key="cases.id", index=True, max_length=40)

@@ -167,3 +167,40 @@ async def _count(h: Harness, n: int) -> list[Any] | None:
 async def test_bad_credentials_show_in_health(tmp_path: Path, x: XEmulator) -> None:
     async with running_server(x_config(tmp_path, x, bearer_token="revoked")) as h:
         await h.wait_for(lambda: h.services.connector_health.get("x") == "bad_credentials", what="bad credentials")
+
+
+async def test_a_dm_pivots_to_a_callback_link_sent_as_a_dm(tmp_path: Path, x: XEmulator) -> None:
+    from tests.pivot_helpers import Customer
+
+    config = x_config(tmp_path, x)
+    config.pivot.opening_hours = {d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    async with running_server(config) as h:
+        x.webhook_url = h.url + "/webhooks/x"
+        ann = await h.agent("ann", name="Ann Example")
+        await x.signed_post(x.dm_payload({"user": DANA, "text": "router dead, can someone call me?"}))
+        iid, first = await accepted(h, ann)
+        suggestion = (await h.admin.get_interaction(iid))["scoring"]["reply_mode"]
+        assert suggestion["mode"] == "pivot", suggestion
+        pivot = await ann.pivot(iid, "callback", send=True)
+        await h.wait_for(lambda: x.dms, what="the link DM'ed at X")
+        assert x.dms[0]["to"] == "2244994945" and pivot["pivot_link"]["url"] in x.dms[0]["text"]
+        path = "/p/" + pivot["pivot_link"]["url"].rsplit("/p/", 1)[1]
+        phone = Customer(h.url, user_agent="Twitterbot/1.0")  # X's preview fetch first: changes nothing
+        try:
+            assert (await phone.open(path))[0] == 200
+            assert (await ann.get_pivot_link(pivot["pivot_link"]["id"]))["opened_at"] is None
+            phone.session.headers["User-Agent"] = "Mozilla/5.0 (iPhone) Mobile"
+            await phone.open(path)
+            status, _, _ = await phone.submit(path, phone="+358 40 123 4567", when="now")
+        finally:
+            await phone.close()
+        assert status == 200
+        [callback] = (await h.admin.list_callbacks())["items"]
+        assert callback["source_interaction_id"] == iid and callback["case_id"] == first.case_id
+        call = await h.wait_for(lambda: _callback_call(h), what="the callback's voice interaction")
+        assert call["case_id"] == first.case_id and call["source_interaction_id"] == iid
+
+
+async def _callback_call(h: Harness) -> dict[str, Any] | None:
+    items = (await h.admin.list_interactions(channel="voice"))["items"]
+    return items[0] if items else None

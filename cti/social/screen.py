@@ -20,12 +20,18 @@ ID, I, C, M, SM = models.identities, models.interactions, models.contacts, model
 DAY = 86_400.0
 
 
+_contact = sa.select(C.c.id, C.c.attributes).join(ID, ID.c.contact_id == C.c.id).where(
+    ID.c.kind == sa.bindparam("kind"), ID.c.value == sa.bindparam("value"))
+_other_channels = sa.select(sa.func.count(sa.distinct(I.c.channel))).where(
+    I.c.contact_id == sa.bindparam("contact"), I.c.channel != sa.bindparam("channel"),
+    I.c.created_at > sa.bindparam("since"))
+
+
 def screen(tx: Tx, item: InboundItem, config: SocialConfig) -> InboundItem | None:
     """The item to ingest (scored), or None when it was kept as an unrouted or noise mention."""
     meta = dict(item.metadata or {})
     decision = screen_post(item.text, meta, item.from_value, config)
-    contact = tx.conn.execute(sa.select(C.c.id, C.c.attributes).join(ID, ID.c.contact_id == C.c.id).where(
-        ID.c.kind == item.from_kind, ID.c.value == item.from_value)).first()
+    contact = tx.sql.execute(_contact, {"kind": item.from_kind, "value": item.from_value}).first()
     if decision.route and contact is not None and config.duplicate_window_seconds and meta.get("kind") in (
             "mention", "comment"):
         again = tx.conn.execute(sa.select(M.c.id).join(I, I.c.id == M.c.interaction_id).where(
@@ -38,8 +44,8 @@ def screen(tx: Tx, item: InboundItem, config: SocialConfig) -> InboundItem | Non
         return None
     others = 0
     if contact is not None:
-        others = tx.conn.execute(sa.select(sa.func.count(sa.distinct(I.c.channel))).where(
-            I.c.contact_id == contact.id, I.c.channel != item.channel, I.c.created_at > tx.now - DAY)).scalar() or 0
+        others = tx.sql.execute(_other_channels, {"contact": contact.id, "channel": item.channel,
+                                                  "since": tx.now - DAY}).scalar() or 0
     scoring = score(item.text, meta, dict(contact.attributes or {}) if contact is not None else {}, others, config)
     scoring["listening"] = decision.reason or "private message"
     return dataclasses.replace(item, priority=item.priority + scoring["priority"], scoring=scoring)

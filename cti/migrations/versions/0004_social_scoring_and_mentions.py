@@ -19,6 +19,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("interactions") as batch:
         batch.add_column(sa.Column("scoring", sa.JSON(), nullable=True))
+        batch.create_index("ix_interactions_contact", ["contact_id", "created_at"])  # a contact's recent contacts
     op.create_table(
         "social_mentions",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -40,4 +41,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("social_mentions")
     with op.batch_alter_table("interactions") as batch:
+        batch.drop_index("ix_interactions_contact")
         batch.drop_column("scoring")
