@@ -1,12 +1,13 @@
 """``cti demo``: the whole pivot journey on this machine, narrated step by step with timings.
 
 It starts a real SIP registrar (Kamailio) with two scripted phones (baresip): the agent's desk
-phone (440 Hz tone) and the customer's mobile, +358 40 123 4567 (1000 Hz tone); the server
-(SQLite in a throwaway folder) with the SIP connector and a custom social channel whose replies
-land in a small local "customer inbox"; and a demo agent. Then: a customer's public complaint
-comes in, the agent accepts it and pivots to a callback, the link arrives in the customer's
-DMs, the customer opens it and asks for a call now, the agent accepts the callback, the server
-rings both phones and bridges them, and after a few seconds the agent hangs up and wraps up.
+phone (440 Hz tone) and the customer's mobile, +358 40 123 4567 (1000 Hz tone); the X emulator
+(X itself cannot be reached from here); the server (SQLite in a throwaway folder) with the SIP
+and X connectors; and a demo agent. Then: a customer's angry mention arrives as a signed X
+webhook and is scored (sentiment, influence) and routed, the agent accepts it, answers publicly
+and pivots to a callback, the link arrives in the customer's X DMs, the customer opens it and
+asks for a call now, the agent accepts the callback, the server rings both phones and bridges
+them, and after a few seconds the agent hangs up and wraps up.
 It prints the URLs a person can open (the pivot page, the case timeline) and, with ``--keep``,
 leaves the server running until Ctrl-C. Needs kamailio and baresip (``./dev test`` installs them).
 """
@@ -57,24 +58,13 @@ async def run_demo(port: int, talk_seconds: float, keep: bool) -> int:
     from cti.client import CtiClient
     from cti.config import load_config
     from cti.services.tokens import create_token
+    from sip_test_env.emulators.x import XEmulator
     from sip_test_env.kamailio import Registrar
     from sip_test_env.phones import Phone
 
     say = Narrator().say
     folder = Path(tempfile.mkdtemp(prefix="cti-demo-"))
-    inbox: list[dict[str, Any]] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        inbox.append(await request.json())
-        return web.json_response({"external_id": f"dm-{len(inbox)}"})
-
-    inbox_app = web.Application()
-    inbox_app.router.add_post("/dm", receive)
-    inbox_runner = web.AppRunner(inbox_app, access_log=None)
-    await inbox_runner.setup()
-    inbox_site = web.TCPSite(inbox_runner, "127.0.0.1", 0)
-    await inbox_site.start()
-    inbox_port = inbox_runner.addresses[0][1]
+    x = await XEmulator(handle="acme").start()  # X itself cannot be reached from here: its local emulator
 
     say("starting Kamailio and two baresip phones (agent desk phone 440 Hz, customer mobile 1000 Hz)")
     registrar = await asyncio.to_thread(Registrar({"cti": "ctipass", "alice": "alicepass",
@@ -93,9 +83,10 @@ async def run_demo(port: int, talk_seconds: float, keep: bool) -> int:
             "server": {"data_dir": str(folder), "port": port, "public_url": public_url,
                        "sqlite_synchronous": "normal"},
             "connectors": {"sip": {"registrar": f"127.0.0.1:{registrar.port}", "username": "cti",
-                                   "password": "ctipass", "dial_format": "digits"}},
-            "channels": {"custom": [{"name": "social", "outbound_url": f"http://127.0.0.1:{inbox_port}/dm",
-                                     "secret": "demo-secret-0123456789"}]},
+                                   "password": "ctipass", "dial_format": "digits"},
+                           "x": {"consumer_secret": x.consumer_secret, "bearer_token": x.bearer_token,
+                                 "account_id": x.account_id, "api_base": x.url}},
+            "social": {"handles": ["@acme"]},
             "pivot": {"company_name": "Acme", "opening_hours": {
                 d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}})
         app = create_app(config)
@@ -113,17 +104,24 @@ async def run_demo(port: int, talk_seconds: float, keep: bool) -> int:
         await alice.set_agent_state("alice", "available")
         say(f"agent alice is available (desk phone {desk.uri}); her token: {agent_token}")
 
-        stored = await admin.inbound(channel="social", sender=("x", "2244994945"), name="Dana",
-                                     text="@acme my router died, help!", external_id="tweet-1")
-        iid, case_id = stored["interaction_id"], stored["case_id"]
-        say(f"customer message in: '@acme my router died, help!' -> interaction {iid} on case {case_id}")
-        await wait_for(lambda: _state(admin, iid, "offered"), "the offer")
+        x.webhook_url = f"{public_url}/webhooks/x"
+        await x.signed_post(x.mention_payload({"user": {"id": 2244994945, "screen_name": "dana", "name": "Dana",
+                                                        "followers_count": 12_400},
+                                               "text": "@acme my router died AGAIN, this is awful. Can someone call me?"}))
+        offered = await wait_for(lambda: _offered(admin, "x"), "the offer")
+        iid, case_id = offered["id"], offered["case_id"]
+        scoring = offered["scoring"]
+        say(f"a mention on X, signed by X's emulator: interaction {iid} on case {case_id}, priority "
+            f"{scoring['priority']} (sentiment {scoring['factors']['sentiment']['value']}, "
+            f"{scoring['factors']['influence']['value']} followers); suggested: {scoring['reply_mode']['mode']} "
+            f"({scoring['reply_mode']['reason']})")
         await alice.accept(iid)
         say("offered to alice, and accepted")
+        await alice.reply(iid, "@dana so sorry! We sent you a DM with a link for a call.", mode="public")
         link = (await alice.pivot(iid, "callback", send=True))["pivot_link"]
-        say(f"alice pivots to a callback: link {link['id']} minted, expires {link['expires_at']}")
-        await wait_for(lambda: _true(bool(inbox)), "the DM with the link")
-        say(f"DM delivered to the customer: {inbox[0]['message']['text']!r}")
+        say(f"alice replies publicly and pivots to a callback: link {link['id']}, expires {link['expires_at']}")
+        await wait_for(lambda: _true(bool(x.dms) and bool(x.tweets)), "the reply and the DM at X")
+        say(f"at X: public reply {x.tweets[0]['text']!r}; DM to the customer {x.dms[0]['text']!r}")
 
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
                                          headers={"User-Agent": "Mozilla/5.0 (iPhone) Mobile"}) as browser:
@@ -167,7 +165,7 @@ async def run_demo(port: int, talk_seconds: float, keep: bool) -> int:
     finally:
         if runner is not None:
             await runner.cleanup()
-        await inbox_runner.cleanup()
+        await x.stop()
         for phone in phones:
             await asyncio.to_thread(phone.close)
         await asyncio.to_thread(registrar.close)
@@ -177,8 +175,9 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def _state(client: Any, iid: str, state: str) -> bool:
-    return (await client.get_interaction(iid))["state"] == state
+async def _offered(client: Any, channel: str) -> dict[str, Any] | None:
+    items = (await client.list_interactions(channel=channel, state="offered"))["items"]
+    return items[0] if items else None
 
 
 async def _offered_callback(client: Any) -> dict[str, Any] | None:

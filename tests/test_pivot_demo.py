@@ -16,7 +16,8 @@ def test_the_demo_pivots_a_tweet_to_a_bridged_call(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert "DM delivered to the customer: 'Alice at Acme can call you: http://127.0.0.1:" in out
+    assert "a mention on X, signed by X's emulator" in out and "suggested: pivot" in out
+    assert "DM to the customer 'Alice at Acme can call you: http://127.0.0.1:" in out
     assert "customer taps 'Call me now' with +358 40 123 4567: 200" in out
     heard = re.search(r"audio: alice heard (\d+) Hz .* the customer heard (\d+) Hz", out)
     assert heard and abs(int(heard.group(1)) - 1000) < 20 and abs(int(heard.group(2)) - 440) < 20, out
