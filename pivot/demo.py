@@ -107,7 +107,8 @@ async def run_demo(port: int, talk_seconds: float, keep: bool) -> int:
         x.webhook_url = f"{public_url}/webhooks/x"
         await x.signed_post(x.mention_payload({"user": {"id": 2244994945, "screen_name": "dana", "name": "Dana",
                                                         "followers_count": 12_400},
-                                               "text": "@acme my router died AGAIN, this is awful. Can someone call me?"}))
+                                               "text": "@acme my router died AGAIN, this is awful. "
+                                                       "Can someone call me?"}))
         offered = await wait_for(lambda: _offered(admin, "x"), "the offer")
         iid, case_id = offered["id"], offered["case_id"]
         scoring = offered["scoring"]
