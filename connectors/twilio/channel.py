@@ -2,7 +2,9 @@
 
 Inbound calls are answered by TwiML that holds the caller in a queue named after the interaction
 (connectors/twilio/webhook.py). When an agent accepts, the call is redirected (REST update with
-TwiML) to ``<Dial><Sip>`` the agent's SIP endpoint; ending the interaction completes the call.
+TwiML) to ``<Dial><Sip>`` the agent's SIP endpoint; hold redirects the caller back to the queue
+(hold audio, the agent's leg released) and resume dials the agent again; ending the interaction
+completes the call. DTMF and transfers to numbers are SIP-connector features for now.
 Outbound calls (MakeCall and pivot callbacks, with ``place_outbound_calls``) call the agent's
 endpoint first and, once answered, ``<Dial><Number>`` the customer; status callbacks carry the
 interaction id and the leg, and map onto call.answered / call.ended (with the outcome a callback
@@ -39,7 +41,8 @@ from cti.events import EventType
 
 log = logging.getLogger(__name__)
 FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_WRAPUP.value,
-            EventType.INTERACTION_ENDED.value, EventType.INTERACTION_ABANDONED.value]
+            EventType.INTERACTION_ENDED.value, EventType.INTERACTION_ABANDONED.value,
+            EventType.INTERACTION_HELD.value, EventType.INTERACTION_RESUMED.value]
 
 
 class TwilioSettings(Settings):
@@ -153,6 +156,12 @@ class TwilioChannel(Channel):
                     elif snapshot.get("direction") == "outbound" and self.config.place_outbound_calls \
                             and iid not in self.calls:
                         self._spawn(self._place_outbound(iid, event.agent_id))
+                elif event.type is EventType.INTERACTION_HELD and iid in self.calls and external.startswith("CA"):
+                    self._spawn(self._hold(iid, self.calls[iid]))
+                elif event.type is EventType.INTERACTION_RESUMED and iid in self.calls and external.startswith("CA"):
+                    self._spawn(self._bridge_inbound(iid, self.calls[iid], event.agent_id))
+                elif event.type in (EventType.INTERACTION_HELD, EventType.INTERACTION_RESUMED):
+                    continue
                 elif iid in self.calls:
                     self._spawn(self._complete(iid, self.calls.pop(iid)))
         finally:
@@ -171,6 +180,15 @@ class TwilioChannel(Channel):
             await self.client.calls(call_sid).update_async(twiml=document)
         except TwilioRestException as exc:
             log.warning("could not bridge Twilio call %s to agent %s: %s", call_sid, agent_id, exc.msg)
+
+    async def _hold(self, iid: str, call_sid: str) -> None:
+        """Hold: the caller goes back to the interaction's queue (hold audio); the agent's leg is
+        released. Resume dials the agent again."""
+        try:
+            await self.client.calls(call_sid).update_async(
+                twiml=twiml.hold(iid, wait_url=self.config.hold_audio_url))
+        except TwilioRestException as exc:
+            log.warning("could not hold Twilio call %s: %s", call_sid, exc.msg)
 
     async def _place_outbound(self, iid: str, agent_id: str | None) -> None:
         endpoint = await self.ctx.core.agent_endpoint(agent_id) if agent_id else None

@@ -293,14 +293,19 @@ class TwilioEmulator(Emulator):
         answered = time.time()
         call.log.append("dial answered")
         await self._status(call, "in-progress", callback, events, child_sid=child_sid)
-        waits = [asyncio.ensure_future(leg.ended.wait()), asyncio.ensure_future(call.done.wait())]
+        redirect = asyncio.ensure_future(call.twiml.get())  # a REST update redirects the call, ending the Dial
+        waits = [asyncio.ensure_future(leg.ended.wait()), asyncio.ensure_future(call.done.wait()), redirect]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in waits:
+        for waiter in waits[:2]:
             waiter.cancel()
+        if not redirect.done():
+            redirect.cancel()
         await leg.hangup()
         call.relay.forget_peer("b")
         duration = str(int(time.time() - answered))
         await self._status(call, "completed", callback, events, child_sid=child_sid)
+        if redirect.done() and not redirect.cancelled():
+            return redirect.result()  # (Twilio requests no <Dial> action on a redirect)
         if call.done.is_set() or not action:
             return None
         return await self._fetch(action, call, DialCallStatus="completed", DialCallSid=child_sid,
