@@ -119,6 +119,13 @@ async def test_an_inbound_twilio_call_is_queued_and_bridged_to_the_agents_phone(
         await alice.accept(iid)
         await asyncio.to_thread(alice_phone.wait_log, "Call established")
         await asyncio.sleep(2.0)
+        await alice.transfer(iid, number="+358401234567")
+
+        async def refused() -> Any:
+            events = await h.services.bus.replay(0, EventFilter(types=["call.transfer_failed"]))
+            return events[0] if events else None
+
+        assert "not supported on Twilio calls" in (await h.wait_for(refused, what="a clear refusal")).data["reason"]
         await alice.hold(iid)  # the caller back in the queue with hold audio; her phone released
         await asyncio.to_thread(alice_phone.wait_call_over)
         await alice.resume(iid)  # her phone rings again and the caller is bridged back

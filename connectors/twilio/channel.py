@@ -42,7 +42,7 @@ from cti.events import EventType
 log = logging.getLogger(__name__)
 FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_WRAPUP.value,
             EventType.INTERACTION_ENDED.value, EventType.INTERACTION_ABANDONED.value,
-            EventType.INTERACTION_HELD.value, EventType.INTERACTION_RESUMED.value]
+            EventType.INTERACTION_HELD.value, EventType.INTERACTION_RESUMED.value, EventType.CALL_COMMAND.value]
 
 
 class TwilioSettings(Settings):
@@ -144,6 +144,10 @@ class TwilioChannel(Channel):
         sub = self.ctx.core.events(FOLLOWED)
         try:
             async for event in sub:
+                if event.type is EventType.CALL_COMMAND:
+                    if (event.interaction_id or "") in self.calls:
+                        self._spawn(self._refuse_command(event.interaction_id or "", event.data or {}))
+                    continue
                 snapshot = (event.data or {}).get("interaction") or {}
                 if snapshot.get("channel") != "voice":
                     continue
@@ -180,6 +184,15 @@ class TwilioChannel(Channel):
             await self.client.calls(call_sid).update_async(twiml=document)
         except TwilioRestException as exc:
             log.warning("could not bridge Twilio call %s to agent %s: %s", call_sid, agent_id, exc.msg)
+
+    async def _refuse_command(self, iid: str, data: dict[str, Any]) -> None:
+        """DTMF and transfers out are not carried on Twilio calls yet: say so instead of doing nothing."""
+        call_sid = self.calls.get(iid, "")
+        if data.get("action") == "transfer":
+            await self.ctx.core.call_transfer_failed(iid, call_sid, str(data.get("to") or ""),
+                                                     "transfers to a number are not supported on Twilio calls yet")
+        else:
+            log.warning("Twilio call %s: %r is not supported on Twilio calls yet", call_sid, data.get("action"))
 
     async def _hold(self, iid: str, call_sid: str) -> None:
         """Hold: the caller goes back to the interaction's queue (hold audio); the agent's leg is
