@@ -110,7 +110,8 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
         words = {"agent": (agent_name or "").split(" ")[0], "company": config.company_name, "url": url}
         key = "link_text" if words["agent"] else "link_text_no_agent"
         message = reply(tx, interaction_id, actor=actor, text=i18n.text(language, key, **words), mode=request.mode,
-                        channel=channel, recipient=recipient_of(tx, interaction_id))
+                        channel=channel,
+                        recipient=recipient_of(tx, interaction_id, prefer=channel.identity_kind if channel else None))
         update_row(tx.conn, L, row, {"message_id": message["id"]})
         result["message"] = render.message(message)
     tx.emit(link_event(EventType.PIVOT_CREATED, row, tx.now, sent=request.send))

@@ -204,3 +204,20 @@ async def test_a_dm_pivots_to_a_callback_link_sent_as_a_dm(tmp_path: Path, x: XE
 async def _callback_call(h: Harness) -> dict[str, Any] | None:
     items = (await h.admin.list_interactions(channel="voice"))["items"]
     return items[0] if items else None
+
+
+async def test_a_reply_goes_to_the_x_identity_of_a_contact_known_first_by_phone(h: Harness, x: XEmulator) -> None:
+    ann = await h.agent("ann")
+    from cti.services.contacts import create_contact
+
+    contact_id = await h.services.db.write(lambda tx: create_contact(tx, "phone", "+358401234567"))  # e.g. a caller
+    await h.admin.request("POST", f"/api/v1/contacts/{contact_id}/identities",
+                          json={"kind": "x", "value": "2244994945"})
+    await x.signed_post(x.dm_payload({"user": DANA, "text": "it is me again"}))
+    [dm] = await h.wait_for(lambda: inbound(h), what="the DM stored")
+    assert (await h.admin.get_case(dm.case_id))["contact_id"] == contact_id
+    await h.interaction_in_state(dm.interaction_id, "offered")
+    await ann.accept(dm.interaction_id)
+    await ann.reply(dm.interaction_id, "hello again")
+    await h.wait_for(lambda: x.dms, what="the DM at X")
+    assert x.dms[0]["to"] == "2244994945", "the X user id, not the phone number the contact had first"

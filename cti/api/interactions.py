@@ -209,7 +209,8 @@ async def post_message(call: Call) -> dict[str, Any]:
     def op(tx: Any) -> Any:
         channel = tx.conn.execute(sa.select(I.c.channel).where(I.c.id == iid)).scalar()
         info = directory.get(channel) if channel else None
-        return reply(tx, iid, actor=actor, text=b.text, mode=b.mode, channel=info, recipient=recipient_of(tx, iid))
+        return reply(tx, iid, actor=actor, text=b.text, mode=b.mode, channel=info,
+                     recipient=recipient_of(tx, iid, prefer=info.identity_kind if info else None))
 
     return render.message(await svc.db.write(op))
 

@@ -83,7 +83,7 @@ def notify_customer(tx: Tx, interaction_id: str, *, text: str, channel: ChannelI
     say a callback could not reach the customer. Not counted as an agent's first response."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
     return _queue_message(tx, row, text=text, mode=mode, agent_id=None, channel=channel,
-                          recipient=recipient_of(tx, interaction_id))
+                          recipient=recipient_of(tx, interaction_id, prefer=channel.identity_kind))
 
 
 def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id: str | None,
@@ -125,16 +125,16 @@ def _thread_facts(tx: Tx, interaction: Record) -> dict[str, Any]:
             "last_inbound": last}
 
 
-def recipient_of(tx: Tx, interaction_id: str) -> dict[str, str]:
-    """The identity a reply on this interaction goes to (the one it came from, else the first)."""
+def recipient_of(tx: Tx, interaction_id: str, *, prefer: str | None = None) -> dict[str, str]:
+    """The identity a reply on this interaction goes to: the contact's identity of the channel's
+    kind (``prefer``: an X user id on X, a phone number on SMS), else their first identity."""
     contact_id = tx.conn.execute(sa.select(I.c.contact_id).where(I.c.id == interaction_id)).scalar()
     if contact_id is None:
         fetch_one(tx.conn, I, interaction_id, what="interaction")
-    row = tx.conn.execute(
-        sa.select(models.identities.c.kind, models.identities.c.value)
-        .where(models.identities.c.contact_id == contact_id)
-        .order_by(models.identities.c.created_at)
-    ).first()
+    ID = models.identities
+    rows = tx.conn.execute(sa.select(ID.c.kind, ID.c.value).where(ID.c.contact_id == contact_id)
+                           .order_by(ID.c.created_at)).all()
+    row = next((r for r in rows if r.kind == prefer), rows[0] if rows else None)
     return {"kind": row.kind, "value": row.value} if row else {}
 
 
