@@ -9,7 +9,6 @@ pivot link); a comment gets a private reply (once, within 7 days) or a public co
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, ClassVar
 
@@ -24,7 +23,6 @@ from connectors.base import (
     InboundMessage,
     OutboundMessage,
     PermanentFailure,
-    Received,
     Sent,
     Settings,
     TemporaryFailure,
@@ -33,6 +31,7 @@ from connectors.base import (
     WebhookRequest,
 )
 from connectors.meta import wire
+from connectors.webhooks import SignedJsonWebhook
 
 
 class MetaSettings(Settings):
@@ -46,35 +45,27 @@ class MetaSettings(Settings):
     timeout: float = Field(default=10.0, gt=0)
 
 
-class MetaWebhook:
+class MetaWebhook(SignedJsonWebhook):
     """Subscription checks, signature checks and event parsing (runs on every node)."""
 
+    header, what, acknowledgement = "x-hub-signature-256", "a Meta webhook delivery", "EVENT_RECEIVED"
+
     def __init__(self, settings: MetaSettings) -> None:
-        self.settings = settings
+        super().__init__(settings.app_secret)
+        self.verify_token = settings.verify_token
 
     def challenge(self, request: WebhookRequest) -> WebhookReply | None:
         if "hub.mode" not in request.query:
             return None
-        if request.query.get("hub.mode") == "subscribe" and \
-                request.query.get("hub.verify_token") == self.settings.verify_token:
+        if request.query.get("hub.mode") == "subscribe" and request.query.get("hub.verify_token") == self.verify_token:
             return WebhookReply(200, request.query.get("hub.challenge", ""))
         raise WebhookRejected(403, "verify_token_mismatch", "the verify token does not match")
 
-    def verify(self, request: WebhookRequest) -> None:
-        header = request.headers.get("x-hub-signature-256")
-        if not header:
-            raise WebhookRejected(401, "signature_missing", "X-Hub-Signature-256 is required")
-        if not wire.signature_valid(self.settings.app_secret, request.body, header):
-            raise WebhookRejected(403, "signature_invalid", "the signature does not match the body")
+    def signature_valid(self, body: bytes, signature: str) -> bool:
+        return wire.signature_valid(self.secret, body, signature)
 
-    def parse(self, request: WebhookRequest) -> list[InboundMessage]:
-        try:
-            return wire.parse_events(json.loads(request.body))
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise WebhookRejected(400, "malformed_event", f"not a Meta webhook delivery: {exc}") from exc
-
-    def reply(self, request: WebhookRequest, stored: list[Received]) -> WebhookReply:
-        return WebhookReply(200, "EVENT_RECEIVED")
+    def events(self, payload: Any) -> list[InboundMessage]:
+        return wire.parse_events(payload)
 
 
 class MetaChannel(Channel):

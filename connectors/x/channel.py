@@ -27,14 +27,13 @@ from connectors.base import (
     InboundMessage,
     OutboundMessage,
     PermanentFailure,
-    Received,
     Sent,
     Settings,
     TemporaryFailure,
-    WebhookRejected,
     WebhookReply,
     WebhookRequest,
 )
+from connectors.webhooks import SignedJsonWebhook
 from connectors.x import wire
 
 
@@ -50,11 +49,10 @@ class XSettings(Settings):
     timeout: float = Field(default=10.0, gt=0)
 
 
-class XWebhook:
+class XWebhook(SignedJsonWebhook):
     """CRC answers, signature checks and event parsing (runs on every node)."""
 
-    def __init__(self, settings: XSettings) -> None:
-        self.secret = settings.consumer_secret
+    header, what = "x-twitter-webhooks-signature", "an Account Activity event"
 
     def challenge(self, request: WebhookRequest) -> WebhookReply | None:
         token = request.query.get("crc_token")
@@ -62,21 +60,11 @@ class XWebhook:
             return None
         return WebhookReply(200, json.dumps(wire.crc_response(self.secret, token)), "application/json")
 
-    def verify(self, request: WebhookRequest) -> None:
-        header = request.headers.get("x-twitter-webhooks-signature")
-        if not header:
-            raise WebhookRejected(401, "signature_missing", "x-twitter-webhooks-signature is required")
-        if not wire.signature_valid(self.secret, request.body, header):
-            raise WebhookRejected(403, "signature_invalid", "the signature does not match the body")
+    def signature_valid(self, body: bytes, signature: str) -> bool:
+        return wire.signature_valid(self.secret, body, signature)
 
-    def parse(self, request: WebhookRequest) -> list[InboundMessage]:
-        try:
-            return wire.parse_events(json.loads(request.body))
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise WebhookRejected(400, "malformed_event", f"not an Account Activity event: {exc}") from exc
-
-    def reply(self, request: WebhookRequest, stored: list[Received]) -> WebhookReply:
-        return WebhookReply(200, "")
+    def events(self, payload: Any) -> list[InboundMessage]:
+        return wire.parse_events(payload)
 
 
 class XChannel(Channel):
@@ -93,7 +81,7 @@ class XChannel(Channel):
 
     @classmethod
     def webhook(cls, settings: Settings, name: str) -> XWebhook:  # type: ignore[override]
-        return XWebhook(settings)  # type: ignore[arg-type]
+        return XWebhook(settings.consumer_secret)  # type: ignore[attr-defined]
 
     @classmethod
     def reply_problem(cls, settings: Settings, mode: str | None, last_inbound: dict[str, Any] | None,
