@@ -87,6 +87,10 @@ def connector_specs(config: Config, installed: dict[str, type[Channel]] | None =
                                  for e in exc.errors())
             raise ConfigError(f"invalid configuration: {problems}") from exc
         specs.append(ConnectorSpec(name, cls, settings))
+    placing = [spec.name for spec in specs if getattr(spec.settings, "place_outbound_calls", False)]
+    if len(placing) > 1:
+        raise ConfigError(f"connectors: {' and '.join(placing)} would both place outbound calls; set "
+                          f"place_outbound_calls = false on all but one of them")
     taken = {spec.name for spec in specs}
     for custom in config.channels.custom:
         if custom.name in taken:

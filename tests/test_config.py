@@ -80,3 +80,15 @@ def test_a_wrong_connector_table_stops_the_server_naming_the_key(connectors: dic
     config = load_config(None, environ={}, overrides={"connectors": connectors})
     with pytest.raises(ConfigError, match=message):
         create_app(config)
+
+
+def test_two_voice_connectors_cannot_both_place_outbound_calls() -> None:
+    from cti.connector_host import connector_specs
+
+    sections = {"sip": {"registrar": "127.0.0.1:5060", "username": "cti"},
+                "twilio": {"account_sid": "AC1", "auth_token": "t", "phone_number": "+15550100"}}
+    with pytest.raises(ConfigError) as refused:
+        connector_specs(load_config(None, environ={}, overrides={"connectors": sections}))
+    assert "place_outbound_calls = false" in str(refused.value)
+    sections["twilio"]["place_outbound_calls"] = False
+    assert len(connector_specs(load_config(None, environ={}, overrides={"connectors": sections}))) == 2

@@ -42,6 +42,7 @@ class SipSettings(BaseSettings):
     agent_ring_seconds: float = Field(default=20.0, gt=0)  # then the agent is set away and the call requeued
     hold_audio: str = ""  # a WAV file played to a held customer; default: a soft tone
     transfer_ring_seconds: float = Field(default=30.0, gt=0)  # a transfer out to a number gives up after this
+    place_outbound_calls: bool = True  # MakeCall and callbacks through SIP (one voice connector may place them)
     dial_format: Literal["e164", "digits"] = "e164"  # how numbers are dialled: +358401234567 or 358401234567
     customer_ring_seconds: float = Field(default=45.0, gt=0)  # MakeCall/callback: then "no answer" (retried)
     record: bool = False  # record every call (stereo WAV: customer left, agent right) with call.recorded
@@ -77,7 +78,7 @@ class SipChannel(Channel):
                               hold_audio=wav_pcm(Path(settings.hold_audio)) if settings.hold_audio else None,
                               recordings=recordings, transfer_ring_seconds=settings.transfer_ring_seconds,
                               customer_ring_seconds=settings.customer_ring_seconds,
-                              dial_format=settings.dial_format)
+                              dial_format=settings.dial_format, place_outbound=settings.place_outbound_calls)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

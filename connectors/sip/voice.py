@@ -51,11 +51,12 @@ class VoiceDesk:
     def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0,
                  hold_audio: bytes | None = None, recordings: Path | None = None,
                  transfer_ring_seconds: float = 30.0, customer_ring_seconds: float = 45.0,
-                 dial_format: str = "e164") -> None:
+                 dial_format: str = "e164", place_outbound: bool = True) -> None:
         self.core, self.manager, self.host = core, manager, host
         self.agent_ring_seconds, self.transfer_ring_seconds = agent_ring_seconds, transfer_ring_seconds
         self.customer_ring_seconds = customer_ring_seconds  # MakeCall and callbacks: then "no answer"
         self.dial_format = dial_format  # "digits": numbers go to the PBX without the leading +
+        self.place_outbound = place_outbound  # MakeCall and callbacks (else another voice connector places them)
         self.recordings = recordings  # None: calls are not recorded
         self.hold_audio = hold_audio or tone_pcm()
         self.sessions: dict[str, VoiceSession] = {}
@@ -117,7 +118,8 @@ class VoiceDesk:
                         self._command(session, event.data)
                     continue
                 if session is None:
-                    if event.type is EventType.INTERACTION_ACCEPTED and is_make_call(event.data):
+                    if event.type is EventType.INTERACTION_ACCEPTED and self.place_outbound and \
+                            is_make_call(event.data):
                         self.spawn(self._make_call(event.interaction_id or "", event.agent_id))
                     continue
                 if event.type is EventType.INTERACTION_ACCEPTED and session.agent_leg is None:
