@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from cti import __version__
-from cti.api import admin, agents, contacts, events, interactions, ops, stats, webhooks
+from cti.api import admin, agents, contacts, desk, events, interactions, ops, stats, webhooks
 from cti.api.context import SERVICES, Services, TokenCache
 from cti.api.framework import Api
 from cti.api.openapi import build_openapi
@@ -38,13 +38,14 @@ from cti.routing.router import Router
 from cti.services.actors import Actor
 from cti.storage.db import Database
 from cti.storage.migrate import upgrade_database
+from cti.web import pages as web_pages
 from pivot import api as pivot_api
 from pivot import pages as pivot_pages
 from pivot.pages import PivotSite
 from pivot.scheduler import CallbackScheduler
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, contacts, interactions, pivot_api, admin, stats, events, pivot_pages, webhooks)
+MODULES = (ops, agents, contacts, interactions, pivot_api, desk, admin, stats, events, pivot_pages, webhooks, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 
 

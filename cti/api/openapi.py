@@ -92,7 +92,7 @@ def _success(spec: RouteSpec, components: _Components) -> dict[str, Any]:
         schema = spec.response or {"type": "object"}
     if spec.raw and spec.path.endswith("/stream"):
         return {"description": "ok", "content": {"text/event-stream": {"schema": schema}}}
-    if spec.raw and spec.path.startswith("/p/"):
+    if spec.raw and (spec.path.startswith("/p/") or spec.tag == "pages"):
         return {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
     if spec.raw:
         return {"description": "ok", "content": {"text/plain": {"schema": schema}}}

@@ -1,0 +1,51 @@
+"""Routes of the agent desktop (``/desk``), the wallboard (``/wallboard``) and their static files."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import jinja2
+from aiohttp import web
+
+from cti.api.framework import Api, Call
+from cti.errors import NotFound
+
+api = Api()
+STATIC = {"desk.js": "application/javascript", "wallboard.js": "application/javascript",
+          "cti.js": "application/javascript", "style.css": "text/css"}
+HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+           "Referrer-Policy": "no-referrer",
+           "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+                                      "frame-ancestors 'none'; base-uri 'none'"}
+
+
+@functools.lru_cache(maxsize=1)
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("cti.web", "templates"), autoescape=True,
+                              auto_reload=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _static(name: str) -> bytes:
+    return resources.files("cti.web").joinpath("static", name).read_bytes()
+
+
+def _page(template: str) -> web.Response:
+    html = _templates().get_template(template).render()
+    return web.Response(text=html, content_type="text/html", charset="utf-8", headers=HEADERS)
+
+
+@api.route("GET", "/desk", summary="The agent desktop (sign in with an agent token)", tag="pages", role=None,
+           raw=True)
+async def desk(call: Call) -> web.StreamResponse:
+    return _page("desk.html.j2")
+
+
+@api.route("GET", "/static/{name}", summary="Static files of the pages", tag="pages", role=None, raw=True,
+           errors=(404,))
+async def static(call: Call) -> web.StreamResponse:
+    name = call.path("name")
+    if name not in STATIC:
+        raise NotFound(f"no static file {name!r}", code="not_found")
+    return web.Response(body=_static(name), content_type=STATIC[name], headers=HEADERS)

@@ -1,0 +1,172 @@
+// The agent desktop: sign in with an agent token; everything after that is live from the event
+// stream (no polling): offers pop, conversations and pivot links update as events arrive.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const me = {agent: null, cards: new Map(), pivots: new Map(), queueTimer: null, stream: null};
+
+async function signIn(token) {
+  cti.token = token;
+  const who = await cti.api("GET", "/api/v1/me");
+  if (!who.agent_id) throw new Error("this is not an agent token");
+  sessionStorage.setItem("cti_token", token);
+  me.agent = await cti.api("GET", `/api/v1/agents/${who.agent_id}`);
+  $("signin").hidden = true; $("desk").hidden = false; $("presence").hidden = false;
+  $("who").textContent = `${me.agent.name} (${me.agent.id})`;
+  $("state").value = me.agent.state;
+  for (const state of ["offered", "active", "held", "wrapup"]) {
+    for (const item of (await cti.api("GET", `/api/v1/interactions?state=${state}`)).items) await show(item);
+  }
+  await refreshQueue();
+  me.stream = cti.stream("interaction.*,message.*,pivot.*,callback.*,call.*,agent.state_changed", onEvent,
+                         (state) => { $("link-status").textContent = state;
+                                      $("link-status").className = "pill " + (state === "live" ? "ok" : "bad"); });
+  setInterval(tickSla, 1000);
+}
+
+async function refreshQueue() {
+  const body = $("queue").querySelector("tbody");
+  const items = (await cti.api("GET", "/api/v1/queue")).items;
+  body.replaceChildren(...items.map((i) => cti.el("tr", {"data-id": i.id, "data-sla": String(Date.now() / 1000 + i.sla_left)},
+    cti.el("td", {}, i.channel + (i.initiation === "callback" ? " (callback)" : "")), cti.el("td", {}, i.priority),
+    cti.el("td", {}, i.priority_reason || ""), cti.el("td", {}, `${Math.round(i.waiting)} s`),
+    cti.el("td", {class: "sla"}, `${Math.round(i.sla_left)} s`))));
+}
+
+function tickSla() {
+  for (const row of $("queue").querySelectorAll("tr[data-sla]")) {
+    const left = Math.round(Number(row.dataset.sla) - Date.now() / 1000);
+    const cell = row.querySelector(".sla");
+    cell.textContent = `${left} s`; cell.className = "sla" + (left < 0 ? " late" : "");
+  }
+}
+
+let queueRefresh = null;
+function onEvent(event) {
+  if (event.type.startsWith("interaction.")) {
+    clearTimeout(queueRefresh); queueRefresh = setTimeout(refreshQueue, 150);
+  }
+  const snapshot = event.data && event.data.interaction;
+  if (snapshot && (snapshot.agent_id === me.agent.id || me.cards.has(snapshot.id))) show(snapshot);
+  if (event.type.startsWith("message.") && me.cards.has(event.interaction_id)) loadMessages(event.interaction_id);
+  if (event.type.startsWith("pivot.") || event.type.startsWith("callback.")) pivotStatus(event);
+  if (event.type.startsWith("call.") && me.cards.has(event.interaction_id)) {
+    const line = me.cards.get(event.interaction_id).querySelector(".call-status");
+    if (line) line.textContent = event.type.replace("call.", "call ") + (event.data.leg ? ` (${event.data.leg})` : "");
+  }
+  if (event.type === "agent.state_changed" && event.agent_id === me.agent.id) $("state").value = event.data.agent.state;
+}
+
+function pivotStatus(event) {
+  const link = event.data.pivot_link, callback = event.data.callback;
+  const id = link ? link.id : callback && callback.pivot_link_id;
+  const words = {"pivot.created": "sent", "pivot.opened": "opened", "pivot.redeemed": "redeemed",
+                 "pivot.expired": "expired", "callback.scheduled": "callback scheduled",
+                 "callback.dialing": "dialing", "callback.connected": "connected", "callback.failed": "failed"};
+  const node = id && document.querySelector(`[data-pivot="${id}"] .pivot-state`);
+  if (node) node.textContent = words[event.type] || event.type;
+  if (id) me.pivots.set(id, words[event.type] || event.type);
+}
+
+async function show(item) {
+  if (item.state === "offered" && item.agent_id === me.agent.id) return showOffer(item);
+  document.querySelector(`#offers [data-id="${item.id}"]`)?.remove();
+  if (!["active", "held", "wrapup"].includes(item.state) || item.agent_id !== me.agent.id) {
+    me.cards.get(item.id)?.remove(); me.cards.delete(item.id); return;
+  }
+  let card = me.cards.get(item.id);
+  if (!card) {
+    card = cti.el("article", {class: "card", "data-id": item.id, "aria-label": `${item.channel} interaction`});
+    me.cards.set(item.id, card); $("work").prepend(card);
+  }
+  card.replaceChildren(...workCard(item));
+  if (item.channel !== "voice") loadMessages(item.id);
+}
+
+async function showOffer(item) {
+  if (document.querySelector(`#offers [data-id="${item.id}"]`)) return;
+  const card = cti.el("article", {class: "card offer", "data-id": item.id, "aria-label": "offer"},
+    cti.el("h3", {}, `${item.channel} — ${item.initiation}`),
+    cti.el("p", {class: "why"}, (item.routing.reasons || []).join("; ")));
+  $("offers").prepend(card);
+  try {
+    const contact = await cti.api("GET", `/api/v1/contacts/${item.contact_id}`);
+    card.append(cti.el("p", {class: "contact"}, contact.name || "(no name)", " — ",
+      contact.identities.map((i) => `${i.kind}: ${i.value}`).join(", ")));
+    const timeline = await cti.api("GET", `/api/v1/cases/${item.case_id}/timeline`);
+    const history = timeline.entries.filter((e) => e.type === "message.received" || e.type === "message.sent").slice(-5);
+    card.append(cti.el("ul", {class: "history"}, history.map((e) =>
+      cti.el("li", {}, `${e.channel || ""} ${e.data.message.direction}: ${e.data.message.text}`))));
+  } catch (error) { card.append(cti.el("p", {class: "error"}, error.message)); }
+  card.append(cti.el("div", {class: "row"},
+    cti.el("button", {onclick: () => act(item.id, "accept")}, "Accept"),
+    cti.el("button", {class: "secondary", onclick: () => act(item.id, "reject")}, "Reject")));
+}
+
+async function act(id, verb, body) {
+  try { return await cti.api("POST", `/api/v1/interactions/${id}/${verb}`, body || {}); }
+  catch (error) { alert(`${verb}: ${error.message}`); }
+}
+
+function workCard(item) {
+  const parts = [cti.el("h3", {}, `${item.channel} — ${item.state}`,
+                        item.priority ? ` — priority ${item.priority}` : "")];
+  if (item.state === "wrapup") {
+    const form = cti.el("form", {class: "wrapup"},
+      cti.el("label", {for: `disp-${item.id}`}, "Disposition"), cti.el("input", {id: `disp-${item.id}`, name: "disposition"}),
+      cti.el("label", {for: `notes-${item.id}`}, "Notes"), cti.el("textarea", {id: `notes-${item.id}`, name: "notes"}),
+      cti.el("button", {type: "submit"}, "Finish wrap-up"));
+    form.addEventListener("submit", (e) => { e.preventDefault();
+      act(item.id, "wrapup", {disposition: form.disposition.value || null, notes: form.notes.value || null}); });
+    return [...parts, form];
+  }
+  if (item.channel === "voice") {
+    const keypad = cti.el("div", {class: "row keypad", role: "group", "aria-label": "DTMF keypad"},
+      [..."123456789*0#"].map((k) => cti.el("button", {class: "secondary", onclick: () => act(item.id, "dtmf", {digits: k})}, k)));
+    const number = cti.el("input", {id: `xfer-${item.id}`, placeholder: "+358...", "aria-label": "transfer to number"});
+    parts.push(cti.el("p", {class: "call-status", role: "status"}, "call"),
+      cti.el("div", {class: "row"},
+        cti.el("button", {onclick: () => act(item.id, item.state === "held" ? "resume" : "hold")},
+               item.state === "held" ? "Resume" : "Hold"),
+        number, cti.el("button", {class: "secondary", onclick: () => act(item.id, "transfer", {number: number.value})}, "Transfer"),
+        cti.el("button", {onclick: () => act(item.id, "end")}, "Hang up")), keypad);
+    return parts;
+  }
+  const suggestion = (item.scoring && item.scoring.reply_mode) || null;
+  const mode = cti.el("select", {id: `mode-${item.id}`, "aria-label": "reply mode"},
+    cti.el("option", {value: "private"}, "Private"), cti.el("option", {value: "public"}, "Public"));
+  if (suggestion && suggestion.mode !== "pivot") mode.value = suggestion.mode;
+  const text = cti.el("textarea", {id: `reply-${item.id}`, "aria-label": "Your reply", rows: "2"});
+  const form = cti.el("form", {class: "row reply"}, text, mode, cti.el("button", {type: "submit"}, "Send"));
+  form.addEventListener("submit", async (e) => { e.preventDefault();
+    try { await cti.api("POST", `/api/v1/interactions/${item.id}/messages`, {text: text.value, mode: mode.value}); text.value = ""; }
+    catch (error) { alert(`reply: ${error.message}`); } });
+  const pivots = cti.el("div", {class: "pivots", "aria-live": "polite"});
+  const pivot = cti.el("button", {class: "secondary", onclick: async () => {
+    const body = await act(item.id, "pivot", {to: "callback", send: true});
+    if (body) pivots.append(cti.el("p", {"data-pivot": body.pivot_link.id}, "Pivot link ",
+      cti.el("a", {href: body.pivot_link.url}, body.pivot_link.url), ": ",
+      cti.el("span", {class: "pivot-state"}, me.pivots.get(body.pivot_link.id) || "sent")));
+  }}, "Pivot to a call");
+  parts.push(suggestion ? cti.el("p", {class: "suggestion"}, `Suggested: ${suggestion.mode} — ${suggestion.reason}`) : "",
+    cti.el("div", {class: "messages", "data-messages": item.id}), form,
+    cti.el("div", {class: "row"}, pivot,
+      cti.el("button", {onclick: () => act(item.id, item.state === "held" ? "resume" : "hold")}, item.state === "held" ? "Resume" : "Hold"),
+      cti.el("button", {onclick: () => act(item.id, "end")}, "End")), pivots);
+  return parts;
+}
+
+async function loadMessages(id) {
+  const box = document.querySelector(`[data-messages="${id}"]`);
+  if (!box) return;
+  const items = (await cti.api("GET", `/api/v1/interactions/${id}/messages`)).items;
+  box.replaceChildren(...items.map((m) => cti.el("p", {class: `msg ${m.direction}`},
+    `${m.direction === "inbound" ? "customer" : "you"}: ${m.text}`, m.status !== "received" ? ` (${m.status})` : "")));
+}
+
+$("signin").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  try { await signIn($("token").value.trim()); }
+  catch (error) { $("signin-error").textContent = error.message; $("signin-error").hidden = false; }
+});
+$("state").addEventListener("change", () => cti.api("PUT", `/api/v1/agents/${me.agent.id}/state`, {state: $("state").value}));
+if (cti.token) signIn(cti.token).catch(() => sessionStorage.removeItem("cti_token"));

@@ -1,0 +1,99 @@
+"""The agent desktop in headless Chromium: sign in, an offer pops live with the contact and history,
+accept, reply, pivot (the link's status follows the customer live), end and wrap up; the event
+stream resumes after a network drop without missing anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from playwright.async_api import expect
+
+from tests.harness import make_config, running_server
+from tests.pivot_helpers import SHOP_SECRET
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+async def test_the_agent_works_a_conversation_from_the_desktop(tmp_path: Path, shop: Any, browser: Any) -> None:
+    channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
+    async with running_server(make_config(tmp_path, channels=channels)) as h:
+        await h.agent("alice", name="Alice Example")
+        token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        await page.goto(h.url + "/desk")
+        await page.get_by_label("Your API token").fill(token)
+        await page.keyboard.press("Enter")  # the form works from the keyboard
+        await expect(page.locator("#who")).to_contain_text("Alice Example")
+        await expect(page.locator("#link-status")).to_have_text("live")
+
+        stored = await h.admin.inbound(channel="shop-chat", sender=("email", "bob@example.com"),
+                                       text="my router died", external_id="d-1", name="Bob")
+        iid = stored["interaction_id"]
+        offer = page.locator(f'#offers [data-id="{iid}"]')
+        await expect(offer).to_contain_text("email: bob@example.com")
+        await expect(offer.locator(".history")).to_contain_text("my router died")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "desk-offer-desktop.png"), full_page=True)
+        await offer.get_by_role("button", name="Accept").click()
+
+        card = page.locator(f'#work [data-id="{iid}"]')
+        await expect(card).to_contain_text("customer: my router died")
+        await card.get_by_label("Your reply").fill("On it, Bob!")
+        await card.get_by_role("button", name="Send").click()
+        await expect(card.locator(".messages")).to_contain_text("you: On it, Bob! (sent)")
+        assert shop.received[-1]["body"]["message"]["text"] == "On it, Bob!"
+
+        await card.get_by_role("button", name="Pivot to a call").click()
+        link = card.locator("[data-pivot]")
+        await expect(link.locator(".pivot-state")).to_have_text("sent")
+        url = await link.locator("a").get_attribute("href")
+        path = "/p/" + str(url).rsplit("/p/", 1)[1]
+        async with aiohttp.ClientSession(headers={"User-Agent": "Mozilla/5.0 (iPhone) Mobile"}) as phone:
+            async with phone.get(h.url + path) as response:
+                assert response.status == 200
+        await expect(link.locator(".pivot-state")).to_have_text("opened")  # live, from pivot.opened
+
+        # a network drop: what happens meanwhile arrives after the stream resumes
+        await page.evaluate("me.stream.drop()")
+        second = await h.admin.inbound(channel="shop-chat", sender=("email", "eve@example.com"), text="hello?",
+                                       external_id="d-2")
+        await expect(page.locator(f'#offers [data-id="{second["interaction_id"]}"]')).to_contain_text("eve@example.com")
+        await expect(page.locator("#link-status")).to_have_text("live")
+
+        await card.get_by_role("button", name="End", exact=True).click()
+        await expect(card.locator("form.wrapup")).to_be_visible()
+        await card.get_by_label("Disposition").fill("router replaced")
+        await card.get_by_role("button", name="Finish wrap-up").click()
+        await expect(card).to_have_count(0)
+        assert (await h.admin.get_interaction(iid))["disposition"] == "router replaced"
+
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.screenshot(path=str(ARTIFACTS / "desk-phone.png"), full_page=True)
+        await context.close()
+
+
+async def test_queue_shows_what_waits_with_an_sla_countdown(tmp_path: Path, shop: Any, browser: Any) -> None:
+    channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
+    async with running_server(make_config(tmp_path, channels=channels)) as h:
+        await h.agent("alice", state="away")
+        token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
+        page = await browser.new_page()
+        await page.goto(h.url + "/desk")
+        await page.get_by_label("Your API token").fill(token)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#link-status")).to_have_text("live")
+        await h.admin.inbound(channel="shop-chat", sender=("email", "q@example.com"), text="waiting", external_id="q-1",
+                              priority=7)
+        row = page.locator("#queue tbody tr")
+        await expect(row).to_have_count(1)
+        await expect(row.locator("td").nth(1)).to_have_text("7")
+        await expect(row.locator(".sla")).to_contain_text(" s")
+        await page.get_by_label("Presence").select_option("available")  # she signs in: the item is offered
+        await expect(page.locator("#offers .offer")).to_have_count(1)
+        await expect(row).to_have_count(0)
+        await page.close()  # (an open event stream would hold the server's shutdown)
+
+
