@@ -109,3 +109,12 @@ def pivot_funnel(events: Iterable[Any]) -> dict[str, Any]:
         if step == "connected" and isinstance(since, int | float):
             to_voice.append(float(since))
     return {**counts, "median_seconds_to_voice": _round(percentile(to_voice, 50))}
+
+
+def social_sentiment(rows: Iterable[Any]) -> dict[str, Any]:
+    """Scored (social) interactions: how many, average sentiment (-1..1), share that is negative."""
+    values = [float(s["factors"]["sentiment"]["value"]) for s in (getattr(r, "scoring", None) for r in rows)
+              if s and isinstance(s.get("factors"), dict) and "sentiment" in s["factors"]]
+    negative = sum(1 for v in values if v <= -0.05)
+    return {"scored": len(values), "average_sentiment": _round(_avg(values)),
+            "negative_percent": _round(100.0 * negative / len(values)) if values else None}

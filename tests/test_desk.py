@@ -97,3 +97,31 @@ async def test_queue_shows_what_waits_with_an_sla_countdown(tmp_path: Path, shop
         await page.close()  # (an open event stream would hold the server's shutdown)
 
 
+
+
+async def test_the_wallboard_follows_the_floor_live(tmp_path: Path, shop: Any, browser: Any) -> None:
+    channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
+    async with running_server(make_config(tmp_path, channels=channels)) as h:
+        alice = await h.agent("alice", state="away")
+        token = (await h.admin.create_token("supervisor"))["token"]
+        page = await browser.new_page(viewport={"width": 1600, "height": 900})
+        await page.goto(h.url + "/wallboard")
+        await page.get_by_label("Supervisor token").fill(token)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#link-status")).to_have_text("live")
+        await expect(page.locator("#waiting")).to_have_text("0")
+
+        stored = await h.admin.inbound(channel="shop-chat", sender=("email", "w@example.com"), text="hi",
+                                       external_id="w-1")
+        await expect(page.locator("#waiting")).to_have_text("1")
+        await expect(page.locator("#queues tbody")).to_contain_text("shop-chat")
+        await alice.set_agent_state("alice", "available")
+        await expect(page.locator("#waiting")).to_have_text("0")
+        await expect(page.locator("#agents")).to_contain_text("available: 1")
+        await h.interaction_in_state(stored["interaction_id"], "offered")
+        await alice.accept(stored["interaction_id"])
+        await alice.pivot(stored["interaction_id"], "callback")
+        await expect(page.locator("#pivot")).to_contain_text("sent 1")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "wallboard.png"), full_page=True)
+        await page.close()

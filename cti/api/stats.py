@@ -17,7 +17,7 @@ from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import InvalidInput
 from cti.events import EventType, iso
-from cti.reports import CSV_COLUMNS, pivot_funnel, summarize
+from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, summarize
 from cti.services.actors import Role
 
 api = Api()
@@ -73,7 +73,8 @@ async def realtime(call: Call) -> dict[str, Any]:
     states: dict[str, int] = {}
     for a in agents:
         states[a.state] = states.get(a.state, 0) + 1
-    return {"ts": iso(now), "queues": queues, "agents": states, "pivot_today": pivot_funnel(pivots)}
+    return {"ts": iso(now), "queues": queues, "agents": states, "pivot_today": pivot_funnel(pivots),
+            "social_today": social_sentiment(today)}
 
 
 @api.route("GET", "/api/v1/reports/summary", summary="Summary report (Accept: text/csv for CSV)", tag="stats",

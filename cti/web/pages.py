@@ -42,6 +42,12 @@ async def desk(call: Call) -> web.StreamResponse:
     return _page("desk.html.j2")
 
 
+@api.route("GET", "/wallboard", summary="The supervisor wallboard (sign in with a supervisor token)", tag="pages",
+           role=None, raw=True)
+async def wallboard(call: Call) -> web.StreamResponse:
+    return _page("wallboard.html.j2")
+
+
 @api.route("GET", "/static/{name}", summary="Static files of the pages", tag="pages", role=None, raw=True,
            errors=(404,))
 async def static(call: Call) -> web.StreamResponse:
