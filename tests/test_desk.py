@@ -4,6 +4,7 @@ stream resumes after a network drop without missing anything."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,34 @@ async def test_the_wallboard_follows_the_floor_live(tmp_path: Path, shop: Any, b
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "wallboard.png"), full_page=True)
         await page.close()
+
+
+async def test_reports_show_the_summary_with_charts_and_csv(tmp_path: Path, shop: Any, browser: Any) -> None:
+    channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
+    async with running_server(make_config(tmp_path, channels=channels)) as h:
+        alice = await h.agent("alice")
+        for n in range(2):
+            stored = await h.admin.inbound(channel="shop-chat", sender=("email", f"r{n}@example.com"), text="hi",
+                                           external_id=f"r-{n}")
+            await h.interaction_in_state(stored["interaction_id"], "offered")
+            await alice.accept(stored["interaction_id"])
+        token = (await h.admin.create_token("supervisor"))["token"]
+        context = await browser.new_context(accept_downloads=True)
+        page = await context.new_page()
+        await page.goto(h.url + "/reports")
+        await page.get_by_label("Supervisor token").fill(token)
+        await page.get_by_role("button", name="Sign in").click()
+        row = page.locator("#summary tbody tr")
+        await expect(row).to_contain_text("shop-chat")
+        await expect(row.locator("td").nth(1)).to_have_text("2")  # handled
+        chart = page.locator('figure[data-metric="handled"] svg')
+        await expect(chart).to_have_attribute("aria-label", "handled by channel")
+        await expect(chart.locator("text").nth(2)).to_have_text("2")
+        async with page.expect_download() as download_info:
+            await page.get_by_role("link", name="Download CSV").click()
+        download = await download_info.value
+        text = await asyncio.to_thread(Path(await download.path()).read_text)
+        assert text.splitlines()[0].startswith("group,offered,handled") and "shop-chat,2,2" in text
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "reports.png"), full_page=True)
+        await context.close()

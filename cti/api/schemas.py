@@ -228,6 +228,12 @@ class ReportQuery(Query):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class ChartQuery(ReportQuery):
+    metric: Literal["offered", "handled", "abandoned", "speed_of_answer_avg", "first_response_avg",
+                    "handle_time_avg", "sla_percent", "pivots_sent", "pivots_opened", "pivots_redeemed",
+                    "pivots_connected"] = "handled"
+
+
 # ---- responses --------------------------------------------------------------------------------
 Ts = str | None
 

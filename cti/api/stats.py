@@ -19,6 +19,7 @@ from cti.errors import InvalidInput
 from cti.events import EventType, iso
 from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, summarize
 from cti.services.actors import Role
+from cti.web.svg import bar_chart
 
 api = Api()
 I = models.interactions
@@ -81,6 +82,30 @@ async def realtime(call: Call) -> dict[str, Any]:
            role=Role.SUPERVISOR, query=s.ReportQuery, errors=(400,),
            response={"type": "object", "required": ["groups"]})
 async def summary(call: Call) -> Any:
+    report = await _summary(call)
+    if "text/csv" in call.request.headers.get("Accept", ""):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for name, g in sorted(report["groups"].items()):
+            writer.writerow([name, *("" if g.get(c) is None else g.get(c) for c in CSV_COLUMNS[1:])])
+        return web.Response(text=out.getvalue(), content_type="text/csv")
+    return report
+
+
+@api.route("GET", "/api/v1/reports/chart", summary="One metric of the summary report as an SVG bar chart",
+           tag="stats", role=Role.SUPERVISOR, query=s.ChartQuery, errors=(400,), raw=True,
+           response={"type": "string"})
+async def chart(call: Call) -> web.Response:
+    report = await _summary(call)
+    metric = call.query.metric
+    values = {name: g.get(metric) for name, g in sorted(report["groups"].items())}
+    title = f"{metric.replace('_', ' ')} by {report['group_by']}"
+    unit = " %" if metric.endswith("percent") else " s" if metric.endswith(("_avg", "_p90")) else ""
+    return web.Response(text=bar_chart(title, values, unit=unit), content_type="image/svg+xml")
+
+
+async def _summary(call: Call) -> dict[str, Any]:
     svc, q = services(call.request), call.query
     now = time.time()
     start = q.from_.timestamp() if q.from_ else _start_of_day(now)
@@ -107,12 +132,5 @@ async def summary(call: Call) -> Any:
         name = {"agent": p.agent_id, "queue": p.queue, "channel": (p.data or {}).get("channel")}[q.group_by]
         groups.setdefault(name or "(none)", {c: 0 for c in CSV_COLUMNS[1:]})
         groups[name or "(none)"][PIVOT_FUNNEL[EventType(p.type)]] += 1
-    if "text/csv" in call.request.headers.get("Accept", ""):
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
-        for name, g in sorted(groups.items()):
-            writer.writerow([name, *("" if g.get(c) is None else g.get(c) for c in CSV_COLUMNS[1:])])
-        return web.Response(text=out.getvalue(), content_type="text/csv")
     return {"from": iso(start), "to": iso(end), "group_by": q.group_by, "groups": groups,
             "pivot": pivot_funnel(pivots)}

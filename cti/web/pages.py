@@ -13,10 +13,11 @@ from cti.errors import NotFound
 
 api = Api()
 STATIC = {"desk.js": "application/javascript", "wallboard.js": "application/javascript",
+          "reports.js": "application/javascript",
           "cti.js": "application/javascript", "style.css": "text/css"}
 HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
            "Referrer-Policy": "no-referrer",
-           "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+           "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
                                       "frame-ancestors 'none'; base-uri 'none'"}
 
 
@@ -46,6 +47,12 @@ async def desk(call: Call) -> web.StreamResponse:
            role=None, raw=True)
 async def wallboard(call: Call) -> web.StreamResponse:
     return _page("wallboard.html.j2")
+
+
+@api.route("GET", "/reports", summary="Reports: the summary over a period, with charts and CSV", tag="pages",
+           role=None, raw=True)
+async def reports(call: Call) -> web.StreamResponse:
+    return _page("reports.html.j2")
 
 
 @api.route("GET", "/static/{name}", summary="Static files of the pages", tag="pages", role=None, raw=True,
