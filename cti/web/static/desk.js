@@ -43,7 +43,7 @@ function tickSla() {
 let queueRefresh = null;
 function onEvent(event) {
   if (event.type.startsWith("interaction.")) {
-    clearTimeout(queueRefresh); queueRefresh = setTimeout(refreshQueue, 150);
+    clearTimeout(queueRefresh); queueRefresh = setTimeout(refreshQueue, 50);
   }
   const snapshot = event.data && event.data.interaction;
   if (snapshot && (snapshot.agent_id === me.agent.id || me.cards.has(snapshot.id))) show(snapshot);
