@@ -26,7 +26,7 @@ from cti import models
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.config import Config
-from cti.errors import Gone, RateLimited, Unavailable
+from cti.errors import Forbidden, Gone, InvalidInput, RateLimited, Unavailable
 from cti.storage.db import Database, Tx
 from pivot import i18n
 from pivot.callbacks import request_callback
@@ -35,6 +35,7 @@ from pivot.hours import parse_choice, slots
 from pivot.links import find_link, link_status, record_open
 from pivot.numbers import NumberRefused, check_callback_number
 from pivot.tokens import client_key, form_token, form_token_valid, mask_number, new_nonce, token_hash
+from pivot.voice import start_browser_voice
 
 api = Api()
 COOKIE = "cti_pivot"
@@ -44,8 +45,9 @@ PREVIEW_BOTS = re.compile(r"twitterbot|facebookexternalhit|facebot|slackbot|link
 HEADERS = {
     "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow",
     "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'self'; "
+                               "connect-src 'self'; media-src 'self' blob:; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
 }
 CHANNEL_NAMES = {"x": "X", "facebook": "Messenger", "instagram": "Instagram", "email": "email", "xmpp": "chat",
                  "sms": "SMS", "voice": "phone"}
@@ -245,12 +247,42 @@ async def request_callback_page(call: Call) -> web.StreamResponse:
                       callback_id=callback["id"])
 
 
-@api.route("POST", "/p/{token}/voice", summary="Talk in the browser (WebRTC offer/answer): not on this server yet",
-           tag="pivot pages", role=None, raw=True, errors=(404, 410, 429, 503))
+@api.route("POST", "/p/{token}/voice", summary="Talk in the browser: a WebRTC offer in, the answer out "
+           "({sdp, type, csrf}); CSRF-protected like the form", tag="pivot pages", role=None, raw=True,
+           errors=(400, 403, 404, 410, 429, 503))
 async def browser_voice(call: Call) -> web.StreamResponse:
     request = call.request
-    _, _, early = await _lookup(request, call.path("token"))
+    link, _, early = await _lookup(request, call.path("token"))
     if early is not None:
         return early
-    raise Unavailable("browser voice sessions are not available on this server yet; ask for a callback",
-                      code="voice_unavailable")
+    pivot, svc = site(request), services(request)
+    try:
+        body = await request.json() if (request.content_length or 0) < 64_000 else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("sdp"), str) or body.get("type") != "offer":
+        raise InvalidInput("send {sdp, type: offer, csrf}", code="invalid_offer", details={"sdp": "required"})
+    if not form_token_valid(pivot.secret, token_hash(call.path("token")), request.cookies.get(COOKIE),
+                            str(body.get("csrf") or "")):
+        raise Forbidden("the page's form token is missing or wrong; open the link again", code="csrf_failed")
+    desk = next((c.desk for c in svc.extras["connectors"].running.values() if hasattr(c, "desk")), None)
+    if desk is None:
+        raise Unavailable("browser voice needs the SIP connector running on this server; ask for a callback",
+                          code="voice_unavailable")
+    from softphone_bridge.webrtc import BrowserLeg
+
+    leg = BrowserLeg()
+    try:
+        answer = await leg.answer(body["sdp"])
+    except Exception as exc:
+        await leg.hangup()
+        raise InvalidInput(f"the offer could not be used: {exc}", code="invalid_offer",
+                           details={"sdp": "not a usable WebRTC audio offer"}) from exc
+    try:
+        row = await svc.db.write(lambda tx: start_browser_voice(tx, link.id, leg.call_id, config=pivot.config.pivot,
+                                                                policy=svc.policies.current))
+    except Exception:
+        await leg.hangup()
+        raise
+    await desk.adopt(row["id"], leg)
+    return web.json_response({"type": "answer", "sdp": answer, "interaction_id": row["id"]})

@@ -107,6 +107,23 @@ class VoiceDesk:
         await call.ended.wait()
         await self._end(session, "customer")
 
+    async def adopt(self, interaction_id: str, leg: Any) -> None:
+        """A caller that is not a SIP call (a browser, softphone_bridge): its RTP joins the relay as
+        the caller's leg; it waits with hold audio and is bridged to the agent like any caller."""
+        relay = RtpRelay(self.host)
+        port_a, _ = await relay.open()
+        relay.set_peer("a", ("127.0.0.1", leg.rtp.port))
+        leg.rtp.peer = ("127.0.0.1", port_a)
+        session = VoiceSession(interaction_id, leg, relay, 0)
+        self.sessions[interaction_id] = session
+        self._record(session)
+        self._start_hold_audio(session)
+        self.spawn(self._end_when_gone(session))
+
+    async def _end_when_gone(self, session: VoiceSession) -> None:
+        await session.caller.ended.wait()
+        await self._end(session, "customer")
+
     async def follow(self) -> None:
         """React to the core: an accepted call rings its agent; an ended interaction hangs up."""
         sub = self.core.events(FOLLOWED)
