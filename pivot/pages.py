@@ -26,7 +26,7 @@ from cti import models
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.config import Config
-from cti.errors import Forbidden, Gone, InvalidInput, RateLimited, Unavailable
+from cti.errors import Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
 from cti.storage.db import Database, Tx
 from pivot import i18n
 from pivot.callbacks import request_callback
@@ -253,9 +253,17 @@ async def request_callback_page(call: Call) -> web.StreamResponse:
 async def browser_voice(call: Call) -> web.StreamResponse:
     request = call.request
     link, _, early = await _lookup(request, call.path("token"))
-    if early is not None:
-        return early
+    if early is not None:  # (script on the page reads JSON errors)
+        if early.status == 429:
+            raise RateLimited("too many tries", retry_after=int(early.headers.get("Retry-After", "60")))
+        if early.status == 410:
+            raise Gone("this link can no longer be used", code="pivot_link_gone")
+        raise NotFound("no such link", code="pivot_link_not_found")
     pivot, svc = site(request), services(request)
+    desk = next((c.desk for c in svc.extras["connectors"].running.values() if hasattr(c, "desk")), None)
+    if desk is None:
+        raise Unavailable("browser voice needs the SIP connector running on this server; ask for a callback",
+                          code="voice_unavailable")
     try:
         body = await request.json() if (request.content_length or 0) < 64_000 else None
     except ValueError:
@@ -265,10 +273,6 @@ async def browser_voice(call: Call) -> web.StreamResponse:
     if not form_token_valid(pivot.secret, token_hash(call.path("token")), request.cookies.get(COOKIE),
                             str(body.get("csrf") or "")):
         raise Forbidden("the page's form token is missing or wrong; open the link again", code="csrf_failed")
-    desk = next((c.desk for c in svc.extras["connectors"].running.values() if hasattr(c, "desk")), None)
-    if desk is None:
-        raise Unavailable("browser voice needs the SIP connector running on this server; ask for a callback",
-                          code="voice_unavailable")
     from softphone_bridge.webrtc import BrowserLeg
 
     leg = BrowserLeg()

@@ -75,3 +75,61 @@ async def test_a_customer_talks_to_the_agents_phone_from_the_pivot_page(
             await browser.close()
     recordings = [r for r in alice_phone.recordings() if r.name.endswith("-dec.wav")]
     assert recordings and abs(dominant_frequency(recordings[0]) - 700) < 25, "the agent heard the browser's tone"
+
+
+async def test_bad_offers_and_used_or_expired_links_get_clear_errors_and_leak_nothing(
+        tmp_path: Path, registrar: Registrar, shop: Any) -> None:
+    import gc
+
+    from aiortc import RTCPeerConnection
+
+    from tests.pivot_helpers import Customer
+
+    config = make_config(
+        tmp_path, connectors={"sip": {"registrar": f"127.0.0.1:{registrar.port}", "username": "cti",
+                                      "password": "ctipass"}},
+        channels={"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]})
+    async with running_server(config) as h:
+        await registered(h)
+        p = await pivoted_case(h, send=False)
+        customer = Customer(h.url)
+        client = RTCPeerConnection()  # a real browser-like offer, from aiortc on the customer's side
+        client.addTransceiver("audio", direction="sendrecv")
+        await client.setLocalDescription(await client.createOffer())
+        try:
+            await customer.open(p.path)
+            url = h.url + p.path + "/voice"
+
+            async def post(body: dict[str, Any]) -> tuple[int, Any]:
+                async with customer.session.post(url, json=body) as response:
+                    return response.status, await response.json()
+
+            status, error = await post({"type": "offer", "sdp": "v=0\r\nforged", "csrf": customer.csrf})
+            assert status == 400 and error["error"]["code"] == "invalid_offer"
+            status, error = await post({"type": "offer", "sdp": client.localDescription.sdp, "csrf": "wrong"})
+            assert status == 403 and error["error"]["code"] == "csrf_failed"
+            assert (await h.admin.get_pivot_link(p.link["id"]))["uses"] == 0, "nothing used by bad requests"
+
+            status, answer = await post({"type": "offer", "sdp": client.localDescription.sdp, "csrf": customer.csrf})
+            assert status == 200 and answer["type"] == "answer" and "PCMU" in answer["sdp"]
+            await client.setRemoteDescription(type(client.localDescription)(answer["sdp"], "answer"))
+            status, error = await post({"type": "offer", "sdp": client.localDescription.sdp, "csrf": customer.csrf})
+            assert status == 410 and error["error"]["code"] == "pivot_link_gone", "a second browser on the same link"
+
+            expired = (await p.agent.pivot(p.interaction_id, "voice"))["pivot_link"]
+            await h.services.db.write(lambda tx: tx.conn.exec_driver_sql(
+                "update pivot_links set expires_at = 0 where id = ?", (expired["id"],)))
+            path = "/p/" + expired["url"].rsplit("/p/", 1)[1]
+            async with customer.session.post(h.url + path + "/voice", json={"type": "offer"}) as response:
+                assert response.status == 410
+            desk = h.services.extras["connectors"].running["sip"].desk
+            assert list(desk.sessions) == [answer["interaction_id"]]
+            await h.admin.request("POST", f"/api/v1/interactions/{answer['interaction_id']}/abandon",
+                                  json={"reason": "test over"})
+            await h.wait_for(lambda: not desk.sessions, what="the media session released")
+        finally:
+            await client.close()
+            await customer.close()
+        gc.collect()
+        live = [pc for pc in gc.get_objects() if isinstance(pc, RTCPeerConnection) and pc.connectionState != "closed"]
+        assert live == [], "no media session left open"
