@@ -47,7 +47,8 @@ async def test_the_agent_works_a_conversation_from_the_desktop(tmp_path: Path, s
         await expect(card.locator(".messages")).to_contain_text("you: On it, Bob! (sent)")
         assert shop.received[-1]["body"]["message"]["text"] == "On it, Bob!"
 
-        await card.get_by_role("button", name="Pivot to a call").click()
+        await card.get_by_label("pivot to").select_option("callback")
+        await card.get_by_role("button", name="Pivot", exact=True).click()
         link = card.locator("[data-pivot]")
         await expect(link.locator(".pivot-state")).to_have_text("sent")
         url = await link.locator("a").get_attribute("href")

@@ -141,15 +141,18 @@ function workCard(item) {
     try { await cti.api("POST", `/api/v1/interactions/${item.id}/messages`, {text: text.value, mode: mode.value}); text.value = ""; }
     catch (error) { alert(`reply: ${error.message}`); } });
   const pivots = cti.el("div", {class: "pivots", "aria-live": "polite"});
+  const target = cti.el("select", {id: `pivot-to-${item.id}`, "aria-label": "pivot to"},
+    cti.el("option", {value: "callback"}, "a callback"), cti.el("option", {value: "voice"}, "a browser call"),
+    cti.el("option", {value: "email"}, "email"), cti.el("option", {value: "chat"}, "chat"));
   const pivot = cti.el("button", {class: "secondary", onclick: async () => {
-    const body = await act(item.id, "pivot", {to: "callback", send: true});
+    const body = await act(item.id, "pivot", {to: target.value, send: true});
     if (body) pivots.append(cti.el("p", {"data-pivot": body.pivot_link.id}, "Pivot link ",
       cti.el("a", {href: body.pivot_link.url}, body.pivot_link.url), ": ",
       cti.el("span", {class: "pivot-state"}, me.pivots.get(body.pivot_link.id) || "sent")));
-  }}, "Pivot to a call");
+  }}, "Pivot");
   parts.push(suggestion ? cti.el("p", {class: "suggestion"}, `Suggested: ${suggestion.mode} — ${suggestion.reason}`) : "",
     cti.el("div", {class: "messages", "data-messages": item.id}), form,
-    cti.el("div", {class: "row"}, pivot,
+    cti.el("div", {class: "row"}, target, pivot,
       cti.el("button", {onclick: () => act(item.id, item.state === "held" ? "resume" : "hold")}, item.state === "held" ? "Resume" : "Hold"),
       cti.el("button", {onclick: () => act(item.id, "end")}, "End")), pivots);
   return parts;
