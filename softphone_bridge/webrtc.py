@@ -110,12 +110,12 @@ class BrowserLeg:
                 self.ended_by = "them"
                 self.ended.set()
 
-        await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        transceiver = next(t for t in self.pc.getTransceivers() if t.kind == "audio")
+        # The transceiver exists before the offer is applied, so the answer takes its codec
+        # preference: PCMU only (no transcoding on the way to the SIP leg, and no Opus CPU).
+        transceiver = self.pc.addTransceiver(self.outgoing, direction="sendrecv")
         transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs
                                          if c.mimeType == "audio/PCMU"])
-        transceiver.sender.replaceTrack(self.outgoing)
-        transceiver.direction = "sendrecv"
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp
 
