@@ -185,11 +185,15 @@ password = "ctipass"
         await asyncio.sleep(2.0)  # every agent's phone answered and its audio flows
         assert server.process is not None
         cpu_before, window_start = cpu_seconds(server.process.pid), time.monotonic()
+        own_before = time.process_time()
+        phones_before = sum(cpu_seconds(p.process.pid) for p in phones if p.process)
         for c in customers:
             c.samples.clear()
         await asyncio.sleep(seconds)
         cpu = cpu_seconds(server.process.pid) - cpu_before
         window = time.monotonic() - window_start
+        own = time.process_time() - own_before
+        phones_cpu = sum(cpu_seconds(p.process.pid) for p in phones if p.process) - phones_before
         gaps = []
         heard = 0
         for c in customers:
@@ -204,7 +208,8 @@ password = "ctipass"
               f"(peaks: {sorted({c.peak for c in customers})}, rate {customers[0].rate}, "
               f"{len(customers[0].samples)} samples)")
         print(f"server CPU: {cpu / window * 100:.0f} % of one core for {sessions} sessions "
-              f"({cpu / window / sessions * 1000:.1f} ms CPU per session per second)")
+              f"({cpu / window / sessions * 1000:.1f} ms CPU per session per second); on the same 2 cores the "
+              f"simulated browsers used {own / window * 100:.0f} % and the phones {phones_cpu / window * 100:.0f} %")
     finally:
         for c in customers:
             await c.pc.close()
