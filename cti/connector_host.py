@@ -19,42 +19,31 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from connectors.base import (
-    CallEvent,
     Capability,
     Channel,
     ConnectorContext,
     Health,
-    InboundMessage,
     OutboundMessage,
     PermanentFailure,
-    Received,
     TemporaryFailure,
     discover,
 )
 from connectors.custom import CustomChannel
-from cti import models
-from cti.bus import EventBus, EventFilter, Subscription
+from cti.bus import EventBus
 from cti.channels import ChannelDirectory, ChannelInfo
 from cti.config import Config
 from cti.delivery import OutboxWorker, Outcome
-from cti.errors import ConfigError, InvalidInput
+from cti.errors import ConfigError
 from cti.events import Event, EventType
+from cti.gateway import CoreGateway
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
-from cti.services import calls, outbound
-from cti.services.identities import normalize_identity
-from cti.services.inbound import InboundItem, ingest
-from cti.social.screen import screen
-from cti.social.settings import SocialConfig
-from cti.storage.db import Database, Tx
+from cti.storage.db import Database
 
 log = logging.getLogger("cti.connectors")
-S, I, ID = models.settings, models.interactions, models.identities
 RESERVED_KEYS = ("type", "enabled")
 
 
@@ -97,220 +86,6 @@ def connector_specs(config: Config, installed: dict[str, type[Channel]] | None =
             raise ConfigError(f"channels.custom: {custom.name!r} is also configured under [connectors]")
         specs.append(ConnectorSpec(custom.name, CustomChannel, custom))
     return specs
-
-
-def _cursor_key(name: str) -> str:
-    return f"connector.{name}.cursor"
-
-
-def _save_setting(tx: Tx, key: str, value: Any) -> None:
-    if tx.conn.execute(sa.update(S).where(S.c.key == key).values(value=value, updated_at=tx.now)).rowcount == 0:
-        tx.conn.execute(S.insert().values(key=key, value=value, updated_at=tx.now))
-
-
-NOT_ROUTED = Received("", "", "", created=False)  # kept as an unrouted or noise mention (cti/social)
-
-
-class CoreGateway:
-    """The ``Core`` a connector talks to: ingest, cursor, health, chat states, agent availability."""
-
-    def __init__(self, name: str, db: Database, policies: PolicyHolder, health: dict[str, str],
-                 bus: EventBus | None = None, retry_seconds: list[float] | None = None,
-                 social: SocialConfig | None = None) -> None:
-        self.name, self.db, self.policies, self.health, self.bus = name, db, policies, health, bus
-        self.retry_seconds = retry_seconds or []  # a callback attempt that did not connect is retried after these
-        self.social = social  # a public network's items go through social listening and scoring
-
-    async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None,
-                      acknowledge: bool = False) -> Received:
-        kind, value = message.sender_kind, message.sender.strip()
-        metadata = dict(message.metadata)
-        try:
-            kind, value = normalize_identity(kind, value, field="from")
-        except InvalidInput:
-            metadata["unverified_sender"] = True  # keep the message; the address is stored as given
-        item = InboundItem(
-            channel=self.name, from_kind=kind, from_value=value, text=message.text,
-            external_id=message.external_id, thread_id=message.thread_id, subject=message.subject,
-            name=message.name, metadata=metadata or None, references=message.references,
-            case_hint=message.case_hint, attachments=[a.as_dict() for a in message.attachments] or None)
-        policy, key = self.policies.current, _cursor_key(self.name)
-        channel = ChannelInfo(self.name, None, "", kind, connector=True)
-
-        def op(tx: Tx) -> Received:
-            screened = screen(tx, item, self.social) if self.social is not None else item
-            if screened is None:
-                return NOT_ROUTED
-            result = ingest(tx, screened, policy)
-            if cursor is not None:
-                _save_setting(tx, key, cursor)
-            if acknowledge and result.created and result.case_created:
-                outbound.acknowledge(tx, result.interaction_id, channel=channel,
-                                     recipient={"kind": kind, "value": value})
-            return Received(result.message["id"], result.interaction_id, result.case_id, result.created,
-                            result.case_created)
-
-        return await self.db.write(op)
-
-    async def receive_many(self, messages: list[InboundMessage]) -> list[Received]:
-        """Store a webhook's messages in one transaction (idempotent on each external_id)."""
-        items = [self._item(m) for m in messages]
-        policy = self.policies.current
-
-        def op(tx: Tx) -> list[Received]:
-            out = []
-            for item in items:
-                screened = screen(tx, item, self.social) if self.social is not None else item
-                if screened is None:
-                    out.append(NOT_ROUTED)
-                    continue
-                result = ingest(tx, screened, policy)
-                out.append(Received(result.message["id"], result.interaction_id, result.case_id, result.created,
-                                    result.case_created))
-            return out
-
-        try:
-            return await self.db.write(op)
-        except IntegrityError:  # another node stored one of them a moment ago: the retry finds it
-            return await self.db.write(op)
-
-    def _item(self, message: InboundMessage) -> InboundItem:
-        kind, value = message.sender_kind, message.sender.strip()
-        metadata = dict(message.metadata)
-        try:
-            kind, value = normalize_identity(kind, value, field="from")
-        except InvalidInput:
-            metadata["unverified_sender"] = True
-        return InboundItem(
-            channel=self.name, from_kind=kind, from_value=value, text=message.text,
-            external_id=message.external_id, thread_id=message.thread_id, subject=message.subject,
-            name=message.name, metadata=metadata or None, references=message.references,
-            case_hint=message.case_hint, attachments=[a.as_dict() for a in message.attachments] or None)
-
-    async def call_event(self, event: CallEvent) -> str | None:
-        """A provider's call progress (cti/services/calls.py does the state changes); the interaction id."""
-        if event.kind == "incoming":
-            return await self.start_call("phone" if event.caller.startswith("+") else "sip", event.caller,
-                                         event.call_id, name=event.name)
-        interaction_id = event.interaction_id or await self.db.read(
-            lambda c: calls.interaction_of_call(c, event.call_id))
-        if interaction_id is None:
-            return None
-        if event.kind == "answered":
-            await self.call_answered(interaction_id, event.call_id, leg=event.leg, agent_id=event.agent_id)
-        elif event.kind == "agent_missed" and event.agent_id:
-            await self.agent_missed(interaction_id, event.agent_id)
-        elif event.kind == "ended":
-            E = models.events
-            already = await self.db.read(lambda c: c.execute(sa.select(E.c.seq).where(
-                E.c.interaction_id == interaction_id, E.c.type == EventType.CALL_ENDED.value).limit(1)).first())
-            if already is not None:
-                return interaction_id  # (a provider reports the end of each leg: the first one counts)
-            started = time.time() - (event.duration or 0.0)
-            await self.call_ended(interaction_id, event.call_id, by=event.leg, started_at=started,
-                                  outcome=event.outcome)
-        return interaction_id
-
-    async def load_cursor(self) -> dict[str, Any]:
-        key = _cursor_key(self.name)
-        value = await self.db.read(lambda c: c.execute(sa.select(S.c.value).where(S.c.key == key)).scalar())
-        return dict(value) if value else {}
-
-    async def save_cursor(self, cursor: dict[str, Any]) -> None:
-        key = _cursor_key(self.name)
-        await self.db.write(lambda tx: _save_setting(tx, key, cursor))
-
-    async def set_health(self, health: Health, detail: str = "") -> None:
-        self.health[self.name] = health.value
-        event = Event.make(EventType.CONNECTOR_HEALTH,
-                           data={"connector": self.name, "health": health.value, "detail": detail})
-        await self.db.write(lambda tx: tx.emit(event))
-
-    async def chat_state(self, sender_kind: str, sender: str, state: str) -> None:
-        channel = self.name
-
-        def live_interaction(conn: Any) -> Any:
-            return conn.execute(
-                sa.select(I.c.id, I.c.case_id, I.c.agent_id, I.c.queue)
-                .join(ID, ID.c.contact_id == I.c.contact_id)
-                .where(ID.c.kind == sender_kind, ID.c.value == sender, I.c.channel == channel,
-                       I.c.state.in_(("queued", "offered", "active", "held")))
-                .order_by(I.c.created_at.desc()).limit(1)).first()
-
-        row = await self.db.read(live_interaction)
-        if row is None:
-            return  # nobody is looking at a conversation with this sender
-        event = Event.make(EventType.MESSAGE_CHAT_STATE, case_id=row.case_id, interaction_id=row.id,
-                           agent_id=row.agent_id, queue=row.queue,
-                           data={"state": state, "from": {"kind": sender_kind, "value": sender}, "channel": channel})
-        await self.db.write(lambda tx: tx.emit(event))
-
-    # ---- voice ----------------------------------------------------------------------------
-    async def start_call(self, caller_kind: str, caller: str, call_id: str, name: str | None = None) -> str:
-        """An answered inbound call becomes a queued voice interaction; its id."""
-        try:
-            caller_kind, caller = normalize_identity(caller_kind, caller, field="from")
-        except InvalidInput:
-            caller_kind, caller = "sip", caller.strip()[:300] or "anonymous"
-        policy = self.policies.current
-        row = await self.db.write(lambda tx: calls.start_inbound_call(
-            tx, caller_kind=caller_kind, caller=caller, call_id=call_id, policy=policy, name=name))
-        return str(row["id"])
-
-    async def call_answered(self, interaction_id: str, call_id: str, *, leg: str, agent_id: str | None) -> None:
-        await self.db.write(lambda tx: calls.call_answered(tx, interaction_id, call_id=call_id, leg=leg,
-                                                           agent_id=agent_id))
-
-    async def agent_missed(self, interaction_id: str, agent_id: str) -> None:
-        policy = self.policies.current
-        await self.db.write(lambda tx: calls.agent_missed(tx, interaction_id, agent_id=agent_id, policy=policy))
-
-    async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str,
-                        direction: str = "received") -> None:
-        await self.db.write(lambda tx: calls.call_dtmf(tx, interaction_id, call_id=call_id, digits=digits, leg=leg,
-                                                       direction=direction))
-
-    async def call_hold(self, interaction_id: str, held: bool) -> None:
-        policy = self.policies.current
-        await self.db.write(lambda tx: calls.call_hold(tx, interaction_id, held=held, policy=policy))
-
-    async def call_transferred_out(self, interaction_id: str, call_id: str, to: str) -> None:
-        policy = self.policies.current
-        await self.db.write(lambda tx: calls.call_transferred_out(tx, interaction_id, call_id=call_id, to=to,
-                                                                  policy=policy))
-
-    async def call_transfer_failed(self, interaction_id: str, call_id: str, to: str, reason: str) -> None:
-        await self.db.write(lambda tx: calls.call_event(tx, interaction_id, EventType.CALL_TRANSFER_FAILED,
-                                                        {"call_id": call_id, "to": to, "reason": reason}))
-
-    async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float) -> None:
-        await self.db.write(lambda tx: calls.call_event(tx, interaction_id, EventType.CALL_RECORDED,
-                                                        {"call_id": call_id, "path": path,
-                                                         "seconds": round(seconds, 2)}))
-
-    async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float,
-                         outcome: str | None = None) -> None:
-        policy, retry = self.policies.current, self.retry_seconds
-        await self.db.write(lambda tx: calls.call_ended(tx, interaction_id, call_id=call_id, by=by,
-                                                        started_at=started_at, policy=policy, outcome=outcome,
-                                                        retry_seconds=retry))
-
-    async def call_target(self, interaction_id: str) -> tuple[str, str] | None:
-        """Whom an outbound voice interaction calls: the contact's phone (else SIP) identity."""
-        return await self.db.read(lambda conn: calls.call_target(conn, interaction_id))
-
-    async def agent_endpoint(self, agent_id: str) -> str | None:
-        return await self.db.read(lambda conn: calls.agent_voice_endpoint(conn, agent_id))
-
-    def events(self, types: list[str]) -> Subscription:
-        """Live events of these types (the connector follows interactions it carries)."""
-        assert self.bus is not None
-        return self.bus.subscribe(EventFilter(types=types))
-
-    async def agents_available(self) -> int:
-        A = models.agents
-        return await self.db.read(lambda c: c.execute(
-            sa.select(sa.func.count()).where(A.c.state == "available", A.c.deleted.is_(False))).scalar() or 0)
 
 
 def outbound_of(item: Any) -> OutboundMessage:
