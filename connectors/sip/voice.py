@@ -366,7 +366,7 @@ class VoiceDesk:
         if released is not None:
             await released.hangup()
         await self.core.call_transferred_out(session.interaction_id, session.caller.call_id, to)
-        if isinstance(session.caller, IncomingCall):  # (MakeCall's own loop watches the new leg)
+        if not isinstance(session.caller, OutgoingCall):  # (MakeCall's own loop watches the new leg)
             self.spawn(self._end_with(session, leg, "transfer_target"))
         return True
 
