@@ -43,9 +43,11 @@ from pivot import api as pivot_api
 from pivot import pages as pivot_pages
 from pivot.pages import PivotSite
 from pivot.scheduler import CallbackScheduler
+from softphone_bridge import api as softphone_api
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, contacts, interactions, pivot_api, desk, admin, stats, events, pivot_pages, webhooks, web_pages)
+MODULES = (ops, agents, contacts, interactions, pivot_api, desk, admin, stats, events, pivot_pages, webhooks,
+           softphone_api, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 
 

@@ -36,6 +36,7 @@ from pivot.links import find_link, link_status, record_open
 from pivot.numbers import NumberRefused, check_callback_number
 from pivot.tokens import client_key, form_token, form_token_valid, mask_number, new_nonce, token_hash
 from pivot.voice import start_browser_voice
+from softphone_bridge.api import voice_desk
 
 api = Api()
 COOKIE = "cti_pivot"
@@ -260,7 +261,7 @@ async def browser_voice(call: Call) -> web.StreamResponse:
             raise Gone("this link can no longer be used", code="pivot_link_gone")
         raise NotFound("no such link", code="pivot_link_not_found")
     pivot, svc = site(request), services(request)
-    desk = next((c.desk for c in svc.extras["connectors"].running.values() if hasattr(c, "desk")), None)
+    desk = voice_desk(svc)
     if desk is None:
         raise Unavailable("browser voice needs the SIP connector running on this server; ask for a callback",
                           code="voice_unavailable")

@@ -1,65 +1,35 @@
-"""A browser's WebRTC audio as a G.711 RTP leg.
+"""A browser's WebRTC audio as a party of the media bridge (a customer on a pivot page, or an
+agent answering in the desktop's softphone).
 
-The peer connection prefers PCMU, so the browser's audio arrives 8 kHz and goes out unchanged in
-rate; frames from the browser are resampled to 8 kHz mono when the codec differs, mu-law encoded
-and sent as 20 ms RTP packets to the relay's caller leg (``RtpPort``). What the relay sends back
-(the agent's voice, hold audio) is queued and played to the browser by ``PhoneAudioTrack`` on a
-20 ms clock, with silence when nothing came (a small jitter buffer of up to 10 frames).
+The peer connection answers with PCMU only, so the browser's audio arrives at 8 kHz; frames are
+resampled to 8 kHz mono anyway (whatever a browser sends) and go to the bridge as 20 ms G.711
+frames in the bridge's codec (``MediaLeg.to_bridge``). What the bridge sends (the other party,
+hold audio) is decoded and played to the browser by ``PhoneAudioTrack`` on its own 20 ms clock,
+with silence when nothing came: a small jitter buffer of up to 10 frames that absorbs bursts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import audioop
 import contextlib
 import fractions
 import logging
 import secrets
-import struct
 import time
 from collections import deque
-from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from softphone_bridge.rtp import FRAME, MediaLeg, decode
+
 log = logging.getLogger(__name__)
-FRAME = 160  # 20 ms at 8 kHz
-SILENCE = b"\xff" * FRAME
+SILENCE = b"\0" * (FRAME * 2)
 TIME_BASE = fractions.Fraction(1, 8000)
 
 
-class RtpPort(asyncio.DatagramProtocol):
-    """A local UDP port speaking PCMU RTP with one peer (the relay's caller leg)."""
-
-    def __init__(self, on_payload: Any) -> None:
-        self.on_payload, self.peer = on_payload, None
-        self.transport: asyncio.DatagramTransport | None = None
-        self.sequence, self.timestamp, self.ssrc = 0, 0, secrets.randbits(32)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if len(data) > 12 and data[0] >> 6 == 2 and (data[1] & 0x7F) == 0:
-            self.on_payload(data[12 + 4 * (data[0] & 0x0F):])
-
-    def send(self, payload: bytes) -> None:
-        if self.transport is None or self.peer is None:
-            return
-        header = struct.pack("!BBHII", 0x80, 0, self.sequence, self.timestamp, self.ssrc)
-        self.sequence = (self.sequence + 1) & 0xFFFF
-        self.timestamp = (self.timestamp + FRAME) & 0xFFFFFFFF
-        self.transport.sendto(header + payload, self.peer)
-
-    @property
-    def port(self) -> int:
-        assert self.transport is not None
-        return int(self.transport.get_extra_info("sockname")[1])
-
-
 class PhoneAudioTrack(MediaStreamTrack):
-    """What the browser hears: mu-law frames from the relay, paced at 20 ms."""
+    """What the browser hears: 16-bit PCM frames from the bridge, paced at 20 ms."""
 
     kind = "audio"
 
@@ -78,27 +48,27 @@ class PhoneAudioTrack(MediaStreamTrack):
             await asyncio.sleep(wait)
         chunk = self.frames.popleft() if self.frames else SILENCE
         frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
-        frame.planes[0].update(audioop.ulaw2lin(chunk, 2))
+        frame.planes[0].update(chunk)
         frame.sample_rate, frame.pts, frame.time_base = 8000, self._pts, TIME_BASE
         return frame
 
 
-class BrowserLeg:
-    """One browser's call: the peer connection and its RTP side; looks like a call leg to the desk."""
+class BrowserLeg(MediaLeg):
+    """One browser's call: its peer connection, bridged as one party."""
 
-    def __init__(self) -> None:
-        self.call_id = "webrtc-" + secrets.token_hex(8)
-        self.ended = asyncio.Event()
-        self.ended_by: str | None = None
+    kind = "browser"
+
+    def __init__(self, payload_type: int = 0) -> None:
+        super().__init__("webrtc-" + secrets.token_hex(8), payload_type)
         self.pc = RTCPeerConnection()
         self.outgoing = PhoneAudioTrack()
-        self.rtp = RtpPort(self.outgoing.frames.append)
         self._reader: asyncio.Task[None] | None = None
+
+    def from_bridge(self, payload: bytes) -> None:
+        self.outgoing.frames.append(decode(payload, self.payload_type))
 
     async def answer(self, offer_sdp: str) -> str:
         """Take the browser's offer; return our answer (ICE candidates included)."""
-        await asyncio.get_running_loop().create_datagram_endpoint(lambda: self.rtp, local_addr=("127.0.0.1", 0))
-
         @self.pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio":
@@ -106,12 +76,11 @@ class BrowserLeg:
 
         @self.pc.on("connectionstatechange")
         async def on_state() -> None:
-            if self.pc.connectionState in ("failed", "closed") and not self.ended.is_set():
-                self.ended_by = "them"
-                self.ended.set()
+            if self.pc.connectionState in ("failed", "closed"):
+                self.finish("them")
 
         # The transceiver exists before the offer is applied, so the answer takes its codec
-        # preference: PCMU only (no transcoding on the way to the SIP leg, and no Opus CPU).
+        # preference: PCMU only (no Opus decoding or encoding on the server).
         transceiver = self.pc.addTransceiver(self.outgoing, direction="sendrecv")
         transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs
                                          if c.mimeType == "audio/PCMU"])
@@ -121,27 +90,13 @@ class BrowserLeg:
 
     async def _read(self, track: MediaStreamTrack) -> None:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
-        pending = b""
         with contextlib.suppress(Exception):  # MediaStreamError when the browser goes away
             while True:
                 frame = await track.recv()
                 for chunk in resampler.resample(frame):
-                    pending += bytes(chunk.planes[0])[: chunk.samples * 2]
-                while len(pending) >= FRAME * 2:
-                    self.rtp.send(audioop.lin2ulaw(pending[: FRAME * 2], 2))
-                    pending = pending[FRAME * 2:]
+                    self.to_bridge(bytes(chunk.planes[0])[: chunk.samples * 2])
 
-    async def hangup(self) -> None:
-        """End the browser's call (the desk ended it)."""
-        if not self.ended.is_set():
-            self.ended_by = "us"
-            self.ended.set()
+    async def close_media(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
         await self.pc.close()
-        if self.rtp.transport is not None:
-            self.rtp.transport.close()
-
-    async def info(self, body: bytes, content_type: str) -> None:
-        """(DTMF by SIP INFO has no meaning for a browser.)"""
-        log.info("browser leg %s: %s ignored", self.call_id, content_type)

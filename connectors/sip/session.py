@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.sip.call import OutgoingCall
 from connectors.sip.incoming import IncomingCall
@@ -14,22 +14,37 @@ from connectors.sip.recorder import Recorder
 from connectors.sip.relay import RtpRelay
 
 
+class CallLeg(Protocol):
+    """What the desk needs of a leg: a SIP call, or a browser or Twilio stream (softphone_bridge)."""
+
+    call_id: str
+    ended: asyncio.Event
+    ended_by: str | None
+
+    async def hangup(self) -> None: ...
+
+    async def info(self, body: bytes, content_type: str) -> None: ...
+
+    async def reinvite(self, direction: str) -> bool: ...
+
+
 @dataclass
 class VoiceSession:
     """The customer's leg (a), the agent's or transfer target's leg (b), and what plays or records."""
 
     interaction_id: str
-    caller: IncomingCall | OutgoingCall  # the customer's leg
+    caller: IncomingCall | OutgoingCall | CallLeg  # the customer's leg
     relay: RtpRelay
     payload: int
     started_at: float = field(default_factory=time.time)
-    agent_leg: OutgoingCall | None = None
+    agent_leg: OutgoingCall | CallLeg | None = None
     player: Player | None = None  # hold audio while held
     recorder: Recorder | None = None
     transferred_to: str | None = None  # the caller was handed to this number: the agent's events no longer end it
     transferring: bool = False
     held_by_phone: bool = False  # the agent's handset holds the call (it, not we, re-INVITEs her phone)
     keys: asyncio.Lock = field(default_factory=asyncio.Lock)  # one DTMF string at a time
+    browser_offers: asyncio.Queue[Any] | None = None  # the agent answers in the browser: her connections
     done: bool = False
 
 

@@ -29,6 +29,7 @@ from connectors.sip import sdp
 from connectors.sip.call import CallFailed, CallManager, OutgoingCall
 from connectors.sip.dtmf import send_keys
 from connectors.sip.incoming import IncomingCall
+from connectors.sip.media_legs import MediaLegs
 from connectors.sip.message import Request
 from connectors.sip.player import Player, encode, tone_pcm
 from connectors.sip.recorder import Recorder
@@ -45,8 +46,8 @@ FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_TRANSFER
             EventType.INTERACTION_ABANDONED.value, EventType.CALL_COMMAND.value]
 
 
-class VoiceDesk:
-    """Every call the SIP connector carries."""
+class VoiceDesk(MediaLegs):
+    """Every call the SIP connector carries (and the calls of browsers and Twilio streams it bridges)."""
 
     def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0,
                  hold_audio: bytes | None = None, recordings: Path | None = None,
@@ -105,23 +106,6 @@ class VoiceDesk:
         self._start_hold_audio(session)  # the caller waits in the queue
         await self.core.call_answered(interaction_id, call.call_id, leg="customer", agent_id=None)
         await call.ended.wait()
-        await self._end(session, "customer")
-
-    async def adopt(self, interaction_id: str, leg: Any) -> None:
-        """A caller that is not a SIP call (a browser, softphone_bridge): its RTP joins the relay as
-        the caller's leg; it waits with hold audio and is bridged to the agent like any caller."""
-        relay = RtpRelay(self.host)
-        port_a, _ = await relay.open()
-        relay.set_peer("a", ("127.0.0.1", leg.rtp.port))
-        leg.rtp.peer = ("127.0.0.1", port_a)
-        session = VoiceSession(interaction_id, leg, relay, 0)
-        self.sessions[interaction_id] = session
-        self._record(session)
-        self._start_hold_audio(session)
-        self.spawn(self._end_when_gone(session))
-
-    async def _end_when_gone(self, session: VoiceSession) -> None:
-        await session.caller.ended.wait()
         await self._end(session, "customer")
 
     async def follow(self) -> None:
@@ -200,8 +184,11 @@ class VoiceDesk:
 
     async def _ring_agent(self, session: VoiceSession, agent_id: str | None) -> None:
         endpoint = await self.core.agent_endpoint(agent_id) if agent_id else None
+        if endpoint == "browser":
+            await self._ring_browser(session, agent_id)
+            return
         if not endpoint or not endpoint.startswith("sip"):
-            log.warning("agent %s has no SIP voice endpoint (%r); the caller stays connected to nobody", agent_id,
+            log.warning("agent %s has no voice endpoint (%r); the caller stays connected to nobody", agent_id,
                         endpoint)
             return
         leg = session.agent_leg = self.manager.call(endpoint)
@@ -268,10 +255,13 @@ class VoiceDesk:
 
     def _report_keys(self, session: VoiceSession) -> None:
         """DTMF the customer presses becomes call.dtmf events."""
+        session.relay.a.on_key = self._on_customer_key(session)
+
+    def _on_customer_key(self, session: VoiceSession) -> Any:
         def on_key(key: str) -> None:
             self.spawn(self.core.call_dtmf(session.interaction_id, session.caller.call_id, key, leg="customer"))
 
-        session.relay.a.on_key = on_key
+        return on_key
 
     def _uri_of(self, target: tuple[str, str]) -> str:
         kind, value = target

@@ -1,10 +1,15 @@
 """The Twilio connector: SMS as a written channel, and voice through the universal queue.
 
-Inbound calls are answered by TwiML that holds the caller in a queue named after the interaction
-(connectors/twilio/webhook.py). When an agent accepts, the call is redirected (REST update with
-TwiML) to ``<Dial><Sip>`` the agent's SIP endpoint; hold redirects the caller back to the queue
-(hold audio, the agent's leg released) and resume dials the agent again; ending the interaction
-completes the call. DTMF and transfers to numbers are SIP-connector features for now.
+Inbound calls, with ``media = "dial"`` (the default), are answered by TwiML that holds the
+caller in a queue named after the interaction (connectors/twilio/webhook.py). When an agent
+accepts, the call is redirected (REST update with TwiML) to ``<Dial><Sip>`` the agent's SIP
+endpoint; hold redirects the caller back to the queue (hold audio, the agent's leg released) and
+resume dials the agent again; ending the interaction completes the call. DTMF and transfers to
+numbers are not carried in this mode. With ``media = "stream"`` the call's audio comes to our own
+media bridge over a Media Stream (softphone_bridge/api.py, ``/media/twilio``), and the SIP
+connector's voice desk does the rest as for its own calls: hold audio, ringing the agent's phone
+or browser, hold, DTMF both ways, transfers, recording. That needs the SIP connector running on
+the same server.
 Outbound calls (MakeCall and pivot callbacks, with ``place_outbound_calls``) call the agent's
 endpoint first and, once answered, ``<Dial><Number>`` the customer; status callbacks carry the
 interaction id and the leg, and map onto call.answered / call.ended (with the outcome a callback
@@ -17,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from connectors.base import (
@@ -54,6 +60,7 @@ class TwilioSettings(Settings):
     api_base: str = "https://api.twilio.com"
     sip_domain: str = ""  # host[:port] that agents' SIP URIs are dialled at (their registrar); default: as given
     place_outbound_calls: bool = True  # MakeCall and callbacks go through Twilio (switch off when SIP places them)
+    media: Literal["dial", "stream"] = "dial"  # stream: inbound calls' audio over Media Streams into our bridge
     greeting: str = "Thank you for calling. An agent will be with you shortly."
     hold_audio_url: str = ""  # <Enqueue waitUrl>: TwiML that plays while the caller waits
     agent_ring_seconds: float = Field(default=20.0, gt=0)
@@ -74,13 +81,19 @@ class TwilioChannel(Channel):
         self.client = Client(settings.account_sid, settings.auth_token, http_client=self.http)
         self.client.api.base_url = settings.api_base.rstrip("/")
         self.calls: dict[str, str] = {}  # interaction id -> the CallSid we control
+        self.streamed: dict[str, str] = {}  # interaction id -> CallSid whose audio the media bridge carries
         self._tasks: set[asyncio.Task[Any]] = set()
         self._follower: asyncio.Task[None] | None = None
 
     @classmethod
     def webhook(cls, settings: Settings, name: str) -> TwilioWebhook:  # type: ignore[override]
         s: TwilioSettings = settings  # type: ignore[assignment]
-        return TwilioWebhook(s.auth_token, greeting=s.greeting, hold_audio_url=s.hold_audio_url)
+        return TwilioWebhook(s.auth_token, greeting=s.greeting, hold_audio_url=s.hold_audio_url,
+                             stream=s.media == "stream")
+
+    def stream_signed(self, url: str, signature: str) -> bool:
+        """Whether a Media Streams handshake to ``url`` was signed with this account's auth token."""
+        return bool(RequestValidator(self.config.auth_token).validate(url, {}, signature))
 
     async def start(self) -> None:
         await self.set_health(Health.STARTING)
@@ -153,6 +166,10 @@ class TwilioChannel(Channel):
                     continue
                 iid = event.interaction_id or ""
                 external = str(snapshot.get("external_id") or "")
+                if iid in self.streamed or (self.config.media == "stream" and external.startswith("CA") and
+                                            snapshot.get("direction") == "inbound"):
+                    self._streamed(event.type, iid, external)  # (the media bridge carries its audio)
+                    continue
                 if event.type is EventType.INTERACTION_ACCEPTED:
                     if external.startswith("CA") and snapshot.get("direction") == "inbound":
                         self.calls[iid] = external
@@ -170,6 +187,15 @@ class TwilioChannel(Channel):
                     self._spawn(self._complete(iid, self.calls.pop(iid)))
         finally:
             sub.close()
+
+    def _streamed(self, kind: EventType, iid: str, call_sid: str) -> None:
+        """A streamed call: the media bridge does the rest; once the interaction is over, complete
+        the call (the stream's end already hangs it up; this covers a stream that never came)."""
+        if kind is EventType.INTERACTION_ACCEPTED:
+            self.streamed[iid] = call_sid
+        elif kind in (EventType.INTERACTION_WRAPUP, EventType.INTERACTION_ENDED, EventType.INTERACTION_ABANDONED):
+            self.streamed.pop(iid, None)
+            self._spawn(self._complete(iid, call_sid))
 
     async def _bridge_inbound(self, iid: str, call_sid: str, agent_id: str | None) -> None:
         endpoint = await self.ctx.core.agent_endpoint(agent_id) if agent_id else None

@@ -21,6 +21,14 @@ def hold(queue: str, *, greeting: str = "", wait_url: str = "") -> str:
     return _doc(f"{say}<Enqueue{wait}>{escape(queue)}</Enqueue>")
 
 
+def stream(url: str, parameters: dict[str, str], *, greeting: str = "") -> str:
+    """Greet the caller, then carry the call's audio over a Media Stream (both ways) until the
+    WebSocket closes; then hang up."""
+    say = f"<Say>{escape(greeting)}</Say>" if greeting else ""
+    params = "".join(f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in parameters.items())
+    return _doc(f"{say}<Connect><Stream url={quoteattr(url)}>{params}</Stream></Connect><Hangup/>")
+
+
 def dial_sip(uri: str, *, action: str, status_callback: str, timeout: float) -> str:
     """Bridge the caller to an agent's SIP endpoint; progress of that leg goes to status_callback."""
     return _doc(f"<Dial action={quoteattr(action)} timeout=\"{int(timeout)}\" answerOnBridge=\"true\">"

@@ -3,7 +3,9 @@
 
 - ``/webhooks/<name>/sms``: an inbound SMS (MessageSid, From, Body) -> a message; empty TwiML.
 - ``/webhooks/<name>/voice``: a new inbound call -> ``incoming`` (queued); TwiML greets the caller
-  and holds them in a queue named after the interaction (<Enqueue>, hold audio by waitUrl).
+  and holds them in a queue named after the interaction (<Enqueue>, hold audio by waitUrl), or,
+  with ``media = "stream"``, connects the call's audio to our media bridge by a Media Stream to
+  ``/media/twilio`` on the host Twilio reached (the interaction as a custom parameter).
 - ``/webhooks/<name>/status?interaction=&leg=``: a leg's progress (our status callbacks):
   in-progress -> answered; completed/busy/no-answer/failed/canceled -> ended with the outcome,
   or, for an agent's leg that never answered, agent_missed (the call goes to the next agent).
@@ -12,6 +14,8 @@
 """
 
 from __future__ import annotations
+
+import urllib.parse
 
 from twilio.request_validator import RequestValidator
 
@@ -29,10 +33,17 @@ OUTCOMES = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "cance
 XML = "text/xml"
 
 
+def stream_url(webhook_url: str) -> str:
+    """The Media Streams URL on the host a webhook came to (wss for https)."""
+    parts = urllib.parse.urlsplit(webhook_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urllib.parse.urlunsplit((scheme, parts.netloc, "/media/twilio", "", ""))
+
+
 class TwilioWebhook:
-    def __init__(self, auth_token: str, *, greeting: str, hold_audio_url: str) -> None:
+    def __init__(self, auth_token: str, *, greeting: str, hold_audio_url: str, stream: bool = False) -> None:
         self.validator = RequestValidator(auth_token)
-        self.greeting, self.hold_audio_url = greeting, hold_audio_url
+        self.greeting, self.hold_audio_url, self.stream = greeting, hold_audio_url, stream
 
     def challenge(self, request: WebhookRequest) -> WebhookReply | None:
         return None
@@ -88,6 +99,9 @@ class TwilioWebhook:
 
     def reply(self, request: WebhookRequest, stored: list[Received | str | None]) -> WebhookReply:
         if request.path_kind == "voice" and stored and isinstance(stored[0], str):
+            if self.stream:
+                return WebhookReply(200, twiml.stream(stream_url(request.url), {"interaction": stored[0]},
+                                                      greeting=self.greeting), XML)
             return WebhookReply(200, twiml.hold(stored[0], greeting=self.greeting, wait_url=self.hold_audio_url), XML)
         if request.path_kind == "dial":
             if request.form.get("DialCallStatus") in ("completed", "answered") or \

@@ -1,6 +1,6 @@
 """A Twilio emulator: the REST API the twilio library calls (accounts, messages, calls create and
 update) and a call engine that drives calls as Twilio does: the number's voice webhook, TwiML
-(Say, Play, Pause, Enqueue, Dial with Sip/Number, Hangup, Redirect), <Dial> action requests and
+(Say, Play, Pause, Enqueue, Dial with Sip/Number, Connect with Stream, Hangup, Redirect), <Dial> action requests and
 status callbacks in order, every request signed with X-Twilio-Signature. ``<Dial><Sip>`` and
 ``<Dial><Number>`` place real SIP calls through a registrar (Kamailio) and relay RTP between the
 legs, so audio crosses end to end. Numbers are mapped to SIP URIs (``numbers``).

@@ -5,8 +5,9 @@ CallManager through the registrar, or None), ``numbers`` (E.164 -> SIP URI), ``c
 ``status_url``, ``account_sid``, ``auth_token``, ``deliver`` and ``_spawn``. Verbs: Say, Play and
 Pause are logged; Enqueue waits for the application to redirect or end the call; Dial rings a
 Sip or Number noun through the registrar, relays RTP between the legs, and requests its action
-with DialCallStatus (a REST redirect in the middle ends the Dial without one); Hangup ends the
-call; Redirect fetches new TwiML. Status callbacks carry SequenceNumber in order.
+with DialCallStatus (a REST redirect in the middle ends the Dial without one); Connect/Stream
+carries the caller's audio over a Media Streams WebSocket (media_stream.py) until the application
+closes it; Hangup ends the call; Redirect fetches new TwiML. Status callbacks carry SequenceNumber in order.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import aiohttp
 from connectors.sip import sdp
 from connectors.sip.call import CallFailed, OutgoingCall
 from connectors.sip.relay import RtpRelay
+from sip_test_env.emulators.media_stream import MediaStream
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
@@ -56,6 +58,7 @@ class EmulatedCall:
         self.status_events: list[str] = []
         self.sequence = 0
         self.done = asyncio.Event()
+        self.stream: MediaStream | None = None  # <Connect><Stream>: the last Media Stream
 
 
 class CallEngine:
@@ -131,6 +134,15 @@ class CallEngine:
                 return None
             if verb.tag == "Dial":
                 return await self._dial(call, verb)
+            if verb.tag == "Connect" and (stream := verb.find("Stream")) is not None:
+                url = stream.get("url", "")
+                call.stream = MediaStream(call, stream, account_sid=self.account_sid, stream_sid=sid("MZ"),
+                                          signature=twilio_signature(self.auth_token, url, {}))
+                call.log.append(await call.stream.run())
+                if call.done.is_set():
+                    return None
+                if verb.get("action"):
+                    return await self._fetch(verb.get("action", ""), call)
         return None
 
     async def _fetch(self, url: str, call: EmulatedCall, **extra: str) -> str | None:

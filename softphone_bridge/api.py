@@ -1,0 +1,147 @@
+"""Routes into the media bridge: the agent's browser softphone, and Twilio Media Streams.
+
+- ``POST /api/v1/interactions/{id}/softphone``: an agent whose ``voice_endpoint`` is ``browser``
+  answers an accepted call in the desktop: a WebRTC offer in, the answer out. The call must be
+  hers, active or held, and carried by this server's voice desk (the node holding the SIP lease).
+- ``GET /media/twilio``: Twilio's Media Streams WebSocket (``<Connect><Stream>`` in the TwiML the
+  Twilio connector answers with when ``media = "stream"``). The handshake must carry a valid
+  X-Twilio-Signature of one of the running Twilio connectors; the ``start`` message names the
+  interaction (a custom parameter) and the call, which must match the stored call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any, Literal
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, Field
+
+from cti import models
+from cti.api.context import Services, services
+from cti.api.framework import Api, Call
+from cti.api.queries import get_row
+from cti.errors import Conflict, Forbidden, InvalidInput, Unauthorized, Unavailable
+from cti.services.actors import Role
+
+log = logging.getLogger(__name__)
+api = Api()
+I = models.interactions
+
+
+class SoftphoneOffer(BaseModel):
+    type: Literal["offer"]
+    sdp: str = Field(min_length=10, max_length=64_000)
+
+
+SDP_OUT = {"type": "object", "required": ["type", "sdp"],
+           "properties": {"type": {"type": "string", "enum": ["answer"]}, "sdp": {"type": "string"}}}
+
+
+def voice_desk(svc: Services) -> Any:
+    """This server's media bridge (the SIP connector's voice desk), or None when it runs elsewhere."""
+    return next((c.desk for c in svc.extras["connectors"].running.values() if hasattr(c, "desk")), None)
+
+
+@api.route("POST", "/api/v1/interactions/{id}/softphone", summary="Answer a call in the browser: the agent's "
+           "WebRTC offer in, the answer out (agents whose voice_endpoint is browser)", tag="interactions",
+           role=Role.AGENT, body=SoftphoneOffer, response=SDP_OUT, errors=(400, 403, 404, 409, 503))
+async def softphone(call: Call) -> dict[str, Any]:
+    svc, iid = services(call.request), call.path("id")
+    row = await svc.db.read(lambda c: get_row(c, I, iid, "interaction"))
+    if row.agent_id is None or row.agent_id != call.actor.agent_id:
+        raise Forbidden("only the agent the call is assigned to answers it", code="not_your_interaction")
+    if row.channel != "voice" or row.state not in ("active", "held"):
+        raise Conflict("only an accepted call can be answered in the browser", code="not_an_active_call",
+                       details={"channel": row.channel, "state": row.state})
+    agent = await svc.db.read(lambda c: get_row(c, models.agents, row.agent_id, "agent"))
+    if agent.voice_endpoint != "browser":
+        raise Conflict("your calls ring your phone; set voice_endpoint to browser to answer here",
+                       code="not_browser_endpoint", details={"voice_endpoint": agent.voice_endpoint})
+    desk = voice_desk(svc)
+    payload = desk.payload_of(iid) if desk is not None else None
+    if payload is None:
+        raise Unavailable("the call's audio is carried by another server of the cluster (or it is over)",
+                          code="voice_unavailable")
+    from softphone_bridge.webrtc import BrowserLeg
+
+    leg = BrowserLeg(payload_type=payload)
+    try:
+        answer = await leg.answer(call.body.sdp)
+    except Exception as exc:
+        await leg.hangup()
+        raise InvalidInput(f"the offer could not be used: {exc}", code="invalid_offer",
+                           details={"sdp": "not a usable WebRTC audio offer"}) from exc
+    refused = desk.answer_in_browser(iid, leg)
+    if refused is not None:
+        await leg.hangup()
+        raise Conflict(refused, code="not_ringing_in_browser")
+    return {"type": "answer", "sdp": answer}
+
+
+@api.route("GET", "/media/twilio", summary="Twilio Media Streams (WebSocket; signed by Twilio): a call's "
+           "8 kHz mu-law audio into the media bridge", tag="voice", role=None, raw=True, status=101,
+           response={"type": "string", "description": "Twilio Media Streams messages"},
+           errors=(400, 401, 403, 503))
+async def twilio_media(call: Call) -> web.StreamResponse:
+    request, svc = call.request, services(call.request)
+    signature = request.headers.get("X-Twilio-Signature")
+    if not signature:
+        raise Unauthorized("X-Twilio-Signature is required", code="signature_missing")
+    public = svc.config.server.public_url.rstrip("/")
+    url = (public.replace("http", "ws", 1) if public else f"ws://{request.host}") + request.path_qs
+    channels = [c for c in svc.extras["connectors"].running.values() if hasattr(c, "stream_signed")]
+    if not any(c.stream_signed(url, signature) for c in channels):
+        raise Forbidden("the signature does not match the stream URL", code="signature_invalid")
+    desk = voice_desk(svc)
+    if desk is None:
+        raise Unavailable("the media bridge (the SIP connector) runs on another server", code="voice_unavailable")
+    ws = web.WebSocketResponse(max_msg_size=256 * 1024, heartbeat=30)
+    if not ws.can_prepare(request).ok:
+        raise InvalidInput("this is a WebSocket endpoint", code="websocket_required")
+    await ws.prepare(request)
+    leg = None
+    try:
+        async for message in ws:
+            if message.type is not WSMsgType.TEXT:
+                continue
+            with contextlib.suppress(ValueError):
+                data = json.loads(message.data)
+                if not isinstance(data, dict):
+                    continue
+                if leg is None and data.get("event") == "start":
+                    leg = await _start(svc, desk, ws, data)
+                    if leg is None:
+                        break
+                elif leg is not None:
+                    leg.take(data)
+    finally:
+        if leg is not None:
+            leg.finish("them")
+    return ws
+
+
+async def _start(svc: Services, desk: Any, ws: web.WebSocketResponse, data: dict[str, Any]) -> Any:
+    """Bridge the stream when its start message names a queued call of ours; None (and close) else."""
+    from softphone_bridge.twilio_stream import TwilioStreamLeg
+
+    start = data.get("start") or {}
+    params = start.get("customParameters") or {}
+    iid, call_sid = str(params.get("interaction") or ""), str(start.get("callSid") or "")
+    stream_sid = str(start.get("streamSid") or data.get("streamSid") or "")
+    fmt = start.get("mediaFormat") or {}
+    row = await svc.db.read(lambda c: c.execute(I.select().where(I.c.id == iid)).first()) if iid else None
+    problem = ("no such call" if row is None or row.channel != "voice" or row.external_id != call_sid else
+               "the call is over" if row.state in ("wrapup", "ended", "abandoned") else
+               "the call's audio is already streaming" if desk.payload_of(iid) is not None else
+               "the stream must be audio/x-mulaw at 8000 Hz" if fmt and (
+                   fmt.get("encoding") != "audio/x-mulaw" or int(fmt.get("sampleRate") or 0) != 8000) else "")
+    if problem or not stream_sid:
+        log.warning("Twilio stream %s for %r refused: %s", stream_sid, iid, problem or "no streamSid")
+        await ws.close(code=4400, message=(problem or "no streamSid").encode())
+        return None
+    leg = TwilioStreamLeg(ws, stream_sid, call_sid)
+    await desk.adopt(iid, leg)
+    return leg
