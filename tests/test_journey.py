@@ -94,7 +94,7 @@ async def test_an_x_dm_becomes_a_browser_call_with_the_agent(
 
             call_card = desk.locator("#offers .offer").filter(has_text="voice")
             await expect(call_card).to_contain_text("pivot")
-            await call_card.get_by_role("button", name="Accept").click()
+            await call_card.get_by_role("button", name="Answer on your phone").click()
             await asyncio.to_thread(alice_phone.wait_log, "Call established")
 
             async def hears_agent() -> float | None:

@@ -74,7 +74,7 @@ class MediaLegs:
 
     async def _ring_browser(self, session: VoiceSession, agent_id: str | None) -> None:
         """The accepting agent answers in her browser: bridge each connection her desktop makes."""
-        offers: asyncio.Queue[Any] = asyncio.Queue()
+        offers: asyncio.Queue[Any] = session.browser_offers or asyncio.Queue()
         session.browser_offers = offers
         leg: Any = None
         answered = False

@@ -124,6 +124,7 @@ class VoiceDesk(MediaLegs):
                         self.spawn(self._make_call(event.interaction_id or "", event.agent_id))
                     continue
                 if event.type is EventType.INTERACTION_ACCEPTED and session.agent_leg is None:
+                    session.browser_offers = session.browser_offers or asyncio.Queue()  # (her desktop may be quick)
                     self.spawn(self._ring_agent(session, event.agent_id))
                 elif event.type is EventType.INTERACTION_TRANSFERRED:
                     self.spawn(self._release_agent(session))
@@ -187,6 +188,7 @@ class VoiceDesk(MediaLegs):
         if endpoint == "browser":
             await self._ring_browser(session, agent_id)
             return
+        session.browser_offers = None
         if not endpoint or not endpoint.startswith("sip"):
             log.warning("agent %s has no voice endpoint (%r); the caller stays connected to nobody", agent_id,
                         endpoint)

@@ -2,7 +2,8 @@
 // stream (no polling): offers pop, conversations and pivot links update as events arrive.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const me = {agent: null, cards: new Map(), pivots: new Map(), queueTimer: null, stream: null};
+const me = {agent: null, cards: new Map(), pivots: new Map(), audio: new Map(), queueTimer: null, stream: null};
+const inBrowser = () => me.agent && me.agent.voice_endpoint === "browser";
 
 async function signIn(token) {
   cti.token = token;
@@ -70,6 +71,7 @@ function pivotStatus(event) {
 async function show(item) {
   if (item.state === "offered" && item.agent_id === me.agent.id) return showOffer(item);
   document.querySelector(`#offers [data-id="${item.id}"]`)?.remove();
+  if (!["active", "held"].includes(item.state) || item.agent_id !== me.agent.id) softphone.close(item.id);
   if (!["active", "held", "wrapup"].includes(item.state) || item.agent_id !== me.agent.id) {
     me.cards.get(item.id)?.remove(); me.cards.delete(item.id); return;
   }
@@ -80,6 +82,11 @@ async function show(item) {
   }
   card.replaceChildren(...workCard(item));
   if (item.channel !== "voice") loadMessages(item.id);
+  else if (inBrowser() && ["active", "held"].includes(item.state)) softphone.connect(item.id, (text) => {
+    me.audio.set(item.id, text);
+    const line = document.querySelector(`#work [data-id="${item.id}"] .softphone-status`);
+    if (line) line.textContent = text;
+  });
 }
 
 async function showOffer(item) {
@@ -98,7 +105,8 @@ async function showOffer(item) {
       cti.el("li", {}, `${e.channel || ""} ${e.data.message.direction}: ${e.data.message.text}`))));
   } catch (error) { card.append(cti.el("p", {class: "error"}, error.message)); }
   card.append(cti.el("div", {class: "row"},
-    cti.el("button", {onclick: () => act(item.id, "accept")}, "Accept"),
+    cti.el("button", {onclick: () => act(item.id, "accept")},
+           item.channel === "voice" ? (inBrowser() ? "Answer here" : "Answer on your phone") : "Accept"),
     cti.el("button", {class: "secondary", onclick: () => act(item.id, "reject")}, "Reject")));
 }
 
@@ -124,6 +132,8 @@ function workCard(item) {
       [..."123456789*0#"].map((k) => cti.el("button", {class: "secondary", onclick: () => act(item.id, "dtmf", {digits: k})}, k)));
     const number = cti.el("input", {id: `xfer-${item.id}`, placeholder: "+358...", "aria-label": "transfer to number"});
     parts.push(cti.el("p", {class: "call-status", role: "status"}, "call"),
+      inBrowser() ? cti.el("p", {class: "softphone-status", "aria-live": "polite"},
+                           me.audio.get(item.id) || "in this browser") : "",
       cti.el("div", {class: "row"},
         cti.el("button", {onclick: () => act(item.id, item.state === "held" ? "resume" : "hold")},
                item.state === "held" ? "Resume" : "Hold"),

@@ -1,0 +1,79 @@
+// The desktop's browser softphone, for agents whose voice_endpoint is "browser": an accepted call's
+// audio comes to this page over WebRTC (the microphone goes up, the customer comes down into
+// <audio id="softphone-audio">). The offer goes to POST /api/v1/interactions/{id}/softphone; when
+// the connection fails (network drop, laptop lid) the page connects again while the customer hears
+// hold audio. The status line says what the audio is doing and carries data-peak-hz (the loudest
+// frequency heard) and data-level-db, which also drive the "hearing the customer" indicator.
+"use strict";
+const softphone = (() => {
+  const calls = new Map();  // interaction id -> {pc, microphone, meter}
+  const gathered = (pc) => new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
+    setTimeout(resolve, 3000);
+  });
+
+  function meter(stream, status) {
+    const context = new AudioContext();
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 8192;
+    context.createMediaStreamSource(stream).connect(analyser);
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    const timer = setInterval(() => {
+      analyser.getFloatFrequencyData(bins);
+      let best = 1;
+      for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+      status().dataset.peakHz = String(Math.round(best * context.sampleRate / analyser.fftSize));
+      status().dataset.levelDb = String(Math.round(bins[best]));
+      status().classList.toggle("hearing", bins[best] > -70);
+    }, 250);
+    return () => { clearInterval(timer); context.close(); };
+  }
+
+  async function connect(id, say) {
+    if (calls.has(id)) return;
+    const call = {pc: null, microphone: null, meter: null};
+    calls.set(id, call);
+    const status = () => document.querySelector(`[data-id="${id}"] .softphone-status`) || document.createElement("p");
+    try {
+      say("connecting your microphone…");
+      call.microphone = await navigator.mediaDevices.getUserMedia({audio: true});
+      const pc = call.pc = new RTCPeerConnection();
+      call.microphone.getTracks().forEach((track) => pc.addTrack(track, call.microphone));
+      pc.ontrack = (event) => {
+        const stream = event.streams[0] || new MediaStream([event.track]);
+        const audio = document.getElementById("softphone-audio");
+        audio.srcObject = stream;
+        audio.play().catch(() => {});
+        call.meter = meter(stream, status);
+      };
+      pc.onconnectionstatechange = () => {
+        const state = pc.connectionState;
+        say(state === "connected" ? "in this browser: connected" : `in this browser: ${state}`);
+        if (state === "failed" && calls.get(id) === call) {  // reconnect while the call lasts
+          close(id);
+          setTimeout(() => { if (document.querySelector(`#work [data-id="${id}"]`)) connect(id, say); }, 1000);
+        }
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc);
+      const answer = await cti.api("POST", `/api/v1/interactions/${id}/softphone`,
+                                   {type: "offer", sdp: pc.localDescription.sdp});
+      await pc.setRemoteDescription(answer);
+    } catch (error) {
+      close(id);
+      say(`browser audio failed: ${error.message}`);
+    }
+  }
+
+  function close(id) {
+    const call = calls.get(id);
+    if (!call) return;
+    calls.delete(id);
+    if (call.meter) call.meter();
+    if (call.microphone) call.microphone.getTracks().forEach((track) => track.stop());
+    if (call.pc) call.pc.close();
+  }
+
+  return {connect, close, has: (id) => calls.has(id)};
+})();
