@@ -40,13 +40,14 @@ from sip_test_env.phones import Phone
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-# One second of 700 Hz at 48 kHz is a whole number of periods: 50 frames of 20 ms, made once.
-TONE_FRAMES = [b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 700 * (f * 960 + i) / 48000)))
-                        for i in range(960)) for f in range(50)]
+# One second of 700 Hz at 8 kHz is a whole number of periods: 50 frames of 20 ms, made once. (8 kHz,
+# the rate the PCMU session runs at, so the simulated browsers do not spend the machine resampling.)
+TONE_FRAMES = [b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 700 * (f * 160 + i) / 8000)))
+                        for i in range(160)) for f in range(50)]
 
 
 class Tone(MediaStreamTrack):
-    """A 700 Hz microphone, 20 ms frames at 48 kHz, paced in real time."""
+    """A 700 Hz microphone, 20 ms frames at 8 kHz, paced in real time."""
 
     kind = "audio"
 
@@ -61,10 +62,9 @@ class Tone(MediaStreamTrack):
         wait = self.start + self.n * 0.02 - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        base = (self.n - 1) * 960
-        frame = av.AudioFrame(format="s16", layout="mono", samples=960)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=160)
         frame.planes[0].update(TONE_FRAMES[(self.n - 1) % len(TONE_FRAMES)])
-        frame.sample_rate, frame.pts, frame.time_base = 48000, base, fractions.Fraction(1, 48000)
+        frame.sample_rate, frame.pts, frame.time_base = 8000, (self.n - 1) * 160, fractions.Fraction(1, 8000)
         return frame
 
 

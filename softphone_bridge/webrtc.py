@@ -93,6 +93,9 @@ class BrowserLeg(MediaLeg):
         with contextlib.suppress(Exception):  # MediaStreamError when the browser goes away
             while True:
                 frame = await track.recv()
+                if frame.sample_rate == 8000 and frame.format.name == "s16" and frame.layout.name == "mono":
+                    self.to_bridge(bytes(frame.planes[0])[: frame.samples * 2])  # PCMU decoded: as it is
+                    continue
                 for chunk in resampler.resample(frame):
                     self.to_bridge(bytes(chunk.planes[0])[: chunk.samples * 2])
 
