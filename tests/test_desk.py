@@ -158,3 +158,57 @@ async def test_reports_show_the_summary_with_charts_and_csv(tmp_path: Path, shop
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "reports.png"), full_page=True)
         await context.close()
+
+
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+  .filter((e) => e.offsetParent !== null && !e.labels?.length && !e.getAttribute("aria-label") && !e.textContent.trim())
+  .map((e) => e.outerHTML)"""
+
+
+async def tab_to(page: Any, name: str, limit: int = 60) -> None:
+    """Press Tab until the focused control is the one with this text or label."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("document.activeElement.textContent.trim() || "
+                                      "document.activeElement.getAttribute('aria-label') || ''")
+        if focused == name:
+            return
+    raise AssertionError(f"Tab never reached {name!r}")
+
+
+async def test_the_desk_works_from_the_keyboard_alone(tmp_path: Path, shop: Any, browser: Any) -> None:
+    channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
+    async with running_server(make_config(tmp_path, channels=channels)) as h:
+        await h.agent("alice", name="Alice Example")
+        token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
+        page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        await page.goto(h.url + "/desk")
+        await tab_to(page, "")  # the token field has a <label>, not text: it is the first stop
+        assert await page.evaluate("document.activeElement.id") == "token"
+        await page.keyboard.type(token)
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#link-status")).to_have_text("live")
+
+        stored = await h.admin.inbound(channel="shop-chat", sender=("email", "kim@example.com"),
+                                       text="where is my parcel", external_id="k-1")
+        iid = stored["interaction_id"]
+        await expect(page.locator(f'#offers [data-id="{iid}"]')).to_contain_text("where is my parcel")
+        assert await page.evaluate("document.activeElement.tagName") != "BUTTON", "an offer does not steal focus"
+        await tab_to(page, "Accept")
+        await page.keyboard.press("Enter")
+        card = page.locator(f'#work [data-id="{iid}"]')
+        await expect(card.get_by_label("Your reply")).to_be_focused()  # focus follows the accept
+        await page.keyboard.type("It left the depot today.")
+        await tab_to(page, "Send")
+        await page.keyboard.press("Enter")
+        await expect(card.locator(".messages")).to_contain_text("you: It left the depot today. (sent)")
+        assert await page.evaluate(UNLABELLED) == [], "every control has a label or text"
+
+        await tab_to(page, "End")
+        await page.keyboard.press("Enter")
+        await expect(card.get_by_label("Disposition")).to_be_focused()  # straight into the wrap-up
+        await page.keyboard.type("tracking sent")
+        await tab_to(page, "Finish wrap-up")
+        await page.keyboard.press("Enter")
+        await expect(card).to_have_count(0)
+        assert (await h.admin.get_interaction(iid))["disposition"] == "tracking sent"

@@ -2,7 +2,8 @@
 // stream (no polling): offers pop, conversations and pivot links update as events arrive.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const me = {agent: null, cards: new Map(), pivots: new Map(), audio: new Map(), queueTimer: null, stream: null};
+const me = {agent: null, cards: new Map(), pivots: new Map(), audio: new Map(), focusNext: null,
+            queueTimer: null, stream: null};
 const inBrowser = () => me.agent && me.agent.voice_endpoint === "browser";
 
 async function signIn(token) {
@@ -81,6 +82,7 @@ async function show(item) {
     me.cards.set(item.id, card); $("work").prepend(card);
   }
   card.replaceChildren(...workCard(item));
+  if (me.focusNext === item.id) focusWork(card, item);
   if (item.channel !== "voice") loadMessages(item.id);
   else if (inBrowser() && ["active", "held"].includes(item.state)) softphone.connect(item.id, (text) => {
     me.audio.set(item.id, text);
@@ -110,7 +112,17 @@ async function showOffer(item) {
     cti.el("button", {class: "secondary", onclick: () => act(item.id, "reject")}, "Reject")));
 }
 
+// Focus follows the agent's own actions (never an arriving offer, which would steal her typing):
+// after Accept the reply box (or a call's Hang up), after End the wrap-up's first field.
+function focusWork(card, item) {
+  const target = item.state === "wrapup" ? card.querySelector("form.wrapup input")
+    : item.channel === "voice" ? [...card.querySelectorAll("button")].find((b) => b.textContent === "Hang up")
+    : card.querySelector("textarea");
+  if (target) { target.focus(); me.focusNext = null; }
+}
+
 async function act(id, verb, body) {
+  if (["accept", "end"].includes(verb)) me.focusNext = id;
   try { return await cti.api("POST", `/api/v1/interactions/${id}/${verb}`, body || {}); }
   catch (error) { alert(`${verb}: ${error.message}`); }
 }
