@@ -212,3 +212,40 @@ async def test_the_desk_works_from_the_keyboard_alone(tmp_path: Path, shop: Any,
         await page.keyboard.press("Enter")
         await expect(card).to_have_count(0)
         assert (await h.admin.get_interaction(iid))["disposition"] == "tracking sent"
+
+
+SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+async def test_every_page_fits_desktop_and_phone_screens(tmp_path: Path, shop: Any, browser: Any) -> None:
+    """Each page signed in and showing data, at both sizes: a screenshot each (test-artifacts/), no
+    sideways scrolling on the phone, every control labelled."""
+    from tests.pivot_helpers import pivoted_case
+
+    channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
+    async with running_server(make_config(tmp_path, channels=channels)) as h:
+        p = await pivoted_case(h, send=False)  # alice has an active conversation with a pivot link
+        tokens = {"desk": (await h.admin.create_token("agent", agent_id="alice"))["token"],
+                  "wallboard": (await h.admin.create_token("supervisor"))["token"]}
+        tokens["reports"] = tokens["wallboard"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        for size, viewport in SIZES.items():
+            context = await browser.new_context(viewport=viewport, is_mobile=size == "phone")
+            page = await context.new_page()
+            for name, token in tokens.items():
+                await page.goto(h.url + "/" + name)
+                await page.locator("input[type=password]").fill(token)
+                await page.keyboard.press("Enter")
+                await expect(page.locator("#signin")).to_be_hidden()
+                if name == "desk":
+                    await expect(page.locator(f'#work [data-id="{p.interaction_id}"]')).to_be_visible()
+                await page.screenshot(path=str(ARTIFACTS / f"page-{name}-{size}.png"), full_page=True)
+                assert await page.evaluate(OVERFLOW) <= 0, f"{name} scrolls sideways at {size} size"
+                assert await page.evaluate(UNLABELLED) == [], name
+                await page.evaluate("sessionStorage.clear()")
+            await page.goto(h.url + p.path)
+            await expect(page.get_by_role("button", name="Call me now")).to_be_visible()
+            await page.screenshot(path=str(ARTIFACTS / f"page-pivot-{size}.png"), full_page=True)
+            assert await page.evaluate(OVERFLOW) <= 0, f"the pivot page scrolls sideways at {size} size"
+            await context.close()
