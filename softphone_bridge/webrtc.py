@@ -1,9 +1,10 @@
 """A browser's WebRTC audio as a party of the media bridge (a customer on a pivot page, or an
 agent answering in the desktop's softphone).
 
-The peer connection answers with PCMU only, so the browser's audio arrives at 8 kHz; frames are
-resampled to 8 kHz mono anyway (whatever a browser sends) and go to the bridge as 20 ms G.711
-frames in the bridge's codec (``MediaLeg.to_bridge``). What the bridge sends (the other party,
+The peer connection answers with PCMU (every browser offers it; Opus only when one does not), so
+the browser's audio normally arrives at 8 kHz; anything else (Opus at 48 kHz, stereo) is
+resampled to 8 kHz mono and goes to the bridge as 20 ms G.711 frames in the bridge's codec
+(``MediaLeg.to_bridge``). What the bridge sends (the other party,
 hold audio) is decoded and played to the browser by ``PhoneAudioTrack`` on its own 20 ms clock,
 with silence when nothing came: a small jitter buffer of up to 10 frames that absorbs bursts.
 """
@@ -80,10 +81,11 @@ class BrowserLeg(MediaLeg):
                 self.finish("them")
 
         # The transceiver exists before the offer is applied, so the answer takes its codec
-        # preference: PCMU only (no Opus decoding or encoding on the server).
+        # preference: PCMU (G.711 like the phones: no Opus decoding or encoding on the server), and
+        # Opus only for a browser that offers no PCMU (then 48 kHz is resampled both ways).
+        codecs = {c.mimeType: c for c in RTCRtpSender.getCapabilities("audio").codecs}
         transceiver = self.pc.addTransceiver(self.outgoing, direction="sendrecv")
-        transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs
-                                         if c.mimeType == "audio/PCMU"])
+        transceiver.setCodecPreferences([codecs[name] for name in ("audio/PCMU", "audio/opus") if name in codecs])
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp
