@@ -131,7 +131,8 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
                 LeasedRunner(db, "webhook-fanout", node, WebhookFanout(db, bus).run, ttl=ttl),
                 LeasedRunner(db, "outbox", node, OutboxWorker(
                     db, config, metrics, kind="webhook", deliver=WebhookSender(db, config, session)).run, ttl=ttl),
-                *(LeasedRunner(db, f"connector:{spec.name}", node, host.work(spec), ttl=ttl) for spec in specs),
+                *(LeasedRunner(db, f"connector:{spec.name}", node, host.work(spec), ttl=ttl,
+                               url=config.server.resolved_internal_url()) for spec in specs),
             ]
             for runner in runners:
                 await runner.start()

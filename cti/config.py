@@ -40,6 +40,7 @@ class ServerConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_drain_seconds: float = Field(default=10.0, ge=0)
     node_id: str = ""
+    internal_url: str = ""  # where the other nodes reach this one (default: the listening address)
     lease_seconds: float = Field(default=10.0, ge=1.0, le=300.0)
 
     def resolved_database_url(self) -> str:
@@ -47,6 +48,11 @@ class ServerConfig(_Strict):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'cti.db'}"
+
+    def resolved_internal_url(self) -> str:
+        """Where the other nodes of a cluster reach this one (voice requests are forwarded there)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return (self.internal_url or f"http://{host}:{self.port}").rstrip("/")
 
     def resolved_public_url(self) -> str:
         """The public base URL, defaulting to the listening address."""

@@ -22,15 +22,17 @@ log = logging.getLogger(__name__)
 L = models.leases
 
 
-def try_acquire(tx: Tx, name: str, holder: str, ttl: float) -> bool:
-    """Take or renew the lease when it is free, expired or already ours."""
+def try_acquire(tx: Tx, name: str, holder: str, ttl: float, url: str | None = None) -> bool:
+    """Take or renew the lease when it is free, expired or already ours (``url``: where the other
+    nodes reach the holder)."""
     row = tx.conn.execute(sa.select(L).where(L.c.name == name).with_for_update()).first() \
         if tx.conn.dialect.name == "postgresql" else tx.conn.execute(sa.select(L).where(L.c.name == name)).first()
     if row is None:
-        tx.conn.execute(L.insert().values(name=name, holder=holder, expires_at=tx.now + ttl))
+        tx.conn.execute(L.insert().values(name=name, holder=holder, expires_at=tx.now + ttl, holder_url=url))
         return True
     if row.holder == holder or row.expires_at < tx.now:
-        tx.conn.execute(L.update().where(L.c.name == name).values(holder=holder, expires_at=tx.now + ttl))
+        tx.conn.execute(L.update().where(L.c.name == name).values(holder=holder, expires_at=tx.now + ttl,
+                                                                  holder_url=url))
         return True
     return False
 
@@ -44,8 +46,8 @@ class LeasedRunner:
     """Runs ``work()`` while this node holds the named lease; stops it when the lease is lost."""
 
     def __init__(self, db: Database, name: str, holder: str, work: Callable[[], Awaitable[None]],
-                 *, ttl: float = 10.0) -> None:
-        self.db, self.name, self.holder, self.work, self.ttl = db, name, holder, work, ttl
+                 *, ttl: float = 10.0, url: str | None = None) -> None:
+        self.db, self.name, self.holder, self.work, self.ttl, self.url = db, name, holder, work, ttl, url
         self.held = False
         self._task: asyncio.Task[None] | None = None
 
@@ -69,7 +71,7 @@ class LeasedRunner:
         try:
             while True:
                 try:
-                    got = await self.db.write(lambda tx: try_acquire(tx, self.name, self.holder, self.ttl))
+                    got = await self.db.write(lambda tx: try_acquire(tx, self.name, self.holder, self.ttl, self.url))
                 except Exception:
                     log.exception("lease %s: renewal failed", self.name)
                     got = False

@@ -197,6 +197,7 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=120)
     holder: str = Field(max_length=120)
     expires_at: float
+    holder_url: str | None = Field(default=None, max_length=300)  # where other nodes reach the holder
 
 
 class PivotLink(SQLModel, table=True):

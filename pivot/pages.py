@@ -26,7 +26,7 @@ from cti import models
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.config import Config
-from cti.errors import Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
+from cti.errors import Forbidden, Gone, InvalidInput, NotFound, RateLimited
 from cti.storage.db import Database, Tx
 from pivot import i18n
 from pivot.callbacks import request_callback
@@ -37,6 +37,7 @@ from pivot.numbers import NumberRefused, check_callback_number
 from pivot.tokens import client_key, form_token, form_token_valid, mask_number, new_nonce, token_hash
 from pivot.voice import start_browser_voice
 from softphone_bridge.api import voice_desk
+from softphone_bridge.forward import to_media_node
 
 api = Api()
 COOKIE = "cti_pivot"
@@ -262,9 +263,8 @@ async def browser_voice(call: Call) -> web.StreamResponse:
         raise NotFound("no such link", code="pivot_link_not_found")
     pivot, svc = site(request), services(request)
     desk = voice_desk(svc)
-    if desk is None:
-        raise Unavailable("browser voice needs the SIP connector running on this server; ask for a callback",
-                          code="voice_unavailable")
+    if desk is None:  # the media is on another node of the cluster: it answers
+        return await to_media_node(request, await request.read())
     try:
         body = await request.json() if (request.content_length or 0) < 64_000 else None
     except ValueError:

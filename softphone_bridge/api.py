@@ -2,7 +2,8 @@
 
 - ``POST /api/v1/interactions/{id}/softphone``: an agent whose ``voice_endpoint`` is ``browser``
   answers an accepted call in the desktop: a WebRTC offer in, the answer out. The call must be
-  hers, active or held, and carried by this server's voice desk (the node holding the SIP lease).
+  hers, active or held; on a node without the media bridge the request is passed on to the node
+  that has it (softphone_bridge/forward.py).
 - ``GET /media/twilio``: Twilio's Media Streams WebSocket (``<Connect><Stream>`` in the TwiML the
   Twilio connector answers with when ``media = "stream"``). The handshake must carry a valid
   X-Twilio-Signature of one of the running Twilio connectors; the ``start`` message names the
@@ -25,6 +26,7 @@ from cti.api.framework import Api, Call
 from cti.api.queries import get_row
 from cti.errors import Conflict, Forbidden, InvalidInput, Unauthorized, Unavailable
 from cti.services.actors import Role
+from softphone_bridge.forward import to_media_node
 
 log = logging.getLogger(__name__)
 api = Api()
@@ -61,7 +63,9 @@ async def softphone(call: Call) -> dict[str, Any]:
         raise Conflict("your calls ring your phone; set voice_endpoint to browser to answer here",
                        code="not_browser_endpoint", details={"voice_endpoint": agent.voice_endpoint})
     desk = voice_desk(svc)
-    payload = desk.payload_of(iid) if desk is not None else None
+    if desk is None:  # the media is on another node of the cluster
+        return await to_media_node(call.request, await call.request.read())  # type: ignore[return-value]
+    payload = desk.payload_of(iid)
     if payload is None:
         raise Unavailable("the call's audio is carried by another server of the cluster (or it is over)",
                           code="voice_unavailable")

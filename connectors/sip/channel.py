@@ -60,6 +60,7 @@ class SipChannel(Channel):
 
     settings_model = SipSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.VOICE})
+    media_bridge: ClassVar[bool] = True  # its voice desk carries browser and Twilio stream media (softphone_bridge)
     identity_kind = "phone"
 
     def __init__(self, ctx: ConnectorContext, settings: SipSettings) -> None:  # type: ignore[override]
