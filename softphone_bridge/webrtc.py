@@ -7,12 +7,12 @@ resampled to 8 kHz mono and goes to the bridge as 20 ms G.711 frames in the brid
 (``MediaLeg.to_bridge``). What the bridge sends (the other party,
 hold audio) is decoded and played to the browser by ``PhoneAudioTrack`` on its own 20 ms clock,
 with silence when nothing came: a small jitter buffer of up to 10 frames that absorbs bursts.
+A browser that sends no audio for ``SILENT_SECONDS`` is taken as gone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fractions
 import logging
 import secrets
@@ -26,6 +26,9 @@ from softphone_bridge.rtp import FRAME, MediaLeg, decode
 
 log = logging.getLogger(__name__)
 SILENCE = b"\0" * (FRAME * 2)
+# A browser sends audio all the time (silence too). None at all means it is gone, well before ICE
+# consent checks would say so (30 s): the first audio may take a while (ICE, DTLS), then not.
+FIRST_AUDIO_SECONDS, SILENT_SECONDS = 15.0, 4.0
 TIME_BASE = fractions.Fraction(1, 8000)
 
 
@@ -92,14 +95,21 @@ class BrowserLeg(MediaLeg):
 
     async def _read(self, track: MediaStreamTrack) -> None:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
-        with contextlib.suppress(Exception):  # MediaStreamError when the browser goes away
+        wait = FIRST_AUDIO_SECONDS
+        try:
             while True:
-                frame = await track.recv()
+                frame = await asyncio.wait_for(track.recv(), wait)
+                wait = SILENT_SECONDS
                 if frame.sample_rate == 8000 and frame.format.name == "s16" and frame.layout.name == "mono":
                     self.to_bridge(bytes(frame.planes[0])[: frame.samples * 2])  # PCMU decoded: as it is
                     continue
                 for chunk in resampler.resample(frame):
                     self.to_bridge(bytes(chunk.planes[0])[: chunk.samples * 2])
+        except TimeoutError:
+            log.info("browser leg %s: no audio for %.0f s: gone", self.call_id, wait)
+            self.finish("them")
+        except Exception:  # MediaStreamError when the browser goes away
+            self.finish("them")
 
     async def close_media(self) -> None:
         if self._reader is not None:

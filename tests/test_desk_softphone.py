@@ -104,3 +104,65 @@ async def test_softphone_requests_that_cannot_be_used_are_refused(tmp_path: Path
         await dana.end(iid)
         await asyncio.to_thread(customer_phone.wait_call_over)
         await h.wait_for(lambda: not desk.sessions, what="the media session released")
+
+
+async def connect_softphone(agent: Any, iid: str) -> Any:
+    """An agent's browser (aiortc) answering the call: the peer connection once connected."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from tests.test_media_legs import Microphone
+
+    pc = RTCPeerConnection()
+    pc.addTrack(Microphone())
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await agent.request("POST", f"/api/v1/interactions/{iid}/softphone",
+                                 json={"type": "offer", "sdp": pc.localDescription.sdp})
+    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+    return pc
+
+
+async def test_a_browser_that_never_answers_passes_the_call_on_and_one_that_drops_can_come_back(
+        tmp_path: Path, registrar: Registrar, phones: Any) -> None:
+    customer_phone, carol_phone = await phones("bob", 1000), await phones("carol", 440)
+    async with running_server(server_config(tmp_path, registrar, agent_ring_seconds=3)) as h:
+        await registered(h)
+        dana = await h.agent("dana", voice_endpoint="browser")
+        carol = await h.agent("carol", voice_endpoint=carol_phone.uri, state="away")
+        desk = h.services.extras["connectors"].running["sip"].desk
+        await asyncio.to_thread(customer_phone.dial, "sip:cti@127.0.0.1")
+        iid = await call_in_state(h, "offered", agent="dana", what="the call offered to dana")
+        await dana.accept(iid)  # ... but her desktop never connects its audio
+        await carol.set_agent_state("carol", "available")
+        await call_in_state(h, "offered", agent="carol", what="the call passed on to carol")
+        assert (await h.admin.get_agent("dana"))["state"] == "away", "like a phone that does not answer"
+        await carol.accept(iid)
+        await asyncio.to_thread(carol_phone.wait_log, "Call established")
+        await carol.end(iid)
+        await asyncio.to_thread(customer_phone.wait_call_over)
+        await h.wait_for(lambda: not desk.sessions, what="the first call released")
+
+        await carol.set_agent_state("carol", "away")
+        await dana.set_agent_state("dana", "available")
+        await asyncio.to_thread(customer_phone.dial, "sip:cti@127.0.0.1")
+        second = await call_in_state(h, "offered", agent="dana", what="the second call offered to dana")
+        await dana.accept(second)
+        first_browser = await connect_softphone(dana, second)
+        session = desk.sessions[second]
+        await h.wait_for(lambda: session.agent_leg is not None and session.agent_leg.rtp.sent > 25,
+                         what="her audio flowing into the bridge")
+        assert session.player is None, "no hold audio while she is there"
+        await first_browser.close()  # her browser goes away (a crash, the network)
+        await h.wait_for(lambda: session.agent_leg is None and session.player is not None,
+                         what="the customer on hold audio while she is gone")
+        second_browser = await connect_softphone(dana, second)  # she is back within the ring time
+        await h.wait_for(lambda: session.agent_leg is not None and session.agent_leg.rtp.sent > 25,
+                         what="her audio flowing again")
+        assert session.player is None
+        assert (await h.admin.get_interaction(second))["state"] == "active"
+        answered = [d for t, d in await call_events(h) if t == "call.answered" and d.get("leg") == "agent"
+                    and d.get("call_id") == session.caller.call_id]
+        assert len(answered) == 1, "one answer for the call, however often her browser reconnects"
+        await second_browser.close()
+        await h.wait_for(lambda: not desk.sessions, timeout=15, what="the call ended when she did not come back")
+        await asyncio.to_thread(customer_phone.wait_call_over)
+        assert (await h.admin.get_interaction(second))["state"] == "wrapup"
