@@ -66,9 +66,9 @@ async def softphone(call: Call) -> dict[str, Any]:
     if desk is None:  # the media is on another node of the cluster
         return await to_media_node(call.request, await call.request.read())  # type: ignore[return-value]
     payload = desk.payload_of(iid)
-    if payload is None:
-        raise Unavailable("the call's audio is carried by another server of the cluster (or it is over)",
-                          code="voice_unavailable")
+    if payload is None:  # (a MakeCall's audio is set up a moment after the accept: the desktop retries)
+        raise Conflict("the call has no audio here yet, or is over; try again in a moment",
+                       code="not_ringing_in_browser")
     from softphone_bridge.webrtc import BrowserLeg
 
     leg = BrowserLeg(payload_type=payload)

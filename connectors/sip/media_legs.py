@@ -16,8 +16,10 @@ import asyncio
 import logging
 from typing import Any
 
+from connectors.sip import sdp
+from connectors.sip.call import CallFailed
 from connectors.sip.relay import RtpRelay
-from connectors.sip.session import VoiceSession
+from connectors.sip.session import VoiceSession, failure_outcome
 
 log = logging.getLogger(__name__)
 STOP = object()  # (_next_browser) no more connections to wait for
@@ -28,10 +30,14 @@ class MediaLegs:
 
     core: Any
     host: str
+    manager: Any
     agent_ring_seconds: float
+    customer_ring_seconds: float
     sessions: dict[str, VoiceSession]
 
     def spawn(self, coro: Any) -> None: ...
+    def _uri_of(self, target: tuple[str, str]) -> str: ...
+    def _report_keys(self, session: VoiceSession) -> None: ...
     def _record(self, session: VoiceSession) -> None: ...
     def _start_hold_audio(self, session: VoiceSession) -> None: ...
     def _stop_hold_audio(self, session: VoiceSession) -> None: ...
@@ -72,8 +78,39 @@ class MediaLegs:
         session.browser_offers.put_nowait(leg)
         return None
 
-    async def _ring_browser(self, session: VoiceSession, agent_id: str | None) -> None:
-        """The accepting agent answers in her browser: bridge each connection her desktop makes."""
+    async def _make_call_from_browser(self, interaction_id: str, agent_id: str | None,
+                                      target: tuple[str, str]) -> None:
+        """MakeCall (and callbacks) for an agent who talks in the browser: her desktop connects
+        first, then the customer is dialled and bridged."""
+        relay = RtpRelay(self.host)
+        await relay.open()
+        session = VoiceSession(interaction_id, self.manager.call(self._uri_of(target)), relay, 0,
+                               browser_offers=asyncio.Queue())
+        self.sessions[interaction_id] = session
+        self._record(session)
+        await self._ring_browser(session, agent_id, outbound=True)
+
+    async def _dial_customer(self, session: VoiceSession, agent_id: str | None) -> None:
+        """(MakeCall from the browser) the agent is there: ring the customer and bridge."""
+        leg = session.caller
+        try:
+            media = await leg.dial(sdp.offer(self.host, session.relay.a.port, payloads=(0, 101)),
+                                   ring_seconds=self.customer_ring_seconds)
+        except CallFailed as exc:
+            log.info("MakeCall %s: the customer did not answer: %s", session.interaction_id, exc)
+            await self._end(session, "customer", outcome=failure_outcome(exc.status))
+            return
+        session.relay.set_peer("a", (media.host, media.port))
+        session.relay.a.events_payload = media.events_payload
+        self._report_keys(session)
+        await self.core.call_answered(session.interaction_id, leg.call_id, leg="customer", agent_id=agent_id)
+        await leg.ended.wait()
+        if leg.ended_by == "them":
+            await self._end(session, "customer")
+
+    async def _ring_browser(self, session: VoiceSession, agent_id: str | None, *, outbound: bool = False) -> None:
+        """The accepting agent answers in her browser: bridge each connection her desktop makes
+        (``outbound``: then dial the customer, MakeCall)."""
         offers: asyncio.Queue[Any] = session.browser_offers or asyncio.Queue()
         session.browser_offers = offers
         leg: Any = None
@@ -88,6 +125,8 @@ class MediaLegs:
                             return
                         if answered:  # she did not come back
                             await self._end(session, "agent")
+                        elif outbound:
+                            await self._end(session, "agent", outcome="agent_unreachable")
                         elif agent_id:
                             log.warning("agent %s did not connect her browser for call %s: set away, next agent",
                                         agent_id, session.caller.call_id)
@@ -96,8 +135,10 @@ class MediaLegs:
                     await self._bridge_browser(session, leg)
                     if not answered:
                         answered = True
-                        await self.core.call_answered(session.interaction_id, session.caller.call_id, leg="agent",
-                                                      agent_id=agent_id)
+                        await self.core.call_answered(session.interaction_id, leg.call_id if outbound else
+                                                      session.caller.call_id, leg="agent", agent_id=agent_id)
+                        if outbound:
+                            self.spawn(self._dial_customer(session, agent_id))
                 leg = await self._next_browser(session, leg, offers)
                 if leg is STOP:
                     return

@@ -218,6 +218,9 @@ class VoiceDesk(MediaLegs):
         """MakeCall: the agent's phone first, then the customer, then the bridge."""
         endpoint = await self.core.agent_endpoint(agent_id) if agent_id else None
         target = await self.core.call_target(interaction_id)
+        if endpoint == "browser" and target is not None:
+            await self._make_call_from_browser(interaction_id, agent_id, target)
+            return
         if not endpoint or not endpoint.startswith("sip") or target is None:
             log.warning("MakeCall %s: agent endpoint %r, target %r: cannot dial", interaction_id, endpoint, target)
             return

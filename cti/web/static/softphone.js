@@ -30,6 +30,17 @@ const softphone = (() => {
     return () => { clearInterval(timer); context.close(); };
   }
 
+  // The call's audio may be set up a moment after the accept (an outbound call): ask again for 5 s.
+  async function offer(id, sdp) {
+    for (let attempt = 0; ; attempt++) {
+      try { return await cti.api("POST", `/api/v1/interactions/${id}/softphone`, {type: "offer", sdp}); }
+      catch (error) {
+        if (error.code !== "not_ringing_in_browser" || attempt >= 10) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
   async function connect(id, say) {
     if (calls.has(id)) return;
     const call = {pc: null, microphone: null, meter: null};
@@ -57,9 +68,7 @@ const softphone = (() => {
       };
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
-      const answer = await cti.api("POST", `/api/v1/interactions/${id}/softphone`,
-                                   {type: "offer", sdp: pc.localDescription.sdp});
-      await pc.setRemoteDescription(answer);
+      await pc.setRemoteDescription(await offer(id, pc.localDescription.sdp));
     } catch (error) {
       close(id);
       say(`browser audio failed: ${error.message}`);
