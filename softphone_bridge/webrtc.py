@@ -4,15 +4,16 @@ agent answering in the desktop's softphone).
 The peer connection answers with PCMU (every browser offers it; Opus only when one does not), so
 the browser's audio normally arrives at 8 kHz; anything else (Opus at 48 kHz, stereo) is
 resampled to 8 kHz mono and goes to the bridge as 20 ms G.711 frames in the bridge's codec
-(``MediaLeg.to_bridge``). What the bridge sends (the other party,
-hold audio) is decoded and played to the browser by ``PhoneAudioTrack`` on its own 20 ms clock,
-with silence when nothing came: a small jitter buffer of up to 10 frames that absorbs bursts.
+(``MediaLeg.to_bridge``). What the bridge sends (the other party, hold audio) is played to the
+browser by ``PhoneAudioTrack`` on its own 20 ms clock, as the mu-law it is when the browser speaks
+PCMU, with silence when nothing came: a small jitter buffer of up to 10 frames that absorbs bursts.
 A browser that sends no audio for ``SILENT_SECONDS`` is taken as gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import audioop
 import fractions
 import logging
 import secrets
@@ -25,25 +26,37 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSession
 from softphone_bridge.rtp import FRAME, MediaLeg, decode
 
 log = logging.getLogger(__name__)
-SILENCE = b"\0" * (FRAME * 2)
+SILENCE = b"\xff" * FRAME  # mu-law
 # A browser sends audio all the time (silence too). None at all means it is gone, well before ICE
 # consent checks would say so (30 s): the first audio may take a while (ICE, DTLS), then not.
 FIRST_AUDIO_SECONDS, SILENT_SECONDS = 15.0, 4.0
 TIME_BASE = fractions.Fraction(1, 8000)
 
 
+def first_codec(sdp: str) -> str:
+    """The name of the codec an SDP's audio section lists first (the one that is sent)."""
+    payloads = next((line.split()[3:] for line in sdp.splitlines() if line.startswith("m=audio")), [])
+    for line in sdp.splitlines():
+        if payloads and line.startswith(f"a=rtpmap:{payloads[0]} "):
+            return line.split()[1].split("/")[0]
+    return ""
+
+
 class PhoneAudioTrack(MediaStreamTrack):
-    """What the browser hears: 16-bit PCM frames from the bridge, paced at 20 ms."""
+    """What the browser hears: mu-law frames from the bridge, paced at 20 ms. When the browser
+    speaks PCMU (``encoded``) they go out as they are, as packets aiortc only packetizes (no
+    decoding, no resampling, no encoder thread hop per frame); else as PCM frames to encode."""
 
     kind = "audio"
 
     def __init__(self) -> None:
         super().__init__()
         self.frames: deque[bytes] = deque(maxlen=10)
+        self.encoded = False
         self._pts = 0
         self._start: float | None = None
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.AudioFrame | av.Packet:
         if self._start is None:
             self._start = time.monotonic()
         self._pts += FRAME
@@ -51,8 +64,12 @@ class PhoneAudioTrack(MediaStreamTrack):
         if wait > 0:
             await asyncio.sleep(wait)
         chunk = self.frames.popleft() if self.frames else SILENCE
+        if self.encoded:
+            packet = av.Packet(chunk)
+            packet.pts, packet.time_base = self._pts, TIME_BASE
+            return packet
         frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
-        frame.planes[0].update(chunk)
+        frame.planes[0].update(audioop.ulaw2lin(chunk, 2))
         frame.sample_rate, frame.pts, frame.time_base = 8000, self._pts, TIME_BASE
         return frame
 
@@ -69,7 +86,8 @@ class BrowserLeg(MediaLeg):
         self._reader: asyncio.Task[None] | None = None
 
     def from_bridge(self, payload: bytes) -> None:
-        self.outgoing.frames.append(decode(payload, self.payload_type))
+        self.outgoing.frames.append(payload if self.payload_type == 0 else
+                                    audioop.lin2ulaw(decode(payload, self.payload_type), 2))
 
     async def answer(self, offer_sdp: str) -> str:
         """Take the browser's offer; return our answer (ICE candidates included)."""
@@ -91,6 +109,7 @@ class BrowserLeg(MediaLeg):
         transceiver.setCodecPreferences([codecs[name] for name in ("audio/PCMU", "audio/opus") if name in codecs])
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self.outgoing.encoded = first_codec(self.pc.localDescription.sdp) == "PCMU"
         return self.pc.localDescription.sdp
 
     async def _read(self, track: MediaStreamTrack) -> None:
