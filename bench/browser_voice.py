@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import audioop
 import fractions
 import itertools
 import json
@@ -40,14 +41,16 @@ from sip_test_env.phones import Phone
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-# One second of 700 Hz at 8 kHz is a whole number of periods: 50 frames of 20 ms, made once. (8 kHz,
-# the rate the PCMU session runs at, so the simulated browsers do not spend the machine resampling.)
-TONE_FRAMES = [b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 700 * (f * 160 + i) / 8000)))
-                        for i in range(160)) for f in range(50)]
+# One second of 700 Hz at 8 kHz is a whole number of periods: 50 frames of 20 ms, made once, as
+# PCMU (the codec the session runs): the simulated browsers hand aiortc packets to send, so they do
+# not spend the machine encoding (a real browser does that in its own process and cores).
+TONE_PACKETS = [audioop.lin2ulaw(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 700 * (f * 160 + i)
+                                                                                 / 8000))) for i in range(160)), 2)
+                for f in range(50)]
 
 
 class Tone(MediaStreamTrack):
-    """A 700 Hz microphone, 20 ms frames at 8 kHz, paced in real time."""
+    """A 700 Hz microphone, 20 ms PCMU packets, paced in real time."""
 
     kind = "audio"
 
@@ -55,17 +58,16 @@ class Tone(MediaStreamTrack):
         super().__init__()
         self.n, self.start = 0, 0.0
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.Packet:
         if not self.start:
             self.start = time.monotonic()
         self.n += 1
         wait = self.start + self.n * 0.02 - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        frame = av.AudioFrame(format="s16", layout="mono", samples=160)
-        frame.planes[0].update(TONE_FRAMES[(self.n - 1) % len(TONE_FRAMES)])
-        frame.sample_rate, frame.pts, frame.time_base = 8000, (self.n - 1) * 160, fractions.Fraction(1, 8000)
-        return frame
+        packet = av.Packet(TONE_PACKETS[(self.n - 1) % len(TONE_PACKETS)])
+        packet.pts, packet.time_base = (self.n - 1) * 160, fractions.Fraction(1, 8000)
+        return packet
 
 
 def dominant(samples: list[int], rate: int) -> float:
