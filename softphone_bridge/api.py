@@ -96,8 +96,8 @@ async def twilio_media(call: Call) -> web.StreamResponse:
         raise Unauthorized("X-Twilio-Signature is required", code="signature_missing")
     public = svc.config.server.public_url.rstrip("/")
     url = (public.replace("http", "ws", 1) if public else f"ws://{request.host}") + request.path_qs
-    channels = [c for c in svc.extras["connectors"].running.values() if hasattr(c, "stream_signed")]
-    if not any(c.stream_signed(url, signature) for c in channels):
+    specs = [s for s in svc.extras["connectors"].specs if hasattr(s.cls, "stream_signed")]
+    if not any(s.cls.stream_signed(s.settings, url, signature) for s in specs):
         raise Forbidden("the signature does not match the stream URL", code="signature_invalid")
     desk = voice_desk(svc)
     if desk is None:
