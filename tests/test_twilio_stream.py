@@ -135,3 +135,46 @@ async def test_forged_and_mismatched_streams_are_refused(
                 message = await ws.receive(timeout=10)
                 assert message.type is aiohttp.WSMsgType.CLOSE and ws.close_code == 4400
         assert desk_of(h).sessions == {}
+
+
+async def test_a_twilio_caller_talks_to_an_agent_in_the_browser(
+        tmp_path: Path, registrar: Registrar, phones: Any, twilio: TwilioEmulator) -> None:
+    """Neither side is a SIP phone of ours: a Media Stream on one side, WebRTC on the other."""
+    import av
+    from aiortc import MediaStreamTrack
+
+    from tests.test_desk_softphone import connect_softphone
+    from tests.test_media_legs import strongest
+
+    caller_phone = await phones("bob", 1000)
+    port = free_port()
+    async with running_server(stream_config(tmp_path, twilio, registrar, port), port=port) as h:
+        wire_number(twilio, h)
+        await registered(h)
+        dana = await h.agent("dana", voice_endpoint="browser")
+        call = await twilio.place_inbound_call("+358409998877", caller_sip=caller_phone.uri)
+        iid = await call_in_state(h, "offered", agent="dana", what="the streamed call offered to dana")
+        await dana.accept(iid)
+        received: list[bytes] = []
+        browser = await connect_softphone(dana, iid)
+        listeners = []
+
+        async def listen(track: MediaStreamTrack) -> None:
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
+            while len(received) < 150:
+                for frame in resampler.resample(await track.recv()):
+                    received.append(bytes(frame.planes[0])[: frame.samples * 2])
+
+        try:
+            listeners = [asyncio.ensure_future(listen(r.track)) for r in browser.getReceivers()]
+            await h.wait_for(lambda: len(received) >= 150, timeout=15, what="three seconds heard in the browser")
+            assert strongest(b"".join(received[100:150]), 8000, range(300, 1200, 20)) == 1000, "the caller's tone"
+            await dana.end(iid)
+            await asyncio.to_thread(caller_phone.wait_call_over)
+        finally:
+            for listener in listeners:
+                listener.cancel()
+            await browser.close()
+        await h.wait_for(call.done.is_set, what="the Twilio call completed")
+        assert desk_of(h).sessions == {}
+    assert abs(heard(caller_phone) - 700) < 25, "the caller heard the agent's browser"
