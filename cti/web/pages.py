@@ -14,7 +14,7 @@ from cti.errors import NotFound
 api = Api()
 STATIC = {"desk.js": "application/javascript", "wallboard.js": "application/javascript",
           "reports.js": "application/javascript", "voice.js": "application/javascript",
-          "softphone.js": "application/javascript",
+          "softphone.js": "application/javascript", "webrtc-audio.js": "application/javascript",
           "cti.js": "application/javascript", "style.css": "text/css"}
 HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
            "Referrer-Policy": "no-referrer",

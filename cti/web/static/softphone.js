@@ -7,29 +7,6 @@
 "use strict";
 const softphone = (() => {
   const calls = new Map();  // interaction id -> {pc, microphone, meter}
-  const gathered = (pc) => new Promise((resolve) => {
-    if (pc.iceGatheringState === "complete") return resolve();
-    pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
-    setTimeout(resolve, 3000);
-  });
-
-  function meter(stream, status) {
-    const context = new AudioContext();
-    const analyser = context.createAnalyser();
-    analyser.fftSize = 8192;
-    context.createMediaStreamSource(stream).connect(analyser);
-    const bins = new Float32Array(analyser.frequencyBinCount);
-    const timer = setInterval(() => {
-      analyser.getFloatFrequencyData(bins);
-      let best = 1;
-      for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-      status().dataset.peakHz = String(Math.round(best * context.sampleRate / analyser.fftSize));
-      status().dataset.levelDb = String(Math.round(bins[best]));
-      status().classList.toggle("hearing", bins[best] > -70);
-    }, 250);
-    return () => { clearInterval(timer); context.close(); };
-  }
-
   // The call's audio may be set up a moment after the accept (an outbound call): ask again for 5 s.
   async function offer(id, sdp) {
     for (let attempt = 0; ; attempt++) {
@@ -56,7 +33,11 @@ const softphone = (() => {
         const audio = document.getElementById("softphone-audio");
         audio.srcObject = stream;
         audio.play().catch(() => {});
-        call.meter = meter(stream, status);
+        call.meter = webrtcAudio.analyse(stream, (hz, db) => {
+          status().dataset.peakHz = String(Math.round(hz));
+          status().dataset.levelDb = String(Math.round(db));
+          status().classList.toggle("hearing", db > -70);
+        });
       };
       pc.onconnectionstatechange = () => {
         const state = pc.connectionState;
@@ -67,7 +48,7 @@ const softphone = (() => {
         }
       };
       await pc.setLocalDescription(await pc.createOffer());
-      await gathered(pc);
+      await webrtcAudio.gathered(pc);
       await pc.setRemoteDescription(await offer(id, pc.localDescription.sdp));
     } catch (error) {
       close(id);

@@ -6,20 +6,6 @@
   const button = document.getElementById("talk");
   if (!button || !window.RTCPeerConnection) { if (button) button.hidden = true; return; }
   const status = document.getElementById("talk-status");
-  const analyse = (stream) => {
-    const context = new AudioContext();
-    const analyser = context.createAnalyser();
-    analyser.fftSize = 8192;
-    context.createMediaStreamSource(stream).connect(analyser);
-    const bins = new Float32Array(analyser.frequencyBinCount);
-    setInterval(() => {
-      analyser.getFloatFrequencyData(bins);
-      let best = 1;
-      for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-      window.__peakHz = best * context.sampleRate / analyser.fftSize;
-      window.__peakDb = bins[best];
-    }, 250);
-  };
   button.addEventListener("click", async () => {
     button.disabled = true;
     status.textContent = "…";
@@ -32,14 +18,10 @@
         const audio = document.getElementById("remote");
         audio.srcObject = stream;
         audio.play().catch(() => {});
-        analyse(stream);
+        webrtcAudio.analyse(stream, (hz, db) => { window.__peakHz = hz; window.__peakDb = db; });
       };
       await pc.setLocalDescription(await pc.createOffer());
-      await new Promise((resolve) => {
-        if (pc.iceGatheringState === "complete") return resolve();
-        pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
-        setTimeout(resolve, 3000);
-      });
+      await webrtcAudio.gathered(pc);
       const base = location.pathname.replace(/\/(callback|voice)?$/, "");
       const response = await fetch(base + "/voice", {method: "POST", headers: {"Content-Type": "application/json"},
         body: JSON.stringify({type: "offer", sdp: pc.localDescription.sdp,
