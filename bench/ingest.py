@@ -6,7 +6,10 @@ Each round runs the bare 'hello' endpoint, then the route, back to back, and the
 taken within the round (this machine's speed drifts by tens of percent between minutes);
 the figures printed are the medians over the rounds. Ingest: POST /api/v1/inbound, each
 request creating a contact, case, interaction, message and five events, durable on SQLite
-(synchronous=FULL). Read: GET /api/v1/interactions/{id}.
+(synchronous=FULL). Read: GET /api/v1/interactions/{id}, twice: the same interaction on
+every request (after the first, answered from the rendering kept for the row's version, which
+the read still checks against the database), and a different one on every request, going round
+more interactions than are kept, so every read reads and renders the row.
 """
 
 from __future__ import annotations
@@ -33,6 +36,18 @@ request = function()
                     ["Authorization"] = "Bearer TOKEN"}, body)
 end
 """
+
+
+SPREAD_READS_LUA = """
+local ids = {IDS}
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/api/v1/interactions/" .. ids[(counter % #ids) + 1],
+                    {["Authorization"] = "Bearer TOKEN"})
+end
+"""
+SPREAD_READ_IDS = 20_000  # twice the renderings a server keeps (cti/api/rendered.py)
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
@@ -77,11 +92,14 @@ def main() -> None:
         request = urllib.request.Request(server.url + "/api/v1/interactions?limit=1",
                                          headers={"Authorization": f"Bearer {token}"})
         iid = json.loads(urllib.request.urlopen(request).read())["items"][0]["id"]
-        hello_r, read = [], []
+        ids = [r[0] for r in db.execute("SELECT id FROM interactions ORDER BY rowid LIMIT ?", (SPREAD_READ_IDS,))]
+        spread_script = SPREAD_READS_LUA.replace("IDS", ",".join(f'"{i}"' for i in ids)).replace("TOKEN", token)
+        hello_r, read, spread = [], [], []
         for _ in range(args.rounds):
             hello_r.append(run_wrk(bare.url, **wrk))
             read.append(run_wrk(f"{server.url}/api/v1/interactions/{iid}",
                                 headers={"Authorization": f"Bearer {token}"}, **wrk))
+            spread.append(run_wrk(f"{server.url}/api/v1/interactions/x", script=spread_script, **wrk))
 
         print(f"bare aiohttp hello         {_median(hello_i + hello_r, 'rps'):8.0f} req/s  "
               f"p50 {_median(hello_i + hello_r, 'p50_ms'):6.2f} ms  p99 {_median(hello_i + hello_r, 'p99_ms'):6.2f} ms")
@@ -89,6 +107,7 @@ def main() -> None:
         print(f"{'':26s} {answered:.0f} answered 2xx, {stored} messages and {events} events stored "
               f"(stored >= answered: requests cut off when wrk stops may still commit)")
         _report("GET /interactions/{id}", read, hello_r, "req/s")
+        _report(f"  ... over {len(ids)} ids", spread, hello_r, "req/s")
     finally:
         server.stop()
         bare.stop()

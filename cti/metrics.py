@@ -29,6 +29,9 @@ class Metrics:
                                         registry=self.registry)
         self.connector_up = Gauge("cti_connector_up", "1 when the connector is connected", ["connector"],
                                   registry=self.registry)
+        self.interaction_reads = Gauge("cti_interaction_reads", "interaction reads by outcome: 'kept' answered "
+                                       "with the rendering kept for the row's current version, 'read' read the row",
+                                       ["outcome"], registry=self.registry)
         self.write_batches = Gauge("cti_db_write_batches", "write batches committed", registry=self.registry)
         self.write_ops = Gauge("cti_db_write_ops", "write operations committed", registry=self.registry)
         self.webhook_deliveries = Counter("cti_outbox_deliveries_total", "outbound HTTP deliveries",

@@ -86,6 +86,9 @@ class Interaction(SQLModel, table=True):
     first_response_at: float | None = None
     ended_at: float | None = None
     closed_at: float | None = None
+    # Raised by a database trigger on every UPDATE of the row (migration 0006), whoever writes it;
+    # a read checks a cached rendering against it (cti/services/rendered.py).
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Message(SQLModel, table=True):

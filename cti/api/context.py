@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cti.api.rendered import RenderedInteractions
 from cti.bus import EventBus
 from cti.config import Config
 from cti.metrics import Metrics
@@ -56,6 +57,7 @@ class Services:
     tokens: TokenCache
     node_id: str
     connector_health: dict[str, str] = field(default_factory=dict)
+    rendered_interactions: RenderedInteractions = field(default_factory=RenderedInteractions)
     extras: dict[str, Any] = field(default_factory=dict)
     draining: bool = False
 

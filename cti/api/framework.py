@@ -33,6 +33,11 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
                         headers={**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS)
 
 
+def encoded_json_response(body: bytes, status: int = 200) -> web.Response:
+    """A response for JSON that is already encoded."""
+    return web.Response(body=body, status=status, headers=_JSON_HEADERS)
+
+
 def error_response(error: ApiError) -> web.Response:
     """API.md's error shape with the error's status."""
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None

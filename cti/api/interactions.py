@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from cti import models
 from cti.api import schemas as s
 from cti.api.context import Services, services
-from cti.api.framework import Api, Call
-from cti.api.queries import get_row, page, point_row, require_case_access
+from cti.api.framework import Api, Call, encoded_json_response
+from cti.api.queries import get_row, page, require_case_access
 from cti.call_control import VoiceControl
 from cti.channels import ChannelDirectory
 from cti.errors import InvalidInput, Unavailable, Unprocessable
@@ -48,14 +49,12 @@ async def list_interactions(call: Call) -> dict[str, Any]:
 
 @api.route("GET", "/api/v1/interactions/{id}", summary="Get an interaction", tag="interactions", role=Role.AGENT,
            response=s.InteractionOut, errors=(403, 404))
-async def get_interaction(call: Call) -> dict[str, Any]:
-    iid, actor = call.path("id"), call.actor
-
-    db = services(call.request).db
-    row = await db.read_point(lambda sql: point_row(sql, I, iid, "interaction"))
-    if actor.is_agent and row.agent_id != actor.agent_id:
-        await db.read(lambda conn: require_case_access(conn, actor, row.case_id))
-    return render.interaction(row)
+async def get_interaction(call: Call) -> web.Response:
+    actor, svc = call.actor, services(call.request)
+    found = await svc.rendered_interactions.get(svc.db, call.path("id"))
+    if actor.is_agent and found.agent_id != actor.agent_id:
+        await svc.db.read(lambda conn: require_case_access(conn, actor, found.case_id))
+    return encoded_json_response(found.body)
 
 
 @api.route("POST", "/api/v1/inbound", summary="Custom-channel API: store an inbound message", tag="interactions",

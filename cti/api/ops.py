@@ -47,6 +47,8 @@ async def metrics(call: Call) -> web.Response:
     svc.metrics.write_batches.set(svc.db.batches)
     svc.metrics.write_ops.set(svc.db.ops)
     svc.metrics.events_delivered.set(svc.bus.delivered)
+    svc.metrics.interaction_reads.labels("kept").set(svc.rendered_interactions.hits)
+    svc.metrics.interaction_reads.labels("read").set(svc.rendered_interactions.misses)
     for name, state in svc.connector_health.items():
         svc.metrics.connector_up.labels(name).set(1 if state in HEALTHY else 0)
     return web.Response(body=svc.metrics.render(), content_type="text/plain", charset="utf-8",

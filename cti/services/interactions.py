@@ -188,6 +188,7 @@ def new_interaction(tx: Tx, *, case_id: str, contact_id: str, channel: str, dire
         disposition=None,
         notes=None, created_at=tx.now, updated_at=tx.now, queued_at=None, offered_at=None,
         offer_expires_at=None, accepted_at=None, first_response_at=None, ended_at=None, closed_at=None,
+        version=0,
     )
     if policy is not None:
         row["queue"] = queue or policy.queue_for(channel)

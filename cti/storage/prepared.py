@@ -20,7 +20,7 @@ from sqlalchemy.sql import ClauseElement
 
 
 class _Plan:
-    __slots__ = ("defaults", "keys", "processors", "results", "row_type", "sql")
+    __slots__ = ("converted", "defaults", "keys", "make_row", "processors", "row_type", "sql")
 
     def __init__(self, statement: ClauseElement, conn: Connection) -> None:
         compiled = statement.compile(dialect=conn.dialect)
@@ -33,12 +33,19 @@ class _Plan:
         names = [str(c.key) for c in columns] if columns is not None else None
         self.row_type = namedtuple("Row", names, rename=True) if names is not None else None  # type: ignore[misc]
         dialect = conn.dialect
-        self.results: list[Callable[[Any], Any] | None] = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in (columns or [])]
+        results = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in (columns or [])]
+        # Only the columns whose type converts (JSON, bool) are touched; the rest are taken as sqlite3 gave them.
+        self.converted = [(index, process) for index, process in enumerate(results) if process is not None]
+        self.make_row = self.row_type._make if self.row_type is not None else None
 
     def row(self, raw: tuple[Any, ...]) -> Any:
-        assert self.row_type is not None
-        return self.row_type(*(p(v) if p is not None else v for p, v in zip(self.results, raw, strict=True)))
+        assert self.make_row is not None
+        if not self.converted:
+            return self.make_row(raw)
+        values = list(raw)
+        for index, process in self.converted:
+            values[index] = process(values[index])
+        return self.make_row(values)
 
     def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         values = []
