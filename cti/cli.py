@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -61,6 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     app = create_app(config)
+    app.on_startup.append(_freeze_startup_heap)  # runs after the app's own start-up (cleanup_ctx)
     host, port = config.server.host, config.server.port
     connectors = ", ".join(sorted(config.connectors)) or "none"
     custom = ", ".join(c.name for c in config.channels.custom) or "none"
@@ -69,6 +71,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     web.run_app(app, host=host, port=port, print=None, access_log=None,
                 shutdown_timeout=config.server.shutdown_drain_seconds, handle_signals=True)
     return 0
+
+
+async def _freeze_startup_heap(app: Any) -> None:
+    """Leave what start-up built (modules, SQLAlchemy's and pydantic's machinery, the app) out of
+    the cyclic garbage collector's full passes.
+
+    Measured during the ingest benchmark: each full pass walked ~150,000 objects and stopped every
+    thread for 80-210 ms, six times in 30 s, and those pauses were the requests' p99. Only the
+    server process does this: tests build and drop many apps in one process, and frozen objects
+    are never collected."""
+    gc.collect()
+    gc.freeze()
+    log.info("start-up heap frozen: %d objects left out of full garbage collections", gc.get_freeze_count())
 
 
 def _version() -> str:
