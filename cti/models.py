@@ -87,7 +87,7 @@ class Interaction(SQLModel, table=True):
     ended_at: float | None = None
     closed_at: float | None = None
     # Raised by a database trigger on every UPDATE of the row (migration 0006), whoever writes it;
-    # a read checks a cached rendering against it (cti/services/rendered.py).
+    # a read checks a cached rendering against it (cti/api/rendered.py).
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
