@@ -28,14 +28,13 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON response rendered with orjson (the header given as is: no content-type parsing)."""
-    return web.Response(body=orjson.dumps(body), status=status,
-                        headers={**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS)
+    """A JSON response rendered with orjson."""
+    return encoded_json_response(orjson.dumps(body), status, headers)
 
 
-def encoded_json_response(body: bytes, status: int = 200) -> web.Response:
-    """A response for JSON that is already encoded."""
-    return web.Response(body=body, status=status, headers=_JSON_HEADERS)
+def encoded_json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A response for JSON that is already encoded (the header given as is: no content-type parsing)."""
+    return web.Response(body=body, status=status, headers={**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS)
 
 
 def error_response(error: ApiError) -> web.Response:
