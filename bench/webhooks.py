@@ -75,7 +75,7 @@ def meta_delivery(n: int, run: str) -> tuple[str, str]:
 
 def twilio_delivery(n: int, run: str, url: str) -> tuple[str, str]:
     params = {"AccountSid": "AC00000000000000000000000000000000", "ApiVersion": "2010-04-01",
-              "MessageSid": f"SM{run}{n}", "From": f"+35840{7_000_000 + n % 1000}", "To": "+15550100",
+              "MessageSid": f"SM{run}{n:024x}", "From": f"+35840{7_000_000 + n % 1000}", "To": "+15550100",
               "Body": f"Missä on tilaus {n}?", "NumMedia": "0"}
     return urllib.parse.urlencode(params), twilio_signature("twilio-token", url, params)
 

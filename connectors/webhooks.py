@@ -48,7 +48,7 @@ class SignedJsonWebhook:
     def parse(self, request: WebhookRequest) -> list[InboundMessage | CallEvent]:
         try:
             return list(self.events(json.loads(request.body)))
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
             raise WebhookRejected(400, "malformed_event", f"not {self.what}: {exc}") from exc
 
     def reply(self, request: WebhookRequest, stored: list[Received | str | None]) -> WebhookReply:

@@ -30,12 +30,14 @@ from cti.channels import ChannelDirectory
 from cti.config import Config
 from cti.connector_host import ConnectorHost, connector_specs
 from cti.delivery import OutboxWorker, WebhookFanout, WebhookSender
+from cti.errors import Unauthorized
 from cti.events import Event
 from cti.leases import LeasedRunner
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
 from cti.routing.router import Router
 from cti.services.actors import Actor
+from cti.services.tokens import UNKNOWN, Refusal
 from cti.storage.db import Database
 from cti.storage.migrate import upgrade_database
 from cti.web import pages as web_pages
@@ -65,13 +67,19 @@ def default_node_id() -> str:
 
 
 async def _authenticate(request: web.Request) -> Actor | None:
+    """The actor of the request's bearer token; None without one; Unauthorized naming why a token is refused."""
     header = request.headers.get("Authorization", "")
     secret = header[7:].strip() if header[:7].lower() == "bearer " else ""
     if not secret and request.path in TOKEN_QUERY_PATHS:
         secret = request.query.get("access_token", "")
-    if not secret or len(secret) > 200:
+    if not secret:
         return None
-    return await request.app[SERVICES].tokens.resolve(secret)
+    if len(secret) > 200:
+        raise Unauthorized(UNKNOWN.message, code=UNKNOWN.code)
+    found = await request.app[SERVICES].tokens.resolve(secret)
+    if isinstance(found, Refusal):
+        raise Unauthorized(found.message, code=found.code)
+    return found
 
 
 def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,

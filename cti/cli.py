@@ -106,13 +106,24 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
     config = _config(args)
     row, secret = _run_db(config, lambda db: db.write(
-        lambda tx: create_token(tx, role=args.role, agent_id=args.agent, name=args.name)))
+        lambda tx: create_token(tx, role=args.role, agent_id=args.agent, name=args.name,
+                                expires_in=args.expires_in)))
     if args.json:
-        body = {"id": row["id"], "role": row["role"], "agent_id": row["agent_id"], "token": secret}
+        body = {"id": row["id"], "role": row["role"], "agent_id": row["agent_id"], "token": secret,
+                "expires_at": row["expires_at"]}
         print(orjson.dumps(body).decode())
     else:
         print(secret)
         print(f"(token {row['id']}, role {row['role']}; shown once, store it now)", file=sys.stderr)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from cti.services.tokens import revoke_token
+
+    config = _config(args)
+    row = _run_db(config, lambda db: db.write(lambda tx: revoke_token(tx, args.token_id)))
+    print(f"token {row['id']} revoked (every node refuses it within 2 s)")
     return 0
 
 
@@ -176,8 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
     create.add_argument("--agent", help="the agent id (role agent)")
     create.add_argument("--name", help="a note about who uses it")
+    create.add_argument("--expires-in", dest="expires_in", type=float, metavar="SECONDS",
+                        help="the token stops working after this many seconds (default: never)")
     create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(func=cmd_token_create)
+    revoke = token.add_parser("revoke", parents=[common], help="revoke a token by its id (tok_...)")
+    revoke.add_argument("token_id", help="the token's id, as printed by create or GET /api/v1/tokens")
+    revoke.set_defaults(func=cmd_token_revoke)
 
     agent = sub.add_parser("agent", help="agents").add_subparsers(dest="agent_command", required=True)
     add = agent.add_parser("add", parents=[common], help="add an agent")

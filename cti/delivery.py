@@ -160,7 +160,13 @@ class WebhookSender:
 
 
 class OutboxWorker:
-    """Delivers due outbox items of one kind (and target) with the given deliver function."""
+    """Delivers due outbox items of one kind (and target) with the given deliver function.
+
+    What the far end took is never sent again: when recording a delivery fails (the database is
+    busy, a constraint refuses the far end's id), the item is kept here as delivered and its
+    recording retried alone. When recording a failed attempt fails, the item waits out the
+    attempt's backoff here before it is tried again. Every retry has backoff and the configured
+    attempt limit, after which the item (and its message) is failed with the reason."""
 
     def __init__(self, db: Database, config: Config, metrics: Metrics, *, kind: str, deliver: Deliver,
                  target: str | None = None, poll_seconds: float = 0.2, concurrency: int = 32) -> None:
@@ -168,6 +174,8 @@ class OutboxWorker:
         self.kind, self.target, self.deliver = kind, target, deliver
         self.poll_seconds = poll_seconds
         self._inflight: set[str] = set()
+        self._unrecorded: dict[str, str | None] = {}  # delivered, not yet recorded: item id -> far end's id
+        self._held: dict[str, float] = {}  # item id -> not before (monotonic): a failed attempt not recorded
         self._limit = asyncio.Semaphore(concurrency)
         due = sa.select(O).where(O.c.state == "pending", O.c.kind == kind, O.c.next_attempt_at <= sa.bindparam("now"))
         if target is not None:
@@ -178,12 +186,16 @@ class OutboxWorker:
         """Deliver until cancelled."""
         async with asyncio.TaskGroup() as group:
             while True:
-                now = time.time()
+                if self._unrecorded:
+                    await self._record_unrecorded()
+                now, clock = time.time(), time.monotonic()
                 due = await self.db.read(lambda c, n=now: c.execute(self._due, {"now": n}).all())
                 for item in due:
-                    if item.id not in self._inflight:
-                        self._inflight.add(item.id)
-                        group.create_task(self._deliver(item))
+                    if item.id in self._inflight or item.id in self._unrecorded or self._held.get(item.id, 0) > clock:
+                        continue
+                    self._held.pop(item.id, None)
+                    self._inflight.add(item.id)
+                    group.create_task(self._deliver(item))
                 await asyncio.sleep(self.poll_seconds)
 
     async def _deliver(self, item: Any) -> None:
@@ -194,20 +206,41 @@ class OutboxWorker:
                 except Exception as exc:  # a connector bug must not stop the outbox: retry, loudly
                     log.exception("outbox item %s: delivery raised", item.id)
                     outcome, detail, external_id, hint = "retry", f"{type(exc).__name__}: {exc}"[:300], None, []
-            cfg = self.config.webhooks
-            if outcome == "ok":
-                await self.db.write(lambda tx: mark_delivered(tx, item.id, external_id=external_id))
-            else:
-                attempts = item.attempts + 1
-                retry_at = None
-                if outcome == "retry" and attempts < cfg.max_attempts:
-                    delay = min(cfg.max_backoff, cfg.initial_backoff * 2 ** (attempts - 1))
-                    retry_at = time.time() + delay * random.uniform(0.5, 1.0)
-                    if hint and hint[0]:  # a rate limit's reset time: not before it
-                        retry_at = max(retry_at, float(hint[0]))
-                await self.db.write(lambda tx: mark_attempt_failed(tx, item.id, error=detail, retry_at=retry_at))
             self.metrics.webhook_deliveries.labels(item.kind, outcome).inc()
-        except Exception:
-            log.exception("outbox item %s: delivery bookkeeping failed; it stays pending", item.id)
+            if outcome == "ok":
+                await self._record_delivered(item.id, external_id)
+                return
+            cfg = self.config.webhooks
+            attempts = item.attempts + 1
+            delay = min(cfg.max_backoff, cfg.initial_backoff * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
+            retry_at = None
+            if outcome == "retry" and attempts < cfg.max_attempts:
+                retry_at = time.time() + delay
+                if hint and hint[0]:  # a rate limit's reset time: not before it
+                    retry_at = max(retry_at, float(hint[0]))
+            try:
+                await self.db.write(lambda tx: mark_attempt_failed(tx, item.id, error=detail, retry_at=retry_at))
+            except Exception:
+                log.exception("outbox item %s: recording a failed attempt failed; next try in %.1f s", item.id, delay)
+                self._held[item.id] = time.monotonic() + delay
         finally:
             self._inflight.discard(item.id)
+
+    async def _record_delivered(self, item_id: str, external_id: str | None) -> None:
+        try:
+            await self.db.write(lambda tx: mark_delivered(tx, item_id, external_id=external_id))
+        except Exception:
+            log.exception("outbox item %s: delivered, but recording it failed; it will not be sent again", item_id)
+            self._unrecorded[item_id] = external_id
+
+    async def _record_unrecorded(self) -> None:
+        """Record deliveries whose recording failed (without the far end's id when that was the problem)."""
+        for item_id, external_id in list(self._unrecorded.items()):
+            try:
+                await self.db.write(lambda tx, i=item_id, e=external_id: mark_delivered(tx, i, external_id=e))
+            except Exception:
+                if external_id is None:
+                    continue  # the database itself is failing: next round
+                self._unrecorded[item_id] = None
+                continue
+            del self._unrecorded[item_id]

@@ -26,6 +26,8 @@ class EventType(StrEnum):
     INTERACTION_ENDED = "interaction.ended"
     INTERACTION_ABANDONED = "interaction.abandoned"
     MESSAGE_RECEIVED = "message.received"
+    MESSAGE_QUEUED = "message.queued"  # a reply waits in the outbox for its channel
+    MESSAGE_RETRYING = "message.retrying"  # a delivery attempt failed; the next one is due at data.retry_at
     MESSAGE_SENT = "message.sent"
     MESSAGE_FAILED = "message.failed"
     MESSAGE_CHAT_STATE = "message.chat_state"

@@ -93,7 +93,11 @@ class Interaction(SQLModel, table=True):
 
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
-    __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_message_channel_external"),)
+    # Inbound ids make a webhook delivered twice store one message; an outbound id is the far end's
+    # and may repeat (migration 0007).
+    __table_args__ = (sa.Index("uq_message_inbound_external", "channel", "external_id", unique=True,
+                               sqlite_where=sa.text("direction = 'inbound'"),
+                               postgresql_where=sa.text("direction = 'inbound'")),)
     id: str = Field(primary_key=True, max_length=40)
     interaction_id: str = Field(foreign_key="interactions.id", index=True, max_length=40)
     case_id: str = Field(max_length=40, index=True)
@@ -137,6 +141,7 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     created_at: float
     revoked_at: float | None = None
+    expires_at: float | None = None
 
 
 class EventRecord(SQLModel, table=True):

@@ -217,8 +217,11 @@ async def request_callback_page(call: Call) -> web.StreamResponse:
     if early is not None:
         return early
     pivot, now = site(request), time.time()
-    form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
-                                                                 "multipart/form-data") else {}
+    try:
+        form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
+                                                                     "multipart/form-data") else {}
+    except (UnicodeDecodeError, ValueError):  # not UTF-8, or not a form: the browser did not send this page's form
+        return _form(request, link, phone, status=400, error="csrf")
     field = str(form.get("csrf") or "")
     if not form_token_valid(pivot.secret, token_hash(call.path("token")), request.cookies.get(COOKIE), field):
         return _form(request, link, phone, status=403, error="csrf")

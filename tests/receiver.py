@@ -20,6 +20,7 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.bad_signatures = 0
         self.status = 200
+        self.answer: dict[str, Any] | None = None  # a fixed JSON answer instead of a fresh external_id
         self.arrived = asyncio.Event()
         self._server: TestServer | None = None
         self.port: int | None = None
@@ -39,7 +40,7 @@ class Receiver:
             return web.json_response({"error": "not now"}, status=self.status)
         self.received.append({"body": orjson.loads(body), "delivery": request.headers.get("X-CTI-Delivery")})
         self.arrived.set()
-        return web.json_response({"external_id": f"ext-{len(self.received)}"})
+        return web.json_response(self.answer or {"external_id": f"ext-{len(self.received)}"})
 
     async def start(self) -> None:
         """Listen (on the same port as before when restarted)."""

@@ -54,12 +54,12 @@ async def test_sms_in_and_out_and_forged_requests_refused(tmp_path: Path) -> Non
             await h.wait_for(lambda: h.services.connector_health.get("twilio") == "connected", what="twilio up")
             ann = await h.agent("ann")
             for _ in range(2):  # Twilio retries: one message
-                status, body = await twilio.send_sms("+358401112233", "Missä tilaukseni on?", "SMabc")
+                status, body = await twilio.send_sms("+358401112233", "Missä tilaukseni on?", "SM" + "a1" * 16)
                 assert status == 200 and body.endswith("<Response></Response>")
             M = models.messages
             rows = await h.wait_for(lambda: h.services.db.read(lambda c: c.execute(
                 sa.select(M).where(M.c.channel == "twilio")).all()), what="the SMS stored")
-            assert [(r.text, r.external_id) for r in rows] == [("Missä tilaukseni on?", "sms:SMabc")]
+            assert [(r.text, r.external_id) for r in rows] == [("Missä tilaukseni on?", "sms:SM" + "a1" * 16)]
             await h.interaction_in_state(rows[0].interaction_id, "offered")
             await ann.accept(rows[0].interaction_id)
             await ann.reply(rows[0].interaction_id, "Se on matkalla.")

@@ -9,7 +9,9 @@ pivot link); a comment gets a private reply (once, within 7 days) or a public co
 
 from __future__ import annotations
 
+import hmac
 import time
+import urllib.parse
 from typing import Any, ClassVar
 
 import aiohttp
@@ -57,8 +59,12 @@ class MetaWebhook(SignedJsonWebhook):
     def challenge(self, request: WebhookRequest) -> WebhookReply | None:
         if "hub.mode" not in request.query:
             return None
-        if request.query.get("hub.mode") == "subscribe" and request.query.get("hub.verify_token") == self.verify_token:
-            return WebhookReply(200, request.query.get("hub.challenge", ""))
+        if request.query.get("hub.mode") == "subscribe" and hmac.compare_digest(
+                request.query.get("hub.verify_token", "").encode(), self.verify_token.encode()):
+            challenge = request.query.get("hub.challenge", "")
+            if not wire.challenge_valid(challenge):
+                raise WebhookRejected(400, "invalid_challenge", "hub.challenge is a short token of digits and letters")
+            return WebhookReply(200, challenge)
         raise WebhookRejected(403, "verify_token_mismatch", "the verify token does not match")
 
     def signature_valid(self, body: bytes, signature: str) -> bool:
@@ -106,7 +112,8 @@ class MetaChannel(Channel):
         if "refused" in plan:
             raise PermanentFailure(plan["refused"][1])
         if plan["route"] == "comment_reply":
-            path = f"/{plan['comment_id']}/{'replies' if message.to_kind == 'instagram' else 'comments'}"
+            comment = urllib.parse.quote(str(plan["comment_id"]), safe="")  # data never becomes path structure
+            path = f"/{comment}/{'replies' if message.to_kind == 'instagram' else 'comments'}"
             status, body = await self._call("POST", path, json_body={"message": message.text})
             return self._sent(status, body, "comment", (body or {}).get("id"))
         recipient = {"comment_id": plan["comment_id"]} if plan["route"] == "private_reply" else {"id": message.to}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,38 @@ from connectors.base import InboundMessage
 DAY = 86_400.0
 STANDARD_WINDOW = DAY
 HUMAN_AGENT_WINDOW = 7 * DAY
+META_ID = re.compile(r"^[0-9]{1,32}$")  # page-scoped ids (PSID, IGSID) and page ids are digits
+OBJECT_ID = re.compile(r"^[0-9]{1,32}(_[0-9]{1,32})?$")  # posts and comments: digits, or page_post
+TOKEN = re.compile(r"^[A-Za-z0-9_.:=+/-]{1,300}$")  # message ids (m_...)
+CHALLENGE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")  # Meta sends a random integer
+
+
+def challenge_valid(value: str) -> bool:
+    """Whether a subscription check's challenge has Meta's shape (echoed only then)."""
+    return bool(CHALLENGE.match(value))
+
+
+def _shaped(value: Any, pattern: re.Pattern[str], what: str) -> str:
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not pattern.match(text):
+        raise ValueError(f"{what} is missing or not of Meta's shape")
+    return text
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("a text field is not a string")
+    return value
+
+
+def _millis(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**14 else None
+
+
+def _label(value: Any) -> str | None:
+    return value[:200] if isinstance(value, str) and value else None
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -53,17 +86,15 @@ def parse_events(payload: Any) -> list[InboundMessage]:
             message = event.get("message") or {}
             if not message or message.get("is_echo"):
                 continue
-            sender = str((event.get("sender") or {}).get("id") or "")
-            mid = message.get("mid")
-            if not sender or not mid:
-                raise ValueError("a message without sender or mid")
+            sender = _shaped((event.get("sender") or {}).get("id"), META_ID, "a message's sender")
+            mid = _shaped(message.get("mid"), TOKEN, "a message's mid")
             if sender == owner:
                 continue
-            text = message.get("text") or " ".join(
-                f"[{a.get('type', 'attachment')}]" for a in message.get("attachments") or []) or ""
+            text = _text(message.get("text")) or " ".join(
+                f"[{_label(a.get('type')) or 'attachment'}]" for a in message.get("attachments") or []) or ""
             out.append(InboundMessage(sender_kind=kind, sender=sender, text=text, external_id=f"mid:{mid}",
                                       metadata={"kind": "dm", "platform": platform,
-                                                "timestamp": event.get("timestamp")}))
+                                                "timestamp": _millis(event.get("timestamp"))}))
         for change in entry.get("changes") or []:
             comment = _comment(change, platform, owner, kind)
             if comment is not None:
@@ -75,20 +106,20 @@ def _comment(change: Any, platform: str, owner: str, kind: str) -> InboundMessag
     value = change.get("value") or {}
     field = change.get("field")
     if platform == "messenger" and field == "feed" and value.get("item") == "comment" and value.get("verb") == "add":
-        author, comment_id, text = value.get("from") or {}, value.get("comment_id"), value.get("message") or ""
+        author, comment_id, text = value.get("from") or {}, value.get("comment_id"), _text(value.get("message"))
         post = value.get("post_id")
     elif platform == "instagram" and field == "comments":
-        author, comment_id, text = value.get("from") or {}, value.get("id"), value.get("text") or ""
+        author, comment_id, text = value.get("from") or {}, value.get("id"), _text(value.get("text"))
         post = (value.get("media") or {}).get("id")
     else:
         return None
-    sender = str(author.get("id") or "")
-    if not sender or not comment_id:
-        raise ValueError("a comment without author or id")
+    sender = _shaped(author.get("id"), META_ID, "a comment's author")
+    comment_id = _shaped(comment_id, OBJECT_ID, "a comment's id")
+    post = None if post is None else _shaped(post, OBJECT_ID, "a comment's post")
     if sender == owner:
         return None
     return InboundMessage(sender_kind=kind, sender=sender, text=text, external_id=f"comment:{comment_id}",
-                          name=author.get("name") or author.get("username"),
+                          name=_label(author.get("name")) or _label(author.get("username")),
                           metadata={"kind": "comment", "platform": platform, "comment_id": str(comment_id),
                                     "post_id": post, "created_time": value.get("created_time")})
 

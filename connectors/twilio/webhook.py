@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 from twilio.request_validator import RequestValidator
@@ -29,6 +30,8 @@ from connectors.base import (
 )
 from connectors.twilio import twiml
 
+CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")  # Twilio's SIDs: two letters and 32 hex digits
+MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
 OUTCOMES = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "no_answer"}
 XML = "text/xml"
 
@@ -61,11 +64,15 @@ class TwilioWebhook:
             sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
             if not sid or not sender:
                 raise WebhookRejected(400, "malformed_event", "an SMS needs MessageSid and From")
+            if not MESSAGE_SID.match(sid):
+                raise WebhookRejected(400, "malformed_event", "MessageSid is not a Twilio message SID")
             return [InboundMessage(sender_kind="phone", sender=sender, text=form.get("Body", ""),
                                    external_id=f"sms:{sid}", metadata={"kind": "sms", "to": form.get("To")})]
         call_sid = form.get("CallSid")
         if not call_sid:
             raise WebhookRejected(400, "malformed_event", "a voice webhook needs CallSid")
+        if not CALL_SID.match(call_sid):
+            raise WebhookRejected(400, "malformed_event", "CallSid is not a Twilio call SID (CA + 32 hex digits)")
         if kind == "voice":
             if form.get("Direction", "inbound") != "inbound":
                 return []
@@ -93,7 +100,7 @@ class TwilioWebhook:
         if status == "completed":
             if leg == "agent" and query.get("bridge") == "inbound":
                 return []  # the agent hung up: the <Dial> action ends the caller's call
-            duration = float(form.get("CallDuration") or 0)
+            duration = _seconds(form.get("CallDuration"))
             return [CallEvent(call_sid, "ended", leg=leg, interaction_id=interaction, duration=duration)]
         return []
 
@@ -110,3 +117,12 @@ class TwilioWebhook:
             queue = request.query.get("interaction", "")
             return WebhookReply(200, twiml.hold(queue, wait_url=self.hold_audio_url), XML)
         return WebhookReply(200, twiml.empty(), XML)
+
+
+def _seconds(value: str | None) -> float:
+    """CallDuration: whole seconds as Twilio sends them."""
+    if not value:
+        return 0.0
+    if not value.isdigit() or len(value) > 7:
+        raise WebhookRejected(400, "malformed_event", "CallDuration is not a number of seconds")
+    return float(value)

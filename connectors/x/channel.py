@@ -14,6 +14,7 @@ import contextlib
 import json
 import random
 import time
+import urllib.parse
 from typing import Any, ClassVar, Literal
 
 import aiohttp
@@ -30,6 +31,7 @@ from connectors.base import (
     Sent,
     Settings,
     TemporaryFailure,
+    WebhookRejected,
     WebhookReply,
     WebhookRequest,
 )
@@ -58,6 +60,8 @@ class XWebhook(SignedJsonWebhook):
         token = request.query.get("crc_token")
         if token is None:
             return None
+        if not wire.crc_token_valid(token):
+            raise WebhookRejected(400, "invalid_crc_token", "a CRC token is 8-128 characters of base64")
         return WebhookReply(200, json.dumps(wire.crc_response(self.secret, token)), "application/json")
 
     def signature_valid(self, body: bytes, signature: str) -> bool:
@@ -124,7 +128,10 @@ class XChannel(Channel):
                 "text": message.text, "reply": {"in_reply_to_tweet_id": tweet.removeprefix("tweet:")}})
             kind = "tweet"
         else:
-            status, body, headers = await self._call("POST", f"/2/dm_conversations/with/{message.to}/messages",
+            if not wire.X_ID.match(str(message.to)):
+                raise PermanentFailure("a DM goes to an X user id (digits)")
+            participant = urllib.parse.quote(str(message.to), safe="")  # data never becomes path structure
+            status, body, headers = await self._call("POST", f"/2/dm_conversations/with/{participant}/messages",
                                                      {"text": message.text})
             kind = "dm"
         data = (body or {}).get("data") or {}

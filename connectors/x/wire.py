@@ -18,6 +18,10 @@ from typing import Any
 from connectors.base import InboundMessage
 
 URL = re.compile(r"https?://\S+")
+# X's CRC tokens are short random strings (base64 and URL-safe alphabets). Answering only those
+# keeps the CRC endpoint from signing anything that could be a delivery's body: a signed answer to
+# a caller-chosen JSON document would be a valid webhook signature for it.
+CRC_TOKEN = re.compile(r"^[A-Za-z0-9+/_=-]{8,128}$")
 MAX_WEIGHT = 280
 URL_WEIGHT = 23
 
@@ -28,8 +32,15 @@ def digest(secret: str, data: bytes) -> str:
     return "sha256=" + base64.b64encode(mac).decode()
 
 
+def crc_token_valid(crc_token: str) -> bool:
+    """Whether a CRC token has the shape X sends (and so can never be a JSON body)."""
+    return bool(CRC_TOKEN.match(crc_token))
+
+
 def crc_response(secret: str, crc_token: str) -> dict[str, str]:
-    """The body that proves we hold the consumer secret."""
+    """The body that proves we hold the consumer secret (for a token of X's shape only)."""
+    if not crc_token_valid(crc_token):
+        raise ValueError("not a CRC token")
     return {"response_token": digest(secret, crc_token.encode())}
 
 
@@ -60,38 +71,80 @@ def parse_events(payload: Any) -> list[InboundMessage]:
     out: list[InboundMessage] = []
     for tweet in _list(payload, "tweet_create_events"):
         user = tweet.get("user") or {}
-        author = str(user.get("id_str") or user.get("id") or "")
-        tweet_id = str(tweet.get("id_str") or tweet.get("id") or "")
-        if not author or not tweet_id:
-            raise ValueError("a tweet without id or author")
+        if not isinstance(user, dict):
+            raise ValueError("a tweet's user is not an object")
+        author = x_id(user.get("id_str") or user.get("id"), "the tweet's author")
+        tweet_id = x_id(tweet.get("id_str") or tweet.get("id"), "the tweet")
         if author == own:
             continue
-        text = tweet.get("extended_tweet", {}).get("full_text") or tweet.get("text") or ""
+        extended = tweet.get("extended_tweet")
+        text = text_of((extended.get("full_text") if isinstance(extended, dict) else None) or tweet.get("text"))
         out.append(InboundMessage(
             sender_kind="x", sender=author, text=str(text), external_id=f"tweet:{tweet_id}",
-            name=user.get("name") or user.get("screen_name"),
-            metadata={"kind": "mention", "tweet_id": tweet_id, "screen_name": user.get("screen_name"),
-                      "followers": int(user.get("followers_count") or 0),
-                      "verified": bool(user.get("verified")), "lang": tweet.get("lang"),
-                      "in_reply_to": tweet.get("in_reply_to_status_id_str")}))
+            name=label(user.get("name")) or label(user.get("screen_name")),
+            metadata={"kind": "mention", "tweet_id": tweet_id, "screen_name": label(user.get("screen_name")),
+                      "followers": count(user.get("followers_count")),
+                      "verified": user.get("verified") is True, "lang": label(tweet.get("lang")),
+                      "in_reply_to": optional_x_id(tweet.get("in_reply_to_status_id_str"))}))
     users = payload.get("users") if isinstance(payload.get("users"), dict) else {}
     for event in _list(payload, "direct_message_events"):
         if event.get("type") != "message_create":
             continue
         create = event.get("message_create") or {}
-        sender = str(create.get("sender_id") or "")
-        event_id = str(event.get("id") or "")
-        if not sender or not event_id:
-            raise ValueError("a direct message without id or sender")
+        if not isinstance(create, dict):
+            raise ValueError("message_create is not an object")
+        sender = x_id(create.get("sender_id"), "the direct message's sender")
+        event_id = x_id(event.get("id"), "the direct message")
         if sender == own:
             continue
-        profile = users.get(sender) or {}
+        profile = users.get(sender) if isinstance(users.get(sender), dict) else {}
         out.append(InboundMessage(
-            sender_kind="x", sender=sender, text=str((create.get("message_data") or {}).get("text") or ""),
-            external_id=f"dm:{event_id}", name=profile.get("name") or profile.get("screen_name"),
-            metadata={"kind": "dm", "screen_name": profile.get("screen_name"),
-                      "followers": int(profile.get("followers_count") or 0)}))
+            sender_kind="x", sender=sender, text=text_of((create.get("message_data") or {}).get("text")),
+            external_id=f"dm:{event_id}", name=label(profile.get("name")) or label(profile.get("screen_name")),
+            metadata={"kind": "dm", "screen_name": label(profile.get("screen_name")),
+                      "followers": count(profile.get("followers_count"))}))
     return out
+
+
+X_ID = re.compile(r"^[0-9]{1,20}$")
+
+
+def x_id(value: Any, what: str) -> str:
+    """An X id (user, tweet, DM event): digits only, as X sends them; else a malformed event."""
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not X_ID.match(text):
+        raise ValueError(f"{what} has no X id (digits)")
+    return text
+
+
+def optional_x_id(value: Any) -> str | None:
+    """An X id that may be absent."""
+    return None if value in (None, "") else x_id(value, "a referenced tweet")
+
+
+def label(value: Any) -> str | None:
+    """A short display string (a name, a handle, a language), or None when absent or not a string."""
+    return value[:200] if isinstance(value, str) and value else None
+
+
+def count(value: Any) -> int:
+    """A follower count as X sends it (a non-negative integer); anything else counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return 0
+    try:
+        number = int(value)
+    except ValueError:
+        return 0
+    return number if 0 <= number < 10**12 else 0
+
+
+def text_of(value: Any) -> str:
+    """A text field: a string, or (absent) empty; anything else is a malformed event."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("a text field is not a string")
+    return value
 
 
 def _list(payload: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -116,6 +169,6 @@ def mentions_page(body: Any, own_id: str) -> tuple[list[InboundMessage], str | N
             sender_kind="x", sender=author, text=str(tweet.get("text") or ""), external_id=f"tweet:{tweet['id']}",
             name=user.get("name") or user.get("username"),
             metadata={"kind": "mention", "tweet_id": str(tweet["id"]), "screen_name": user.get("username"),
-                      "followers": int(metrics.get("followers_count") or 0), "lang": tweet.get("lang")}))
+                      "followers": count(metrics.get("followers_count")), "lang": tweet.get("lang")}))
     newest = (body.get("meta") or {}).get("newest_id") if isinstance(body, dict) else None
     return out, newest

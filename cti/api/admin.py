@@ -29,7 +29,7 @@ api = Api()
 async def post_token(call: Call) -> dict[str, Any]:
     b = call.body
     row, secret = await services(call.request).db.write(
-        lambda tx: create_token(tx, role=b.role, agent_id=b.agent_id, name=b.name))
+        lambda tx: create_token(tx, role=b.role, agent_id=b.agent_id, name=b.name, expires_in=b.expires_in))
     return {**render.token(row), "token": secret}
 
 

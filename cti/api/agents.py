@@ -60,8 +60,9 @@ async def patch(call: Call) -> dict[str, Any]:
 @api.route("DELETE", "/api/v1/agents/{id}", summary="Delete an agent that holds no work", tag="agents",
            role=Role.ADMIN, status=204, errors=(404, 409))
 async def delete(call: Call) -> None:
-    agent_id = call.path("id")
-    await services(call.request).db.write(lambda tx: delete_agent(tx, agent_id))
+    agent_id, svc = call.path("id"), services(call.request)
+    await svc.db.write(lambda tx: delete_agent(tx, agent_id))
+    svc.tokens.forget()  # its tokens were revoked: this node stops honouring them at once
 
 
 @api.route("PUT", "/api/v1/agents/{id}/state", summary="Set presence (available, away, offline)", tag="agents",

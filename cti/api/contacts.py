@@ -100,6 +100,9 @@ async def patch_case(call: Call) -> dict[str, Any]:
            response={"type": "object", "required": ["case", "interactions", "entries"], "properties": {
                "case": {"$ref": "#/components/schemas/CaseOut"},
                "interactions": {"type": "array", "items": {"$ref": "#/components/schemas/InteractionOut"}},
+               "messages": {"type": "array", "description": "every message of the case in order, each outbound "
+                            "one with its delivery state (queued, sent, failed with the reason) and attempts",
+                            "items": {"$ref": "#/components/schemas/MessageOut"}},
                "entries": {"type": "array", "items": {"$ref": "#/components/schemas/EventOut"}}}})
 async def timeline(call: Call) -> dict[str, Any]:
     case_id = call.path("id")
@@ -111,6 +114,12 @@ async def timeline(call: Call) -> dict[str, Any]:
                                     .order_by(models.interactions.c.created_at)).all()
         events = conn.execute(sa.select(models.events).where(models.events.c.case_id == case_id)
                               .order_by(models.events.c.seq).limit(TIMELINE_LIMIT)).all()
+        messages = conn.execute(
+            sa.select(models.messages, models.outbox.c.attempts, models.outbox.c.next_attempt_at,
+                      models.outbox.c.last_error)
+            .select_from(models.messages.outerjoin(models.outbox, models.outbox.c.message_id == models.messages.c.id))
+            .where(models.messages.c.case_id == case_id)
+            .order_by(models.messages.c.created_at).limit(TIMELINE_LIMIT)).all()
         channels = {i.id: i.channel for i in interactions}
         entries = []
         for row in events:
@@ -119,6 +128,6 @@ async def timeline(call: Call) -> dict[str, Any]:
                 entry["channel"] = channels[row.interaction_id]
             entries.append(entry)
         return {"case": render.case(case), "interactions": [render.interaction(i) for i in interactions],
-                "entries": entries}
+                "messages": [render.message_with_delivery(m) for m in messages], "entries": entries}
 
     return await services(call.request).db.read(read)

@@ -14,7 +14,7 @@ from cti.config import Config
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
 from cti.services.actors import Actor
-from cti.services.tokens import find_actor
+from cti.services.tokens import Refusal, find_actor
 from cti.storage.db import Database
 
 TOKEN_CACHE_SECONDS = 2.0
@@ -25,20 +25,22 @@ class TokenCache:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._cache: dict[str, tuple[Actor | None, float]] = {}
+        self._cache: dict[str, tuple[Actor | Refusal, float]] = {}
 
-    async def resolve(self, secret: str) -> Actor | None:
-        """The actor behind a token, or None."""
+    async def resolve(self, secret: str) -> Actor | Refusal:
+        """The actor behind a token, or why it is refused."""
         key = secret  # held in memory only, like the request that carried it; hashing per request costs more
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[1] > now:
-            return hit[0]
-        actor = await self.db.read_point(lambda sql: find_actor(sql, secret))
+            found = hit[0]
+            if not isinstance(found, Actor) or found.expires_at is None or found.expires_at > time.time():
+                return found
+        found = await self.db.read_point(lambda sql: find_actor(sql, secret))
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[key] = (actor, now + TOKEN_CACHE_SECONDS)
-        return actor
+        self._cache[key] = (found, now + TOKEN_CACHE_SECONDS)
+        return found
 
     def forget(self) -> None:
         """Drop every cached token (after a revocation on this node)."""

@@ -39,8 +39,13 @@ def encoded_json_response(body: bytes, status: int = 200, headers: dict[str, str
 
 def error_response(error: ApiError) -> web.Response:
     """API.md's error shape with the error's status."""
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
-    return json_response(error.to_body(), status=error.status, headers=headers)
+    headers: dict[str, str] = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    if error.status == 401:  # RFC 6750 section 3: which scheme, and why this one failed
+        headers["WWW-Authenticate"] = (f'Bearer realm="cti", error="invalid_token", error_code="{error.code}"'
+                                       if error.code != "unauthorized" else 'Bearer realm="cti"')
+    return json_response(error.to_body(), status=error.status, headers=headers or None)
 
 
 def validation_details(exc: ValidationError) -> dict[str, str]:

@@ -15,9 +15,9 @@ from cti.api.framework import Api, Call, encoded_json_response
 from cti.api.queries import get_row, page, require_case_access
 from cti.call_control import VoiceControl
 from cti.channels import ChannelDirectory
-from cti.errors import InvalidInput, Unavailable, Unprocessable
+from cti.errors import Forbidden, InvalidInput, Unavailable, Unprocessable
 from cti.services import render
-from cti.services.actors import Role
+from cti.services.actors import Actor, Role
 from cti.services.identities import normalize_identity
 from cti.services.inbound import InboundItem, ingest
 from cti.services.interactions import CommandParams, apply_command
@@ -168,7 +168,7 @@ async def transfer(call: Call) -> dict[str, Any]:
     b = call.body
     if b.number is not None:
         svc, iid = services(call.request), call.path("id")
-        control = await _call_control(svc, iid)
+        control = await _call_control(svc, iid, call.actor)
         await control.transfer_to_number(iid, b.number, actor=call.actor)
         row = await svc.db.read(lambda c: get_row(c, I, iid, "interaction"))
         return render.interaction(row)  # still active: the agent keeps the caller until the number answers
@@ -182,17 +182,19 @@ async def transfer(call: Call) -> dict[str, Any]:
            response={"type": "object", "properties": {"sent": {"type": "string"}}})
 async def dtmf(call: Call) -> dict[str, Any]:
     svc, iid = services(call.request), call.path("id")
-    await (await _call_control(svc, iid)).send_dtmf(iid, call.body.digits, actor=call.actor)
+    await (await _call_control(svc, iid, call.actor)).send_dtmf(iid, call.body.digits, actor=call.actor)
     return {"sent": call.body.digits.upper()}
 
 
-async def _call_control(svc: Services, interaction_id: str) -> VoiceControl:
+async def _call_control(svc: Services, interaction_id: str, actor: Actor) -> VoiceControl:
     """The voice connector's handle. The command checks the interaction in its own transaction
-    (404, 422, 403, 409); without a connector the same 404 and 422 still come before the 503."""
+    (404, 403, 422, 409); without a connector the same 404, 403 and 422 still come before the 503."""
     control = svc.extras.get("call_control")
     if control is not None:
         return control
     row = await svc.db.read(lambda c: get_row(c, I, interaction_id, "interaction"))
+    if actor.is_agent and row.agent_id != actor.agent_id:
+        raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
     if row.channel != "voice":
         raise Unprocessable("this is for calls", code="channel_not_voice")
     raise Unavailable("no voice connector is configured", code="connector_unavailable")

@@ -181,6 +181,8 @@ class TokenCreate(Body):
     role: Literal["admin", "supervisor", "agent"]
     agent_id: str | None = Field(default=None, max_length=40)
     name: str | None = Field(default=None, max_length=200)
+    expires_in: float | None = Field(default=None, gt=0, le=10 * 365 * 86400,
+                                     description="seconds until the token stops working (default: never)")
 
 
 # ---- queries --------------------------------------------------------------------------------
@@ -303,6 +305,12 @@ class AttachmentOut(Out):
     dropped: str | None = Field(default=None, description="why the content was not kept (e.g. over the size limit)")
 
 
+class DeliveryOut(Out):
+    attempts: int
+    last_error: str | None = None
+    next_attempt_at: Ts = None
+
+
 class MessageOut(Out):
     id: str
     interaction_id: str
@@ -319,6 +327,10 @@ class MessageOut(Out):
     metadata: dict[str, Any] = Field(default_factory=dict,
                                      description="channel facts, e.g. auto_submitted, message_id, html_reduced")
     created_at: Ts
+    sent_at: Ts = None
+    agent_id: str | None = None
+    delivery: DeliveryOut | None = Field(default=None, description="outbound, on the case timeline: the outbox's "
+                                         "attempts, the last error and when the next try is due")
 
 
 class AgentOut(Out):
@@ -336,6 +348,8 @@ class TokenOut(Out):
     role: str
     agent_id: str | None
     created_at: Ts
+    expires_at: Ts | None = None
+    revoked_at: Ts | None = None
     token: str | None = None
 
 

@@ -4,7 +4,8 @@ The connector's sans-IO handler (``Channel.webhook``) answers the vendor's GET c
 the signature (401 when missing, 403 when wrong; nothing is stored), and parses the body (400
 when malformed). The messages are stored in one transaction before the answer (store first:
 routing and replies happen after), so a vendor's retry after a lost answer finds the same
-external ids and stores nothing twice. Bodies over ``MAX_BODY`` answer 413.
+external ids and stores nothing twice. Bodies are read to their end, however they arrive; past
+``MAX_BODY`` they answer 413. A signed body the handler cannot read answers 400, never 500.
 """
 
 from __future__ import annotations
@@ -23,6 +24,21 @@ api = Api()
 MAX_BODY = 1024 * 1024
 
 
+async def read_capped(request: web.Request, limit: int) -> bytes:
+    """The whole body, however it arrives (slowly, chunked, header first), refused with 413 past ``limit``."""
+    too_large = _reject(WebhookRejected(413, "payload_too_large", f"webhook bodies are limited to {limit} bytes"))
+    if (request.content_length or 0) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _reject(exc: WebhookRejected) -> ApiError:
     error = ApiError(str(exc), code=exc.code)
     error.status = exc.status
@@ -35,14 +51,13 @@ async def _handle(call: Call, kind: str) -> web.StreamResponse:
     handler: WebhookHandler | None = svc.extras.get("webhooks", {}).get(name)
     if handler is None:
         raise NotFound(f"no webhook for {name!r} (is [connectors.{name}] configured?)", code="unknown_webhook")
-    if (request.content_length or 0) > MAX_BODY:
-        raise _reject(WebhookRejected(413, "payload_too_large", f"webhook bodies are limited to {MAX_BODY} bytes"))
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        raise _reject(WebhookRejected(413, "payload_too_large", f"webhook bodies are limited to {MAX_BODY} bytes"))
+    body = await read_capped(request, MAX_BODY)
     form: dict[str, str] = {}
     if request.content_type == "application/x-www-form-urlencoded":
-        form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            form = dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError as exc:
+            raise _reject(WebhookRejected(400, "malformed_event", "the form is not UTF-8")) from exc
     public = svc.config.server.public_url.rstrip("/")
     url = public + request.path_qs if public else str(request.url)
     wreq = WebhookRequest(method=request.method, url=url, path_kind=kind,
@@ -55,7 +70,12 @@ async def _handle(call: Call, kind: str) -> web.StreamResponse:
                 raise WebhookRejected(400, "not_a_check", "this GET is not a check the vendor makes")
         else:
             handler.verify(wreq)
-            items = handler.parse(wreq)
+            try:
+                items = handler.parse(wreq)
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+                # Signed but not what the vendor sends (a field of the wrong type, nesting beyond
+                # reason): refused whole, nothing stored.
+                raise WebhookRejected(400, "malformed_event", f"the event could not be read: {exc}"[:300]) from exc
             gateway = svc.extras["connectors"].gateway(name)
             messages = [i for i in items if isinstance(i, InboundMessage)]
             received = iter(await gateway.receive_many(messages) if messages else [])

@@ -20,6 +20,7 @@ class Actor:
     role: Role
     agent_id: str | None = None
     token_id: str | None = None
+    expires_at: float | None = None  # when the token behind it stops working (None: never)
 
     @property
     def is_agent(self) -> bool:

@@ -33,7 +33,13 @@ C, I = models.cases, models.interactions
 
 def start_inbound_call(tx: Tx, *, caller_kind: str, caller: str, call_id: str, policy: RoutingPolicy,
                        name: str | None = None) -> Record:
-    """A new voice interaction for an answered inbound call, queued at once."""
+    """A new voice interaction for an answered inbound call, queued at once. One call id is one
+    interaction: a provider's retry or a replayed request (Twilio's signatures carry no
+    timestamp) finds the call stored the first time."""
+    existing = tx.conn.execute(sa.select(I).where(I.c.channel == "voice", I.c.direction == "inbound",
+                                                  I.c.external_id == call_id).limit(1)).first()
+    if existing is not None:
+        return Record(existing._mapping)
     contact_id = find_or_create_contact(tx, caller_kind, caller, name)
     case_id = tx.conn.execute(
         sa.select(C.c.id).where(C.c.contact_id == contact_id, C.c.status.in_(("open", "pending")))

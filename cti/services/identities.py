@@ -48,8 +48,39 @@ def _normalize(kind: str, value: str, *, field: str) -> tuple[str, str]:
         except EmailNotValidError as exc:
             raise InvalidInput(f"not a valid email address: {exc}", details={f"{field}.value": str(exc)}) from exc
     if kind == "xmpp":
-        return kind, value.split("/", 1)[0].lower()
+        return kind, _bare_jid(value, field)
+    shape = SHAPES.get(kind)
+    if shape is not None and not shape[0].match(value):
+        raise InvalidInput(f"not a valid {kind} identity: {shape[1]}", details={f"{field}.value": shape[1]})
+    if CONTROL.search(value):
+        raise InvalidInput("identity values contain no control characters", details={f"{field}.value": "control"})
     return kind, value
+
+
+# Each channel's identities by their shape, checked where they enter (webhooks, the API, imports),
+# so that no stored value can later become something else in a vendor's URL path or a SIP header.
+SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    "x": (re.compile(r"^[0-9]{1,20}$"), "an X user id is 1-20 digits"),
+    "facebook": (re.compile(r"^[0-9]{1,32}$"), "a page-scoped id (PSID) is digits"),
+    "instagram": (re.compile(r"^[0-9]{1,32}$"), "an Instagram-scoped id (IGSID) is digits"),
+    "whatsapp": (re.compile(r"^\+?[1-9][0-9]{6,14}$"), "a WhatsApp id is a phone number in E.164 digits"),
+    "sip": (re.compile(r"^(sips?:)?[A-Za-z0-9._~%!$&'()*+,;=:@\[\]-]{1,300}$"),
+            "a SIP URI or user (no spaces, quotes or angle brackets)"),
+}
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_JID_LOCAL_FORBIDDEN = re.compile(r"[\s\"&'/:<>@\x00-\x1f\x7f]")
+_JID_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$|^\[[0-9a-f:.]+\]$")
+
+
+def _bare_jid(value: str, field: str) -> str:
+    """A bare JID (local@domain or domain; the resource dropped), lower-cased, by RFC 7622's rules
+    for the characters that matter here."""
+    bare = value.split("/", 1)[0].lower()
+    local, _, domain = bare.rpartition("@")
+    if (not domain or not _JID_DOMAIN.match(domain) or (local == "" and "@" in bare)
+            or _JID_LOCAL_FORBIDDEN.search(local) or len(local) > 1023):
+        raise InvalidInput("not a valid XMPP address (JID)", details={f"{field}.value": "not a JID"})
+    return bare
 
 
 _LOCAL = r"[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*"

@@ -29,7 +29,8 @@ from cti.storage.db import Tx
 
 M, I, C = models.messages, models.interactions, models.cases
 
-_find_message = sa.select(M).where(M.c.channel == sa.bindparam("channel"), M.c.external_id == sa.bindparam("xid"))
+_find_message = sa.select(M).where(M.c.channel == sa.bindparam("channel"), M.c.external_id == sa.bindparam("xid"),
+                                   M.c.direction == "inbound")
 _last_in_thread = (
     sa.select(I.c.id, I.c.state, I.c.case_id, I.c.queue, I.c.agent_id)
     .where(I.c.channel == sa.bindparam("channel"), I.c.thread_key == sa.bindparam("thread"))

@@ -106,6 +106,9 @@ def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id
     }
     enqueue_delivery(tx, kind="channel", target=row["channel"], url=channel.outbound_url or "", payload=payload,
                      message_id=message["id"])
+    tx.emit(Event.make(EventType.MESSAGE_QUEUED, case_id=row["case_id"], interaction_id=row["id"],
+                       agent_id=agent_id or row["agent_id"], queue=row["queue"],
+                       data={"message": render.message(message)}))
     return message
 
 
@@ -156,6 +159,10 @@ def mark_attempt_failed(tx: Tx, item_id: str, *, error: str, retry_at: float | N
     attempts = item["attempts"] + 1
     if retry_at is not None:
         update_row(tx.conn, O, item, {"attempts": attempts, "next_attempt_at": retry_at, "last_error": error})
+        if item["message_id"]:
+            message = fetch_one(tx.conn, M, item["message_id"], what="message")
+            _emit_message(tx, EventType.MESSAGE_RETRYING, message, delivery={
+                "attempts": attempts, "error": error, "retry_at": render.iso(retry_at)})
         return
     update_row(tx.conn, O, item, {"attempts": attempts, "state": "failed", "done_at": tx.now, "last_error": error})
     if item["message_id"]:
@@ -170,13 +177,17 @@ def _finish_message(tx: Tx, message_id: str, *, status: str, external_id: str | 
         if external_id:
             changes["external_id"] = external_id
     update_row(tx.conn, M, message, changes)
+    _emit_message(tx, EventType.MESSAGE_SENT if status == "sent" else EventType.MESSAGE_FAILED, message)
+
+
+def _emit_message(tx: Tx, event_type: EventType, message: Record, **extra: Any) -> None:
+    """An event about an outbound message, to its agent (or the interaction's) and queue."""
     interaction = tx.conn.execute(sa.select(I.c.agent_id, I.c.queue).where(I.c.id == message["interaction_id"])).first()
     tx.emit(Event.make(
-        EventType.MESSAGE_SENT if status == "sent" else EventType.MESSAGE_FAILED,
-        case_id=message["case_id"], interaction_id=message["interaction_id"],
+        event_type, case_id=message["case_id"], interaction_id=message["interaction_id"],
         agent_id=message["agent_id"] or (interaction.agent_id if interaction else None),
         queue=interaction.queue if interaction else None,
-        data={"message": render.message(message)},
+        data={"message": render.message(message), **extra},
     ))
 
 

@@ -10,6 +10,7 @@ from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services import render
+from cti.services.access import require_case_access
 from cti.services.actors import SYSTEM, Actor
 from cti.services.contacts import find_or_create_contact
 from cti.services.interactions import CommandParams, apply_command, new_interaction
@@ -22,6 +23,9 @@ def start_outbound(tx: Tx, *, actor: Actor, channel: str, kind: str, value: str,
                    case_id: str | None, agent_id: str | None, policy: RoutingPolicy,
                    initiation: str = "outbound", source_interaction_id: str | None = None) -> Record:
     """Create an outbound interaction: active for its agent, or queued when no agent is named."""
+    if case_id is not None:  # an id the caller names: theirs to use, checked before anything is written
+        fetch_one(tx.conn, models.cases, case_id, what="case")
+        require_case_access(tx.conn, actor, case_id)
     contact_id = find_or_create_contact(tx, kind, value)
     if case_id is not None:
         case = fetch_one(tx.conn, models.cases, case_id, what="case")

@@ -105,6 +105,15 @@ def message(row: Any) -> dict[str, Any]:
     }
 
 
+def message_with_delivery(row: Any) -> dict[str, Any]:
+    """A message with its outbox state (outbound): attempts, the last error, when the next try is due."""
+    out = message(row)
+    if row.direction == "outbound" and row.attempts is not None:
+        out["delivery"] = {"attempts": row.attempts, "last_error": row.last_error,
+                           "next_attempt_at": iso(row.next_attempt_at) if row.status == "queued" else None}
+    return out
+
+
 def agent(row: Any) -> dict[str, Any]:
     """An agent."""
     return {
@@ -131,6 +140,7 @@ def token(row: Any) -> dict[str, Any]:
         "agent_id": row.agent_id,
         "created_at": iso(row.created_at),
         "revoked_at": iso(row.revoked_at),
+        "expires_at": iso(row.expires_at) if getattr(row, "expires_at", None) is not None else None,
     }
 
 

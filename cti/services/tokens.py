@@ -1,10 +1,17 @@
-"""API tokens: random secrets shown once, stored as SHA-256 hashes, looked up in constant time."""
+"""API tokens: random secrets shown once, stored as SHA-256 hashes, looked up in constant time.
+
+A token may expire (``expires_in`` at creation) and stops working when it is revoked or when its
+agent is deleted (``revoke_agent_tokens``). A refused token says why (``token_revoked``,
+``token_expired``, ``invalid_token``): the caller learns nothing it did not already hold, since
+only the holder of the secret can ask about it."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import time
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -25,7 +32,8 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(tx: Tx, *, role: str, agent_id: str | None = None, name: str | None = None) -> tuple[Record, str]:
+def create_token(tx: Tx, *, role: str, agent_id: str | None = None, name: str | None = None,
+                 expires_in: float | None = None) -> tuple[Record, str]:
     """Create a token; return (row, secret). The secret is never stored or shown again."""
     if role not in (Role.ADMIN, Role.SUPERVISOR, Role.AGENT):
         raise InvalidInput("role must be admin, supervisor or agent", details={"role": "invalid"})
@@ -37,9 +45,12 @@ def create_token(tx: Tx, *, role: str, agent_id: str | None = None, name: str | 
             raise InvalidInput(f"agent {agent_id} not found", details={"agent_id": "unknown agent"})
     elif agent_id:
         raise InvalidInput("only agent tokens carry an agent_id", details={"agent_id": "only for role agent"})
+    if expires_in is not None and expires_in <= 0:
+        raise InvalidInput("expires_in must be a positive number of seconds", details={"expires_in": "must be > 0"})
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = Record(id=new_id("tok"), name=name, role=str(role), agent_id=agent_id, token_hash=hash_token(secret),
-                 created_at=tx.now, revoked_at=None)
+                 created_at=tx.now, revoked_at=None,
+                 expires_at=tx.now + expires_in if expires_in is not None else None)
     tx.conn.execute(T.insert(), row)
     return row, secret
 
@@ -52,13 +63,37 @@ def revoke_token(tx: Tx, token_id: str) -> Record:
     return row
 
 
+def revoke_agent_tokens(tx: Tx, agent_id: str) -> int:
+    """Revoke every live token of an agent (the agent was deleted); how many."""
+    return tx.conn.execute(sa.update(T).where(T.c.agent_id == agent_id, T.c.revoked_at.is_(None))
+                           .values(revoked_at=tx.now)).rowcount or 0
+
+
 _by_hash = sa.select(T).where(T.c.token_hash == sa.bindparam("digest"))
 
 
-def find_actor(sql: Prepared, secret: str) -> Actor | None:
-    """The actor for a presented token, or None. Lookup is by hash; the final compare is constant-time."""
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a presented token does not authenticate: the error code and the sentence."""
+
+    code: str
+    message: str
+    expires_at: float | None = None  # a cached answer for a live token must not outlive its expiry
+
+
+UNKNOWN = Refusal("invalid_token", "the bearer token is not valid")
+REVOKED = Refusal("token_revoked", "the bearer token was revoked")
+EXPIRED = Refusal("token_expired", "the bearer token has expired")
+
+
+def find_actor(sql: Prepared, secret: str, now: float | None = None) -> Actor | Refusal:
+    """The actor for a presented token, or why not. Lookup is by hash; the final compare is constant-time."""
     digest = hash_token(secret)
     row = sql.execute(_by_hash, {"digest": digest}).first()
-    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
-        return None
-    return Actor(Role(row.role), agent_id=row.agent_id, token_id=row.id)
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return UNKNOWN
+    if row.revoked_at is not None:
+        return REVOKED
+    if row.expires_at is not None and row.expires_at <= (time.time() if now is None else now):
+        return EXPIRED
+    return Actor(Role(row.role), agent_id=row.agent_id, token_id=row.id, expires_at=row.expires_at)

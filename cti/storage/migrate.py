@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -26,4 +27,14 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
         path = make_url(database_url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(path))
     command.upgrade(alembic_config(database_url), revision)
+
+
+def _private_file(path: Path) -> None:
+    """The database holds secrets (webhook and channel secrets, token hashes): readable by its owner only.
+    SQLite creates its -wal and -shm files with the main file's permissions."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
