@@ -80,6 +80,7 @@ class WebhookConfig(_Strict):
     initial_backoff: float = Field(default=1.0, gt=0)
     max_backoff: float = Field(default=300.0, gt=0)
     timeout: float = Field(default=10.0, gt=0)
+    allow_private_targets: bool = False  # subscriptions may name loopback/private addresses (cti/targets.py)
 
 
 class ReportsConfig(_Strict):

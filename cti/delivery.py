@@ -32,6 +32,7 @@ from cti.metrics import Metrics
 from cti.services.outbound import mark_attempt_failed, mark_delivered
 from cti.signing import signed_headers
 from cti.storage.db import Database, Tx
+from cti.targets import TargetPolicy
 
 log = logging.getLogger(__name__)
 CURSOR_KEY = "webhooks.cursor"
@@ -148,14 +149,21 @@ class WebhookSender:
         self.db, self.config, self.session = db, config, session
         self._secrets: dict[str, str] = {}
         self._read_at = 0.0
+        self.targets = TargetPolicy(config.webhooks.allow_private_targets)
 
     async def __call__(self, item: Any) -> Outcome:
         if item.target not in self._secrets or time.monotonic() - self._read_at > 2.0:
+            W = models.webhooks
             rows = await self.db.read(lambda c: c.execute(
-                sa.select(models.webhooks.c.id, models.webhooks.c.secret)).all())
+                sa.select(W.c.id, W.c.secret).where(W.c.deleted.is_(False))).all())
             self._secrets = {row.id: row.secret for row in rows}
             self._read_at = time.monotonic()
-        return await post_signed(self.session, item.url, self._secrets.get(item.target, ""), item.payload,
+        if item.target not in self._secrets:
+            return "failed", "the subscription was deleted", None
+        refused = await self.targets.refusal(item.url)
+        if refused is not None:
+            return "failed", f"not sent: {refused}", None
+        return await post_signed(self.session, item.url, self._secrets[item.target], item.payload,
                                  delivery_id=item.id, timeout_seconds=self.config.webhooks.timeout)
 
 

@@ -109,8 +109,9 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
         language = i18n.negotiate(None, fallback=source["language"])
         words = {"agent": (agent_name or "").split(" ")[0], "company": config.company_name, "url": url}
         key = "link_text" if words["agent"] else "link_text_no_agent"
+        shown = {**words, "url": f"{public_url}/p/{STORED_TOKEN}"}  # the token lives only in the outbox item
         message = reply(tx, interaction_id, actor=actor, text=i18n.text(language, key, **words), mode=request.mode,
-                        channel=channel,
+                        channel=channel, stored_text=i18n.text(language, key, **shown),
                         recipient=recipient_of(tx, interaction_id, prefer=channel.identity_kind if channel else None))
         update_row(tx.conn, L, row, {"message_id": message["id"]})
         result["message"] = render.message(message)
@@ -119,6 +120,7 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
     return result
 
 
+STORED_TOKEN = "…"  # what the stored message, events and timeline show in place of a sent link's token
 _by_hash = sa.select(L).where(L.c.token_hash == sa.bindparam("h"))
 _agent_name = sa.select(models.agents.c.name).where(models.agents.c.id == sa.bindparam("id"))
 _insert_link = L.insert()

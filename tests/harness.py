@@ -80,7 +80,9 @@ class Harness:
 def make_config(data_dir: Path, **sections: dict[str, Any]) -> Any:
     """A configuration for tests: SQLite in data_dir unless database_url is given."""
     server = {"data_dir": str(data_dir), "sqlite_synchronous": "normal", **sections.pop("server", {})}
-    overrides = {"server": server, **sections}
+    # Every test receiver listens on loopback, which production refuses (cti/targets.py).
+    webhooks = {"allow_private_targets": True, **sections.pop("webhooks", {})}
+    overrides = {"server": server, "webhooks": webhooks, **sections}
     return load_config(None, environ={}, overrides=overrides)
 
 

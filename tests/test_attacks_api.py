@@ -5,7 +5,6 @@ agent, and an outbox that must never resend without end. Each test is the attack
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,11 @@ from tests.receiver import Receiver
 BODIES: dict[str, dict[str, Any]] = {
     "messages": {"text": "I read your case"}, "transfer": {"queue": "default"}, "dtmf": {"digits": "1"},
     "wrapup": {"disposition": "solved"}, "pivot": {"to": "callback", "send": False},
-    "softphone": {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}, "reject": {}, "state": {"state": "away"},
+    "softphone": {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}, "reject": {},
+    "state": {"state": "away"},
 }
 # What an agent may read of a colleague: the roster (transfer targets).
 SHARED = {("GET", "/api/v1/agents/{id}")}
-
-
-@pytest.fixture
-async def shop() -> AsyncIterator[Receiver]:
-    receiver = Receiver(SHOP_SECRET)
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 async def bobs_work(h: Harness) -> dict[str, str]:

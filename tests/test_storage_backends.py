@@ -134,7 +134,8 @@ async def test_an_interaction_read_shows_every_change_whoever_makes_it(backend: 
     row = await h.services.db.read(lambda conn: get_row(conn, models.interactions, iid, "interaction"))
     assert await h.admin.get_interaction(iid) == orjson.loads(orjson.dumps(render.interaction(row)))
 
-    async with aiohttp.ClientSession() as session, session.get(f"{h.url}/metrics") as response:
+    async with aiohttp.ClientSession() as session, session.get(f"{h.url}/metrics", headers={
+            "Authorization": f"Bearer {h.admin.token}"}) as response:
         exposition = await response.text()
     assert f'cti_interaction_reads{{outcome="kept"}} {float(kept.hits)}' in exposition
 

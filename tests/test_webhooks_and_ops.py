@@ -105,6 +105,8 @@ async def test_health_readiness_metrics_and_json_errors(tmp_path: Path) -> None:
                                                "connector:sms-gw"}
                 assert body["connectors"] == {"shop-chat": "connected", "sms-gw": "connected"}
             async with session.get(h.url + "/metrics") as r:
+                assert r.status == 401, "metrics name channels, agents' counts and traffic: not for strangers"
+            async with session.get(h.url + "/metrics", headers={"Authorization": f"Bearer {h.admin.token}"}) as r:
                 text = await r.text()
                 assert 'cti_events_published_total{type="message.received"} 1.0' in text
                 assert "cti_http_requests_total" in text

@@ -12,6 +12,7 @@ from cti.api import schemas as s
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.api.queries import get_row
+from cti.errors import InvalidInput
 from cti.ids import new_id
 from cti.routing.live_policy import store_policy
 from cti.routing.policy import RoutingPolicy
@@ -20,6 +21,7 @@ from cti.services.actors import Role
 from cti.services.rows import Record
 from cti.services.tokens import create_token, revoke_token
 from cti.state import State
+from cti.targets import TargetPolicy
 
 api = Api()
 
@@ -52,7 +54,11 @@ async def delete_token(call: Call) -> None:
 @api.route("POST", "/api/v1/webhooks", summary="Subscribe a URL to events (signed, retried)", tag="admin",
            role=Role.ADMIN, body=s.WebhookCreate, response=s.WebhookOut, status=201, errors=(400,))
 async def post_webhook(call: Call) -> dict[str, Any]:
-    b = call.body
+    b, svc = call.body, services(call.request)
+    refused = await TargetPolicy(svc.config.webhooks.allow_private_targets).refusal(b.url)
+    if refused is not None:
+        raise InvalidInput(f"the server will not send to this URL: {refused}", code="url_not_allowed",
+                           details={"url": refused})
     secret = b.secret or secrets.token_urlsafe(32)
 
     def op(tx: Any) -> Record:
@@ -60,7 +66,7 @@ async def post_webhook(call: Call) -> dict[str, Any]:
         tx.conn.execute(models.webhooks.insert(), row)
         return row
 
-    row = await services(call.request).db.write(op)
+    row = await svc.db.write(op)
     return {**render.webhook(row), "secret": secret}
 
 
@@ -80,6 +86,9 @@ async def delete_webhook(call: Call) -> None:
     def op(tx: Any) -> None:
         get_row(tx.conn, models.webhooks, webhook_id, "webhook")
         tx.conn.execute(models.webhooks.update().where(models.webhooks.c.id == webhook_id).values(deleted=True))
+        O = models.outbox  # what still waits for the deleted subscription goes nowhere
+        tx.conn.execute(O.update().where(O.c.kind == "webhook", O.c.target == webhook_id, O.c.state == "pending")
+                        .values(state="failed", done_at=tx.now, last_error="the subscription was deleted"))
 
     await services(call.request).db.write(op)
 

@@ -24,7 +24,7 @@ from cti.services.actors import Actor, Role
 log = logging.getLogger(__name__)
 
 
-_JSON_HEADERS = {"Content-Type": "application/json"}
+_JSON_HEADERS = {"Content-Type": "application/json", "X-Content-Type-Options": "nosniff"}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from cti.api.context import services
 from cti.api.framework import Api, Call, json_response
+from cti.services.actors import Role
 
 api = Api()
 HEALTHY = {"connected"}
@@ -40,8 +41,10 @@ async def readyz(call: Call) -> web.Response:
     return json_response(body, status=200 if ready else 503)
 
 
-@api.route("GET", "/metrics", summary="Prometheus metrics", tag="operations", role=None, raw=True,
-           response={"type": "string"})
+@api.route("GET", "/metrics", summary="Prometheus metrics (a supervisor or admin token: Prometheus's "
+           "authorization.credentials)", tag="operations", role=Role.SUPERVISOR, raw=True,
+           response={"type": "string", "example": "cti_http_requests_total{method=\"GET\",route=\"/healthz\","
+                     "status=\"200\"} 3.0"}, errors=(401, 403))
 async def metrics(call: Call) -> web.Response:
     svc = services(call.request)
     svc.metrics.write_batches.set(svc.db.batches)

@@ -37,8 +37,11 @@ def enqueue_delivery(tx: Tx, *, kind: str, target: str, url: str, payload: dict[
 
 
 def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | None,
-          channel: ChannelInfo | None, recipient: dict[str, str]) -> Record:
-    """Store an agent's reply and queue it for delivery on the interaction's channel."""
+          channel: ChannelInfo | None, recipient: dict[str, str], stored_text: str | None = None) -> Record:
+    """Store an agent's reply and queue it for delivery on the interaction's channel.
+
+    ``stored_text`` is what the message row, events and timeline keep when the text sent holds a
+    secret (a pivot link's token): the secret lives only in the outbox item until it is delivered."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
     if actor.is_agent and row["agent_id"] != actor.agent_id:
         raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
@@ -56,7 +59,7 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
             raise Unprocessable(problem[1], code=problem[0], details={"mode": mode or "default",
                                                                       "suggestion": "send a pivot link"})
     message = _queue_message(tx, row, text=text, mode=mode, agent_id=actor.agent_id or row["agent_id"],
-                             channel=channel, recipient=recipient)
+                             channel=channel, recipient=recipient, stored_text=stored_text)
     if row["first_response_at"] is None:
         update_row(tx.conn, I, row, {"first_response_at": tx.now, "updated_at": tx.now})
     return message
@@ -87,17 +90,17 @@ def notify_customer(tx: Tx, interaction_id: str, *, text: str, channel: ChannelI
 
 
 def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id: str | None,
-                   channel: ChannelInfo, recipient: dict[str, str]) -> Record:
+                   channel: ChannelInfo, recipient: dict[str, str], stored_text: str | None = None) -> Record:
     message = Record(
         id=new_id("msg"), interaction_id=row["id"], case_id=row["case_id"], channel=row["channel"],
-        direction="outbound", external_id=None, mode=mode, subject=None, text=text, status="queued", error=None,
-        agent_id=agent_id, created_at=tx.now, sent_at=None, attachments=None, meta=None,
+        direction="outbound", external_id=None, mode=mode, subject=None, text=stored_text or text, status="queued",
+        error=None, agent_id=agent_id, created_at=tx.now, sent_at=None, attachments=None, meta=None,
     )
     tx.conn.execute(M.insert(), message)
     payload = {
         "type": "message",
         "channel": row["channel"],
-        "message": render.message(message),
+        "message": {**render.message(message), "text": text},
         "to": recipient,
         "thread_id": row["thread_key"] if not str(row["thread_key"] or "").startswith("contact:") else None,
         "interaction_id": row["id"],
@@ -146,7 +149,8 @@ def mark_delivered(tx: Tx, item_id: str, *, external_id: str | None = None) -> N
     item = fetch_one(tx.conn, O, item_id, what="outbox_item")
     if item["state"] != "pending":
         return
-    update_row(tx.conn, O, item, {"state": "done", "done_at": tx.now, "attempts": item["attempts"] + 1})
+    update_row(tx.conn, O, item, {"state": "done", "done_at": tx.now, "attempts": item["attempts"] + 1,
+                                  **_scrubbed(tx, item)})
     if item["message_id"]:
         _finish_message(tx, item["message_id"], status="sent", external_id=external_id, error=None)
 
@@ -164,9 +168,22 @@ def mark_attempt_failed(tx: Tx, item_id: str, *, error: str, retry_at: float | N
             _emit_message(tx, EventType.MESSAGE_RETRYING, message, delivery={
                 "attempts": attempts, "error": error, "retry_at": render.iso(retry_at)})
         return
-    update_row(tx.conn, O, item, {"attempts": attempts, "state": "failed", "done_at": tx.now, "last_error": error})
+    update_row(tx.conn, O, item, {"attempts": attempts, "state": "failed", "done_at": tx.now, "last_error": error,
+                                  **_scrubbed(tx, item)})
     if item["message_id"]:
         _finish_message(tx, item["message_id"], status="failed", external_id=None, error=error)
+
+
+def _scrubbed(tx: Tx, item: Record) -> dict[str, Any]:
+    """A finished item keeps the text as stored on its message (a sent link's token is not kept)."""
+    payload = item["payload"] or {}
+    sent = (payload.get("message") or {}).get("text") if isinstance(payload, dict) else None
+    if not item["message_id"] or sent is None:
+        return {}
+    stored = tx.conn.execute(sa.select(M.c.text).where(M.c.id == item["message_id"])).scalar()
+    if stored is None or stored == sent:
+        return {}
+    return {"payload": {**payload, "message": {**payload["message"], "text": stored}}}
 
 
 def _finish_message(tx: Tx, message_id: str, *, status: str, external_id: str | None, error: str | None) -> None:

@@ -99,12 +99,12 @@ async function showOffer(item) {
   $("offers").prepend(card);
   try {
     const contact = await cti.api("GET", `/api/v1/contacts/${item.contact_id}`);
-    card.append(cti.el("p", {class: "contact"}, contact.name || "(no name)", " — ",
-      contact.identities.map((i) => `${i.kind}: ${i.value}`).join(", ")));
+    card.append(cti.el("p", {class: "contact"}, cti.el("bdi", {}, contact.name || "(no name)"), " — ",
+      contact.identities.map((i) => [`${i.kind}: `, cti.el("bdi", {}, i.value), " "])));
     const timeline = await cti.api("GET", `/api/v1/cases/${item.case_id}/timeline`);
     const history = timeline.entries.filter((e) => e.type === "message.received" || e.type === "message.sent").slice(-5);
     card.append(cti.el("ul", {class: "history"}, history.map((e) =>
-      cti.el("li", {}, `${e.channel || ""} ${e.data.message.direction}: ${e.data.message.text}`))));
+      cti.el("li", {}, `${e.channel || ""} ${e.data.message.direction}: `, cti.el("bdi", {}, e.data.message.text)))));
   } catch (error) { card.append(cti.el("p", {class: "error"}, error.message)); }
   card.append(cti.el("div", {class: "row"},
     cti.el("button", {onclick: () => act(item.id, "accept")},
@@ -185,7 +185,8 @@ async function loadMessages(id) {
   if (!box) return;
   const items = (await cti.api("GET", `/api/v1/interactions/${id}/messages`)).items;
   box.replaceChildren(...items.map((m) => cti.el("p", {class: `msg ${m.direction}`},
-    `${m.direction === "inbound" ? "customer" : "you"}: ${m.text}`, m.status !== "received" ? ` (${m.status})` : "")));
+    `${m.direction === "inbound" ? "customer" : "you"}: `, cti.el("bdi", {}, m.text),
+    m.status !== "received" ? ` (${m.status}${m.error ? ": " + m.error : ""})` : "")));
 }
 
 $("signin").addEventListener("submit", async (e) => {
