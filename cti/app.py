@@ -122,6 +122,7 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
         directory = ChannelDirectory(config)
         host = ConnectorHost(config, db, bus, policies, metrics, session, svc.connector_health, specs)
         host.register_channels(directory)
+        svc.voice_reach = host.reach
         if host.voice:
             svc.extras["call_control"] = VoiceControl(db)
         handlers = {spec.name: spec.cls.webhook(spec.settings, spec.name) for spec in specs}
@@ -146,7 +147,7 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
                 await runner.start()
             # Every node looks for due callbacks; row locks make each fire once (pivot/scheduler.py).
             scheduler = svc.extras["callback_scheduler"] = CallbackScheduler(db, bus, config.pivot, policies,
-                                                                             directory)
+                                                                             directory, can_call=host.voice)
             await scheduler.start()
         svc.extras["leases"] = runners
         log.info("node %s ready on database %s", node, _safe_url(url))

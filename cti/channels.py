@@ -34,6 +34,24 @@ class ChannelInfo:
         return self.connector or bool(self.outbound_url)
 
 
+@dataclass(frozen=True)
+class VoiceReach:
+    """What this deployment's voice connectors can do for a customer: place calls (callbacks,
+    MakeCall: a SIP or Twilio connector) and bridge a browser ("talk now": the SIP connector's
+    media bridge). Pivot links and their pages offer only what is here."""
+
+    calls: bool = False
+    browser: bool = False
+
+    def allows(self, target: str) -> bool:
+        """Whether a pivot to ``target`` can happen here (written targets always can)."""
+        if target == "callback":
+            return self.calls
+        if target == "voice":
+            return self.browser
+        return True
+
+
 class ChannelDirectory:
     """Every channel this server can receive on and reply through."""
 

@@ -33,7 +33,7 @@ from connectors.base import (
 )
 from connectors.custom import CustomChannel
 from cti.bus import EventBus
-from cti.channels import ChannelDirectory, ChannelInfo
+from cti.channels import ChannelDirectory, ChannelInfo, VoiceReach
 from cti.config import Config
 from cti.delivery import OutboxWorker, Outcome
 from cti.errors import ConfigError
@@ -141,6 +141,12 @@ class ConnectorHost:
     def voice(self) -> bool:
         """Whether a voice connector (SIP, Twilio...) is configured."""
         return any(Capability.VOICE in spec.cls.capabilities for spec in self.specs)
+
+    @property
+    def reach(self) -> VoiceReach:
+        """What the configured voice connectors can do (place calls; bridge browsers)."""
+        return VoiceReach(calls=self.voice,
+                          browser=any(getattr(spec.cls, "media_bridge", False) for spec in self.specs))
 
     def gateway(self, name: str) -> CoreGateway:
         """The core as the named connector sees it."""

@@ -71,6 +71,7 @@ async def pivot_interaction(call: Call) -> dict[str, Any]:
     def op(tx: Any) -> dict[str, Any]:
         channel = tx.conn.execute(sa.select(I.c.channel).where(I.c.id == iid)).scalar()
         return mint_link(tx, iid, request, actor=actor, config=svc.config.pivot, public_url=public_url,
+                         reach=svc.voice_reach,
                          channel=directory.get(channel) if channel else None)
 
     return await svc.db.write(op)

@@ -186,3 +186,14 @@ def attempt_failed(tx: Tx, callback: Record, outcome: str, *, retry_seconds: lis
     changes.update(state="failed", notify="pending")
     update_row(tx.conn, CB, callback, changes)
     tx.emit(callback_event(EventType.CALLBACK_FAILED, callback, tx.now, reason=outcome))
+
+
+def fail_uncallable(tx: Tx, callback: Record) -> None:
+    """A due callback that no connector here can place (the voice connector was removed after the
+    link was sent): failed at once, visibly (callback.failed on the case's timeline and the agent's
+    desk; the customer is told on their channel), and no voice interaction is offered to anyone."""
+    history = [*(callback["history"] or []), {"attempt": callback["attempts"], "outcome": "no_voice_connector",
+                                               "at": iso(tx.now), "interaction_id": None}]
+    update_row(tx.conn, CB, callback, {"state": "failed", "notify": "pending", "history": history,
+                                        "last_outcome": "no_voice_connector", "updated_at": tx.now})
+    tx.emit(callback_event(EventType.CALLBACK_FAILED, callback, tx.now, reason="no_voice_connector"))

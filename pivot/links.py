@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cti import models
-from cti.channels import ChannelInfo
-from cti.errors import Forbidden, InvalidInput
+from cti.channels import ChannelInfo, VoiceReach
+from cti.errors import Forbidden, InvalidInput, Unprocessable
 from cti.events import Event, EventType, iso
 from cti.ids import new_id
 from cti.services import render
@@ -76,16 +76,24 @@ def link_event(event_type: EventType, row: Any, now: float, **extra: Any) -> Eve
                       agent_id=row.agent_id, data=data, ts=now)
 
 
+NEEDS = {"callback": "a connector that places calls ([connectors.sip] or [connectors.twilio])",
+         "voice": "the media bridge for browsers ([connectors.sip])"}
+
+
 def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor, config: PivotConfig,
-              public_url: str, channel: ChannelInfo | None) -> dict[str, Any]:
+              public_url: str, channel: ChannelInfo | None, reach: VoiceReach | None = None) -> dict[str, Any]:
     """Mint a link on this interaction's case (pivot.created); with ``send``, queue it to the customer
-    on the interaction's own channel. Returns {"pivot_link": ..., "message"?: ...}."""
+    on the interaction's own channel. Returns {"pivot_link": ..., "message"?: ...}. A link promises
+    only what can happen: to a callback or a browser call only where a voice connector can do it."""
     found = tx.sql.execute(by_id(I), {"id": interaction_id}).first()  # (prepared: minting is a hot path)
     if found is None:
         raise not_found("interaction", interaction_id)
     source = found._asdict()
     if actor.is_agent and source["agent_id"] != actor.agent_id:
         raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
+    if reach is not None and not reach.allows(request.to):
+        raise Unprocessable(f"a pivot to {request.to} needs {NEEDS[request.to]}, and none is configured",
+                            code="pivot_target_unavailable", details={"to": NEEDS[request.to]})
     ttl = config.link_ttl_seconds if request.expires_in is None else request.expires_in
     if not 60 <= ttl <= config.max_ttl_seconds:
         raise InvalidInput(f"expires_in must be 60 to {int(config.max_ttl_seconds)} seconds",

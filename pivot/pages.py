@@ -26,7 +26,7 @@ from cti import models
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.config import Config
-from cti.errors import Forbidden, Gone, InvalidInput, NotFound, RateLimited
+from cti.errors import Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
 from cti.storage.db import Database, Tx
 from pivot import i18n
 from pivot.callbacks import request_callback
@@ -184,12 +184,13 @@ def _form(request: web.Request, link: Any, phone: str | None, *, status: int = 2
     if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce):
         nonce = new_nonce()
     agent = (link.agent_name or "").split(" ")[0]
+    reach = services(request).voice_reach
     response = pivot.page(
         "landing.html.j2", status, language, request, agent=agent, channel=_channel_name(link.channel),
         source_channel=link.channel,
         phone_masked=mask_number(phone) if phone else None, error_key=f"error_{error}" if error else None,
         typed=typed, csrf=form_token(pivot.secret, link.token_hash, nonce),
-        slots=pivot.slot_options(now),
+        slots=pivot.slot_options(now), can_call=reach.calls, can_talk=reach.browser,
         expires=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(link.expires_at)), to=link.to,
         action=f"{_base_path(request.path)}/callback")
     response.set_cookie(COOKIE, nonce, httponly=True, samesite="Strict", secure=pivot.secure_cookie,
@@ -217,6 +218,8 @@ async def request_callback_page(call: Call) -> web.StreamResponse:
     if early is not None:
         return early
     pivot, now = site(request), time.time()
+    if not services(request).voice_reach.calls:  # (the page did not offer it: no connector places calls)
+        return _form(request, link, phone, status=503)
     try:
         form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
                                                                      "multipart/form-data") else {}
@@ -265,6 +268,9 @@ async def browser_voice(call: Call) -> web.StreamResponse:
             raise Gone("this link can no longer be used", code="pivot_link_gone")
         raise NotFound("no such link", code="pivot_link_not_found")
     pivot, svc = site(request), services(request)
+    if not svc.voice_reach.browser:
+        raise Unavailable("browser calls need the media bridge ([connectors.sip]), and none is configured",
+                          code="voice_unavailable")
     desk = voice_desk(svc)
     if desk is None:  # the media is on another node of the cluster: it answers
         return await to_media_node(request, await request.read())

@@ -23,7 +23,7 @@ from cti.routing.live_policy import PolicyHolder
 from cti.services.outbound import notify_customer
 from cti.storage.db import Database, Tx
 from pivot import i18n
-from pivot.callbacks import due_callbacks, start_attempt
+from pivot.callbacks import due_callbacks, fail_uncallable, start_attempt
 from pivot.links import expire_links
 from pivot.settings import PivotConfig
 from pivot.tokens import mask_number
@@ -36,8 +36,9 @@ class CallbackScheduler:
     """Owns one task; ``start``/``stop`` from the application's lifecycle."""
 
     def __init__(self, db: Database, bus: EventBus, config: PivotConfig, policies: PolicyHolder,
-                 directory: ChannelDirectory) -> None:
+                 directory: ChannelDirectory, *, can_call: bool = True) -> None:
         self.db, self.bus, self.config, self.policies, self.directory = db, bus, config, policies, directory
+        self.can_call = can_call  # a voice connector places calls here; without one a callback fails at once
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.started_attempts = 0
@@ -76,6 +77,9 @@ class CallbackScheduler:
         def op(tx: Tx) -> int:
             started = 0
             for callback in due_callbacks(tx):
+                if not self.can_call:  # no phantom call is offered to an agent: the customer is told
+                    fail_uncallable(tx, callback)
+                    continue
                 before = callback["attempts"]
                 if start_attempt(tx, callback, config=config, policy=policy)["attempts"] > before:
                     started += 1

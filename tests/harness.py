@@ -77,6 +77,13 @@ class Harness:
             await client.close()
 
 
+# A deployment that can place calls (a Twilio account; its API is not reached in the tests that
+# use this, which check pivot links and pages, not the call itself). Pivot links to a callback are
+# minted only where a connector can place the call (pivot/links.py).
+CALLS = {"twilio": {"account_sid": "AC" + "0" * 32, "auth_token": "test-auth-token-0123456789",
+                    "phone_number": "+15550100", "api_base": "http://127.0.0.1:9"}}
+
+
 def make_config(data_dir: Path, **sections: dict[str, Any]) -> Any:
     """A configuration for tests: SQLite in data_dir unless database_url is given."""
     server = {"data_dir": str(data_dir), "sqlite_synchronous": "normal", **sections.pop("server", {})}

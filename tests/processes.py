@@ -16,6 +16,9 @@ from tests.pg import free_port
 CTI = [sys.executable, "-m", "cti.cli"]
 SHOP_CHAT_TOML = ('[[channels.custom]]\nname = "shop-chat"\noutbound_url = "http://127.0.0.1:9/x"\n'
                   'secret = "0123456789abcdef"\n')
+# tests/harness.py's CALLS as TOML: a Twilio account, so that callback links can be minted
+CALLS_TOML = ('[connectors.twilio]\naccount_sid = "AC00000000000000000000000000000000"\n'
+              'auth_token = "test-auth-token-0123456789"\nphone_number = "+15550100"\napi_base = "http://127.0.0.1:9"\n')
 
 
 def cti_command(*args: str, env: dict[str, str] | None = None) -> str:

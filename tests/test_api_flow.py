@@ -68,8 +68,8 @@ async def test_inbound_is_routed_accepted_replied_and_closed(h: Harness, shop: R
     timeline = await h.admin.timeline(stored["case_id"])
     types = [e["type"] for e in timeline["entries"]]
     assert types == ["case.created", "interaction.created", "interaction.queued", "message.received",
-                     "interaction.offered", "interaction.accepted", "message.sent", "interaction.wrapup",
-                     "interaction.ended"]
+                     "interaction.offered", "interaction.accepted", "message.queued", "message.sent",
+                     "interaction.wrapup", "interaction.ended"]
     seqs = [e["seq"] for e in timeline["entries"]]
     assert seqs == sorted(seqs)
     assert all(e["channel"] == "shop-chat" for e in timeline["entries"] if "interaction_id" in e)
@@ -175,7 +175,7 @@ async def test_unknown_ids_are_404_and_missing_token_401(h: Harness) -> None:
     anonymous = h.client("cti_not-a-real-token")
     with pytest.raises(CtiApiError) as err:
         await anonymous.list_interactions()
-    assert err.value.status == 401 and err.value.code == "unauthorized"
+    assert err.value.status == 401 and err.value.code == "invalid_token"
 
 
 async def test_reject_goes_to_the_next_agent_and_timeout_too(tmp_path: Path, shop: Receiver) -> None:

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from cti.client import CtiClient
-from tests.processes import SHOP_CHAT_TOML, ServerProcess
+from tests.processes import CALLS_TOML, SHOP_CHAT_TOML, ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +27,8 @@ def _ready(node: ServerProcess) -> dict[str, Any]:
 def nodes(tmp_path: Path, pg_url: str) -> Any:
     env = {"CTI_SERVER__DATABASE_URL": pg_url, "CTI_SERVER__LEASE_SECONDS": "2",
            "CTI_ROUTING__DEFAULT_CAPACITY": '{"chat": 3}', "CTI_PIVOT__CALLBACKS_PER_CLIENT_PER_HOUR": "100"}
-    a = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML, env=env, node_id="node-a")
-    b = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML, env=env, node_id="node-b")
+    a = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML + CALLS_TOML, env=env, node_id="node-a")
+    b = ServerProcess(tmp_path, config_text=SHOP_CHAT_TOML + CALLS_TOML, env=env, node_id="node-b")
     a.start()
     b.start()
     yield a, b

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import expect
 
-from tests.harness import make_config, running_server
+from tests.harness import CALLS, make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -19,7 +19,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 async def test_the_agent_works_a_conversation_from_the_desktop(tmp_path: Path, shop: Any, browser: Any) -> None:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    async with running_server(make_config(tmp_path, channels=channels)) as h:
+    async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
         await h.agent("alice", name="Alice Example")
         token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
@@ -79,7 +79,7 @@ async def test_the_agent_works_a_conversation_from_the_desktop(tmp_path: Path, s
 
 async def test_queue_shows_what_waits_with_an_sla_countdown(tmp_path: Path, shop: Any, browser: Any) -> None:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    async with running_server(make_config(tmp_path, channels=channels)) as h:
+    async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
         await h.agent("alice", state="away")
         token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
         page = await browser.new_page()
@@ -103,7 +103,7 @@ async def test_queue_shows_what_waits_with_an_sla_countdown(tmp_path: Path, shop
 
 async def test_the_wallboard_follows_the_floor_live(tmp_path: Path, shop: Any, browser: Any) -> None:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    async with running_server(make_config(tmp_path, channels=channels)) as h:
+    async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
         alice = await h.agent("alice", state="away")
         token = (await h.admin.create_token("supervisor"))["token"]
         page = await browser.new_page(viewport={"width": 1600, "height": 900})
@@ -131,7 +131,7 @@ async def test_the_wallboard_follows_the_floor_live(tmp_path: Path, shop: Any, b
 
 async def test_reports_show_the_summary_with_charts_and_csv(tmp_path: Path, shop: Any, browser: Any) -> None:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    async with running_server(make_config(tmp_path, channels=channels)) as h:
+    async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
         alice = await h.agent("alice")
         for n in range(2):
             stored = await h.admin.inbound(channel="shop-chat", sender=("email", f"r{n}@example.com"), text="hi",
@@ -178,7 +178,7 @@ async def tab_to(page: Any, name: str, limit: int = 60) -> None:
 
 async def test_the_desk_works_from_the_keyboard_alone(tmp_path: Path, shop: Any, browser: Any) -> None:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    async with running_server(make_config(tmp_path, channels=channels)) as h:
+    async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
         await h.agent("alice", name="Alice Example")
         token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
         page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
@@ -224,7 +224,7 @@ async def test_every_page_fits_desktop_and_phone_screens(tmp_path: Path, shop: A
     from tests.pivot_helpers import pivoted_case
 
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    async with running_server(make_config(tmp_path, channels=channels)) as h:
+    async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
         p = await pivoted_case(h, send=False)  # alice has an active conversation with a pivot link
         tokens = {"desk": (await h.admin.create_token("agent", agent_id="alice"))["token"],
                   "wallboard": (await h.admin.create_token("supervisor"))["token"]}

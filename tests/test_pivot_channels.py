@@ -9,11 +9,12 @@ import re
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
+from typing import Any
 
 from sip_test_env.chat_client import ChatCustomer
 from sip_test_env.mail import MailServer
 from sip_test_env.xmpp import XmppServer
-from tests.harness import running_server
+from tests.harness import CALLS, running_server
 from tests.pivot_helpers import Customer
 from tests.test_email_channel import customer_mail, email_config, mail, send, wait_messages
 from tests.test_xmpp_channel import CUSTOMER, SUPPORT, chat_messages, connected, xmpp, xmpp_config
@@ -21,8 +22,14 @@ from tests.test_xmpp_channel import CUSTOMER, SUPPORT, chat_messages, connected,
 __all__ = ["mail", "xmpp"]  # the fixtures
 
 
+def with_calls(config: Any) -> Any:
+    """The channel's configuration plus a connector that places calls (callback links need one)."""
+    config.connectors.update(CALLS)
+    return config
+
+
 async def test_a_chat_pivots_to_a_callback_link_sent_over_xmpp(tmp_path: Path, xmpp: XmppServer) -> None:
-    async with running_server(xmpp_config(tmp_path, xmpp)) as h, \
+    async with running_server(with_calls(xmpp_config(tmp_path, xmpp))) as h, \
             ChatCustomer(CUSTOMER, "customerpass", xmpp.port) as chat:
         await connected(h)
         ann = await h.agent("ann", name="Ann Virtanen")
@@ -52,7 +59,7 @@ async def test_a_chat_pivots_to_a_callback_link_sent_over_xmpp(tmp_path: Path, x
 
 
 async def test_an_email_pivots_to_a_callback_link_that_arrives_in_the_mailbox(tmp_path: Path, mail: MailServer) -> None:
-    async with running_server(email_config(tmp_path, mail)) as h:
+    async with running_server(with_calls(email_config(tmp_path, mail))) as h:
         ann = await h.agent("ann", name="Ann Virtanen")
         await send(mail, customer_mail("Router broken", "Could you call me?", message_id="<pivot@customer.example>"))
         [first] = await wait_messages(h, 1)

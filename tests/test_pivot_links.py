@@ -13,14 +13,15 @@ import pytest
 from cti.bus import EventFilter
 from cti.client import CtiApiError
 from pivot.tokens import token_hash
-from tests.harness import Harness, make_config, running_server
+from tests.harness import CALLS, Harness, make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET, Customer, event_types, pivoted_case
 from tests.receiver import Receiver
 
 
 def links_config(tmp_path: Path, shop: Receiver) -> Any:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    return make_config(tmp_path, channels=channels, webhooks={"initial_backoff": 0.05, "max_backoff": 0.2},
+    return make_config(tmp_path, channels=channels, connectors=CALLS,
+                       webhooks={"initial_backoff": 0.05, "max_backoff": 0.2},
                        pivot={"company_name": "Acme", "misses_per_client_per_minute": 10,
                               "continue_urls": {"shop-chat": "https://shop.example/chat"},
                               "callbacks_per_number_per_hour": 2, "opening_hours": {

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from cti import models
 from sip_test_env.emulators.x import XEmulator, x_signature
-from tests.harness import Harness, make_config, running_server
+from tests.harness import CALLS, Harness, make_config, running_server
 
 DANA = {"id": 2244994945, "screen_name": "dana", "name": "Dana", "followers_count": 5400}
 
@@ -31,7 +31,7 @@ async def x() -> AsyncIterator[XEmulator]:
 def x_config(tmp_path: Path, x: XEmulator, **settings: Any) -> Any:
     return make_config(tmp_path, connectors={"x": {
         "consumer_secret": x.consumer_secret, "bearer_token": x.bearer_token, "account_id": x.account_id,
-        "api_base": x.url, **settings}}, webhooks={"initial_backoff": 0.1, "max_backoff": 0.5},
+        "api_base": x.url, **settings}, **CALLS}, webhooks={"initial_backoff": 0.1, "max_backoff": 0.5},
         social={"handles": ["@acme"]})
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from cti.api.rendered import RenderedInteractions
 from cti.bus import EventBus
+from cti.channels import VoiceReach
 from cti.config import Config
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
@@ -59,6 +60,7 @@ class Services:
     tokens: TokenCache
     node_id: str
     connector_health: dict[str, str] = field(default_factory=dict)
+    voice_reach: VoiceReach = field(default_factory=VoiceReach)
     rendered_interactions: RenderedInteractions = field(default_factory=RenderedInteractions)
     extras: dict[str, Any] = field(default_factory=dict)
     draining: bool = False
