@@ -128,7 +128,8 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
         handlers = {spec.name: spec.cls.webhook(spec.settings, spec.name) for spec in specs}
         svc.extras.update(channels=directory, connectors=host, pivot_site=await PivotSite.create(config, db),
                           webhooks={name: handler for name, handler in handlers.items() if handler is not None},
-                          openapi=build_openapi(registry.routes, version=__version__))
+                          openapi=build_openapi(registry.routes, version=__version__,
+                                                     server_url=config.server.resolved_public_url()))
         app[SERVICES] = svc
         runners: list[LeasedRunner] = []
         if singletons:

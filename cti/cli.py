@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -48,48 +47,22 @@ def _run_db(config: Config, work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from cti.app import create_app
     from cti.logs import setup_logging
+    from cti.serve import check_port_free, serve
 
     config = _config(args)
     setup_logging(config.server.log_level, config.server.log_format)
+    check_port_free(config.server.host, config.server.port)
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    app = create_app(config)
-    app.on_startup.append(_freeze_startup_heap)  # runs after the app's own start-up (cleanup_ctx)
-    host, port = config.server.host, config.server.port
-    connectors = ", ".join(sorted(config.connectors)) or "none"
-    custom = ", ".join(c.name for c in config.channels.custom) or "none"
-    log.info("cti %s listening on http://%s:%d (public URL %s); connectors: %s; custom channels: %s",
-             _version(), host, port, config.server.resolved_public_url(), connectors, custom)
-    web.run_app(app, host=host, port=port, print=None, access_log=None,
-                shutdown_timeout=config.server.shutdown_drain_seconds, handle_signals=True)
+    hint = f" --config {args.config}" if args.config else ""
+    asyncio.run(serve(create_app(config), config, config_hint=hint))
     return 0
-
-
-async def _freeze_startup_heap(app: Any) -> None:
-    """Leave what start-up built (modules, SQLAlchemy's and pydantic's machinery, the app) out of
-    the cyclic garbage collector's full passes.
-
-    Measured during the ingest benchmark: each full pass walked ~150,000 objects and stopped every
-    thread for 80-210 ms, six times in 30 s, and those pauses were the requests' p99. Only the
-    server process does this: tests build and drop many apps in one process, and frozen objects
-    are never collected."""
-    gc.collect()
-    gc.freeze()
-    log.info("start-up heap frozen: %d objects left out of full garbage collections", gc.get_freeze_count())
-
-
-def _version() -> str:
-    from cti import __version__
-
-    return __version__
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -148,9 +121,14 @@ def cmd_agent_list(args: argparse.Namespace) -> int:
     config = _config(args)
     rows = _run_db(config, lambda db: db.read(lambda c: c.execute(
         sa.select(models.agents).where(models.agents.c.deleted.is_(False)).order_by(models.agents.c.id)).all()))
-    for row in rows:
-        skills = orjson.dumps(row.skills or {}).decode()
-        print(f"{row.id}\t{row.state}\t{row.name}\t{row.voice_endpoint or ''}\t{skills}")
+    table = [("ID", "STATE", "NAME", "VOICE ENDPOINT", "SKILLS")]
+    table += [(row.id, row.state, row.name, row.voice_endpoint or "-",
+               ", ".join(f"{k}={v}" for k, v in sorted((row.skills or {}).items())) or "-") for row in rows]
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no agents yet: cti agent add NAME --id ID)")
     return 0
 
 
@@ -166,51 +144,71 @@ def _pairs(items: list[str] | None) -> dict[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser."""
-    parser = argparse.ArgumentParser(prog="cti", description="CTI and channel-pivot server")
+    """The argument parser (every option says what it does and its default)."""
+    fmt = argparse.HelpFormatter  # (each help text states its default)
+    parser = argparse.ArgumentParser(prog="cti", description="CTI and channel-pivot server", formatter_class=fmt)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", "-c", help="TOML configuration file")
-    common.add_argument("--data-dir", dest="data_dir", help="data folder (default ./data)")
-    common.add_argument("--database-url", dest="database_url", help="e.g. postgresql+asyncpg://user@host/db")
-    sub = parser.add_subparsers(dest="command", required=True)
+    common.add_argument("--config", "-c", help="TOML configuration file (default: none; built-in defaults and "
+                        "CTI_<SECTION>__<KEY> environment variables)")
+    common.add_argument("--data-dir", dest="data_dir", help="data folder: the SQLite database and recordings "
+                        "(default: [server] data_dir, ./data)")
+    common.add_argument("--database-url", dest="database_url", help="e.g. postgresql+asyncpg://user@host/db "
+                        "(default: SQLite in the data folder)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", parents=[common], help="run the server")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve = sub.add_parser("serve", parents=[common], help="run the server", formatter_class=fmt)
+    serve.add_argument("--host", help="address to listen on (default: [server] host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: [server] port, 8080)")
     serve.set_defaults(func=cmd_serve)
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", parents=[common], help="create or upgrade the schema").set_defaults(func=cmd_db_upgrade)
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True,
+                                                                      metavar="ACTION")
+    db.add_parser("upgrade", parents=[common], help="create or upgrade the schema (serve does it too)",
+                  formatter_class=fmt).set_defaults(func=cmd_db_upgrade)
 
-    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
-    create = token.add_parser("create", parents=[common], help="create a token and print it once")
-    create.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
-    create.add_argument("--agent", help="the agent id (role agent)")
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True,
+                                                                       metavar="ACTION")
+    create = token.add_parser("create", parents=[common], help="create a token and print it once",
+                              formatter_class=fmt)
+    create.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"],
+                        help="what the token may do")
+    create.add_argument("--agent", help="the agent id (required with --role agent)")
     create.add_argument("--name", help="a note about who uses it")
     create.add_argument("--expires-in", dest="expires_in", type=float, metavar="SECONDS",
                         help="the token stops working after this many seconds (default: never)")
-    create.add_argument("--json", action="store_true", help="print JSON")
+    create.add_argument("--json", action="store_true", help="print JSON (id, role, agent_id, token, expires_at)")
     create.set_defaults(func=cmd_token_create)
-    revoke = token.add_parser("revoke", parents=[common], help="revoke a token by its id (tok_...)")
+    revoke = token.add_parser("revoke", parents=[common], help="revoke a token by its id (tok_...)",
+                              formatter_class=fmt)
     revoke.add_argument("token_id", help="the token's id, as printed by create or GET /api/v1/tokens")
     revoke.set_defaults(func=cmd_token_revoke)
 
-    agent = sub.add_parser("agent", help="agents").add_subparsers(dest="agent_command", required=True)
-    add = agent.add_parser("add", parents=[common], help="add an agent")
-    add.add_argument("name")
-    add.add_argument("--id")
-    add.add_argument("--voice-endpoint", dest="voice_endpoint", help="sip:alice@127.0.0.1 or browser")
-    add.add_argument("--skill", action="append", help="name=level (repeatable)")
-    add.add_argument("--capacity", action="append", help="class=n, e.g. chat=3 (repeatable)")
-    add.add_argument("--rating", type=float)
-    add.add_argument("--state", choices=["available", "away", "offline"])
+    agent = sub.add_parser("agent", help="agents").add_subparsers(dest="agent_command", required=True,
+                                                                   metavar="ACTION")
+    add = agent.add_parser("add", parents=[common], help="add an agent", formatter_class=fmt)
+    add.add_argument("name", help="the agent's display name")
+    add.add_argument("--id", help="a short id (default: a generated agt_... id)")
+    add.add_argument("--voice-endpoint", dest="voice_endpoint",
+                     help="where calls ring: a SIP URI (sip:alice@127.0.0.1) or browser (default: none)")
+    add.add_argument("--skill", action="append", metavar="NAME=LEVEL", help="a skill and level, e.g. fi=2 "
+                     "(repeatable; default: none)")
+    add.add_argument("--capacity", action="append", metavar="CLASS=N", help="work at once per class, e.g. chat=3 "
+                     "(repeatable; default: the routing policy's default_capacity)")
+    add.add_argument("--rating", type=float,
+                     help="routing rating, higher is preferred by rules that ask for it (default: 0)")
+    add.add_argument("--state", choices=["available", "away", "offline"], help="presence (default: offline)")
     add.set_defaults(func=cmd_agent_add)
-    agent.add_parser("list", parents=[common], help="list agents").set_defaults(func=cmd_agent_list)
+    agent.add_parser("list", parents=[common], help="list agents (a header, then one agent a line)",
+                     formatter_class=fmt).set_defaults(func=cmd_agent_list)
 
-    demo = sub.add_parser("demo", help="run the pivot journey locally with a real registrar and phones")
-    demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--talk-seconds", dest="talk_seconds", type=float, default=4.0)
-    demo.add_argument("--keep", action="store_true", help="keep the server running afterwards (Ctrl-C stops)")
+    demo = sub.add_parser("demo", help="run the pivot journey locally with a real registrar and phones",
+                          formatter_class=fmt)
+    demo.add_argument("--port", type=int, default=0,
+                      help="the demo server's port (0: a free one, printed; ./dev serve keeps 8080)")
+    demo.add_argument("--talk-seconds", dest="talk_seconds", type=float, default=4.0,
+                      help="how long the bridged call lasts")
+    demo.add_argument("--keep", action="store_true", help="keep the server running afterwards (Ctrl-C or "
+                      "SIGTERM stops it and cleans up)")
     demo.set_defaults(func=_demo)
     return parser
 

@@ -120,8 +120,10 @@ def _env_value(raw: str) -> Any:
     return raw
 
 
-def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Return data with ``CTI_A__B__C=value`` variables set at ``data[a][b][c]``."""
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str],
+                        origins: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return data with ``CTI_A__B__C=value`` variables set at ``data[a][b][c]``; ``origins`` (when
+    given) learns which variable set each dotted key, so that errors can name the variable."""
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
@@ -133,14 +135,19 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dic
                 raise ConfigError(f"{name}: {'.'.join(path)} is not a table in the configuration")
             node = child
         node[path[-1]] = _env_value(raw)
+        if origins is not None:
+            origins[".".join(path)] = name
     return data
 
 
-def _format_validation_error(error: ValidationError) -> str:
+def _format_validation_error(error: ValidationError, origins: Mapping[str, str]) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        lines.append(f"{key}: {item['msg']}")
+        variable = next((origins[k] for k in sorted(origins, key=len, reverse=True)
+                         if key == k or key.startswith(k + ".")), None)
+        message = "unknown setting" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"environment variable {variable} ({key}): {message}" if variable else f"{key}: {message}")
     return "invalid configuration: " + "; ".join(lines)
 
 
@@ -159,10 +166,11 @@ def load_config(
             raise ConfigError(f"configuration file not found: {path}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    apply_env_overrides(data, os.environ if environ is None else environ)
+    origins: dict[str, str] = {}
+    apply_env_overrides(data, os.environ if environ is None else environ, origins)
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc)) from exc
+        raise ConfigError(_format_validation_error(exc, origins)) from exc

@@ -36,3 +36,5 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if level.lower() != "debug":  # schema steps are details; "listening on" says the database is ready
+        logging.getLogger("alembic").setLevel(logging.WARNING)

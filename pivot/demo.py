@@ -18,6 +18,10 @@ import argparse
 import asyncio
 import contextlib
 import re
+import shutil
+import signal
+import socket
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -57,21 +61,26 @@ async def run_demo(port: int, talk_seconds: float, keep: bool) -> int:
     from cti.app import create_app
     from cti.client import CtiClient
     from cti.config import load_config
+    from cti.serve import check_port_free
     from cti.services.tokens import create_token
     from sip_test_env.emulators.x import XEmulator
     from sip_test_env.kamailio import Registrar
     from sip_test_env.phones import Phone
 
     say = Narrator().say
+    port = port or _free_port()  # (0: any free port, so the demo never collides with a running server)
+    check_port_free("127.0.0.1", port)
+    _stop_on_signals()
     folder = Path(tempfile.mkdtemp(prefix="cti-demo-"))
-    x = await XEmulator(handle="acme").start()  # X itself cannot be reached from here: its local emulator
-
-    say("starting Kamailio and two baresip phones (agent desk phone 440 Hz, customer mobile 1000 Hz)")
-    registrar = await asyncio.to_thread(Registrar({"cti": "ctipass", "alice": "alicepass",
-                                                   MOBILE: f"{MOBILE}pass"}).start)
     phones: list[Phone] = []
     runner: web.AppRunner | None = None
+    x: XEmulator | None = None
+    registrar: Registrar | None = None
     try:
+        x = await XEmulator(handle="acme").start()  # X itself cannot be reached from here: its local emulator
+        say("starting Kamailio and two baresip phones (agent desk phone 440 Hz, customer mobile 1000 Hz)")
+        registrar = Registrar({"cti": "ctipass", "alice": "alicepass", MOBILE: f"{MOBILE}pass"})
+        await asyncio.to_thread(registrar.start)
         for name, tone in (("alice", 440.0), (MOBILE, 1000.0)):
             phone = Phone(name, f"{name}pass", registrar.port, tone_hz=tone)
             phones.append(phone)
@@ -163,13 +172,30 @@ async def run_demo(port: int, talk_seconds: float, keep: bool) -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
         return 0
-    finally:
+    finally:  # every way out (done, Ctrl-C, SIGTERM, an error) stops what the demo started
         if runner is not None:
             await runner.cleanup()
-        await x.stop()
+        if x is not None:
+            await x.stop()
         for phone in phones:
             await asyncio.to_thread(phone.close)
-        await asyncio.to_thread(registrar.close)
+        if registrar is not None:
+            await asyncio.to_thread(registrar.close)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP end the demo as Ctrl-C does: the running task is cancelled, its cleanup runs."""
+    task, loop = asyncio.current_task(), asyncio.get_running_loop()
+    if task is not None:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, task.cancel)
 
 
 async def _true(value: bool) -> bool:
@@ -207,5 +233,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The ``cti demo`` command."""
     try:
         return asyncio.run(run_demo(args.port, args.talk_seconds, args.keep))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("demo stopped; Kamailio, the phones and the temporary folders are gone", file=sys.stderr)
         return 0

@@ -63,3 +63,51 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     log = server.log.read_text()
     assert "unhandled error" not in log, log[-4000:]
     assert result.returncode == 0, result.stdout[-6000:]
+
+
+async def test_every_body_has_an_example_the_server_accepts_and_events_are_typed(harness: Harness) -> None:
+    from pydantic import BaseModel
+
+    from cti.api import examples
+    from cti.events import EventType
+
+    doc = await harness.admin.openapi()
+    assert doc["servers"] and doc["servers"][0]["url"].startswith("http")
+    for spec in all_routes().routes:
+        if spec.body is None:
+            continue
+        media = doc["paths"][spec.path][spec.method.lower()]["requestBody"]["content"]["application/json"]
+        assert "example" in media, f"{spec.method} {spec.path} has no request example"
+        assert issubclass(spec.body, BaseModel)
+        spec.body.model_validate(media["example"])  # the example is a body the server takes
+    schemas = doc["components"]["schemas"]
+    for event_type in EventType:
+        data = schemas[f"Event.{event_type.value}"]["properties"]["data"]
+        assert data["type"] == "object" and data["properties"], event_type
+    stream = doc["paths"]["/api/v1/events/stream"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    assert stream["schema"] == {"$ref": "#/components/schemas/Event"}
+    assert schemas["Event"]["examples"] and schemas["InteractionOut"]["examples"] == [examples.RESPONSES[
+        "InteractionOut"]]
+    metrics = doc["paths"]["/metrics"]["get"]
+    assert metrics["security"] == [{"bearer": []}] and "401" in metrics["responses"]
+
+
+async def test_live_events_match_their_documented_payloads(harness: Harness) -> None:
+    """Real events of a conversation validate against the Event schema of the document."""
+    import jsonschema
+
+    doc = await harness.admin.openapi()
+    alice = await harness.agent("alice")
+    stored = await harness.admin.inbound(channel="shop-chat", sender=("email", "ev@example.com"), text="hello",
+                                         external_id="ev-1")
+    await harness.interaction_in_state(stored["interaction_id"], "offered")
+    await alice.accept(stored["interaction_id"])
+    await alice.reply(stored["interaction_id"], "hi!")
+    timeline = await harness.admin.timeline(stored["case_id"])
+    registry = {"components": doc["components"]}
+    seen = set()
+    for entry in timeline["entries"]:
+        schema = {"$ref": f"#/components/schemas/Event.{entry['type']}", **registry}
+        jsonschema.validate(entry, schema)
+        seen.add(entry["type"].split(".")[0])
+    assert {"case", "interaction", "message"} <= seen

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cti.api import schemas
+from cti.api import examples, schemas
+from cti.api.event_docs import event_schemas
 from cti.api.framework import RouteSpec
 
 ERROR_TEXT = {400: "invalid input", 401: "missing or bad token", 403: "not allowed", 404: "not found",
@@ -36,9 +37,10 @@ def _query_parameters(model: type[BaseModel], components: _Components) -> list[d
             for name, prop in schema.get("properties", {}).items()]
 
 
-def build_openapi(routes: list[RouteSpec], *, version: str) -> dict[str, Any]:
+def build_openapi(routes: list[RouteSpec], *, version: str, server_url: str = "") -> dict[str, Any]:
     """The whole document."""
     components = _Components()
+    components.schemas.update(event_schemas())
     components.ref(schemas.ErrorOut)
     for model in (schemas.CaseOut, schemas.InteractionOut, schemas.EventOut, schemas.MessageOut,
                   schemas.AgentOut, schemas.ContactOut, schemas.IdentityOut, schemas.TokenOut, schemas.WebhookOut):
@@ -58,8 +60,10 @@ def build_openapi(routes: list[RouteSpec], *, version: str) -> dict[str, Any]:
         if params:
             operation["parameters"] = params
         if spec.body is not None:
-            operation["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": components.ref(spec.body)}}}
+            media: dict[str, Any] = {"schema": components.ref(spec.body)}
+            if spec.body.__name__ in examples.REQUESTS:
+                media["example"] = examples.REQUESTS[spec.body.__name__]
+            operation["requestBody"] = {"required": True, "content": {"application/json": media}}
         operation["responses"][str(spec.status)] = _success(spec, components)
         if spec.role is not None:
             operation["security"] = [{"bearer": []}]
@@ -71,10 +75,16 @@ def build_openapi(routes: list[RouteSpec], *, version: str) -> dict[str, Any]:
             operation["responses"][str(code)] = {"description": ERROR_TEXT.get(code, "error"), "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
         paths.setdefault(spec.path, {})[spec.method.lower()] = operation
+    for name, example in examples.RESPONSES.items():  # the main answers, shown with an example
+        if name in components.schemas and "oneOf" not in components.schemas[name]:
+            components.schemas[name] = {**components.schemas[name], "examples": [example]}
+    components.schemas["Event"] = {**components.schemas["Event"], "examples": [examples.RESPONSES["Event"]]}
     return {
         "openapi": "3.1.0",
         "info": {"title": "CTI and channel-pivot server", "version": version,
-                 "description": "The unified CTI API, version 1 (see API.md)."},
+                 "description": "The unified CTI API, version 1: REST verbs that mean the same on every channel, "
+                                "and a resumable event stream (docs/api.md)."},
+        "servers": [{"url": server_url or "/", "description": "this server"}],
         "paths": paths,
         "components": {"schemas": components.schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
@@ -84,16 +94,20 @@ def build_openapi(routes: list[RouteSpec], *, version: str) -> dict[str, Any]:
 def _success(spec: RouteSpec, components: _Components) -> dict[str, Any]:
     if spec.status == 204:
         return {"description": "done"}
-    if spec.status == 101:
-        return {"description": "switching to the WebSocket protocol"}
     if isinstance(spec.response, type) and issubclass(spec.response, BaseModel):
         schema = components.ref(spec.response, "serialization")
     else:
         schema = spec.response or {"type": "object"}
     if spec.raw and spec.path.endswith("/stream"):
-        return {"description": "ok", "content": {"text/event-stream": {"schema": schema}}}
+        return {"description": "Server-Sent Events: `id: <seq>`, `event: <type>`, `data: <Event as JSON>`",
+                "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/Event"}}}}
+    if spec.status == 101 and spec.path.startswith("/api/v1/events"):
+        return {"description": "switching to the WebSocket protocol; each text message is one Event as JSON",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}}
     if spec.raw and (spec.path.startswith("/p/") or spec.tag == "pages"):
         return {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+    if spec.status == 101:
+        return {"description": "switching to the WebSocket protocol"}
     if spec.raw:
         return {"description": "ok", "content": {"text/plain": {"schema": schema}}}
     return {"description": "ok", "content": {"application/json": {"schema": schema}}}

@@ -33,9 +33,17 @@ def _static(name: str) -> bytes:
     return resources.files("cti.web").joinpath("static", name).read_bytes()
 
 
-def _page(template: str) -> web.Response:
-    html = _templates().get_template(template).render()
+def _page(template: str, **values: str) -> web.Response:
+    html = _templates().get_template(template).render(**values)
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=HEADERS)
+
+
+@api.route("GET", "/", summary="The index: links to the pages, the API reference and the health checks",
+           tag="pages", role=None, raw=True)
+async def index(call: Call) -> web.StreamResponse:
+    from cti import __version__
+
+    return _page("index.html.j2", version=__version__)
 
 
 @api.route("GET", "/desk", summary="The agent desktop (sign in with an agent token)", tag="pages", role=None,
