@@ -4,12 +4,16 @@ Offered: entered a queue. Handled: accepted by an agent. Abandoned: the customer
 acceptance (short abandons, under the threshold, counted apart and left out of service level).
 Speed of answer (voice, chat): queued -> accepted. First response (email, social, SMS):
 received -> first agent reply. Service level: handled within the channel's threshold /
-(offered - short abandons). Handle time: accepted -> wrap-up done.
+(offered - short abandons), counting only interactions with an outcome (answered, or for written
+channels responded to; abandoned; ended) or that have already waited past the threshold: one still
+waiting inside its threshold at ``now`` is not counted yet, neither for nor against. Handle time:
+accepted -> wrap-up done.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,13 +38,15 @@ def _round(value: float | None) -> float | None:
 
 
 def summarize(rows: Iterable[Any], *, key: Callable[[Any], str | None], channel_class: Callable[[str], str],
-              sla_seconds: dict[str, float], short_abandon_seconds: float) -> dict[str, dict[str, Any]]:
-    """Metrics per group (key(row) names the group)."""
+              sla_seconds: dict[str, float], short_abandon_seconds: float,
+              now: float | None = None) -> dict[str, dict[str, Any]]:
+    """Metrics per group (key(row) names the group), as of ``now`` (default: the current time)."""
+    now = time.time() if now is None else now
     groups: dict[str, dict[str, Any]] = {}
     for row in rows:
         name = key(row) or "(none)"
         g = groups.setdefault(name, {"offered": 0, "handled": 0, "abandoned": 0, "short_abandoned": 0,
-                                     "_answer": [], "_first": [], "_handle": [], "_in_sla": 0})
+                                     "_answer": [], "_first": [], "_handle": [], "_in_sla": 0, "_not_yet": 0})
         cls = channel_class(row.channel)
         threshold = sla_seconds.get(row.channel, sla_seconds.get(cls, 60.0))
         if row.queued_at is not None:
@@ -61,7 +67,21 @@ def summarize(rows: Iterable[Any], *, key: Callable[[Any], str | None], channel_
             g["_first"].append(row.first_response_at - row.created_at)
         if row.queued_at is not None and _within_sla(row, cls, threshold):
             g["_in_sla"] += 1
+        elif row.queued_at is not None and _still_inside(row, cls, threshold, now):
+            g["_not_yet"] += 1
     return {name: _finish(g) for name, g in sorted(groups.items())}
+
+
+OUTCOME_STATES = ("abandoned", "ended", "wrapup")
+
+
+def _still_inside(row: Any, cls: str, threshold: float, now: float) -> bool:
+    """Waiting for its answer (or first response) and not yet past the threshold: no outcome yet."""
+    if row.state in OUTCOME_STATES:
+        return False
+    if cls in ANSWERED_CLASSES:
+        return row.accepted_at is None and now - row.queued_at <= threshold
+    return row.first_response_at is None and now - row.created_at <= threshold
 
 
 def _within_sla(row: Any, cls: str, threshold: float) -> bool:
@@ -71,7 +91,7 @@ def _within_sla(row: Any, cls: str, threshold: float) -> bool:
 
 
 def _finish(g: dict[str, Any]) -> dict[str, Any]:
-    base = g["offered"] - g["short_abandoned"]
+    base = g["offered"] - g["short_abandoned"] - g["_not_yet"]
     return {
         "offered": g["offered"],
         "handled": g["handled"],

@@ -148,8 +148,8 @@ async def test_reports_show_the_summary_with_charts_and_csv(tmp_path: Path, shop
         await expect(row).to_contain_text("shop-chat")
         await expect(row.locator("td").nth(1)).to_have_text("2")  # handled
         chart = page.locator('figure[data-metric="handled"] svg')
-        await expect(chart).to_have_attribute("aria-label", "handled by channel")
-        await expect(chart.locator("text").nth(2)).to_have_text("2")
+        await expect(chart).to_have_attribute("aria-label", "Handled by channel")
+        await expect(chart.locator("rect")).to_have_attribute("data-value", "2")
         async with page.expect_download() as download_info:
             await page.get_by_role("link", name="Download CSV").click()
         download = await download_info.value

@@ -23,6 +23,9 @@ from cti.web.svg import bar_chart
 
 api = Api()
 I = models.interactions
+METRIC_TITLES = {"sla_percent": "Service level", "handle_time_avg": "Average handle time",
+                 "speed_of_answer_avg": "Average speed of answer", "first_response_avg": "Average first response",
+                 "handled": "Handled", "offered": "Offered", "pivots_connected": "Pivots connected"}
 PIVOT_FUNNEL = {EventType.PIVOT_CREATED: "pivots_sent", EventType.PIVOT_OPENED: "pivots_opened",
                 EventType.PIVOT_REDEEMED: "pivots_redeemed", EventType.CALLBACK_CONNECTED: "pivots_connected"}
 
@@ -51,7 +54,9 @@ async def realtime(call: Call) -> dict[str, Any]:
 
     waiting, today, agents, pivots = await svc.db.read(read)
     by_key = summarize(today, key=lambda r: f"{r.queue}|{r.channel}", channel_class=policy.channel_class,
-                       sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds)
+                       sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds, now=now)
+    overall = summarize(today, key=lambda r: "all", channel_class=policy.channel_class, sla_seconds=cfg.sla_seconds,
+                        short_abandon_seconds=cfg.short_abandon_seconds, now=now).get("all")
     rows: dict[str, dict[str, Any]] = {}
     for queue, channel, count, oldest in waiting:
         rows[f"{queue}|{channel}"] = {"waiting": count, "longest_wait": round(now - oldest, 3) if oldest else 0.0}
@@ -75,6 +80,7 @@ async def realtime(call: Call) -> dict[str, Any]:
     for a in agents:
         states[a.state] = states.get(a.state, 0) + 1
     return {"ts": iso(now), "queues": queues, "agents": states, "pivot_today": pivot_funnel(pivots),
+            "today": {k: (overall or {}).get(k) for k in ("offered", "handled", "abandoned", "sla_percent")},
             "social_today": social_sentiment(today)}
 
 
@@ -100,8 +106,8 @@ async def chart(call: Call) -> web.Response:
     report = await _summary(call)
     metric = call.query.metric
     values = {name: g.get(metric) for name, g in sorted(report["groups"].items())}
-    title = f"{metric.replace('_', ' ')} by {report['group_by']}"
-    unit = " %" if metric.endswith("percent") else " s" if metric.endswith(("_avg", "_p90")) else ""
+    title = f"{METRIC_TITLES.get(metric, metric.replace('_', ' '))} by {report['group_by']}"
+    unit = "%" if metric.endswith("percent") else "s" if metric.endswith(("_avg", "_p90")) else ""
     return web.Response(text=bar_chart(title, values, unit=unit), content_type="image/svg+xml")
 
 
@@ -125,7 +131,7 @@ async def _summary(call: Call) -> dict[str, Any]:
     rows, pivots = await svc.db.read(read)
     field = q.group_by if q.group_by != "agent" else "agent_id"
     groups = summarize(rows, key=lambda r: getattr(r, field), channel_class=policy.channel_class,
-                       sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds)
+                       sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds, now=now)
     for g in groups.values():
         g.update({name: 0 for name in PIVOT_FUNNEL.values()})
     for p in pivots:

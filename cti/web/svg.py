@@ -1,28 +1,68 @@
-"""Server-rendered SVG bar charts for the reports page (pure: figures in, SVG text out)."""
+"""Server-rendered SVG bar charts for the reports page (pure: figures in, SVG text out).
+
+A bar's length is its value on an axis that starts at zero and ends at a round number at or above
+the largest value (100 for percentages), so one group's 42.9 % draws as less than half a bar, and
+bars of different charts read the same way. Values are shown rounded, with their unit."""
 
 from __future__ import annotations
 
+import math
 from xml.sax.saxutils import escape
 
-WIDTH, BAR, GAP, LABEL = 640, 22, 8, 160
+WIDTH, BAR, GAP, LABEL, RIGHT = 640, 22, 8, 160, 110
+
+
+def nice_max(top: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k at or above ``top`` (the axis end)."""
+    if top <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(top))
+    for step in (1, 2, 2.5, 5, 10):
+        if top <= step * power:
+            return step * power
+    return 10 * power
+
+
+def format_value(value: float, unit: str) -> str:
+    """A figure as people read it: 42.9 %, 12 s, 3 min 20 s, 2 h 05 min, 7."""
+    if unit == "%":
+        return f"{value:.1f} %"
+    if unit == "s":
+        if value < 60:
+            return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+        if value < 3600:
+            minutes, seconds = divmod(round(value), 60)
+            return f"{minutes} min {seconds} s"
+        hours, minutes = divmod(round(value / 60), 60)
+        return f"{hours} h {minutes:02d} min"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def bar_chart(title: str, values: dict[str, float | None], *, unit: str = "") -> str:
-    """Horizontal bars, one per group, labelled with the group and its value."""
+    """Horizontal bars, one per group, on a zero-based axis, labelled with the group and its value."""
     rows = [(name, float(v)) for name, v in values.items() if v is not None]
-    top = max((v for _, v in rows), default=0.0) or 1.0
-    height = max(60, 34 + len(rows) * (BAR + GAP) + 6)
+    axis = 100.0 if unit == "%" else nice_max(max((v for _, v in rows), default=0.0))
+    span = WIDTH - LABEL - RIGHT
+    height = max(60, 34 + len(rows) * (BAR + GAP) + 22)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
              f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" '
              f'font-size="13">', f"<title>{escape(title)}</title>",
              f'<text x="0" y="18" font-weight="700">{escape(title)}</text>']
+    bottom = 30 + len(rows) * (BAR + GAP)
+    if rows:  # the axis: zero and its end, so a bar's length can be read against it
+        parts += [f'<line x1="{LABEL}" y1="26" x2="{LABEL}" y2="{bottom}" stroke="#888"/>',
+                  f'<line x1="{LABEL + span}" y1="26" x2="{LABEL + span}" y2="{bottom}" stroke="#ccc" '
+                  f'stroke-dasharray="3 3"/>',
+                  f'<text x="{LABEL}" y="{bottom + 14}" font-size="11" fill="#555">0</text>',
+                  f'<text x="{LABEL + span}" y="{bottom + 14}" font-size="11" fill="#555" text-anchor="end">'
+                  f'{escape(format_value(axis, unit))}</text>']
     for index, (name, value) in enumerate(rows):
         y = 30 + index * (BAR + GAP)
-        width = max(1.0, (WIDTH - LABEL - 90) * value / top)
-        shown = f"{value:g}{unit}"
+        width = span * max(0.0, min(value, axis)) / axis
         parts += [f'<text x="0" y="{y + 16}">{escape(name[:22])}</text>',
-                  f'<rect x="{LABEL}" y="{y}" width="{width:.1f}" height="{BAR}" fill="#0b63ce" rx="3"/>',
-                  f'<text x="{LABEL + width + 6:.1f}" y="{y + 16}">{escape(shown)}</text>']
+                  f'<rect x="{LABEL}" y="{y}" width="{width:.1f}" height="{BAR}" fill="#0b63ce" rx="3" '
+                  f'data-value="{value:g}"/>',
+                  f'<text x="{LABEL + width + 6:.1f}" y="{y + 16}">{escape(format_value(value, unit))}</text>']
     if not rows:
         parts.append('<text x="0" y="48">no data in this period</text>')
     parts.append("</svg>")

@@ -1,8 +1,26 @@
 // The summary report over a chosen period and grouping: a table, server-rendered SVG charts, CSV.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const COLUMNS = ["offered", "handled", "abandoned", "speed_of_answer_avg", "first_response_avg", "handle_time_avg",
-                 "sla_percent", "pivots_sent", "pivots_opened", "pivots_redeemed", "pivots_connected"];
+// [field, header, unit]: people read headers and units, not field names
+const COLUMNS = [["offered", "Offered", ""], ["handled", "Handled", ""], ["abandoned", "Abandoned", ""],
+                 ["short_abandoned", "Short abandons", ""], ["speed_of_answer_avg", "Avg speed of answer", "s"],
+                 ["speed_of_answer_p90", "Speed of answer, 90th pct", "s"],
+                 ["first_response_avg", "Avg first response", "s"], ["handle_time_avg", "Avg handle time", "s"],
+                 ["sla_percent", "Service level", "%"], ["pivots_sent", "Pivots sent", ""],
+                 ["pivots_opened", "Opened", ""], ["pivots_redeemed", "Redeemed", ""], ["pivots_connected", "Connected", ""]];
+const GROUPS = {channel: "Channel", agent: "Agent", queue: "Queue"};
+
+// Rounded, with units: 42.9 %, 8.5 s, 3 min 20 s, 2 h 05 min (the charts use the same rules, cti/web/svg.py).
+function formatValue(value, unit) {
+  if (value === null || value === undefined) return "–";
+  if (unit === "%") return `${value.toFixed(1)} %`;
+  if (unit === "s") {
+    if (value < 60) return value < 10 ? `${value.toFixed(1)} s` : `${Math.round(value)} s`;
+    if (value < 3600) { const t = Math.round(value); return `${Math.floor(t / 60)} min ${t % 60} s`; }
+    const m = Math.round(value / 60); return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+  }
+  return Number.isInteger(value) ? value.toLocaleString("en") : value.toFixed(1);
+}
 const CHARTS = ["handled", "sla_percent", "handle_time_avg", "pivots_connected"];
 
 function query() {
@@ -16,10 +34,13 @@ async function show() {
   try {
     const params = query();
     const report = await cti.api("GET", "/api/v1/reports/summary?" + params);
-    $("summary").querySelector("thead").replaceChildren(cti.el("tr", {}, cti.el("th", {scope: "col"}, report.group_by),
-      COLUMNS.map((c) => cti.el("th", {scope: "col"}, c.replaceAll("_", " ")))));
+    $("summary").querySelector("thead").replaceChildren(cti.el("tr", {},
+      cti.el("th", {scope: "col"}, GROUPS[report.group_by] || report.group_by),
+      COLUMNS.map(([, header]) => cti.el("th", {scope: "col"}, header))));
     $("summary").querySelector("tbody").replaceChildren(...Object.entries(report.groups).map(([name, g]) =>
-      cti.el("tr", {}, cti.el("th", {scope: "row"}, name), COLUMNS.map((c) => cti.el("td", {}, g[c] ?? "–")))));
+      cti.el("tr", {}, cti.el("th", {scope: "row"}, name),
+        COLUMNS.map(([field, , unit]) => cti.el("td", {class: unit ? "num" : "num count", "data-field": field},
+                                                   formatValue(g[field], unit))))));
     const charts = [];
     for (const metric of CHARTS) {
       const response = await fetch(`/api/v1/reports/chart?${params}&metric=${metric}`,

@@ -1,18 +1,28 @@
 // The wallboard: realtime stats, refreshed within a moment of each event (no polling); waits tick locally.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const board = {stream: null, pending: null, oldest: null};
+const board = {stream: null, pending: null, oldest: [], tick: null};
+
+// Every wait on the board (the tile and each row) is "now - oldest queued_at" from one snapshot,
+// ticking from the same clock: the tile is always the largest row.
+function tickWaits() {
+  const now = Date.now() / 1000;
+  const waits = board.oldest.map((t) => (t === null ? 0 : Math.max(0, now - t)));
+  $("longest").textContent = `longest wait ${Math.round(Math.max(0, ...waits))} s`;
+  document.querySelectorAll("#queues tbody tr").forEach((row, i) => {
+    row.querySelector(".wait").textContent = `${Math.round(waits[i] || 0)} s`;
+  });
+}
 
 async function refresh() {
   const stats = await cti.api("GET", "/api/v1/stats/realtime");
+  const skew = Date.now() / 1000 - Date.parse(stats.ts) / 1000;  // this screen's clock against the server's
+  board.oldest = stats.queues.map((q) => (q.waiting ? Date.parse(stats.ts) / 1000 + skew - q.longest_wait : null));
   const waiting = stats.queues.reduce((n, q) => n + q.waiting, 0);
-  const longest = Math.max(0, ...stats.queues.map((q) => q.longest_wait));
-  board.oldest = waiting ? Date.now() / 1000 - longest : null;
   $("waiting").textContent = String(waiting);
-  const handled = stats.queues.reduce((n, q) => n + q.handled_today, 0);
-  const slas = stats.queues.map((q) => q.sla_percent_today).filter((v) => v !== null);
-  $("sla").textContent = slas.length ? `${Math.round(slas.reduce((a, b) => a + b, 0) / slas.length)} %` : "–";
-  $("handled").textContent = `handled ${handled}`;
+  const today = stats.today || {};
+  $("sla").textContent = today.sla_percent == null ? "–" : `${today.sla_percent.toFixed(1)} %`;
+  $("handled").textContent = `handled ${today.handled || 0} of ${today.offered || 0} offered`;
   $("agents").replaceChildren(...Object.entries(stats.agents).map(([state, n]) => cti.el("li", {}, `${state}: ${n}`)));
   const p = stats.pivot_today;
   $("pivot").replaceChildren(cti.el("li", {}, `sent ${p.sent}`), cti.el("li", {}, `opened ${p.opened}`),
@@ -23,10 +33,11 @@ async function refresh() {
   $("negative").textContent = social.scored ? `${social.negative_percent} % negative of ${social.scored}` : "no social items";
   $("queues").querySelector("tbody").replaceChildren(...stats.queues.map((q) => cti.el("tr", {},
     cti.el("td", {}, q.queue), cti.el("td", {}, q.channel), cti.el("td", {}, q.waiting),
-    cti.el("td", {}, `${Math.round(q.longest_wait)} s`),
-    cti.el("td", {}, q.sla_percent_today === null ? "–" : `${Math.round(q.sla_percent_today)}`),
+    cti.el("td", {class: "wait"}, `${Math.round(q.longest_wait)} s`),
+    cti.el("td", {}, q.sla_percent_today === null ? "–" : `${q.sla_percent_today.toFixed(1)} %`),
     cti.el("td", {}, q.agents_available))));
   $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  tickWaits();
 }
 
 function soon() { clearTimeout(board.pending); board.pending = setTimeout(refresh, 100); }
@@ -38,8 +49,7 @@ async function signIn(token) {
   $("signin").hidden = true; $("wallboard").hidden = false;
   board.stream = cti.stream("interaction.*,agent.state_changed,pivot.*,callback.*", soon,
     (state) => { $("link-status").textContent = state; $("link-status").className = "pill " + (state === "live" ? "ok" : "bad"); if (state === "live") soon(); });
-  setInterval(() => { if (board.oldest) $("longest").textContent = `longest wait ${Math.round(Date.now() / 1000 - board.oldest)} s`;
-                      else $("longest").textContent = "longest wait 0 s"; }, 1000);
+  board.tick = setInterval(tickWaits, 1000);
 }
 
 $("signin").addEventListener("submit", async (e) => {
