@@ -101,6 +101,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_agent_add(args: argparse.Namespace) -> int:
+    from cti.errors import Conflict
     from cti.services import render
     from cti.services.agents import create_agent
 
@@ -108,8 +109,21 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
                               "skills": _pairs(args.skill), "capacity": _pairs(args.capacity),
                               "rating": args.rating, "state": args.state}
     config = _config(args)
-    row = _run_db(config, lambda db: db.write(lambda tx: create_agent(tx, fields)))
+    try:
+        row = _run_db(config, lambda db: db.write(lambda tx: create_agent(tx, fields)))
+    except Conflict:
+        if not args.exist_ok:
+            raise
+        print(f"agent {args.id} already exists (unchanged)", file=sys.stderr)
+        return 0
     print(orjson.dumps(render.agent(row)).decode())
+    return 0
+
+
+def cmd_receiver(args: argparse.Namespace) -> int:
+    from cti.receiver import run_receiver
+
+    asyncio.run(run_receiver(_config(args)))
     return 0
 
 
@@ -197,9 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--rating", type=float,
                      help="routing rating, higher is preferred by rules that ask for it (default: 0)")
     add.add_argument("--state", choices=["available", "away", "offline"], help="presence (default: offline)")
+    add.add_argument("--exist-ok", dest="exist_ok", action="store_true",
+                     help="succeed without changes when an agent with this --id exists (scripts run twice)")
     add.set_defaults(func=cmd_agent_add)
     agent.add_parser("list", parents=[common], help="list agents (a header, then one agent a line)",
                      formatter_class=fmt).set_defaults(func=cmd_agent_list)
+
+    receiver = sub.add_parser("receiver", parents=[common], help="print the replies the server sends to the "
+                              "custom channels (listens where their outbound_url points)", formatter_class=fmt)
+    receiver.set_defaults(func=cmd_receiver)
 
     demo = sub.add_parser("demo", help="run the pivot journey locally with a real registrar and phones",
                           formatter_class=fmt)
