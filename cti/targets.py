@@ -33,12 +33,15 @@ class TargetPolicy:
 
     async def refusal(self, url: str) -> str | None:
         """Why the server must not send to this URL, or None when it may."""
-        parts = urllib.parse.urlsplit(url)
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return "the URL is not valid (its port?)"
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "the URL must be http(s) with a host"
         if self.allow_private:
             return None
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         key = (parts.hostname, port)
         kept = self._answers.get(key)
         if kept is not None and kept[1] > time.monotonic():
@@ -55,6 +58,8 @@ class TargetPolicy:
             found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             return f"{host} does not resolve ({exc.strerror or exc})"
+        except (UnicodeError, ValueError):
+            return f"{host!r} is not a valid host name"
         addresses = {info[4][0] for info in found}
         internal = sorted(a for a in addresses if _internal(a))
         if internal:

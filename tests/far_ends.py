@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from email.message import EmailMessage
@@ -232,7 +233,7 @@ class XFarEnd(FarEnd):
     async def send_inbound(self, key: str, text: str) -> None:
         self.emulator.webhook_url = self.harness.url + "/webhooks/x"
         status, body = await self.emulator.signed_post(self.emulator.dm_payload(
-            {"user": {"id": self.identity[1], "screen_name": "dana"}, "text": text, "id": key}))
+            {"user": {"id": self.identity[1], "screen_name": "dana"}, "text": text, "id": vendor_id(key, "x")}))
         assert status == 200, body
 
     async def replies(self) -> list[str]:
@@ -297,7 +298,7 @@ class TwilioSmsFarEnd(FarEnd):
 
     async def send_inbound(self, key: str, text: str) -> None:
         self.emulator.sms_url = self.harness.url + "/webhooks/twilio/sms"
-        status, body = await self.emulator.send_sms(self.identity[1], text, f"SM{key}")
+        status, body = await self.emulator.send_sms(self.identity[1], text, vendor_id(key, "twilio"))
         assert status == 200, body
 
     async def replies(self) -> list[str]:
@@ -313,3 +314,9 @@ class TwilioSmsFarEnd(FarEnd):
 FAR_ENDS: dict[str, type[FarEnd]] = {"email": EmailFarEnd, "xmpp": XmppFarEnd, "custom": CustomFarEnd,
                                      "linechat": LineChatFarEnd, "x": XFarEnd, "meta": MetaFarEnd,
                                      "twilio": TwilioSmsFarEnd}
+
+
+def vendor_id(key: str, vendor: str) -> str:
+    """The contract's key as the vendor's ids look (X: digits; Twilio: SM + 32 hex), the same for the same key."""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return str(int(digest[:15], 16)) if vendor == "x" else "SM" + digest[:32]

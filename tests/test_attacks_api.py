@@ -16,7 +16,7 @@ from cti import models
 from cti.app import all_routes
 from cti.services.actors import Role
 from sip_test_env.emulators.x import XEmulator
-from tests.harness import Harness, make_config, running_server
+from tests.harness import CALLS, Harness, make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET
 from tests.receiver import Receiver
 
@@ -56,7 +56,7 @@ def _path_for(path: str, ids: dict[str, str]) -> str:
 
 async def test_an_agent_reaches_nothing_of_another_agents_work(tmp_path: Path, shop: Receiver) -> None:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    async with running_server(make_config(tmp_path, channels=channels)) as h:
+    async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
         ids = await bobs_work(h)
         await h.agent("alice")
         alice_token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
@@ -225,7 +225,7 @@ async def test_the_outbox_never_resends_without_end(tmp_path: Path) -> None:
 
 async def test_a_pivot_form_with_invalid_utf8_is_a_4xx(tmp_path: Path, shop: Receiver) -> None:
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
-    async with running_server(make_config(tmp_path, channels=channels)) as h:
+    async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
         ids = await bobs_work(h)
         path = "/p/" + ids["url"].rsplit("/p/", 1)[1]
         async with aiohttp.ClientSession() as session:

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import expect
 
 from cti.client import CtiApiError
-from tests.harness import make_config, running_server
+from tests.harness import CALLS, make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET, pivoted_case
 from tests.receiver import Receiver
 
@@ -45,7 +45,7 @@ async def test_the_database_file_is_private(tmp_path: Path) -> None:
 
 
 async def test_a_sent_link_keeps_its_token_only_until_delivered(tmp_path: Path, shop: Receiver) -> None:
-    async with running_server(make_config(tmp_path, channels=shop_channel(shop))) as h:
+    async with running_server(make_config(tmp_path, channels=shop_channel(shop), connectors=CALLS)) as h:
         p = await pivoted_case(h, send=True)
         token = p.link["url"].rsplit("/", 1)[1]
         await h.wait_for(lambda: shop.received, what="the link at the customer's channel")

@@ -94,15 +94,16 @@ async def test_after_a_day_the_human_agent_tag_and_after_a_week_a_clear_422(h: H
 async def test_a_page_comment_gets_a_private_reply_and_a_public_one(h: Harness, meta: MetaEmulator) -> None:
     ann = await h.agent("ann")
     await meta.signed_post(meta.comment_payload({"from": {"id": "5550001", "name": "Dana"},
-                                                 "message": "Your service is down again", "comment_id": "c_1"}))
+                                                 "message": "Your service is down again",
+                                                 "comment_id": "100200300_4242"}))
     iid, row = await accept_latest(h, ann)
-    assert row.external_id == "comment:c_1" and row.meta["kind"] == "comment"
+    assert row.external_id == "comment:100200300_4242" and row.meta["kind"] == "comment"
     await ann.reply(iid, "We are on it, details in your inbox", mode="public")
     await ann.reply(iid, "Could you send your account number?")
     first, second = await sent(h, meta, 2)
     by_kind = {m["kind"]: m for m in (first, second)}
-    assert by_kind["comment_reply"]["comment_id"] == "c_1"
-    assert by_kind["message"]["recipient"] == {"comment_id": "c_1"}, "the private reply goes by comment_id"
+    assert by_kind["comment_reply"]["comment_id"] == "100200300_4242"
+    assert by_kind["message"]["recipient"] == {"comment_id": "100200300_4242"}, "the private reply goes by comment_id"
 
 
 async def test_instagram_direct_message(h: Harness, meta: MetaEmulator) -> None:

@@ -188,7 +188,8 @@ async def dtmf(call: Call) -> dict[str, Any]:
 
 async def _call_control(svc: Services, interaction_id: str, actor: Actor) -> VoiceControl:
     """The voice connector's handle. The command checks the interaction in its own transaction
-    (404, 403, 422, 409); without a connector the same 404, 403 and 422 still come before the 503."""
+    (404, 403, 422, 409, in that order); without a connector the same 404, 403 and 422 still come
+    before the 503."""
     control = svc.extras.get("call_control")
     if control is not None:
         return control

@@ -99,10 +99,10 @@ def request_call_command(tx: Tx, interaction_id: str, action: str, data: dict[st
     """``call.command``: the connector carrying the call (on whichever node holds it) acts on it.
     Only a connected call (active or held) takes commands, and an agent only on their own call."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    if actor.is_agent and row["agent_id"] != actor.agent_id:  # first: nothing about others' work is told
+        raise Forbidden("this call is not assigned to you", code="not_your_interaction")
     if row["channel"] != "voice":
         raise Unprocessable("this is for calls", code="channel_not_voice")
-    if actor.is_agent and row["agent_id"] != actor.agent_id:
-        raise Forbidden("this call is not assigned to you", code="not_your_interaction")
     if row["state"] not in (State.ACTIVE.value, State.HELD.value):
         raise Conflict(f"the call is {row['state']}, not connected", code="call_not_connected",
                        details={"state": row["state"]})

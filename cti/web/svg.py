@@ -26,7 +26,7 @@ def nice_max(top: float) -> float:
 def format_value(value: float, unit: str) -> str:
     """A figure as people read it: 42.9 %, 12 s, 3 min 20 s, 2 h 05 min, 7."""
     if unit == "%":
-        return f"{value:.1f} %"
+        return f"{value:.0f} %" if value in (0.0, 100.0) else f"{value:.1f} %"
     if unit == "s":
         if value < 60:
             return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"

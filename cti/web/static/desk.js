@@ -100,7 +100,7 @@ async function showOffer(item) {
   try {
     const contact = await cti.api("GET", `/api/v1/contacts/${item.contact_id}`);
     card.append(cti.el("p", {class: "contact"}, cti.el("bdi", {}, contact.name || "(no name)"), " — ",
-      contact.identities.map((i) => [`${i.kind}: `, cti.el("bdi", {}, i.value), " "])));
+      contact.identities.flatMap((i) => [`${i.kind}: `, cti.el("bdi", {}, i.value), " "])));
     const timeline = await cti.api("GET", `/api/v1/cases/${item.case_id}/timeline`);
     const history = timeline.entries.filter((e) => e.type === "message.received" || e.type === "message.sent").slice(-5);
     card.append(cti.el("ul", {class: "history"}, history.map((e) =>
