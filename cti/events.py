@@ -113,8 +113,12 @@ class Event:
         return body
 
 
+LATEST = 253_402_300_799.0  # 9999-12-31T23:59:59Z: later instants (a bad stored value) render as this
+
+
 @functools.lru_cache(maxsize=8192)
 def _iso(ts: float) -> str:
+    ts = min(max(ts, 0.0), LATEST) if ts == ts else 0.0  # (NaN -> the epoch)
     secs = int(ts)
     millis = round((ts - secs) * 1000)
     if millis == 1000:

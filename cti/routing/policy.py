@@ -54,9 +54,9 @@ class RuleSpec(_Strict):
     initiation: list[str] | None = None
     min_priority: int | None = None
     require_skills: dict[str, int] = Field(default_factory=dict)
-    relax_after: float | None = Field(default=None, ge=0)
+    relax_after: float | None = Field(default=None, ge=0, le=30 * 86400)
     min_rating: float | None = None
-    relax_rating_after: float | None = Field(default=None, ge=0)
+    relax_rating_after: float | None = Field(default=None, ge=0, le=30 * 86400)
     prefer: list[Preference] | None = None
 
     def matches(self, *, channel: str, queue: str, language: str | None, initiation: str, priority: int) -> bool:
@@ -76,8 +76,8 @@ class RoutingPolicy(_Strict):
     """The whole routing policy."""
 
     offer_timeout: float = Field(default=20.0, gt=0, le=3600)
-    affinity_seconds: float = Field(default=120.0, ge=0)
-    aging_per_minute: float = Field(default=1.0, ge=0)
+    affinity_seconds: float = Field(default=120.0, ge=0, le=30 * 86400)  # (bounded: times stay dates)
+    aging_per_minute: float = Field(default=1.0, ge=0, le=1_000_000)
     voice_blocks_written: bool = True
     default_capacity: dict[str, int] = Field(
         default_factory=lambda: {"voice": 1, "chat": 3, "email": 5, "social": 5}
