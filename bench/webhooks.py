@@ -59,7 +59,7 @@ def _lua_string(value: str) -> str:
 def x_delivery(n: int, run: str) -> tuple[str, str]:
     sender = str(3_000_000 + n % 1000)
     body = json.dumps({"for_user_id": "1000", "direct_message_events": [{
-        "type": "message_create", "id": f"{run}-{n}", "created_timestamp": "1700000000000",
+        "type": "message_create", "id": f"{int(run, 16)}{n:09d}", "created_timestamp": "1700000000000",
         "message_create": {"target": {"recipient_id": "1000"}, "sender_id": sender,
                            "message_data": {"text": f"my order {n} has not arrived, please help"}}}],
         "users": {sender: {"id": sender, "name": f"Customer {sender}", "screen_name": f"c{sender}"}}})

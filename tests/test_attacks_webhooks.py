@@ -20,6 +20,9 @@ from sip_test_env.emulators.twiml_engine import twilio_signature
 from sip_test_env.emulators.x import XEmulator, x_signature
 from tests.harness import Harness, make_config, running_server
 from tests.pg import free_port
+from tests.test_x_channel import x
+
+__all__ = ["x"]  # the X emulator fixture
 
 ATTACKER = {"id": 6666, "screen_name": "support_official", "name": "Acme Support (official)",
             "followers_count": 9_000_000}
@@ -28,14 +31,6 @@ ATTACKER = {"id": 6666, "screen_name": "support_official", "name": "Acme Support
 async def stored_messages(h: Harness, channel: str) -> list[Any]:
     M = models.messages
     return await h.services.db.read(lambda c: c.execute(sa.select(M).where(M.c.channel == channel)).all())
-
-
-@pytest.fixture
-async def x() -> AsyncIterator[XEmulator]:
-    emulator = XEmulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_compact_forms_folding_case_and_lists() -> None:
     raw = (b"OPTIONS sip:x@example.com SIP/2.0\r\n"
            b"v: SIP/2.0/UDP a.example.com;branch=z9hG4bKa, SIP/2.0/TCP b.example.com:5070;branch=z9hG4bKb\r\n"
            b"f: <sip:u@example.com>;tag=1\r\nt: sip:x@example.com\r\ni: abc@host\r\n"
-           b"cSeQ: 5 options\r\nSubject: first line\r\n  continued, with a comma\r\nl: 0\r\n\r\n")
+           b"cSeQ: 5 OPTIONS\r\nSubject: first line\r\n  continued, with a comma\r\nl: 0\r\n\r\n")
     message = parse_message(raw)
     assert [parse_via(v).host for v in message.headers.get_all("Via")] == ["a.example.com", "b.example.com"]
     assert message.headers.get("subject") == "first line continued, with a comma"

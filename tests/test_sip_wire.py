@@ -92,11 +92,12 @@ async def test_a_retransmitted_invite_never_starts_a_second_call(tmp_path: Path,
             answers = await asyncio.to_thread(phone.collect, 1.5)
             finals = [line for line in status_lines(answers) if line.startswith("SIP/2.0 200")]
             assert finals  # answered (and the 200 OK retransmitted until our ACK)
+            assert await voice_interactions(h) == [], "nothing is stored before the caller's ACK"
+            tag = to_tag(next(p for p in answers if p.startswith(b"SIP/2.0 200")))
+            phone.send(phone.in_dialog("ACK", "retrans-1@raw", tag, 1, "z9hG4bKack1"))
             await h.wait_for(lambda: _count_voice(h, 1), what="one voice interaction")
             await asyncio.sleep(0.5)
             assert len(await voice_interactions(h)) == 1
-            tag = to_tag(next(p for p in answers if p.startswith(b"SIP/2.0 200")))
-            phone.send(phone.in_dialog("ACK", "retrans-1@raw", tag, 1, "z9hG4bKack1"))
             phone.send(phone.in_dialog("BYE", "retrans-1@raw", tag, 2, "z9hG4bKbye1"))
             assert "SIP/2.0 200 OK" in status_lines(await asyncio.to_thread(phone.collect, 1.0))
             [only] = await voice_interactions(h)
@@ -199,17 +200,25 @@ async def test_sipp_calls_losing_a_tenth_of_packets_all_complete_once(
             "-r", "10", "-d", "300", "-lost", "10", "-recv_timeout", "30000"], tmp_path)
         screen = (tmp_path / "screen.log").read_text(errors="replace")
         assert result.returncode == 0, screen[-2500:]  # every call succeeded despite the losses
-        # SIPp counts a call done when a retransmitted 200 for the INVITE answers its BYE (it does not
-        # check CSeq); when it also "lost" its ACK and BYE, only our ACK timeout (64*T1 = 32 s, then a
-        # BYE, RFC 3261 13.3.1.4) ends that call on our side.
-        await h.wait_for(lambda: _all_abandoned(h, calls), timeout=60, what="every call over")
+        # A call becomes an interaction once the caller confirms it: its ACK, or (the ACK lost) any
+        # in-dialog request with our tag, such as its BYE. When SIPp "lost" both its ACK and its BYE
+        # (about 1 call in 100), the call was never confirmed on our side: our ACK timeout (64*T1 =
+        # 32 s, RFC 3261 13.3.1.4) ends it with a BYE and nothing is stored.
+        started = time.monotonic()
+
+        async def over() -> bool:  # all stored calls abandoned: all of them, or past the ACK timeout
+            at_least = calls if time.monotonic() - started < 40 else calls - 3
+            return await _all_abandoned(h, at_least)
+
+        await h.wait_for(over, timeout=70, what="every call over")
+        found = await voice_interactions(h)
         ended = [d for kind, d in await call_events(h) if kind == "call.ended"]
-        assert len(ended) == calls and len({d["call_id"] for d in ended}) == calls  # one each, no duplicates
+        assert len(ended) == len(found) and len({d["call_id"] for d in ended}) == len(found)  # one each, once
 
 
-async def _all_abandoned(h: Harness, count: int) -> bool:
+async def _all_abandoned(h: Harness, at_least: int) -> bool:
     found = await voice_interactions(h)
-    return len(found) == count and all(i["state"] == "abandoned" for i in found)
+    return len(found) >= at_least and all(i["state"] == "abandoned" for i in found)
 
 
 async def test_over_tcp_the_connector_registers_and_bridges_a_call_with_audio(

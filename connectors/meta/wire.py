@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base import InboundMessage
+from connectors.fields import bounded_int, label, shaped, text_of
 
 DAY = 86_400.0
 STANDARD_WINDOW = DAY
@@ -36,27 +37,8 @@ def challenge_valid(value: str) -> bool:
     return bool(CHALLENGE.match(value))
 
 
-def _shaped(value: Any, pattern: re.Pattern[str], what: str) -> str:
-    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not pattern.match(text):
-        raise ValueError(f"{what} is missing or not of Meta's shape")
-    return text
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError("a text field is not a string")
-    return value
-
-
 def _millis(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**14 else None
-
-
-def _label(value: Any) -> str | None:
-    return value[:200] if isinstance(value, str) and value else None
+    return bounded_int(value, 10**14) or None
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -86,12 +68,12 @@ def parse_events(payload: Any) -> list[InboundMessage]:
             message = event.get("message") or {}
             if not message or message.get("is_echo"):
                 continue
-            sender = _shaped((event.get("sender") or {}).get("id"), META_ID, "a message's sender")
-            mid = _shaped(message.get("mid"), TOKEN, "a message's mid")
+            sender = shaped((event.get("sender") or {}).get("id"), META_ID, "a message's sender")
+            mid = shaped(message.get("mid"), TOKEN, "a message's mid")
             if sender == owner:
                 continue
-            text = _text(message.get("text")) or " ".join(
-                f"[{_label(a.get('type')) or 'attachment'}]" for a in message.get("attachments") or []) or ""
+            text = text_of(message.get("text")) or " ".join(
+                f"[{label(a.get('type')) or 'attachment'}]" for a in message.get("attachments") or []) or ""
             out.append(InboundMessage(sender_kind=kind, sender=sender, text=text, external_id=f"mid:{mid}",
                                       metadata={"kind": "dm", "platform": platform,
                                                 "timestamp": _millis(event.get("timestamp"))}))
@@ -106,20 +88,20 @@ def _comment(change: Any, platform: str, owner: str, kind: str) -> InboundMessag
     value = change.get("value") or {}
     field = change.get("field")
     if platform == "messenger" and field == "feed" and value.get("item") == "comment" and value.get("verb") == "add":
-        author, comment_id, text = value.get("from") or {}, value.get("comment_id"), _text(value.get("message"))
+        author, comment_id, text = value.get("from") or {}, value.get("comment_id"), text_of(value.get("message"))
         post = value.get("post_id")
     elif platform == "instagram" and field == "comments":
-        author, comment_id, text = value.get("from") or {}, value.get("id"), _text(value.get("text"))
+        author, comment_id, text = value.get("from") or {}, value.get("id"), text_of(value.get("text"))
         post = (value.get("media") or {}).get("id")
     else:
         return None
-    sender = _shaped(author.get("id"), META_ID, "a comment's author")
-    comment_id = _shaped(comment_id, OBJECT_ID, "a comment's id")
-    post = None if post is None else _shaped(post, OBJECT_ID, "a comment's post")
+    sender = shaped(author.get("id"), META_ID, "a comment's author")
+    comment_id = shaped(comment_id, OBJECT_ID, "a comment's id")
+    post = None if post is None else shaped(post, OBJECT_ID, "a comment's post")
     if sender == owner:
         return None
     return InboundMessage(sender_kind=kind, sender=sender, text=text, external_id=f"comment:{comment_id}",
-                          name=_label(author.get("name")) or _label(author.get("username")),
+                          name=label(author.get("name")) or label(author.get("username")),
                           metadata={"kind": "comment", "platform": platform, "comment_id": str(comment_id),
                                     "post_id": post, "created_time": value.get("created_time")})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -40,6 +41,9 @@ class CallLeg:
         self.media: sdp.MediaDescription | None = None
         self.local_sdp: bytes | None = None  # what we last offered or answered
         self.ended = asyncio.Event()
+        self.confirmed = asyncio.Event()  # the INVITE's 2xx was ACKed (RFC 3261 13.3.1.4): only then media
+        self.session_expires: int | None = None  # RFC 4028: the far end refreshes within this, or the call ends
+        self.refreshed_at = time.monotonic()  # the last INVITE/UPDATE of the session
         self.ended_by: str | None = None  # "us" or "them"
         self.on_refer: Callable[[str], Awaitable[bool]] | None = None  # REFER taken: the transfer's outcome
         self.on_direction: Callable[[str], None] | None = None  # the far end's re-INVITE: its stream direction
@@ -93,6 +97,8 @@ class CallLeg:
 
     def on_request(self, request: Request, key: tuple[str, ...]) -> None:
         """An in-dialog request from the far end."""
+        if request.method in ("INVITE", "UPDATE"):
+            self.refreshed_at = time.monotonic()  # a session refresh (RFC 4028)
         if request.method == "BYE":
             self.endpoint.respond(key, make_response(request, 200, "OK"))
             self._end("them")
@@ -211,6 +217,7 @@ class OutgoingCall(CallLeg):
                 await self.endpoint.request(self.dialog.request(self.endpoint, "BYE"), hop, timeout_seconds=10)
             raise CallFailed(487, "Request Terminated")
         self.media = sdp.parse(response.body)
+        self.confirmed.set()  # (our own ACK confirms it)
         return self.media
 
     def _with_credentials(self, seq: int, offer: bytes, challenge: Response) -> Request | None:
@@ -274,8 +281,13 @@ class CallManager:
 
     def _on_request(self, request: Request, source: Addr, key: tuple[str, ...] | None) -> None:
         call = self.calls.get(request.call_id)
+        if request.method == "ACK":
+            if call is not None and call.dialog is not None and _in_dialog(request, call.dialog):
+                call.confirmed.set()
+            return  # (an ACK never gets an answer)
         if call is not None and key is not None and call.dialog is not None:
             if _in_dialog(request, call.dialog):
+                call.confirmed.set()  # our tag in its request: the far end has our 2xx (its ACK may be lost)
                 call.on_request(request, key)
             else:  # the Call-ID of a call of ours with tags that are not its dialog's (12.2.2)
                 self.endpoint.respond(key, make_response(request, 481, "Call/Transaction Does Not Exist"))

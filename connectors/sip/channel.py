@@ -1,29 +1,37 @@
 """The SIP connector: the server as a SIP user agent registered to the company's registrar.
 
-It registers the account (re-registering before expiry), reports health (``bad_credentials``
-on a refused password, ``transient_disconnect`` while the registrar does not answer,
-``connected`` again once it does), answers OPTIONS, and carries inbound calls through the
-universal queue to the accepting agent's phone (connectors/sip/voice.py).
+It registers the account and refreshes the registration every ``keepalive_seconds`` (so a
+registrar that restarted and forgot the binding has it back within seconds, and health says
+``transient_disconnect`` as soon as a refresh fails), answers OPTIONS, takes INVITEs only as the
+trust model allows (connectors/sip/gate.py, docs/sip.md), and carries inbound calls through the
+universal queue to the accepting agent's phone (connectors/sip/voice.py). On start it ends the
+calls an earlier process carried (a crash or a kill): their media died with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
+import socket
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from connectors.backoff import Backoff
 from connectors.base import Capability, Channel, ConnectorContext, Health, OutboundMessage, PermanentFailure, Sent
 from connectors.base import Settings as BaseSettings
 from connectors.sip.call import CallManager
 from connectors.sip.endpoint import SipEndpoint, new_token
+from connectors.sip.gate import CallGate
 from connectors.sip.message import Request, make_response
 from connectors.sip.player import wav_pcm
 from connectors.sip.register import Account, Registration, RegistrationFailed, RegistrationRefused
 from connectors.sip.transaction import Addr
 from connectors.sip.voice import VoiceDesk
+
+log = logging.getLogger(__name__)
 
 
 class SipSettings(BaseSettings):
@@ -47,6 +55,18 @@ class SipSettings(BaseSettings):
     customer_ring_seconds: float = Field(default=45.0, gt=0)  # MakeCall/callback: then "no answer" (retried)
     record: bool = False  # record every call (stereo WAV: customer left, agent right) with call.recorded
     recordings_dir: str = ""  # default: <data_dir>/recordings
+    keepalive_seconds: float = Field(default=5.0, ge=1.0, le=3600)  # the registration is refreshed this often
+    trusted_sources: list[str] = Field(default_factory=list)  # trunks (addresses, CIDR) besides the registrar
+    invites_per_source_per_second: float = Field(default=20.0, gt=0)  # new calls from one address (burst: 2 s worth)
+    media_nat: bool = False  # parties' RTP may come from another port of their signalled IP address (NAT)
+    no_media_seconds: float = Field(default=30.0, ge=5.0)  # a party silent this long has gone: the call ends
+
+    @field_validator("trusted_sources")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item.strip(), strict=False)  # ValueError names the bad entry
+        return value
 
     def registrar_address(self) -> Addr:
         host, _, port = self.registrar.rpartition(":")
@@ -79,15 +99,47 @@ class SipChannel(Channel):
                               hold_audio=wav_pcm(Path(settings.hold_audio)) if settings.hold_audio else None,
                               recordings=recordings, transfer_ring_seconds=settings.transfer_ring_seconds,
                               customer_ring_seconds=settings.customer_ring_seconds,
-                              dial_format=settings.dial_format, place_outbound=settings.place_outbound_calls)
+                              dial_format=settings.dial_format, place_outbound=settings.place_outbound_calls,
+                              media_nat=settings.media_nat, no_media_seconds=settings.no_media_seconds)
+        self.gate = CallGate(account_user=settings.username, rate_per_second=settings.invites_per_source_per_second,
+                             burst=2 * settings.invites_per_source_per_second,
+                             our_hosts={h.lower() for h in (settings.local_host, settings.domain, host) if h})
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.set_health(Health.STARTING)
+        await self._trust_registrar()
         await self.endpoint.start()
+        ended = await self.desk.end_orphans()
+        if ended:
+            log.warning("ended %d call(s) that an earlier process carried (their media died with it)", ended)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._stay_registered(), name=f"sip:{self.name}"),
-                       loop.create_task(self.desk.follow(), name=f"sip-calls:{self.name}")]
+                       loop.create_task(self.desk.follow(), name=f"sip-calls:{self.name}"),
+                       loop.create_task(self.desk.watch_media(), name=f"sip-media:{self.name}"),
+                       loop.create_task(self._report_refusals(), name=f"sip-gate:{self.name}")]
+
+    async def _trust_registrar(self) -> None:
+        """The registrar/proxy's addresses (resolved) and the configured trunks may send INVITEs."""
+        host, port = self.config.registrar_address()
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            self.gate.trust(info[4][0] for info in found)
+        except OSError as exc:  # the registration will report it; until then nobody's INVITEs are taken
+            log.warning("registrar %s does not resolve (%s): no INVITE is taken until it does", host, exc)
+        self.gate.trust(self.config.trusted_sources)
+        self.gate.our_hosts.add(self.endpoint.host.lower())
+
+    async def _report_refusals(self) -> None:
+        """A summary of refused INVITEs every 10 s while there are any (a flood is a few lines, not thousands)."""
+        reported = 0
+        while True:
+            await asyncio.sleep(10.0)
+            total = sum(self.gate.refused.values())
+            if total != reported:
+                log.warning("refused %d INVITE(s) in the last 10 s: %s", total - reported,
+                            ", ".join(f"{why} {n}" for why, n in sorted(self.gate.refused.items())))
+                reported = total
 
     async def stop(self) -> None:
         await self.desk.stop()
@@ -112,7 +164,9 @@ class SipChannel(Channel):
                 granted = await self.registration.register()
                 await self.set_health(Health.CONNECTED, f"registered for {granted} s")
                 backoff = Backoff(self.config.reconnect_max_seconds)
-                await asyncio.sleep(max(5.0, min(granted * 0.8, granted - 10)))
+                # A short refresh is the keep-alive: a registrar that restarted (and forgot us)
+                # has the binding back within keepalive_seconds, and a failed refresh shows at once.
+                await asyncio.sleep(max(1.0, min(self.config.keepalive_seconds, granted * 0.8, granted - 10)))
                 continue
             except RegistrationRefused as exc:
                 await self.set_health(Health.BAD_CREDENTIALS, str(exc))
@@ -125,7 +179,18 @@ class SipChannel(Channel):
         if key is None:
             return  # an ACK for a 2xx of a call that is over
         if request.method == "INVITE":
+            refusal = self.gate.check(request, source, asyncio.get_running_loop().time())
+            if refusal is not None:
+                response = make_response(request, refusal[0], refusal[1], to_tag=new_token(4))
+                if refusal[0] == 503:
+                    response.headers.add("Retry-After", "5")
+                self.endpoint.respond(key, response)
+                return
             self.desk.on_invite(request, source, key)
+            return
+        if request.method in ("BYE", "CANCEL"):  # for no dialog or transaction of ours (RFC 3261 15.1.2, 9.2)
+            self.endpoint.respond(key, make_response(request, 481, "Call/Transaction Does Not Exist",
+                                                     to_tag=new_token(4)))
             return
         if request.method == "OPTIONS":
             response = make_response(request, 200, "OK", to_tag=new_token(4))

@@ -25,6 +25,7 @@ from connectors.sip.stream import StreamConnections
 from connectors.sip.transaction import AckTimeout, Addr, Incoming, Send, Timeout, TransactionLayer
 
 log = logging.getLogger(__name__)
+DROPPED_SUMMARY_SECONDS = 10.0
 RequestHandler = Callable[[Request, Addr, tuple[str, ...] | None], None]
 
 
@@ -51,6 +52,8 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self.dropped = 0  # packets that were not SIP
+        self._dropped_reported = 0
+        self._dropped_report_at = -DROPPED_SUMMARY_SECONDS
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -92,7 +95,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
             message = parse_message(data)
         except SipParseError as exc:
             self.dropped += 1
-            log.info("dropped %d bytes from %s:%d that are not SIP: %s", len(data), addr[0], addr[1], exc)
+            self._report_dropped(f"{len(data)} bytes from {addr[0]}:{addr[1]}: {exc}")
             return
         try:
             assert self.layer is not None
@@ -100,6 +103,15 @@ class SipEndpoint(asyncio.DatagramProtocol):
         except Exception:  # one packet must never silence the endpoint
             self.dropped += 1
             log.exception("SIP message from %s:%d could not be handled", addr[0], addr[1])
+
+    def _report_dropped(self, last: str) -> None:
+        """One line per DROPPED_SUMMARY_SECONDS however many packets (a flood of garbage is one line)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._dropped_report_at < DROPPED_SUMMARY_SECONDS:
+            return
+        count = self.dropped - self._dropped_reported
+        self._dropped_reported, self._dropped_report_at = self.dropped, now
+        log.info("dropped %d packet(s) that are not SIP since the last report; the last: %s", count, last[:200])
 
     def _stream_message(self, data: bytes, peer: Addr) -> None:
         """One whole message from a TCP connection: handled as a datagram from that peer."""

@@ -27,9 +27,15 @@ class IncomingCall(CallLeg):
         self.endpoint.respond(self.key, make_response(self.invite, 180, "Ringing", to_tag=self.local_tag))
 
     def answer(self, answer_sdp: bytes) -> None:
-        """200 OK with our SDP; the endpoint retransmits it until the ACK comes."""
+        """200 OK with our SDP; the endpoint retransmits it until the ACK comes. A caller that offers
+        session timers (RFC 4028) refreshes the session itself: the call ends if it does not."""
         response = make_response(self.invite, 200, "OK", to_tag=self.local_tag)
         response.headers.add("Contact", self.endpoint.contact())
+        expires = session_expires(self.invite)
+        if expires is not None:
+            self.session_expires = expires
+            response.headers.add("Session-Expires", f"{expires};refresher=uac")
+            response.headers.add("Require", "timer")
         response.headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY")
         response.headers.add("Content-Type", "application/sdp")
         response.body = answer_sdp
@@ -44,3 +50,16 @@ class IncomingCall(CallLeg):
 
     def _default_hop(self) -> Addr:
         return self.source
+
+
+MIN_SE = 90  # RFC 4028's smallest session interval
+
+
+def session_expires(invite: Request) -> int | None:
+    """The session interval a caller that supports timers asks for (at least MIN_SE), or None."""
+    value = invite.headers.get("Session-Expires") or invite.headers.get("x")
+    supported = ",".join(invite.headers.get_all("Supported") + invite.headers.get_all("k")).lower()
+    if not value or "timer" not in supported:
+        return None
+    number = value.split(";", 1)[0].strip()
+    return max(MIN_SE, int(number)) if number.isdigit() and len(number) < 8 else None

@@ -53,7 +53,7 @@ class MediaLegs:
         relay.set_peer("a", (self.host, leg.rtp.port))
         leg.rtp.peer = (self.host, port_a)
         session = VoiceSession(interaction_id, leg, relay, leg.payload_type)
-        self.sessions[interaction_id] = session
+        self._keep(session)
         leg.on_key = self._on_customer_key(session)
         self._record(session)
         self._start_hold_audio(session)
@@ -86,7 +86,7 @@ class MediaLegs:
         await relay.open()
         session = VoiceSession(interaction_id, self.manager.call(self._uri_of(target)), relay, 0,
                                browser_offers=asyncio.Queue())
-        self.sessions[interaction_id] = session
+        self._keep(session)
         self._record(session)
         await self._ring_browser(session, agent_id, outbound=True)
 

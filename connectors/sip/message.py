@@ -135,7 +135,7 @@ class Message:
         match = CSEQ.match(self.headers.get("CSeq") or "")
         if match is None:
             raise SipParseError("missing or malformed CSeq")
-        return int(match.group(1)), match.group(2).upper()
+        return int(match.group(1)), match.group(2)  # methods are case-sensitive (RFC 3261 7.1)
 
     def serialize(self, start_line: str) -> bytes:
         lines = [start_line]
@@ -221,7 +221,8 @@ def parse_message(data: bytes) -> Request | Response:
         match = REQUEST_LINE.match(start)
         if match is None:
             raise SipParseError(f"malformed request line {start[:60]!r}")
-        message = Request(headers=headers, body=body, method=match.group(1).upper(), uri=match.group(2))
+        # Methods are case-sensitive (RFC 3261 7.1): "invite" is an unknown method, not INVITE.
+        message = Request(headers=headers, body=body, method=match.group(1), uri=match.group(2))
     _check_mandatory(message)
     return message
 

@@ -5,10 +5,15 @@ one leg's socket goes out of the other leg's socket to that party's address: fir
 SDP gave, then, once it sends, the address its packets come from (symmetric RTP, so a phone
 behind NAT is reached). No decoding: the relay costs a few microseconds per packet.
 
-Latching is strict: a leg learns one source address, only while it expects a party (after
-``set_peer``), never one that has left (``forget_peer``: a phone released by a transfer keeps
-sending for a moment, and learning it again would send the next agent's audio to the old
-phone), and packets from any other address are dropped (no injected audio).
+Latching is strict: a leg takes packets only from the address its party's SDP signalled (with
+``latch_any_port``, where the operator says parties sit behind NAT: from that IP address at any
+port, learned once), only while it expects a party (after ``set_peer``), never from one that has
+left (``forget_peer``: a phone released by a transfer keeps sending for a moment, and learning
+it again would send the next agent's audio to the old phone). Packets from any other address are
+dropped, so nobody spraying the relay's ports can take a leg or inject audio, even in the moment
+between an answer and the party's first packet. Once learned, the party's SSRC is pinned: a
+packet with another SSRC is taken only after the pinned stream has been silent for
+``SSRC_RESTART_SECONDS`` (a phone restarting its stream), never mixed in.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
 Addr = tuple[str, int]
+SSRC_RESTART_SECONDS = 0.5
 DTMF_KEYS = "0123456789*#ABCD"
 
 
@@ -71,7 +78,11 @@ class _OwnStream:
 
 
 class _Leg(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
+    def __init__(self, latch_any_port: bool = False) -> None:
+        self.latch_any_port = latch_any_port
+        self.ssrc: bytes | None = None  # the party's stream, pinned at its first packet
+        self.heard_at = 0.0  # when the party last sent (monotonic): silence ends calls (voice.py)
+        self.armed_at = 0.0  # when a party was last expected on this leg (set_peer)
         self.transport: Any = None
         self.peer: Addr | None = None
         self.partner: _Leg | None = None
@@ -92,9 +103,16 @@ class _Leg(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if addr != self.peer:
-            if self.latched or self.peer is None or addr in self.gone:
-                return  # not this leg's party
+            if self.latched or self.peer is None or addr in self.gone or not self.latch_any_port \
+                    or addr[0] != self.peer[0]:
+                return  # not this leg's party (only its signalled address, or that IP behind NAT)
             self.peer = (addr[0], addr[1])
+        now = time.monotonic()
+        if data[8:12] != self.ssrc:
+            if self.ssrc is not None and now - self.heard_at < SSRC_RESTART_SECONDS:
+                return  # another stream while the party's own is live: not the party's audio
+            self.ssrc = data[8:12]
+        self.heard_at = now
         self.latched = True
         self.received += 1
         if self.on_audio is not None:
@@ -138,9 +156,10 @@ class _Leg(asyncio.DatagramProtocol):
 class RtpRelay:
     """Two sockets, A and B, relaying to each other."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, latch_any_port: bool = False) -> None:
         self.host = host
-        self.a, self.b = _Leg(), _Leg()
+        self.latch_any_port = latch_any_port
+        self.a, self.b = _Leg(latch_any_port), _Leg(latch_any_port)
         self.a.partner, self.b.partner = self.b, self.a
 
     async def open(self, ports: tuple[int, int] = (0, 0)) -> tuple[int, int]:
@@ -153,6 +172,7 @@ class RtpRelay:
         """Where to send to this leg's party until its own packets say otherwise."""
         target = self.a if leg == "a" else self.b
         target.gone.discard(addr)  # the same phone may come back (a transfer back to its agent)
+        target.armed_at = time.monotonic()
         if not target.latched:
             target.peer = addr
 
@@ -165,11 +185,11 @@ class RtpRelay:
         target = self.a if leg == "a" else self.b
         if target.peer is not None:
             target.gone.add(target.peer)
-        target.peer, target.latched, target.events_payload = None, False, None
+        target.peer, target.latched, target.events_payload, target.ssrc = None, False, None, None
 
     async def standby(self) -> _Leg:
         """A socket for a party who will replace leg b's (a transfer out rings while the agent talks on)."""
-        leg = _Leg()
+        leg = _Leg(self.latch_any_port)
         await asyncio.get_running_loop().create_datagram_endpoint(lambda: leg, local_addr=(self.host, 0))
         return leg
 
@@ -177,6 +197,7 @@ class RtpRelay:
         """The standby party takes leg b's place: the customer now hears them, and they the customer."""
         old, self.b = self.b, leg
         leg.peer, leg.events_payload, leg.on_audio, leg.held = peer, events_payload, old.on_audio, old.held
+        leg.armed_at = time.monotonic()
         leg.partner, self.a.partner = self.a, leg
         old.partner = None
         old.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 
@@ -58,6 +59,16 @@ def parse(body: bytes) -> MediaDescription:
     if not port or not (host or session_host):
         raise ValueError("no audio stream in the SDP")
     return MediaDescription(host or session_host, port, payloads, direction, events)
+
+
+def usable(media: MediaDescription) -> bool:
+    """Whether audio can be sent where the description says: an IP address (no name to resolve,
+    which could point anywhere) and a port from 1 to 65535."""
+    try:
+        address = ipaddress.ip_address(media.host)
+    except ValueError:
+        return False
+    return 0 < media.port <= 65535 and not address.is_unspecified and not address.is_multicast
 
 
 MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive", "sendrecv": "sendrecv"}

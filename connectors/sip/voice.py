@@ -22,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from connectors.sip import sdp
-from connectors.sip.call import CallFailed, CallManager, OutgoingCall
+from connectors.sip.call import CallFailed, CallLeg, CallManager, OutgoingCall
 from connectors.sip.dtmf import send_keys
 from connectors.sip.incoming import IncomingCall
 from connectors.sip.media_legs import MediaLegs
@@ -40,6 +41,8 @@ from cti.events import EventType
 
 log = logging.getLogger(__name__)
 PHONE_LIKE = re.compile(r"^\+?\d{3,15}$")
+STOP_SECONDS = 5.0  # a stopping server waits this long in all for the BYEs of its calls
+ACK_WAIT_SECONDS = 32.0  # 64*T1: the caller's ACK to our 200 OK (RFC 3261 13.3.1.4)
 FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_TRANSFERRED.value,
             EventType.INTERACTION_HELD.value, EventType.INTERACTION_RESUMED.value,
             EventType.INTERACTION_WRAPUP.value, EventType.INTERACTION_ENDED.value,
@@ -52,13 +55,18 @@ class VoiceDesk(MediaLegs):
     def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0,
                  hold_audio: bytes | None = None, recordings: Path | None = None,
                  transfer_ring_seconds: float = 30.0, customer_ring_seconds: float = 45.0,
-                 dial_format: str = "e164", place_outbound: bool = True) -> None:
+                 dial_format: str = "e164", place_outbound: bool = True, media_nat: bool = False,
+                 no_media_seconds: float = 30.0) -> None:
         self.core, self.manager, self.host = core, manager, host
         self.agent_ring_seconds, self.transfer_ring_seconds = agent_ring_seconds, transfer_ring_seconds
         self.customer_ring_seconds = customer_ring_seconds  # MakeCall and callbacks: then "no answer"
         self.dial_format = dial_format  # "digits": numbers go to the PBX without the leading +
         self.place_outbound = place_outbound  # MakeCall and callbacks (else another voice connector places them)
         self.recordings = recordings  # None: calls are not recorded
+        self.media_nat = media_nat  # parties' RTP may come from another port of their signalled address
+        self.no_media_seconds = no_media_seconds  # a SIP party silent this long has gone (its BYE was lost)
+        self._saving: asyncio.Task[None] | None = None
+        self._save_again = False
         self.hold_audio = hold_audio or tone_pcm()
         self.sessions: dict[str, VoiceSession] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -69,11 +77,91 @@ class VoiceDesk(MediaLegs):
         task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
-        for session in list(self.sessions.values()):
-            await self._end(session, "server")
-        for task in list(self._tasks):
+        """Hang up every call at once (BYEs in parallel, at most STOP_SECONDS in all), then stop."""
+        limit = asyncio.Semaphore(64)
+
+        async def end(session: VoiceSession) -> None:
+            async with limit:
+                await self._end(session, "server")
+
+        pending = [asyncio.ensure_future(end(session)) for session in list(self.sessions.values())]
+        if pending:
+            await asyncio.wait(pending, timeout=STOP_SECONDS)
+        for task in [*self._tasks, *pending]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *pending, return_exceptions=True)
+
+    # ---- which calls this process carries ------------------------------------------------------
+    def _keep(self, session: VoiceSession) -> None:
+        """A call this process now carries: recorded durably, so a successor can end it if we die."""
+        self.sessions[session.interaction_id] = session
+        self._owned_changed()
+
+    def _owned_changed(self) -> None:
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.get_running_loop().create_task(self._save_owned())
+        else:
+            self._save_again = True
+
+    async def _save_owned(self) -> None:
+        while True:
+            self._save_again = False
+            owned = {iid: {"call_id": s.caller.call_id, "started_at": s.started_at}
+                     for iid, s in self.sessions.items()}
+            try:
+                await self.core.save_cursor({"calls": owned})
+            except Exception:
+                log.exception("could not record which calls this process carries")
+            if not self._save_again:
+                return
+
+    async def end_orphans(self) -> int:
+        """End the calls that an earlier process carried (it crashed or was killed, here or on another
+        node): their media died with it, so they must not stay active. call.ended says media_lost."""
+        owned = (await self.core.load_cursor()).get("calls") or {}
+        ended = 0
+        for interaction_id, facts in owned.items():
+            if interaction_id in self.sessions:
+                continue
+            try:
+                await self.core.call_ended(interaction_id, str(facts.get("call_id") or ""), by="server",
+                                           started_at=float(facts.get("started_at") or time.time()),
+                                           outcome="media_lost")
+                ended += 1
+            except Exception:
+                log.exception("could not end orphaned call %s", interaction_id)
+        self._owned_changed()
+        return ended
+
+    # ---- calls whose far end vanished ---------------------------------------------------------
+    async def watch_media(self) -> None:
+        """End calls whose SIP party stopped sending RTP (a dead phone, a lost BYE) or whose session
+        timer (RFC 4028) ran out without a refresh."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                gone = self._gone_party(session, now)
+                if gone is not None:
+                    log.info("call %s: the %s sent nothing for %.0f s (or its session timer ran out); ending it",
+                             session.caller.call_id, gone[0], self.no_media_seconds)
+                    self.spawn(self._end(session, gone[0], outcome=gone[1]))
+
+    def _gone_party(self, session: VoiceSession, now: float) -> tuple[str, str] | None:
+        if session.done:
+            return None
+        caller = session.caller
+        expires = getattr(caller, "session_expires", None)
+        if expires and now - caller.refreshed_at > expires:
+            return "customer", "session_expired"
+        if isinstance(caller, IncomingCall | OutgoingCall) and caller.confirmed.is_set() \
+                and _sends(caller) and _silent(session.relay.a, now, self.no_media_seconds):
+            return "customer", "no_media"
+        agent = session.agent_leg
+        if isinstance(agent, OutgoingCall) and not session.relay.b.held and _sends(agent) \
+                and _silent(session.relay.b, now, self.no_media_seconds):
+            return "agent", "no_media"
+        return None
 
     def on_invite(self, request: Request, source: Addr, key: tuple[str, ...]) -> None:
         self.spawn(self._take(IncomingCall(self.manager, request, key, source)))
@@ -81,15 +169,23 @@ class VoiceDesk(MediaLegs):
     async def _take(self, call: IncomingCall) -> None:
         media = call.media
         offered = [pt for pt in (media.payloads if media else ()) if pt in (0, 8)]
-        if media is None or not offered:
-            call.reject(488, "Not Acceptable Here")
+        if media is None or not offered or not sdp.usable(media):
+            call.reject(488, "Not Acceptable Here")  # no audio we can carry, or nowhere it could go
             return
-        relay = RtpRelay(self.host)
+        relay = RtpRelay(self.host, latch_any_port=self.media_nat)
         port_a, _ = await relay.open()
         relay.set_peer("a", (media.host, media.port))
         relay.a.events_payload = media.events_payload
         payloads = (offered[0], 101) if 101 in media.payloads else (offered[0],)
         call.answer(sdp.offer(self.host, port_a, payloads=payloads))
+        # Nothing is stored and no audio is sent before the caller confirms the call with its ACK:
+        # a forged INVITE (a spoofed source) never becomes an interaction or a media stream.
+        try:
+            await asyncio.wait_for(call.confirmed.wait(), ACK_WAIT_SECONDS)
+        except TimeoutError:
+            relay.close()
+            await call.hangup()
+            return
         user = call.caller.uri.split(":", 1)[-1].split("@")[0]
         kind, value = ("phone", user) if PHONE_LIKE.match(user) else ("sip", call.caller.uri)
         try:
@@ -100,7 +196,7 @@ class VoiceDesk(MediaLegs):
             relay.close()
             return
         session = VoiceSession(interaction_id, call, relay, offered[0])
-        self.sessions[interaction_id] = session
+        self._keep(session)
         self._record(session)
         self._report_keys(session)
         self._start_hold_audio(session)  # the caller waits in the queue
@@ -229,7 +325,7 @@ class VoiceDesk(MediaLegs):
         agent_leg = self.manager.call(endpoint)
         customer_leg = self.manager.call(self._uri_of(target))
         session = VoiceSession(interaction_id, customer_leg, relay, 0, agent_leg=agent_leg)
-        self.sessions[interaction_id] = session
+        self._keep(session)
         self._record(session)
         self._take_transfers(session, agent_leg)
         self._follow_handset(session, agent_leg)
@@ -281,11 +377,11 @@ class VoiceDesk(MediaLegs):
             return
         session.done = True
         self.sessions.pop(session.interaction_id, None)
+        self._owned_changed()
         if session.player is not None:
             session.player.stop()
-        await session.caller.hangup()
-        if session.agent_leg is not None:
-            await session.agent_leg.hangup()
+        legs = [session.caller, *([session.agent_leg] if session.agent_leg is not None else [])]
+        await asyncio.gather(*(leg.hangup() for leg in legs), return_exceptions=True)  # both BYEs at once
         session.relay.close()
         if session.recorder is not None:
             seconds = session.recorder.close()
@@ -379,3 +475,13 @@ class VoiceDesk(MediaLegs):
             return await self._transfer_out(session, target)
 
         leg.on_refer = on_refer
+
+
+def _sends(leg: IncomingCall | OutgoingCall | CallLeg) -> bool:
+    """Whether the party said it sends audio (not on hold from its own side: sendonly/inactive to us)."""
+    return leg.media is None or leg.media.direction in ("sendrecv", "sendonly")
+
+
+def _silent(leg: Any, now: float, seconds: float) -> bool:
+    """The relay leg has a party, and it has sent nothing for ``seconds`` since it was expected."""
+    return leg.peer is not None and now - max(leg.heard_at, leg.armed_at) > seconds

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from connectors.base import InboundMessage
+from connectors.fields import bounded_int, label, shaped, text_of
 
 URL = re.compile(r"https?://\S+")
 # X's CRC tokens are short random strings (base64 and URL-safe alphabets). Answering only those
@@ -111,10 +112,7 @@ X_ID = re.compile(r"^[0-9]{1,20}$")
 
 def x_id(value: Any, what: str) -> str:
     """An X id (user, tweet, DM event): digits only, as X sends them; else a malformed event."""
-    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not X_ID.match(text):
-        raise ValueError(f"{what} has no X id (digits)")
-    return text
+    return shaped(value, X_ID, what)
 
 
 def optional_x_id(value: Any) -> str | None:
@@ -122,29 +120,9 @@ def optional_x_id(value: Any) -> str | None:
     return None if value in (None, "") else x_id(value, "a referenced tweet")
 
 
-def label(value: Any) -> str | None:
-    """A short display string (a name, a handle, a language), or None when absent or not a string."""
-    return value[:200] if isinstance(value, str) and value else None
-
-
 def count(value: Any) -> int:
     """A follower count as X sends it (a non-negative integer); anything else counts as 0."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return 0
-    try:
-        number = int(value)
-    except ValueError:
-        return 0
-    return number if 0 <= number < 10**12 else 0
-
-
-def text_of(value: Any) -> str:
-    """A text field: a string, or (absent) empty; anything else is a malformed event."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError("a text field is not a string")
-    return value
+    return bounded_int(value, 10**12) or 0
 
 
 def _list(payload: dict[str, Any], key: str) -> list[dict[str, Any]]:

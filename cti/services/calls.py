@@ -136,6 +136,11 @@ def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at
     agent_unreachable); a callback's attempt is then retried or failed."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
     state = State(row["state"])
+    if state not in (State.QUEUED, State.OFFERED, State.ACTIVE, State.HELD) and tx.conn.execute(
+            sa.select(models.events.c.seq).where(models.events.c.interaction_id == interaction_id,
+                                                 models.events.c.type == EventType.CALL_ENDED.value)
+            .limit(1)).first() is not None:
+        return render.interaction(row)  # told already (a successor ending what a dead process carried)
     if state in (State.QUEUED, State.OFFERED):
         row = apply_command(tx, interaction_id, Command.ABANDON, actor=SYSTEM, policy=policy)
     elif state in (State.ACTIVE, State.HELD):
