@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BareHello, run_wrk, start_server
+from tests.processes import CALLS_TOML
 
 PHONE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148"
 PATHS_LUA = """
@@ -120,7 +121,8 @@ def main() -> None:
 
     mint_rate, verify_known, verify_unknown = asyncio.run(core_mint_and_verify(args.core_mints))
     bare = BareHello()
-    server = start_server(env={"CTI_PIVOT__MISSES_PER_CLIENT_PER_MINUTE": "100000000"})
+    # Callback links need a connector that places calls: a Twilio account (its API is never reached here).
+    server = start_server(CALLS_TOML, env={"CTI_PIVOT__MISSES_PER_CLIENT_PER_MINUTE": "100000000"})
     token = server.cli("token", "create", "--role", "admin")
     server.start()
     wrk = {"seconds": args.seconds, "connections": args.connections}

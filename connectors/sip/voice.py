@@ -381,7 +381,7 @@ class VoiceDesk(MediaLegs):
         if session.player is not None:
             session.player.stop()
         legs = [session.caller, *([session.agent_leg] if session.agent_leg is not None else [])]
-        await asyncio.gather(*(leg.hangup() for leg in legs), return_exceptions=True)  # both BYEs at once
+        byes = [asyncio.ensure_future(leg.hangup()) for leg in legs]  # both BYEs go out now, together
         session.relay.close()
         if session.recorder is not None:
             seconds = session.recorder.close()
@@ -390,11 +390,12 @@ class VoiceDesk(MediaLegs):
                                               str(session.recorder.path), seconds)
             except Exception:
                 log.exception("call %s: could not record its recording", session.caller.call_id)
-        try:
+        try:  # the interaction ends now, not after a dead phone's BYE times out
             await self.core.call_ended(session.interaction_id, session.caller.call_id, by=by,
                                        started_at=session.started_at, outcome=outcome)
         except Exception:
             log.exception("call %s: could not record its end", session.caller.call_id)
+        await asyncio.gather(*byes, return_exceptions=True)
 
     def _record(self, session: VoiceSession) -> None:
         if self.recordings is None:

@@ -29,8 +29,10 @@ from cti.storage.db import Tx
 
 M, I, C = models.messages, models.interactions, models.cases
 
+# The direction is a literal, not a parameter: only then can SQLite (and PostgreSQL's generic plans)
+# use the partial unique index over inbound messages (migration 0007) instead of scanning the table.
 _find_message = sa.select(M).where(M.c.channel == sa.bindparam("channel"), M.c.external_id == sa.bindparam("xid"),
-                                   M.c.direction == "inbound")
+                                   sa.text("messages.direction = 'inbound'"))
 _last_in_thread = (
     sa.select(I.c.id, I.c.state, I.c.case_id, I.c.queue, I.c.agent_id)
     .where(I.c.channel == sa.bindparam("channel"), I.c.thread_key == sa.bindparam("thread"))
