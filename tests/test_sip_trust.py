@@ -189,6 +189,12 @@ async def test_small_protocol_rules(tmp_path: Path, registrar: Registrar, caplog
             got = finals_by_call(peer.answers())
             assert got == [481, 481, 501], got  # "invite" is not INVITE (RFC 3261 7.1)
             assert await voice_count(h) == 0
+            timed = peer.invite("sip:cti@127.0.0.1", "timers-1").replace(
+                b"Content-Type:", b"Supported: timer\r\nSession-Expires: 120\r\nContent-Type:", 1)
+            peer.send(timed)
+            await asyncio.sleep(1.0)
+            ok = next(p for p in peer.answers() if p.startswith(b"SIP/2.0 200"))
+            assert b"Session-Expires: 120;refresher=uac" in ok and b"Require: timer" in ok  # RFC 4028
             caplog.set_level(logging.INFO, logger="connectors.sip.endpoint")
             caplog.clear()
             for _ in range(5000):
@@ -308,3 +314,20 @@ async def test_a_caller_whose_phone_dies_is_ended_after_the_silence_time(
         ended = next(e for e in events if e["type"] == "call.ended")
         assert (ended["data"]["by"], ended["data"]["outcome"]) == ("customer", "no_media")
         await asyncio.to_thread(alice_phone.wait_call_over)  # her phone was hung up too
+
+
+def test_a_session_timer_that_runs_out_ends_the_call() -> None:
+    """RFC 4028 on our side: a caller that asked for timers and stops refreshing is gone."""
+    from types import SimpleNamespace
+
+    from connectors.sip.voice import VoiceDesk
+
+    now = time.monotonic()
+    watchdog = SimpleNamespace(no_media_seconds=30.0)
+    relay = SimpleNamespace(b=SimpleNamespace(held=False))
+    fresh = SimpleNamespace(done=False, agent_leg=None, relay=relay,
+                            caller=SimpleNamespace(session_expires=90, refreshed_at=now - 60))
+    stale = SimpleNamespace(done=False, agent_leg=None, relay=relay,
+                            caller=SimpleNamespace(session_expires=90, refreshed_at=now - 91))
+    assert VoiceDesk._gone_party(watchdog, fresh, now) is None  # type: ignore[arg-type]
+    assert VoiceDesk._gone_party(watchdog, stale, now) == ("customer", "session_expired")  # type: ignore[arg-type]

@@ -22,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 from connectors.sip import sdp
-from connectors.sip.call import CallFailed, CallLeg, CallManager, OutgoingCall
+from connectors.sip.call import CallFailed, CallManager, OutgoingCall
+from connectors.sip.custody import CallCustody
 from connectors.sip.dtmf import send_keys
 from connectors.sip.incoming import IncomingCall
 from connectors.sip.media_legs import MediaLegs
@@ -49,7 +49,7 @@ FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_TRANSFER
             EventType.INTERACTION_ABANDONED.value, EventType.CALL_COMMAND.value]
 
 
-class VoiceDesk(MediaLegs):
+class VoiceDesk(MediaLegs, CallCustody):
     """Every call the SIP connector carries (and the calls of browsers and Twilio streams it bridges)."""
 
     def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0,
@@ -90,78 +90,6 @@ class VoiceDesk(MediaLegs):
         for task in [*self._tasks, *pending]:
             task.cancel()
         await asyncio.gather(*self._tasks, *pending, return_exceptions=True)
-
-    # ---- which calls this process carries ------------------------------------------------------
-    def _keep(self, session: VoiceSession) -> None:
-        """A call this process now carries: recorded durably, so a successor can end it if we die."""
-        self.sessions[session.interaction_id] = session
-        self._owned_changed()
-
-    def _owned_changed(self) -> None:
-        if self._saving is None or self._saving.done():
-            self._saving = asyncio.get_running_loop().create_task(self._save_owned())
-        else:
-            self._save_again = True
-
-    async def _save_owned(self) -> None:
-        while True:
-            self._save_again = False
-            owned = {iid: {"call_id": s.caller.call_id, "started_at": s.started_at}
-                     for iid, s in self.sessions.items()}
-            try:
-                await self.core.save_cursor({"calls": owned})
-            except Exception:
-                log.exception("could not record which calls this process carries")
-            if not self._save_again:
-                return
-
-    async def end_orphans(self) -> int:
-        """End the calls that an earlier process carried (it crashed or was killed, here or on another
-        node): their media died with it, so they must not stay active. call.ended says media_lost."""
-        owned = (await self.core.load_cursor()).get("calls") or {}
-        ended = 0
-        for interaction_id, facts in owned.items():
-            if interaction_id in self.sessions:
-                continue
-            try:
-                await self.core.call_ended(interaction_id, str(facts.get("call_id") or ""), by="server",
-                                           started_at=float(facts.get("started_at") or time.time()),
-                                           outcome="media_lost")
-                ended += 1
-            except Exception:
-                log.exception("could not end orphaned call %s", interaction_id)
-        self._owned_changed()
-        return ended
-
-    # ---- calls whose far end vanished ---------------------------------------------------------
-    async def watch_media(self) -> None:
-        """End calls whose SIP party stopped sending RTP (a dead phone, a lost BYE) or whose session
-        timer (RFC 4028) ran out without a refresh."""
-        while True:
-            await asyncio.sleep(1.0)
-            now = time.monotonic()
-            for session in list(self.sessions.values()):
-                gone = self._gone_party(session, now)
-                if gone is not None:
-                    log.info("call %s: the %s sent nothing for %.0f s (or its session timer ran out); ending it",
-                             session.caller.call_id, gone[0], self.no_media_seconds)
-                    self.spawn(self._end(session, gone[0], outcome=gone[1]))
-
-    def _gone_party(self, session: VoiceSession, now: float) -> tuple[str, str] | None:
-        if session.done:
-            return None
-        caller = session.caller
-        expires = getattr(caller, "session_expires", None)
-        if expires and now - caller.refreshed_at > expires:
-            return "customer", "session_expired"
-        if isinstance(caller, IncomingCall | OutgoingCall) and caller.confirmed.is_set() \
-                and _sends(caller) and _silent(session.relay.a, now, self.no_media_seconds):
-            return "customer", "no_media"
-        agent = session.agent_leg
-        if isinstance(agent, OutgoingCall) and not session.relay.b.held and _sends(agent) \
-                and _silent(session.relay.b, now, self.no_media_seconds):
-            return "agent", "no_media"
-        return None
 
     def on_invite(self, request: Request, source: Addr, key: tuple[str, ...]) -> None:
         self.spawn(self._take(IncomingCall(self.manager, request, key, source)))
@@ -477,12 +405,3 @@ class VoiceDesk(MediaLegs):
 
         leg.on_refer = on_refer
 
-
-def _sends(leg: IncomingCall | OutgoingCall | CallLeg) -> bool:
-    """Whether the party said it sends audio (not on hold from its own side: sendonly/inactive to us)."""
-    return leg.media is None or leg.media.direction in ("sendrecv", "sendonly")
-
-
-def _silent(leg: Any, now: float, seconds: float) -> bool:
-    """The relay leg has a party, and it has sent nothing for ``seconds`` since it was expected."""
-    return leg.peer is not None and now - max(leg.heard_at, leg.armed_at) > seconds

@@ -1,0 +1,119 @@
+"""Custody of calls: which calls this process carries, and which of them have lost their party.
+
+A mixin of the voice desk (connectors/sip/voice.py). Every session the desk starts is recorded
+durably (the connector's cursor), so whoever starts the connector next, the same node after a
+crash or another node taking the lease, ends the calls whose media died with the old process
+(``call.ended`` with ``outcome: media_lost``; the agent gets wrap-up). While calls run, a
+watchdog ends those whose SIP party sent no RTP for ``no_media_seconds`` (a dead phone, a lost
+BYE: ``no_media``) or whose RFC 4028 session timer ran out without a refresh
+(``session_expired``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from connectors.sip.call import CallLeg, OutgoingCall
+from connectors.sip.incoming import IncomingCall
+from connectors.sip.session import VoiceSession
+
+log = logging.getLogger(__name__)
+
+
+class CallCustody:
+    """What the voice desk knows about the calls it holds (attributes the desk sets)."""
+
+    core: Any
+    sessions: dict[str, VoiceSession]
+    no_media_seconds: float
+    _saving: asyncio.Task[None] | None
+    _save_again: bool
+
+    def spawn(self, coro: Any) -> None:
+        raise NotImplementedError
+
+    async def _end(self, session: VoiceSession, by: str, *, outcome: str | None = None) -> None:
+        raise NotImplementedError
+
+    def _keep(self, session: VoiceSession) -> None:
+        """A call this process now carries: recorded durably, so a successor can end it if we die."""
+        self.sessions[session.interaction_id] = session
+        self._owned_changed()
+
+    def _owned_changed(self) -> None:
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.get_running_loop().create_task(self._save_owned())
+        else:
+            self._save_again = True
+
+    async def _save_owned(self) -> None:
+        while True:
+            self._save_again = False
+            owned = {iid: {"call_id": s.caller.call_id, "started_at": s.started_at}
+                     for iid, s in self.sessions.items()}
+            try:
+                await self.core.save_cursor({"calls": owned})
+            except Exception:
+                log.exception("could not record which calls this process carries")
+            if not self._save_again:
+                return
+
+    async def end_orphans(self) -> int:
+        """End the calls that an earlier process carried (it crashed or was killed, here or on another
+        node): their media died with it, so they must not stay active. call.ended says media_lost."""
+        owned = (await self.core.load_cursor()).get("calls") or {}
+        ended = 0
+        for interaction_id, facts in owned.items():
+            if interaction_id in self.sessions:
+                continue
+            try:
+                await self.core.call_ended(interaction_id, str(facts.get("call_id") or ""), by="server",
+                                           started_at=float(facts.get("started_at") or time.time()),
+                                           outcome="media_lost")
+                ended += 1
+            except Exception:
+                log.exception("could not end orphaned call %s", interaction_id)
+        self._owned_changed()
+        return ended
+
+    async def watch_media(self) -> None:
+        """End calls whose SIP party stopped sending RTP (a dead phone, a lost BYE) or whose session
+        timer (RFC 4028) ran out without a refresh."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                gone = self._gone_party(session, now)
+                if gone is not None:
+                    log.info("call %s: the %s sent nothing for %.0f s (or its session timer ran out); ending it",
+                             session.caller.call_id, gone[0], self.no_media_seconds)
+                    self.spawn(self._end(session, gone[0], outcome=gone[1]))
+
+    def _gone_party(self, session: VoiceSession, now: float) -> tuple[str, str] | None:
+        if session.done:
+            return None
+        caller = session.caller
+        expires = getattr(caller, "session_expires", None)
+        if expires and now - caller.refreshed_at > expires:
+            return "customer", "session_expired"
+        if isinstance(caller, IncomingCall | OutgoingCall) and caller.confirmed.is_set() \
+                and _sends(caller) and _silent(session.relay.a, now, self.no_media_seconds):
+            return "customer", "no_media"
+        agent = session.agent_leg
+        if isinstance(agent, OutgoingCall) and not session.relay.b.held and _sends(agent) \
+                and _silent(session.relay.b, now, self.no_media_seconds):
+            return "agent", "no_media"
+        return None
+
+
+def _sends(leg: IncomingCall | OutgoingCall | CallLeg) -> bool:
+    """Whether the party said it sends audio (not on hold from its own side: sendonly/inactive to us)."""
+    return leg.media is None or leg.media.direction in ("sendrecv", "sendonly")
+
+
+def _silent(leg: Any, now: float, seconds: float) -> bool:
+    """The relay leg has a party, and it has sent nothing for ``seconds`` since it was expected."""
+    return leg.peer is not None and now - max(leg.heard_at, leg.armed_at) > seconds
