@@ -1,11 +1,13 @@
 """A B2BUA on the server's SIP layer and RTP relay, for the bridged-call benchmarks.
 
-    python -m bench.sip_b2bua PORT TARGET_PORT [--announce]
+    python -m bench.sip_b2bua PORT TARGET_PORT [--announce] [--probe HOST:PORT]
 
 Every INVITE to PORT is answered (leg a) and a second call is placed to 127.0.0.1:TARGET_PORT
 (leg b) through the same transaction layer, dialogs and endpoint the SIP connector runs; RTP
 is relayed between the legs untouched (``RtpRelay``: two sockets per call). A BYE on either leg
-hangs up the other. With --announce it prints each bridged call's leg-a RTP port. On SIGTERM
+hangs up the other. With --announce it prints each bridged call's leg-a RTP port. With --probe,
+calls to the user ``sample`` take their leg-a media from that address (the benchmark's probe is
+the party there: the relay latches only to the address a party is signalled at). On SIGTERM
 it prints (to stderr) its CPU seconds and how many calls it bridged.
 """
 
@@ -30,8 +32,9 @@ from connectors.sip.transaction import Addr
 
 
 class B2bua:
-    def __init__(self, port: int, target_port: int, *, announce: bool, endpoint: SipEndpoint | None = None) -> None:
-        self.announce = announce
+    def __init__(self, port: int, target_port: int, *, announce: bool, endpoint: SipEndpoint | None = None,
+                 probe: tuple[str, int] | None = None) -> None:
+        self.announce, self.probe = announce, probe
         self.endpoint = endpoint or SipEndpoint("127.0.0.1", port)
         target = ("127.0.0.1", target_port)
         self.manager = CallManager(self.endpoint, Account("b2bua", "", "127.0.0.1", target), target,
@@ -54,7 +57,8 @@ class B2bua:
             return
         relay = RtpRelay()
         port_a, port_b = await relay.open()
-        relay.set_peer("a", (media.host, media.port))
+        sample = inbound.invite.uri.split(":", 1)[-1].split("@")[0] == "sample"
+        relay.set_peer("a", self.probe if sample and self.probe else (media.host, media.port))
         outbound = self.manager.call(self.target)
         self.active += 1
         self.peak = max(self.peak, self.active)
@@ -80,8 +84,8 @@ class B2bua:
             relay.close()
 
 
-async def main(port: int, target_port: int, announce: bool) -> None:
-    b2bua = B2bua(port, target_port, announce=announce)
+async def main(port: int, target_port: int, announce: bool, probe: tuple[str, int] | None) -> None:
+    b2bua = B2bua(port, target_port, announce=announce, probe=probe)
     await b2bua.endpoint.start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -103,4 +107,6 @@ if __name__ == "__main__":
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), "--announce" in sys.argv))
+    probe_at = sys.argv[sys.argv.index("--probe") + 1] if "--probe" in sys.argv else None
+    probe = (probe_at.rsplit(":", 1)[0], int(probe_at.rsplit(":", 1)[1])) if probe_at else None
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), "--announce" in sys.argv, probe))

@@ -43,10 +43,12 @@ from sip_test_env.ports import free_port, free_port_pair
 GAP_LIMIT = 0.060
 
 
-def start_b2bua(port: int, target_port: int, *, announce: bool = False) -> subprocess.Popen[str]:
+def start_b2bua(port: int, target_port: int, *, announce: bool = False,
+                probe: tuple[str, int] | None = None) -> subprocess.Popen[str]:
     process = subprocess.Popen([sys.executable, "-m", "bench.sip_b2bua", str(port), str(target_port),
-                                *(["--announce"] if announce else [])], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                                *(["--announce"] if announce else []),
+                                *(["--probe", f"{probe[0]}:{probe[1]}"] if probe else [])],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     process.stdout.readline()  # "ready"
     return process
@@ -166,11 +168,11 @@ def bulk_scenario(workdir: Path) -> Path:
 async def concurrent_calls(concurrent: int, sample: int, hold: float, workdir: Path) -> None:
     uas_port = free_port_pair()
     uas = start_uas(uas_port, workdir, echo=True)
-    b2bua_port = free_port_pair()
-    b2bua = start_b2bua(b2bua_port, uas_port, announce=True)
     probe = MediaProbe()
     loop = asyncio.get_running_loop()
     await loop.create_datagram_endpoint(lambda: probe, local_addr=("127.0.0.1", 0))
+    b2bua_port = free_port_pair()  # the sample calls' leg a is the probe's address (strict latching)
+    b2bua = start_b2bua(b2bua_port, uas_port, announce=True, probe=probe.transport.get_extra_info("sockname")[:2])
     all_bridged = asyncio.Event()
     bridged = 0
 
