@@ -188,3 +188,22 @@ async def test_tcp_connections_a_stranger_opens_are_bounded(tmp_path: Path, regi
         finally:
             for conn in opened:
                 conn.close()
+
+
+async def test_idle_tcp_connections_are_closed(tmp_path: Path, registrar: Registrar, monkeypatch: Any) -> None:
+    from connectors.sip import stream
+
+    monkeypatch.setattr(stream, "IDLE_SECONDS", 1.5)
+    async with running_server(server_config(tmp_path, registrar, transport="tcp", keepalive_seconds=1)) as h:
+        await registered(h)
+        port = int(h.services.extras["connectors"].running["sip"].endpoint.port)
+        idle = [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0)) for _ in range(3)]
+        try:
+            await asyncio.sleep(3.5)
+            for conn in idle:
+                conn.settimeout(1)
+                assert conn.recv(1) == b"", "an idle connection was closed"
+            assert h.services.connector_health["sip"] == "connected", "ours carries a REGISTER every second"
+        finally:
+            for conn in idle:
+                conn.close()
