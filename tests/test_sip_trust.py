@@ -21,7 +21,13 @@ from connectors.sip.relay import RtpRelay
 from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import Phone
 from tests.harness import Harness, running_server
-from tests.voice_helpers import assert_heard_each_other, call_in_state, registered, server_config
+from tests.voice_helpers import (
+    assert_heard_each_other,
+    bridged_call,
+    offered_call,
+    registered,
+    server_config,
+)
 
 
 def sip_port(h: Harness) -> int:
@@ -114,12 +120,7 @@ async def test_a_flood_of_foreign_invites_changes_nothing_during_a_bridged_call(
         tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone]) -> None:
     alice_phone, bob_phone = agent_and_customer
     async with running_server(server_config(tmp_path, registrar)) as h:
-        await registered(h)
-        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
-        await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
-        iid = await call_in_state(h, "offered", what="the real call offered")
-        await alice.accept(iid)
-        await asyncio.to_thread(alice_phone.wait_log, "Call established")
+        _, iid = await bridged_call(h, alice_phone, bob_phone)
 
         stranger = Stranger(sip_port(h))
         try:
@@ -251,10 +252,7 @@ async def test_a_relay_sprayed_while_the_agent_answers_keeps_her_leg(
         tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone]) -> None:
     alice_phone, bob_phone = agent_and_customer
     async with running_server(server_config(tmp_path, registrar)) as h:
-        await registered(h)
-        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
-        await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
-        iid = await call_in_state(h, "offered", what="the call offered")
+        alice, iid = await offered_call(h, bob_phone)
         session = desk(h).sessions[iid]
         attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         attacker.bind(("127.0.0.2", 0))
@@ -298,12 +296,7 @@ async def test_a_caller_whose_phone_dies_is_ended_after_the_silence_time(
         short_silence: dict[str, Any]) -> None:
     alice_phone, bob_phone = agent_and_customer
     async with running_server(server_config(tmp_path, registrar, **short_silence)) as h:
-        await registered(h)
-        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
-        await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")
-        iid = await call_in_state(h, "offered", what="the call offered")
-        await alice.accept(iid)
-        await asyncio.to_thread(alice_phone.wait_log, "Call established")
+        _, iid = await bridged_call(h, alice_phone, bob_phone)
         await asyncio.sleep(1.0)
         assert bob_phone.process is not None
         bob_phone.process.kill()  # SIGKILL: no BYE will ever come

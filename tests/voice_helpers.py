@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,20 @@ async def agent_in_state(h: Harness, agent_id: str, state: str) -> bool:
 async def call_events(h: Harness) -> list[tuple[str, dict[str, object]]]:
     events = await h.services.bus.replay(0, EventFilter(types=["call.*"]))
     return [(e.type.value, e.data) for e in events]
+
+
+async def offered_call(h: Harness, customer: Phone, *, agent: str = "alice") -> tuple[Any, str]:
+    """The agent (a SIP phone at sip:<agent>@127.0.0.1) signed in, the customer's phone calling the
+    server, and the call offered to her: (her client, the interaction id)."""
+    await registered(h)
+    client = await h.agent(agent, voice_endpoint=f"sip:{agent}@127.0.0.1")
+    await asyncio.to_thread(customer.dial, "sip:cti@127.0.0.1")
+    return client, await call_in_state(h, "offered", agent=agent, what=f"the call offered to {agent}")
+
+
+async def bridged_call(h: Harness, agent_phone: Phone, customer: Phone) -> tuple[Any, str]:
+    """As offered_call, then accepted: the agent's phone and the customer's are talking."""
+    client, iid = await offered_call(h, customer)
+    await client.accept(iid)
+    await asyncio.to_thread(agent_phone.wait_log, "Call established")
+    return client, iid
