@@ -110,13 +110,13 @@ class SipChannel(Channel):
         await self.set_health(Health.STARTING)
         await self._trust_registrar()
         await self.endpoint.start()
-        ended = await self.desk.end_orphans()
+        ended = await self.desk.custody.end_orphans()
         if ended:
             log.warning("ended %d call(s) that an earlier process carried (their media died with it)", ended)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._stay_registered(), name=f"sip:{self.name}"),
                        loop.create_task(self.desk.follow(), name=f"sip-calls:{self.name}"),
-                       loop.create_task(self.desk.watch_media(), name=f"sip-media:{self.name}"),
+                       loop.create_task(self.desk.custody.watch_media(), name=f"sip-media:{self.name}"),
                        loop.create_task(self._report_refusals(), name=f"sip-gate:{self.name}")]
 
     async def _trust_registrar(self) -> None:

@@ -1,6 +1,6 @@
 """Custody of calls: which calls this process carries, and which of them have lost their party.
 
-A mixin of the voice desk (connectors/sip/voice.py). Every session the desk starts is recorded
+A part of the voice desk (connectors/sip/voice.py), sharing its ``sessions``. Every session the desk starts is recorded
 durably (the connector's cursor), so whoever starts the connector next, the same node after a
 crash or another node taking the lease, ends the calls whose media died with the old process
 (``call.ended`` with ``outcome: media_lost``; the agent gets wrap-up). While calls run, a
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from connectors.sip.call import CallLeg, OutgoingCall
@@ -23,27 +24,27 @@ from connectors.sip.session import VoiceSession
 log = logging.getLogger(__name__)
 
 
+EndCall = Callable[..., Awaitable[None]]  # (session, by, *, outcome) -> the call is over
+Spawn = Callable[[Any], None]
+
+
 class CallCustody:
-    """What the voice desk knows about the calls it holds (attributes the desk sets)."""
+    """The calls one process carries (the desk's ``sessions``), kept durably, and the watchdog."""
 
-    core: Any
-    sessions: dict[str, VoiceSession]
-    no_media_seconds: float
-    _saving: asyncio.Task[None] | None
-    _save_again: bool
+    def __init__(self, core: Any, sessions: dict[str, VoiceSession], *, end: EndCall, spawn: Spawn,
+                 no_media_seconds: float = 30.0) -> None:
+        self.core, self.sessions, self.end, self.spawn = core, sessions, end, spawn
+        self.no_media_seconds = no_media_seconds  # a SIP party silent this long has gone (its BYE was lost)
+        self._saving: asyncio.Task[None] | None = None
+        self._save_again = False
 
-    def spawn(self, coro: Any) -> None:
-        raise NotImplementedError
-
-    async def _end(self, session: VoiceSession, by: str, *, outcome: str | None = None) -> None:
-        raise NotImplementedError
-
-    def _keep(self, session: VoiceSession) -> None:
+    def keep(self, session: VoiceSession) -> None:
         """A call this process now carries: recorded durably, so a successor can end it if we die."""
         self.sessions[session.interaction_id] = session
-        self._owned_changed()
+        self.changed()
 
-    def _owned_changed(self) -> None:
+    def changed(self) -> None:
+        """The set of calls changed (one started or ended): record it (one write at a time)."""
         if self._saving is None or self._saving.done():
             self._saving = asyncio.get_running_loop().create_task(self._save_owned())
         else:
@@ -76,7 +77,7 @@ class CallCustody:
                 ended += 1
             except Exception:
                 log.exception("could not end orphaned call %s", interaction_id)
-        self._owned_changed()
+        self.changed()
         return ended
 
     async def watch_media(self) -> None:
@@ -90,7 +91,7 @@ class CallCustody:
                 if gone is not None:
                     log.info("call %s: the %s sent nothing for %.0f s (or its session timer ran out); ending it",
                              session.caller.call_id, gone[0], self.no_media_seconds)
-                    self.spawn(self._end(session, gone[0], outcome=gone[1]))
+                    self.spawn(self.end(session, gone[0], outcome=gone[1]))
 
     def _gone_party(self, session: VoiceSession, now: float) -> tuple[str, str] | None:
         if session.done:

@@ -18,6 +18,7 @@ from typing import Any
 
 from connectors.sip import sdp
 from connectors.sip.call import CallFailed
+from connectors.sip.custody import CallCustody
 from connectors.sip.relay import RtpRelay
 from connectors.sip.session import VoiceSession, failure_outcome
 
@@ -34,6 +35,7 @@ class MediaLegs:
     agent_ring_seconds: float
     customer_ring_seconds: float
     sessions: dict[str, VoiceSession]
+    custody: CallCustody
 
     def spawn(self, coro: Any) -> None: ...
     def _uri_of(self, target: tuple[str, str]) -> str: ...
@@ -53,7 +55,7 @@ class MediaLegs:
         relay.set_peer("a", (self.host, leg.rtp.port))
         leg.rtp.peer = (self.host, port_a)
         session = VoiceSession(interaction_id, leg, relay, leg.payload_type)
-        self._keep(session)
+        self.custody.keep(session)
         leg.on_key = self._on_customer_key(session)
         self._record(session)
         self._start_hold_audio(session)
@@ -86,7 +88,7 @@ class MediaLegs:
         await relay.open()
         session = VoiceSession(interaction_id, self.manager.call(self._uri_of(target)), relay, 0,
                                browser_offers=asyncio.Queue())
-        self._keep(session)
+        self.custody.keep(session)
         self._record(session)
         await self._ring_browser(session, agent_id, outbound=True)
 

@@ -49,7 +49,7 @@ FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_TRANSFER
             EventType.INTERACTION_ABANDONED.value, EventType.CALL_COMMAND.value]
 
 
-class VoiceDesk(MediaLegs, CallCustody):
+class VoiceDesk(MediaLegs):
     """Every call the SIP connector carries (and the calls of browsers and Twilio streams it bridges)."""
 
     def __init__(self, core: Any, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0,
@@ -64,11 +64,10 @@ class VoiceDesk(MediaLegs, CallCustody):
         self.place_outbound = place_outbound  # MakeCall and callbacks (else another voice connector places them)
         self.recordings = recordings  # None: calls are not recorded
         self.media_nat = media_nat  # parties' RTP may come from another port of their signalled address
-        self.no_media_seconds = no_media_seconds  # a SIP party silent this long has gone (its BYE was lost)
-        self._saving: asyncio.Task[None] | None = None
-        self._save_again = False
         self.hold_audio = hold_audio or tone_pcm()
         self.sessions: dict[str, VoiceSession] = {}
+        self.custody = CallCustody(core, self.sessions, end=self._end, spawn=self.spawn,
+                                   no_media_seconds=no_media_seconds)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Any) -> None:
@@ -124,7 +123,7 @@ class VoiceDesk(MediaLegs, CallCustody):
             relay.close()
             return
         session = VoiceSession(interaction_id, call, relay, offered[0])
-        self._keep(session)
+        self.custody.keep(session)
         self._record(session)
         self._report_keys(session)
         self._start_hold_audio(session)  # the caller waits in the queue
@@ -253,7 +252,7 @@ class VoiceDesk(MediaLegs, CallCustody):
         agent_leg = self.manager.call(endpoint)
         customer_leg = self.manager.call(self._uri_of(target))
         session = VoiceSession(interaction_id, customer_leg, relay, 0, agent_leg=agent_leg)
-        self._keep(session)
+        self.custody.keep(session)
         self._record(session)
         self._take_transfers(session, agent_leg)
         self._follow_handset(session, agent_leg)
@@ -305,7 +304,7 @@ class VoiceDesk(MediaLegs, CallCustody):
             return
         session.done = True
         self.sessions.pop(session.interaction_id, None)
-        self._owned_changed()
+        self.custody.changed()
         if session.player is not None:
             session.player.stop()
         legs = [session.caller, *([session.agent_leg] if session.agent_leg is not None else [])]
