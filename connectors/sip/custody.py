@@ -1,8 +1,9 @@
 """Custody of calls: which calls this process carries, and which of them have lost their party.
 
-A part of the voice desk (connectors/sip/voice.py), sharing its ``sessions``. Every session the desk starts is recorded
-durably (the connector's cursor), so whoever starts the connector next, the same node after a
-crash or another node taking the lease, ends the calls whose media died with the old process
+A part of the voice desk (connectors/sip/voice.py), sharing its ``sessions``. Every session the
+desk starts is recorded durably (the connector's cursor), so whoever starts the connector next,
+the same node after a crash or another node taking the lease, ends the calls whose media died
+with the old process
 (``call.ended`` with ``outcome: media_lost``; the agent gets wrap-up). While calls run, a
 watchdog ends those whose SIP party sent no RTP for ``no_media_seconds`` (a dead phone, a lost
 BYE: ``no_media``) or whose RFC 4028 session timer ran out without a refresh
@@ -22,8 +23,6 @@ from connectors.sip.incoming import IncomingCall
 from connectors.sip.session import VoiceSession
 
 log = logging.getLogger(__name__)
-
-
 EndCall = Callable[..., Awaitable[None]]  # (session, by, *, outcome) -> the call is over
 Spawn = Callable[[Any], None]
 

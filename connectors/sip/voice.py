@@ -41,6 +41,7 @@ from cti.events import EventType
 
 log = logging.getLogger(__name__)
 PHONE_LIKE = re.compile(r"^\+?\d{3,15}$")
+HANGUP_GRACE_SECONDS = 0.5  # the end is recorded after this even when a dead phone never answers its BYE
 STOP_SECONDS = 5.0  # a stopping server waits this long in all for the BYEs of its calls
 ACK_WAIT_SECONDS = 32.0  # 64*T1: the caller's ACK to our 200 OK (RFC 3261 13.3.1.4)
 FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_TRANSFERRED.value,
@@ -309,6 +310,7 @@ class VoiceDesk(MediaLegs):
             session.player.stop()
         legs = [session.caller, *([session.agent_leg] if session.agent_leg is not None else [])]
         byes = [asyncio.ensure_future(leg.hangup()) for leg in legs]  # both BYEs go out now, together
+        await asyncio.wait(byes, timeout=HANGUP_GRACE_SECONDS)  # (a live party's leg is closed before we say so)
         session.relay.close()
         if session.recorder is not None:
             seconds = session.recorder.close()
