@@ -107,6 +107,8 @@ def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id
         "case_id": row["case_id"],
         **_thread_facts(tx, row),
     }
+    if stored_text is not None and stored_text != text:
+        payload["stored_text"] = stored_text  # what the finished item keeps instead of the secret (_scrubbed)
     enqueue_delivery(tx, kind="channel", target=row["channel"], url=channel.outbound_url or "", payload=payload,
                      message_id=message["id"])
     tx.emit(Event.make(EventType.MESSAGE_QUEUED, case_id=row["case_id"], interaction_id=row["id"],
@@ -175,15 +177,14 @@ def mark_attempt_failed(tx: Tx, item_id: str, *, error: str, retry_at: float | N
 
 
 def _scrubbed(tx: Tx, item: Record) -> dict[str, Any]:
-    """A finished item keeps the text as stored on its message (a sent link's token is not kept)."""
-    payload = item["payload"] or {}
-    sent = (payload.get("message") or {}).get("text") if isinstance(payload, dict) else None
-    if not item["message_id"] or sent is None:
+    """A finished item keeps the text as stored on its message (a sent link's token is not kept).
+    Only items queued with a ``stored_text`` change: no read on the ordinary delivery path."""
+    payload = item["payload"]
+    if not isinstance(payload, dict) or "stored_text" not in payload:
         return {}
-    stored = tx.conn.execute(sa.select(M.c.text).where(M.c.id == item["message_id"])).scalar()
-    if stored is None or stored == sent:
-        return {}
-    return {"payload": {**payload, "message": {**payload["message"], "text": stored}}}
+    stored = payload["stored_text"]
+    kept = {k: v for k, v in payload.items() if k != "stored_text"}
+    return {"payload": {**kept, "message": {**(payload.get("message") or {}), "text": stored}}}
 
 
 def _finish_message(tx: Tx, message_id: str, *, status: str, external_id: str | None, error: str | None) -> None:
