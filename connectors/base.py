@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from connectors.media import MediaBridge
 
 ENTRY_POINT_GROUP = "cti.connectors"
 
@@ -164,6 +168,39 @@ class CallEvent:
     duration: float | None = None
 
 
+class CallUpdateKind(StrEnum):
+    """What the core did to a call a telephony connector carries (the catalogue's event names)."""
+
+    ACCEPTED = "interaction.accepted"  # an agent took it: ring her
+    TRANSFERRED = "interaction.transferred"  # to a queue or another agent: release the agent's leg
+    HELD = "interaction.held"
+    RESUMED = "interaction.resumed"
+    WRAPUP = "interaction.wrapup"  # the agent ended it: hang up
+    ENDED = "interaction.ended"
+    ABANDONED = "interaction.abandoned"
+    COMMAND = "call.command"  # an API request on the call (DTMF, transfer to a number): ``data`` says which
+
+
+@dataclass(frozen=True)
+class CallUpdate:
+    """One change the core made to a voice interaction, as a telephony connector follows it.
+    ``data`` is the event's data (``interaction`` for the interaction.* kinds; ``action`` and its
+    arguments for a command)."""
+
+    kind: CallUpdateKind
+    interaction_id: str
+    agent_id: str | None
+    data: dict[str, Any]
+
+
+class CallUpdates(Protocol):
+    """A live feed of call updates (``async for update in updates``); ``close()`` when done."""
+
+    def __aiter__(self) -> AsyncIterator[CallUpdate]: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class WebhookReply:
     """What a webhook handler answers the vendor (status, body, content type)."""
@@ -295,8 +332,8 @@ class Core(Protocol):
         """The agent's voice endpoint (a SIP URI or ``browser``)."""
         ...
 
-    def events(self, types: list[str]) -> Any:
-        """A live subscription to core events of these types (``async for event in ...``)."""
+    def call_updates(self) -> CallUpdates:
+        """A live feed of what the core does to voice interactions (accepts, holds, commands...)."""
         ...
 
 
@@ -312,30 +349,51 @@ class ConnectorContext:
     public_url: str = ""  # the server's public base URL (where vendors call back: /webhooks/<name>/...)
 
 
-class Channel(ABC):
-    """One channel connector. Subclasses set the class attributes and implement start/stop/send."""
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
-    settings_model: ClassVar[type[Settings]] = Settings
+
+class Channel(ABC, Generic[SettingsT]):
+    """One channel connector, generic over its settings model (``class EmailChannel(Channel[EmailSettings])``).
+    Subclasses set the class attributes and implement start/stop/send."""
+
+    settings_model: ClassVar[type[BaseModel]] = Settings
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     identity_kind: ClassVar[str] = ""  # the identity kind of this network's addresses (email, xmpp, phone...)
+    bridges_media: ClassVar[bool] = False  # carries call audio: its media_bridge() takes browsers and streams
 
     @classmethod
-    def webhook(cls, settings: Settings, name: str) -> WebhookHandler | None:
+    def webhook(cls, settings: Any, name: str) -> WebhookHandler | None:
         """This connector's webhook handler for these settings, if it takes webhooks."""
         return None
 
     @classmethod
-    def reply_problem(cls, settings: Settings, mode: str | None, last_inbound: dict[str, Any] | None,
+    def places_calls(cls, settings: Any) -> bool:
+        """Whether, with these settings, this connector places outbound calls (MakeCall, callbacks);
+        one connector at most may."""
+        return False
+
+    @classmethod
+    def media_stream_signed(cls, settings: Any, url: str, signature: str) -> bool:
+        """Whether a media stream WebSocket (a Twilio Media Stream) to ``url`` carries this
+        connector's valid signature; False for connectors that take no media streams."""
+        return False
+
+    @classmethod
+    def reply_problem(cls, settings: Any, mode: str | None, last_inbound: dict[str, Any] | None,
                       now: float) -> tuple[str, str] | None:
         """Why a reply in this mode cannot be sent now ((code, message), answered 422 by the API),
         e.g. a closed messaging window; None when it can. ``last_inbound``: the interaction's
         newest inbound message (external_id, created_at, meta), if any."""
         return None
 
-    def __init__(self, ctx: ConnectorContext, settings: Settings) -> None:
+    def __init__(self, ctx: ConnectorContext, settings: SettingsT) -> None:
         self.ctx = ctx
         self.settings = settings
         self._health = Health.STARTING
+
+    def media_bridge(self) -> MediaBridge | None:
+        """The media bridge this running connector carries (when ``bridges_media``)."""
+        return None
 
     @property
     def name(self) -> str:
@@ -364,7 +422,7 @@ class Channel(ABC):
     async def send(self, message: OutboundMessage) -> Sent:
         """Deliver one outbound message, or raise TemporaryFailure / PermanentFailure."""
 
-    async def __aenter__(self) -> Channel:
+    async def __aenter__(self) -> Channel[SettingsT]:
         await self.start()
         return self
 
@@ -373,9 +431,9 @@ class Channel(ABC):
         await self.stop()
 
 
-def discover() -> dict[str, type[Channel]]:
+def discover() -> dict[str, type[Channel[Any]]]:
     """Every installed connector type by entry-point name."""
-    found: dict[str, type[Channel]] = {}
+    found: dict[str, type[Channel[Any]]] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         cls = entry.load()
         if not (isinstance(cls, type) and issubclass(cls, Channel)):

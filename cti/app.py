@@ -1,5 +1,10 @@
 """The application factory: wires every long-lived part with cleanup contexts (no globals).
 
+This module, ``cti/app_config.py`` and ``cti/cli.py`` are the composition root: the only modules
+of ``cti`` that know the feature packages (``pivot``, ``softphone_bridge``). Features plug in
+here: their routes join the API registry, their parts go under their own ``web.AppKey``, and
+what must run inside core transactions registers through ``cti/hooks.py``.
+
 Two servers can run in one process (the tests do). Startup order: schema upgrade, database
 writer, event bus (plus the PostgreSQL relay across nodes), routing policy, then the
 singletons, each under a lease so exactly one node runs it: the router, webhook fan-out,
@@ -24,14 +29,15 @@ from cti.api import admin, agents, contacts, desk, events, interactions, ops, st
 from cti.api.context import SERVICES, Services, TokenCache
 from cti.api.framework import Api
 from cti.api.openapi import build_openapi
+from cti.app_config import AppConfig
 from cti.bus import EventBus, PgEventRelay
 from cti.call_control import VoiceControl
 from cti.channels import ChannelDirectory
-from cti.config import Config
 from cti.connector_host import ConnectorHost, connector_specs
 from cti.delivery import OutboxWorker, WebhookFanout, WebhookSender
 from cti.errors import Unauthorized
 from cti.events import Event
+from cti.hooks import CallHooks
 from cti.leases import LeasedRunner
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
@@ -43,8 +49,9 @@ from cti.storage.migrate import upgrade_database
 from cti.web import pages as web_pages
 from pivot import api as pivot_api
 from pivot import pages as pivot_pages
-from pivot.pages import PivotSite
-from pivot.scheduler import CallbackScheduler
+from pivot.callbacks import CallbackOutcomes
+from pivot.pages import PIVOT_SITE, PivotSite
+from pivot.scheduler import CALLBACK_SCHEDULER, CallbackScheduler
 from softphone_bridge import api as softphone_api
 
 log = logging.getLogger(__name__)
@@ -82,7 +89,7 @@ async def _authenticate(request: web.Request) -> Actor | None:
     return found
 
 
-def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
+def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = True,
                node_id: str | None = None) -> web.Application:
     """Build the aiohttp application for this configuration."""
     app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -116,27 +123,27 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
         relay = PgEventRelay(bus, url) if not db.is_sqlite else None
         if relay is not None:
             await relay.start()
-        svc = Services(config=config, db=db, bus=bus, policies=policies, metrics=metrics, tokens=TokenCache(db),
-                       node_id=node)
         session = aiohttp.ClientSession()
         directory = ChannelDirectory(config)
-        host = ConnectorHost(config, db, bus, policies, metrics, session, svc.connector_health, specs)
+        health: dict[str, str] = {}
+        # Features that follow call outcomes register here (the core calls none of them by name).
+        hooks = CallHooks((CallbackOutcomes(config.pivot.retry_seconds),))
+        host = ConnectorHost(config, db, bus, policies, metrics, session, health, specs, call_hooks=hooks)
         host.register_channels(directory)
-        svc.voice_reach = host.reach
-        if host.voice:
-            svc.extras["call_control"] = VoiceControl(db)
         handlers = {spec.name: spec.cls.webhook(spec.settings, spec.name) for spec in specs}
-        svc.extras.update(channels=directory, connectors=host, pivot_site=await PivotSite.create(config, db),
-                          webhooks={name: handler for name, handler in handlers.items() if handler is not None},
-                          openapi=build_openapi(registry.routes, version=__version__,
-                                                     server_url=config.server.resolved_public_url()))
+        svc = Services(config=config, db=db, bus=bus, policies=policies, metrics=metrics, tokens=TokenCache(db),
+                       node_id=node, connectors=host, channels=directory, connector_health=health,
+                       webhook_handlers={name: handler for name, handler in handlers.items() if handler is not None},
+                       openapi=build_openapi(registry.routes, version=__version__,
+                                             server_url=config.server.resolved_public_url()),
+                       call_control=VoiceControl(db) if host.voice else None, voice_reach=host.reach)
         app[SERVICES] = svc
-        runners: list[LeasedRunner] = []
+        app[PIVOT_SITE] = await PivotSite.create(config, config.pivot, db)
+        scheduler: CallbackScheduler | None = None
         if singletons:
-            router = Router(db, bus, policies)
+            router = svc.router = Router(db, bus, policies)
             ttl = config.server.lease_seconds
-            svc.extras["router"] = router
-            runners = [
+            svc.leases = [
                 LeasedRunner(db, "router", node, router.run, ttl=ttl),
                 LeasedRunner(db, "webhook-fanout", node, WebhookFanout(db, bus).run, ttl=ttl),
                 LeasedRunner(db, "outbox", node, OutboxWorker(
@@ -144,21 +151,20 @@ def create_app(config: Config, *, migrate: bool = True, singletons: bool = True,
                 *(LeasedRunner(db, f"connector:{spec.name}", node, host.work(spec), ttl=ttl,
                                url=config.server.resolved_internal_url()) for spec in specs),
             ]
-            for runner in runners:
+            for runner in svc.leases:
                 await runner.start()
             # Every node looks for due callbacks; row locks make each fire once (pivot/scheduler.py).
-            scheduler = svc.extras["callback_scheduler"] = CallbackScheduler(db, bus, config.pivot, policies,
-                                                                             directory, can_call=host.voice)
+            scheduler = app[CALLBACK_SCHEDULER] = CallbackScheduler(db, bus, config.pivot, policies, directory,
+                                                                    can_call=host.voice)
             await scheduler.start()
-        svc.extras["leases"] = runners
         log.info("node %s ready on database %s", node, _safe_url(url))
         try:
             yield
         finally:
             svc.draining = True
-            if "callback_scheduler" in svc.extras:
-                await svc.extras["callback_scheduler"].stop()
-            for runner in runners:
+            if scheduler is not None:
+                await scheduler.stop()
+            for runner in svc.leases:
                 await runner.stop()
             if relay is not None:
                 await relay.stop()

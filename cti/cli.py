@@ -11,20 +11,21 @@ from typing import Any, TypeVar
 
 import orjson
 
-from cti.config import Config, load_config
+from cti.app_config import AppConfig, load_app_config
+from cti.config import Config
 from cti.errors import ApiError, ConfigError
 
 log = logging.getLogger("cti")
 T = TypeVar("T")
 
 
-def _config(args: argparse.Namespace) -> Config:
+def _config(args: argparse.Namespace) -> AppConfig:
     server: dict[str, Any] = {}
     for name in ("host", "port", "data_dir", "database_url"):
         value = getattr(args, name, None)
         if value is not None:
             server[name] = value
-    return load_config(args.config, overrides={"server": server} if server else None)
+    return load_app_config(args.config, overrides={"server": server} if server else None)
 
 
 def _run_db(config: Config, work: Callable[[Any], Awaitable[T]]) -> T:
@@ -234,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pivot.demo import cmd_demo
+    from sip_test_env.demo import cmd_demo
 
     return cmd_demo(args)
 

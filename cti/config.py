@@ -2,6 +2,10 @@
 
 Unknown keys and bad values stop the server at start with a message naming the key. Connector
 sections are kept as raw tables here and validated by each connector when it is loaded.
+
+``Config`` holds the core's sections. A feature package adds its own section by extending it in
+the composition root (``cti/app.py:AppConfig`` adds ``[pivot]``), so the core never imports a
+feature to validate its settings; ``load_config(schema=...)`` validates against that whole schema.
 """
 
 from __future__ import annotations
@@ -12,14 +16,13 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cti.errors import ConfigError
 from cti.routing.policy import RoutingPolicy
 from cti.social.settings import SocialConfig
-from pivot.settings import PivotConfig
 
 ENV_PREFIX = "CTI_"
 
@@ -97,7 +100,6 @@ class Config(_Strict):
     routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
-    pivot: PivotConfig = Field(default_factory=PivotConfig)
     social: SocialConfig = Field(default_factory=SocialConfig)
 
     def custom_channel(self, name: str) -> CustomChannelConfig | None:
@@ -151,12 +153,16 @@ def _format_validation_error(error: ValidationError, origins: Mapping[str, str])
     return "invalid configuration: " + "; ".join(lines)
 
 
+ConfigT = TypeVar("ConfigT", bound=Config)
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     overrides: dict[str, Any] | None = None,
-) -> Config:
+    schema: type[ConfigT] = Config,  # type: ignore[assignment]
+) -> ConfigT:
     """Read the TOML file (if any), apply environment and explicit overrides, validate."""
     data: dict[str, Any] = {}
     if path is not None:
@@ -171,6 +177,6 @@ def load_config(
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     try:
-        return Config.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, origins)) from exc

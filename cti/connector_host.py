@@ -31,14 +31,16 @@ from connectors.base import (
     TemporaryFailure,
     discover,
 )
-from connectors.custom import CustomChannel
+from connectors.media import MediaBridge
 from cti.bus import EventBus
 from cti.channels import ChannelDirectory, ChannelInfo, VoiceReach
 from cti.config import Config
+from cti.custom_channel import CustomChannel
 from cti.delivery import OutboxWorker, Outcome
 from cti.errors import ConfigError
 from cti.events import Event, EventType
 from cti.gateway import CoreGateway
+from cti.hooks import CallHooks
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
 from cti.storage.db import Database
@@ -76,7 +78,7 @@ def connector_specs(config: Config, installed: dict[str, type[Channel]] | None =
                                  for e in exc.errors())
             raise ConfigError(f"invalid configuration: {problems}") from exc
         specs.append(ConnectorSpec(name, cls, settings))
-    placing = [spec.name for spec in specs if getattr(spec.settings, "place_outbound_calls", False)]
+    placing = [spec.name for spec in specs if spec.cls.places_calls(spec.settings)]
     if len(placing) > 1:
         raise ConfigError(f"connectors: {' and '.join(placing)} would both place outbound calls; set "
                           f"place_outbound_calls = false on all but one of them")
@@ -118,8 +120,10 @@ class ConnectorHost:
     """Builds the configured connectors; runs each (with its outbox) while this node holds its lease."""
 
     def __init__(self, config: Config, db: Database, bus: EventBus, policies: PolicyHolder, metrics: Metrics,
-                 http: aiohttp.ClientSession, health: dict[str, str], specs: list[ConnectorSpec]) -> None:
+                 http: aiohttp.ClientSession, health: dict[str, str], specs: list[ConnectorSpec], *,
+                 call_hooks: CallHooks = CallHooks()) -> None:
         self.config, self.db, self.policies, self.metrics, self.http = config, db, policies, metrics, http
+        self.call_hooks = call_hooks
         self.health, self.specs, self.bus = health, specs, bus
         self.data_dir = Path(config.server.data_dir).resolve()
         self.running: dict[str, Channel] = {}
@@ -146,14 +150,27 @@ class ConnectorHost:
     def reach(self) -> VoiceReach:
         """What the configured voice connectors can do (place calls; bridge browsers)."""
         return VoiceReach(calls=self.voice,
-                          browser=any(getattr(spec.cls, "media_bridge", False) for spec in self.specs))
+                          browser=any(spec.cls.bridges_media for spec in self.specs))
+
+    def media_bridge(self) -> MediaBridge | None:
+        """The media bridge running on this node (the running connector that carries call audio), if any."""
+        return next((bridge for channel in self.running.values() if (bridge := channel.media_bridge()) is not None),
+                    None)
+
+    def media_leases(self) -> list[str]:
+        """The lease names of the connectors that carry call audio (their holder has the media bridge)."""
+        return [f"connector:{spec.name}" for spec in self.specs if spec.cls.bridges_media]
+
+    def media_stream_signed(self, url: str, signature: str) -> bool:
+        """Whether a media stream to ``url`` carries the valid signature of one configured connector."""
+        return any(spec.cls.media_stream_signed(spec.settings, url, signature) for spec in self.specs)
 
     def gateway(self, name: str) -> CoreGateway:
         """The core as the named connector sees it."""
         spec = next((s for s in self.specs if s.name == name), None)
         public = spec is not None and Capability.PUBLIC_REPLY in spec.cls.capabilities
         return CoreGateway(name, self.db, self.policies, self.health, self.bus,
-                           retry_seconds=self.config.pivot.retry_seconds,
+                           call_hooks=self.call_hooks,
                            social=self.config.social if public else None)
 
     def _on_event(self, event: Event) -> None:

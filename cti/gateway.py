@@ -6,6 +6,7 @@ on any node (the webhook routes make one per request)."""
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.base import (
     CallEvent,
+    CallUpdate,
+    CallUpdateKind,
     Health,
     InboundMessage,
     Received,
@@ -22,6 +25,7 @@ from cti.bus import EventBus, EventFilter, Subscription
 from cti.channels import ChannelInfo
 from cti.errors import InvalidInput
 from cti.events import Event, EventType
+from cti.hooks import CallHooks
 from cti.routing.live_policy import PolicyHolder
 from cti.services import calls, outbound
 from cti.services.identities import normalize_identity
@@ -45,14 +49,33 @@ def _save_setting(tx: Tx, key: str, value: Any) -> None:
 NOT_ROUTED = Received("", "", "", created=False)  # kept as an unrouted or noise mention (cti/social)
 
 
+CALL_UPDATE_TYPES = [kind.value for kind in CallUpdateKind]
+
+
+class CallUpdateFeed:
+    """The catalogue's events about calls, as the ``CallUpdate``s a telephony connector follows."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+
+    async def __aiter__(self) -> AsyncIterator[CallUpdate]:
+        async for event in self.subscription:
+            yield CallUpdate(CallUpdateKind(event.type.value), event.interaction_id or "", event.agent_id,
+                             event.data or {})
+
+    def close(self) -> None:
+        """Stop following."""
+        self.subscription.close()
+
+
 class CoreGateway:
     """The ``Core`` a connector talks to: ingest, cursor, health, chat states, agent availability."""
 
     def __init__(self, name: str, db: Database, policies: PolicyHolder, health: dict[str, str],
-                 bus: EventBus | None = None, retry_seconds: list[float] | None = None,
+                 bus: EventBus | None = None, call_hooks: CallHooks = CallHooks(),
                  social: SocialConfig | None = None) -> None:
         self.name, self.db, self.policies, self.health, self.bus = name, db, policies, health, bus
-        self.retry_seconds = retry_seconds or []  # a callback attempt that did not connect is retried after these
+        self.call_hooks = call_hooks  # features that follow call outcomes (pivot's callbacks)
         self.social = social  # a public network's items go through social listening and scoring
 
     async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None,
@@ -192,8 +215,9 @@ class CoreGateway:
         return str(row["id"])
 
     async def call_answered(self, interaction_id: str, call_id: str, *, leg: str, agent_id: str | None) -> None:
+        hooks = self.call_hooks
         await self.db.write(lambda tx: calls.call_answered(tx, interaction_id, call_id=call_id, leg=leg,
-                                                           agent_id=agent_id))
+                                                           agent_id=agent_id, hooks=hooks))
 
     async def agent_missed(self, interaction_id: str, agent_id: str) -> None:
         policy = self.policies.current
@@ -224,22 +248,23 @@ class CoreGateway:
 
     async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float,
                          outcome: str | None = None) -> None:
-        policy, retry = self.policies.current, self.retry_seconds
+        policy, hooks = self.policies.current, self.call_hooks
         await self.db.write(lambda tx: calls.call_ended(tx, interaction_id, call_id=call_id, by=by,
                                                         started_at=started_at, policy=policy, outcome=outcome,
-                                                        retry_seconds=retry))
+                                                        hooks=hooks))
 
     async def call_target(self, interaction_id: str) -> tuple[str, str] | None:
         """Whom an outbound voice interaction calls: the contact's phone (else SIP) identity."""
-        return await self.db.read(lambda conn: calls.call_target(conn, interaction_id))
+        hooks = self.call_hooks
+        return await self.db.read(lambda conn: calls.call_target(conn, interaction_id, hooks))
 
     async def agent_endpoint(self, agent_id: str) -> str | None:
         return await self.db.read(lambda conn: calls.agent_voice_endpoint(conn, agent_id))
 
-    def events(self, types: list[str]) -> Subscription:
-        """Live events of these types (the connector follows interactions it carries)."""
+    def call_updates(self) -> CallUpdateFeed:
+        """What the core does to voice interactions, live (the connector follows the calls it carries)."""
         assert self.bus is not None
-        return self.bus.subscribe(EventFilter(types=types))
+        return CallUpdateFeed(self.bus.subscribe(EventFilter(types=CALL_UPDATE_TYPES)))
 
     async def agents_available(self) -> int:
         A = models.agents

@@ -17,6 +17,7 @@ from cti.errors import Forbidden
 from cti.services.actors import Role
 from pivot.callbacks import render_callback
 from pivot.links import MintRequest, mint_link, render_link, revoke_link
+from pivot.pages import site
 
 api = Api()
 L, CB, I = models.pivot_links, models.callbacks, models.interactions
@@ -66,11 +67,12 @@ class CallbacksQuery(Page):
 async def pivot_interaction(call: Call) -> dict[str, Any]:
     svc, b, iid, actor = services(call.request), call.body, call.path("id"), call.actor
     request = MintRequest(to=b.to, send=b.send, mode=b.mode, expires_in=b.expires_in, max_uses=b.max_uses)
-    directory, public_url = svc.extras["channels"], svc.config.server.resolved_public_url()
+    directory, public_url = svc.channels, svc.config.server.resolved_public_url()
+    settings = site(call.request).settings
 
     def op(tx: Any) -> dict[str, Any]:
         channel = tx.conn.execute(sa.select(I.c.channel).where(I.c.id == iid)).scalar()
-        return mint_link(tx, iid, request, actor=actor, config=svc.config.pivot, public_url=public_url,
+        return mint_link(tx, iid, request, actor=actor, config=settings, public_url=public_url,
                          reach=svc.voice_reach,
                          channel=directory.get(channel) if channel else None)
 

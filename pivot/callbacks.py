@@ -16,15 +16,18 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from cti import models
 from cti.errors import Gone, RateLimited
 from cti.events import Event, EventType, iso
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
+from cti.services.actors import SYSTEM
 from cti.services.contacts import link_identity
-from cti.services.interactions import new_interaction
+from cti.services.interactions import CommandParams, apply_command, new_interaction
 from cti.services.rows import Record, fetch_one, update_row
+from cti.state import Command, State
 from cti.storage.db import Tx
 from pivot.links import link_event, link_status
 from pivot.settings import PivotConfig
@@ -134,6 +137,33 @@ def start_attempt(tx: Tx, callback: Record, *, config: PivotConfig, policy: Rout
     update_row(tx.conn, CB, callback, {"interaction_id": interaction["id"], "attempts": callback["attempts"],
                                         "updated_at": tx.now})
     return callback
+
+
+class CallbackOutcomes:
+    """Callbacks follow the calls that attempt them (a ``cti.hooks.CallListener``, registered at start)."""
+
+    def __init__(self, retry_seconds: list[float]) -> None:
+        self.retry_seconds = retry_seconds  # a failed attempt is retried after each of these
+
+    def leg_answered(self, tx: Tx, interaction: Record, leg: str) -> None:
+        """A leg of an attempt answered: dialing, then connected."""
+        if interaction["initiation"] == "callback":
+            on_leg_answered(tx, interaction["id"], leg)
+
+    def call_ended(self, tx: Tx, interaction: Record, *, outcome: str | None, policy: RoutingPolicy) -> None:
+        """An attempt is over: completed, retried or failed. An attempt that never reached the customer
+        leaves nothing to wrap up, so the agent is freed at once."""
+        if interaction["initiation"] != "callback":
+            return
+        reached = on_call_ended(tx, interaction["id"], outcome=outcome, retry_seconds=self.retry_seconds)
+        if not reached and interaction["state"] == State.WRAPUP.value:
+            apply_command(tx, interaction["id"], Command.WRAPUP, actor=SYSTEM, policy=policy,
+                          params=CommandParams(disposition=f"callback {outcome or 'failed'}"))
+
+    def dial_target(self, conn: Connection, interaction_id: str) -> tuple[str, str] | None:
+        """A callback dials the number the customer gave."""
+        callback = callback_for(conn, interaction_id)
+        return ("phone", callback["number"]) if callback is not None else None
 
 
 def callback_for(conn: Any, interaction_id: str) -> Record | None:

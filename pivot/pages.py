@@ -34,9 +34,10 @@ from pivot.guard import MissLimiter
 from pivot.hours import parse_choice, slots
 from pivot.links import find_link, link_status, record_open
 from pivot.numbers import NumberRefused, check_callback_number
+from pivot.settings import PivotConfig
 from pivot.tokens import client_key, form_token, form_token_valid, mask_number, new_nonce, token_hash
 from pivot.voice import start_browser_voice
-from softphone_bridge.api import voice_desk
+from softphone_bridge.api import media_bridge
 from softphone_bridge.forward import to_media_node
 
 api = Api()
@@ -61,9 +62,10 @@ _contact_phone = (sa.select(_ID.c.value).where(_ID.c.contact_id == sa.bindparam(
 
 @dataclass
 class PivotSite:
-    """What the pages share: config, templates, the form secret and the guessing limiter."""
+    """What the pages share: settings, templates, the form secret and the guessing limiter."""
 
     config: Config
+    settings: PivotConfig
     secret: bytes
     limiter: MissLimiter
     templates: jinja2.Environment
@@ -71,10 +73,10 @@ class PivotSite:
     _options: tuple[int, Markup] | None = None
 
     @classmethod
-    async def create(cls, config: Config, db: Database) -> PivotSite:
+    async def create(cls, config: Config, settings: PivotConfig, db: Database) -> PivotSite:
         """Load (or create, once for all nodes) the form secret."""
-        if config.pivot.secret:
-            secret = config.pivot.secret
+        if settings.secret:
+            secret = settings.secret
         else:
             try:
                 secret = await db.write(_shared_secret)
@@ -82,13 +84,13 @@ class PivotSite:
                 secret = await db.write(_shared_secret)
         env = jinja2.Environment(loader=jinja2.PackageLoader("pivot", "templates"), autoescape=True,
                                  enable_async=False, trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-        return cls(config, secret.encode(), MissLimiter(config.pivot.misses_per_client_per_minute), env,
+        return cls(config, settings, secret.encode(), MissLimiter(settings.misses_per_client_per_minute), env,
                    config.server.resolved_public_url().startswith("https:"))
 
     def client(self, request: web.Request) -> str:
         """A keyed hash of the client's address (no addresses are stored)."""
         address = request.remote or ""
-        if self.config.pivot.trust_forwarded_for:
+        if self.settings.trust_forwarded_for:
             forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
             address = forwarded or address
         return client_key(self.secret, address)
@@ -97,9 +99,9 @@ class PivotSite:
         """The <option>s of "call me at a time", rendered once a minute (they change at most that often)."""
         minute = int(now // 60)
         if self._options is None or self._options[0] != minute:
-            zone = self.config.pivot.timezone
+            zone = self.settings.timezone
             html = "".join(f'<option value="{s.isoformat()}">{s.strftime("%Y-%m-%d %H:%M")} {escape(zone)}</option>'
-                           for s in slots(self.config.pivot, now))
+                           for s in slots(self.settings, now))
             self._options = (minute, Markup(html))
         return self._options[1]
 
@@ -107,8 +109,8 @@ class PivotSite:
         """Render a page in the language, with the protective headers."""
         words = i18n.MESSAGES[language]
         html = self.templates.get_template(template).render(
-            t=words, lang=language, languages=i18n.LANGUAGES, company=self.config.pivot.company_name,
-            continue_url=self.config.pivot.continue_urls.get(values.pop("source_channel", ""), ""),
+            t=words, lang=language, languages=i18n.LANGUAGES, company=self.settings.company_name,
+            continue_url=self.settings.continue_urls.get(values.pop("source_channel", ""), ""),
             base=_base_path(request.path), **values)
         response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
                                 headers=HEADERS)
@@ -130,9 +132,12 @@ def _base_path(path: str) -> str:
     return "/".join(path.split("/")[:3])
 
 
+PIVOT_SITE: web.AppKey[PivotSite] = web.AppKey("pivot_site", PivotSite)
+
+
 def site(request: web.Request) -> PivotSite:
     """The pivot pages' shared parts."""
-    return services(request).extras["pivot_site"]
+    return request.app[PIVOT_SITE]
 
 
 def _language(request: web.Request, link: Any | None) -> str:
@@ -230,18 +235,18 @@ async def request_callback_page(call: Call) -> web.StreamResponse:
         return _form(request, link, phone, status=403, error="csrf")
     typed = str(form.get("phone") or "").strip()
     try:
-        number = check_callback_number(typed or phone or "", pivot.config.pivot).e164
+        number = check_callback_number(typed or phone or "", pivot.settings).e164
     except NumberRefused as exc:
         return _form(request, link, phone, status=422, error=exc.code, typed=typed[:40])
     when = str(form.get("when") or "now").strip()
-    due_at = None if when == "now" else parse_choice(when, pivot.config.pivot, now)
+    due_at = None if when == "now" else parse_choice(when, pivot.settings, now)
     if when != "now" and due_at is None:
         return _form(request, link, phone, status=422, error="invalid_time", typed=typed[:40])
     client = pivot.client(request)
     try:
         callback = await services(request).db.write(
             lambda tx: request_callback(tx, link.id, number=number, due_at=due_at, client=client,
-                                        config=pivot.config.pivot))
+                                        config=pivot.settings))
     except RateLimited as exc:
         response = _form(request, link, phone, status=429, error="rate_limited", typed=typed[:40])
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -249,7 +254,7 @@ async def request_callback_page(call: Call) -> web.StreamResponse:
     except Gone:
         return _gone(request, link)
     language = _language(request, link)
-    agent = (link.agent_name or "").split(" ")[0] or pivot.config.pivot.company_name
+    agent = (link.agent_name or "").split(" ")[0] or pivot.settings.company_name
     return pivot.page("done.html.j2", 200, language, request, agent=agent, number=mask_number(number),
                       when=None if due_at is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(due_at)),
                       callback_id=callback["id"])
@@ -271,8 +276,8 @@ async def browser_voice(call: Call) -> web.StreamResponse:
     if not svc.voice_reach.browser:
         raise Unavailable("browser calls need the media bridge ([connectors.sip]), and none is configured",
                           code="voice_unavailable")
-    desk = voice_desk(svc)
-    if desk is None:  # the media is on another node of the cluster: it answers
+    bridge = media_bridge(svc)
+    if bridge is None:  # the media is on another node of the cluster: it answers
         return await to_media_node(request, await request.read())
     try:
         body = await request.json() if (request.content_length or 0) < 64_000 else None
@@ -293,10 +298,10 @@ async def browser_voice(call: Call) -> web.StreamResponse:
         raise InvalidInput(f"the offer could not be used: {exc}", code="invalid_offer",
                            details={"sdp": "not a usable WebRTC audio offer"}) from exc
     try:
-        row = await svc.db.write(lambda tx: start_browser_voice(tx, link.id, leg.call_id, config=pivot.config.pivot,
+        row = await svc.db.write(lambda tx: start_browser_voice(tx, link.id, leg.call_id, config=pivot.settings,
                                                                 policy=svc.policies.current))
     except Exception:
         await leg.hangup()
         raise
-    await desk.adopt(row["id"], leg)
+    await bridge.adopt(row["id"], leg)
     return web.json_response({"type": "answer", "sdp": answer, "interaction_id": row["id"]})

@@ -14,6 +14,7 @@ import contextlib
 import logging
 
 import sqlalchemy as sa
+from aiohttp import web
 
 from cti import models
 from cti.bus import EventBus
@@ -106,3 +107,6 @@ class CallbackScheduler:
             language = i18n.negotiate(None, fallback=source.language)
             text = i18n.text(language, "failed_text", number=mask_number(row.number))
             notify_customer(tx, row.source_interaction_id, text=text, channel=channel)
+
+
+CALLBACK_SCHEDULER: web.AppKey[CallbackScheduler] = web.AppKey("callback_scheduler", CallbackScheduler)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, Field
 
+from connectors.media import MediaBridge
 from cti import models
 from cti.api.context import Services, services
 from cti.api.framework import Api, Call
@@ -27,6 +28,7 @@ from cti.api.queries import get_row
 from cti.errors import Conflict, Forbidden, InvalidInput, Unauthorized, Unavailable
 from cti.services.actors import Role
 from softphone_bridge.forward import to_media_node
+from softphone_bridge.twilio_stream import TwilioStreamLeg
 
 log = logging.getLogger(__name__)
 api = Api()
@@ -42,9 +44,9 @@ SDP_OUT = {"type": "object", "required": ["type", "sdp"],
            "properties": {"type": {"type": "string", "enum": ["answer"]}, "sdp": {"type": "string"}}}
 
 
-def voice_desk(svc: Services) -> Any:
-    """This server's media bridge (the SIP connector's voice desk), or None when it runs elsewhere."""
-    return next((c.desk for c in svc.extras["connectors"].running.values() if hasattr(c, "desk")), None)
+def media_bridge(svc: Services) -> MediaBridge | None:
+    """This server's media bridge (the SIP connector carries it), or None when it runs elsewhere."""
+    return svc.connectors.media_bridge()
 
 
 @api.route("POST", "/api/v1/interactions/{id}/softphone", summary="Answer a call in the browser: the agent's "
@@ -62,10 +64,10 @@ async def softphone(call: Call) -> dict[str, Any]:
     if agent.voice_endpoint != "browser":
         raise Conflict("your calls ring your phone; set voice_endpoint to browser to answer here",
                        code="not_browser_endpoint", details={"voice_endpoint": agent.voice_endpoint})
-    desk = voice_desk(svc)
-    if desk is None:  # the media is on another node of the cluster
+    bridge = media_bridge(svc)
+    if bridge is None:  # the media is on another node of the cluster
         return await to_media_node(call.request, await call.request.read())  # type: ignore[return-value]
-    payload = desk.payload_of(iid)
+    payload = bridge.codec_of(iid)
     if payload is None:  # (a MakeCall's audio is set up a moment after the accept: the desktop retries)
         raise Conflict("the call has no audio here yet, or is over; try again in a moment",
                        code="not_ringing_in_browser")
@@ -78,7 +80,7 @@ async def softphone(call: Call) -> dict[str, Any]:
         await leg.hangup()
         raise InvalidInput(f"the offer could not be used: {exc}", code="invalid_offer",
                            details={"sdp": "not a usable WebRTC audio offer"}) from exc
-    refused = desk.answer_in_browser(iid, leg)
+    refused = bridge.answer_in_browser(iid, leg)
     if refused is not None:
         await leg.hangup()
         raise Conflict(refused, code="not_ringing_in_browser")
@@ -96,11 +98,10 @@ async def twilio_media(call: Call) -> web.StreamResponse:
         raise Unauthorized("X-Twilio-Signature is required", code="signature_missing")
     public = svc.config.server.public_url.rstrip("/")
     url = (public.replace("http", "ws", 1) if public else f"ws://{request.host}") + request.path_qs
-    specs = [s for s in svc.extras["connectors"].specs if hasattr(s.cls, "stream_signed")]
-    if not any(s.cls.stream_signed(s.settings, url, signature) for s in specs):
+    if not svc.connectors.media_stream_signed(url, signature):
         raise Forbidden("the signature does not match the stream URL", code="signature_invalid")
-    desk = voice_desk(svc)
-    if desk is None:
+    bridge = media_bridge(svc)
+    if bridge is None:
         raise Unavailable("the media bridge (the SIP connector) runs on another server", code="voice_unavailable")
     ws = web.WebSocketResponse(max_msg_size=256 * 1024, heartbeat=30)
     if not ws.can_prepare(request).ok:
@@ -116,7 +117,7 @@ async def twilio_media(call: Call) -> web.StreamResponse:
                 if not isinstance(data, dict):
                     continue
                 if leg is None and data.get("event") == "start":
-                    leg = await _start(svc, desk, ws, data)
+                    leg = await _start(svc, bridge, ws, data)
                     if leg is None:
                         break
                 elif leg is not None:
@@ -127,10 +128,9 @@ async def twilio_media(call: Call) -> web.StreamResponse:
     return ws
 
 
-async def _start(svc: Services, desk: Any, ws: web.WebSocketResponse, data: dict[str, Any]) -> Any:
+async def _start(svc: Services, bridge: MediaBridge, ws: web.WebSocketResponse,
+                 data: dict[str, Any]) -> TwilioStreamLeg | None:
     """Bridge the stream when its start message names a queued call of ours; None (and close) else."""
-    from softphone_bridge.twilio_stream import TwilioStreamLeg
-
     start = data.get("start") or {}
     params = start.get("customParameters") or {}
     iid, call_sid = str(params.get("interaction") or ""), str(start.get("callSid") or "")
@@ -139,7 +139,7 @@ async def _start(svc: Services, desk: Any, ws: web.WebSocketResponse, data: dict
     row = await svc.db.read(lambda c: c.execute(I.select().where(I.c.id == iid)).first()) if iid else None
     problem = ("no such call" if row is None or row.channel != "voice" or row.external_id != call_sid else
                "the call is over" if row.state in ("wrapup", "ended", "abandoned") else
-               "the call's audio is already streaming" if desk.payload_of(iid) is not None else
+               "the call's audio is already streaming" if bridge.codec_of(iid) is not None else
                "the stream must be audio/x-mulaw at 8000 Hz" if fmt and (
                    fmt.get("encoding") != "audio/x-mulaw" or int(fmt.get("sampleRate") or 0) != 8000) else "")
     if problem or not stream_sid:
@@ -147,5 +147,5 @@ async def _start(svc: Services, desk: Any, ws: web.WebSocketResponse, data: dict
         await ws.close(code=4400, message=(problem or "no streamSid").encode())
         return None
     leg = TwilioStreamLeg(ws, stream_sid, call_sid)
-    await desk.adopt(iid, leg)
+    await bridge.adopt(iid, leg)
     return leg

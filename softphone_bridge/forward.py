@@ -31,8 +31,7 @@ L = models.leases
 
 async def media_node_url(svc: Services) -> str | None:
     """Where the node that carries the media is reached, when that is another live node."""
-    names = [f"connector:{spec.name}" for spec in svc.extras["connectors"].specs
-             if getattr(spec.cls, "media_bridge", False)]
+    names = svc.connectors.media_leases()
     if not names:
         return None
     now, node = time.time(), svc.node_id
@@ -51,7 +50,7 @@ async def to_media_node(request: web.Request, body: bytes) -> web.Response:
     headers = {name: value for name in PASSED_HEADERS if (value := request.headers.get(name))}
     headers[FORWARDED_BY] = svc.node_id
     try:
-        async with svc.extras["connectors"].http.request(
+        async with svc.connectors.http.request(
                 request.method, url + request.path_qs, data=body, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=15)) as answer:
             payload = await answer.read()

@@ -122,7 +122,7 @@ async def test_bad_offers_and_used_or_expired_links_get_clear_errors_and_leak_no
             path = "/p/" + expired["url"].rsplit("/p/", 1)[1]
             async with customer.session.post(h.url + path + "/voice", json={"type": "offer"}) as response:
                 assert response.status == 410
-            desk = h.services.extras["connectors"].running["sip"].desk
+            desk = h.services.connectors.running["sip"].desk
             assert list(desk.sessions) == [answer["interaction_id"]]
             await h.admin.request("POST", f"/api/v1/interactions/{answer['interaction_id']}/abandon",
                                   json={"reason": "test over"})

@@ -56,7 +56,7 @@ async def test_an_agent_answers_a_phone_call_in_the_desktop(tmp_path: Path, regi
             await page.screenshot(path="test-artifacts/desk-softphone.png")
             await asyncio.sleep(2.0)  # the customer hears the agent
 
-            desk = h.services.extras["connectors"].running["sip"].desk
+            desk = h.services.connectors.running["sip"].desk
             first_connection = desk.sessions[iid].agent_leg
             await page.reload()  # the agent's page goes away and comes back: the call goes on
             await page.wait_for_selector("#link-status.ok")
@@ -99,7 +99,7 @@ async def test_softphone_requests_that_cannot_be_used_are_refused(tmp_path: Path
         assert (await post(dana, {"type": "answer", "sdp": offer["sdp"]}))[0] == 400
         assert await post(dana, offer) == (400, "invalid_offer")  # no audio in it
         assert await post(erin, offer) == (403, "not_your_interaction")
-        desk = h.services.extras["connectors"].running["sip"].desk
+        desk = h.services.connectors.running["sip"].desk
         assert desk.sessions[iid].agent_leg is None, "nothing bridged by bad offers"
         await dana.end(iid)
         await asyncio.to_thread(customer_phone.wait_call_over)
@@ -135,7 +135,7 @@ async def test_a_browser_that_never_answers_passes_the_call_on_and_one_that_drop
         await registered(h)
         dana = await h.agent("dana", voice_endpoint="browser")
         carol = await h.agent("carol", voice_endpoint=carol_phone.uri, state="away")
-        desk = h.services.extras["connectors"].running["sip"].desk
+        desk = h.services.connectors.running["sip"].desk
         await asyncio.to_thread(customer_phone.dial, "sip:cti@127.0.0.1")
         iid = await call_in_state(h, "offered", agent="dana", what="the call offered to dana")
         await dana.accept(iid)  # ... but her desktop never connects its audio
@@ -157,14 +157,14 @@ async def test_a_browser_that_never_answers_passes_the_call_on_and_one_that_drop
         session = desk.sessions[second]
         await h.wait_for(lambda: session.agent_leg is not None and session.agent_leg.rtp.sent > 25,
                          what="her audio flowing into the bridge")
-        assert session.player is None, "no hold audio while she is there"
+        assert not session.media.playing, "no hold audio while she is there"
         await first_browser.close()  # her browser goes away (a crash, the network)
-        await h.wait_for(lambda: session.agent_leg is None and session.player is not None,
+        await h.wait_for(lambda: session.agent_leg is None and session.media.playing,
                          what="the customer on hold audio while she is gone")
         second_browser = await connect_softphone(dana, second)  # she is back within the ring time
         await h.wait_for(lambda: session.agent_leg is not None and session.agent_leg.rtp.sent > 25,
                          what="her audio flowing again")
-        assert session.player is None
+        assert not session.media.playing
         assert (await h.admin.get_interaction(second))["state"] == "active"
         answered = [d for t, d in await call_events(h) if t == "call.answered" and d.get("leg") == "agent"
                     and d.get("call_id") == session.caller.call_id]
@@ -192,7 +192,7 @@ async def test_an_agent_in_the_browser_makes_a_call(tmp_path: Path, registrar: R
             await browser.close()
         events = await call_events(h)
         assert [d["leg"] for t, d in events if t == "call.answered"] == ["agent", "customer"]
-        desk = h.services.extras["connectors"].running["sip"].desk
+        desk = h.services.connectors.running["sip"].desk
         await h.wait_for(lambda: not desk.sessions, what="the media session released")
     heard = [dominant_frequency(r) for r in customer_phone.recordings() if r.name.endswith("-dec.wav")]
     assert heard and abs(heard[0] - 700) < 25, f"the customer heard the agent's browser: {heard}"

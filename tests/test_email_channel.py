@@ -120,7 +120,7 @@ async def test_restart_neither_misses_nor_duplicates_mail(tmp_path: Path, mail: 
         await send(mail, customer_mail(f"Asia {n}", f"viesti {n}", message_id=f"<m{n}@customer.example>"))
     async with running_server(email_config(tmp_path, mail)) as h:
         rows = await wait_messages(h, 5)
-        gateway = h.services.extras["connectors"].gateway("email")
+        gateway = h.services.connectors.gateway("email")
         cursor = await h.wait_for(lambda: _cursor_at(gateway, 5), what="the cursor at UID 5")
     # The mailbox is rebuilt (new UIDVALIDITY): everything is read again, nothing stored twice.
     # Dovecot takes UIDVALIDITY from the clock in whole seconds: rebuild in a later second.
@@ -132,7 +132,7 @@ async def test_restart_neither_misses_nor_duplicates_mail(tmp_path: Path, mail: 
     await send(mail, customer_mail("Asia 5", "viesti 5", message_id="<m5@customer.example>"))
     async with running_server(email_config(tmp_path, mail)) as h:
         rows = await wait_messages(h, 6)
-        gateway = h.services.extras["connectors"].gateway("email")
+        gateway = h.services.connectors.gateway("email")
         new_cursor = await h.wait_for(lambda: _cursor_at(gateway, 6), what="the cursor at UID 6")
         assert new_cursor["uidvalidity"] != cursor["uidvalidity"]
         assert sorted(row.text for row in await stored_messages(h)) == [f"viesti {n}" for n in range(6)]
@@ -271,7 +271,7 @@ async def _sent(h: Harness, message_id: str) -> bool:
 async def test_polling_when_idle_is_not_used(tmp_path: Path, mail: MailServer) -> None:
     async with running_server(email_config(tmp_path, mail, use_idle=False, idle_seconds=0.3)) as h:
         await h.wait_for(lambda: h.services.connector_health.get("email") == "connected", what="connected")
-        channel = h.services.extras["connectors"].running["email"]
+        channel = h.services.connectors.running["email"]
         assert channel.follower is not None and channel.follower.can_idle is False  # Dovecot offers IDLE; unused
         await send(mail, customer_mail("Kysely", "tuleeko perille?", message_id="<poll@customer.example>"))
         [row] = await wait_messages(h, 1)

@@ -12,6 +12,7 @@ import pytest
 
 from cti.bus import EventFilter
 from cti.client import CtiApiError
+from pivot.scheduler import CALLBACK_SCHEDULER
 from pivot.tokens import token_hash
 from tests.harness import CALLS, Harness, make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET, Customer, event_types, pivoted_case
@@ -149,7 +150,7 @@ async def test_revoked_and_expired_links_answer_410(h: Harness, customer: Custom
         "update pivot_links set expires_at = 0 where id = ?", (q.link["id"],)))
     status, _, _ = await customer.open(q.path)
     assert status == 410
-    await h.services.extras["callback_scheduler"].tick()
+    await h.server.app[CALLBACK_SCHEDULER].tick()
     expired = await h.services.bus.replay(0, EventFilter(types=["pivot.expired"]))
     assert {(e.data["pivot_link"]["id"], e.data["reason"]) for e in expired} == {
         (p.link["id"], "revoked"), (q.link["id"], "expired")}

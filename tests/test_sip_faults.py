@@ -157,7 +157,7 @@ async def test_tcp_connections_a_stranger_opens_are_bounded(tmp_path: Path, regi
 
     async with running_server(server_config(tmp_path, registrar, transport="tcp")) as h:
         await registered(h)
-        port = int(h.services.extras["connectors"].running["sip"].endpoint.port)
+        port = int(h.services.connectors.running["sip"].endpoint.port)
         opened: list[socket.socket] = []
         try:
             for _ in range(stream.MAX_PER_ADDRESS + 10):
@@ -196,7 +196,7 @@ async def test_idle_tcp_connections_are_closed(tmp_path: Path, registrar: Regist
     monkeypatch.setattr(stream, "IDLE_SECONDS", 1.5)
     async with running_server(server_config(tmp_path, registrar, transport="tcp", keepalive_seconds=1)) as h:
         await registered(h)
-        port = int(h.services.extras["connectors"].running["sip"].endpoint.port)
+        port = int(h.services.connectors.running["sip"].endpoint.port)
         idle = [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0)) for _ in range(3)]
         try:
             await asyncio.sleep(3.5)

@@ -52,7 +52,7 @@ async def test_a_95_second_call_survives_with_audio_both_ways_under_hostile_pack
         await alice.accept(iid)
         await asyncio.to_thread(alice_phone.wait_log, "Call established")
         started = time.monotonic()
-        sip_port = h.services.extras["connectors"].running["sip"].endpoint.port
+        sip_port = h.services.connectors.running["sip"].endpoint.port
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             while time.monotonic() - started < 95:
                 for packet in (*HOSTILE, os.urandom(200)):

@@ -46,13 +46,13 @@ async def test_registers_and_is_reachable_through_the_registrar(tmp_path: Path, 
         answer = await asyncio.to_thread(options_through, registrar)
         assert answer.startswith(b"SIP/2.0 200") and b"Server: cti-pivot" in answer
         # Garbage and a hostile packet at the server's SIP port do not disturb it.
-        port = h.services.extras["connectors"].running["sip"].endpoint.port
+        port = h.services.connectors.running["sip"].endpoint.port
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for junk in (os.urandom(300), b"INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:99999\r\n\r\n",
                          b"\x00" * 2000, b"SIP/2.0 200 OK\r\n\r\n"):
                 sock.sendto(junk, ("127.0.0.1", port))
         assert (await asyncio.to_thread(options_through, registrar)).startswith(b"SIP/2.0 200")
-        assert h.services.extras["connectors"].running["sip"].endpoint.dropped >= 3
+        assert h.services.connectors.running["sip"].endpoint.dropped >= 3
     # An orderly stop unregisters.
     assert (await asyncio.to_thread(options_through, registrar)).startswith(b"SIP/2.0 404")
 

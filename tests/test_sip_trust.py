@@ -31,11 +31,11 @@ from tests.voice_helpers import (
 
 
 def sip_port(h: Harness) -> int:
-    return int(h.services.extras["connectors"].running["sip"].endpoint.port)
+    return int(h.services.connectors.running["sip"].endpoint.port)
 
 
 def desk(h: Harness) -> Any:
-    return h.services.extras["connectors"].running["sip"].desk
+    return h.services.connectors.running["sip"].desk
 
 
 class Stranger:
@@ -262,7 +262,7 @@ async def test_a_relay_sprayed_while_the_agent_answers_keeps_her_leg(
         async def spray() -> None:  # at both relay ports, from the moment she accepts until well after
             n = 0
             while time.monotonic() < stop:
-                for leg in (session.relay.a, session.relay.b):
+                for leg in (session.media.relay.a, session.media.relay.b):
                     with contextlib.suppress(OSError):
                         attacker.sendto(_rtp(b"EVIL", n), ("127.0.0.1", leg.port))
                 n += 1
@@ -279,7 +279,7 @@ async def test_a_relay_sprayed_while_the_agent_answers_keeps_her_leg(
                 stolen += 1
         attacker.close()
         assert stolen == 0, "no customer audio went to the attacker"
-        assert session.relay.b.peer is not None and session.relay.b.peer[0] == "127.0.0.1"
+        assert session.media.relay.b.peer is not None and session.media.relay.b.peer[0] == "127.0.0.1"
         await asyncio.sleep(2.0)
         await asyncio.to_thread(bob_phone.hangup)
         await asyncio.to_thread(alice_phone.wait_call_over)

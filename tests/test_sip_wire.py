@@ -73,7 +73,7 @@ def to_tag(response: bytes) -> str:
 
 
 def sip_port(h: Harness) -> int:
-    return int(h.services.extras["connectors"].running["sip"].endpoint.port)
+    return int(h.services.connectors.running["sip"].endpoint.port)
 
 
 async def voice_interactions(h: Harness) -> list[dict[str, Any]]:
@@ -157,7 +157,7 @@ async def test_torture_messages_during_a_call_change_nothing(tmp_path: Path, reg
             tag = to_tag(next(p for p in answers if p.startswith(b"SIP/2.0 200")))
             phone.send(phone.in_dialog("ACK", "torture-call@raw", tag, 1, "z9hG4bKack"))
             [call] = await h.wait_for(lambda: _voice_if(h, 1), what="the call queued")
-            endpoint = h.services.extras["connectors"].running["sip"].endpoint
+            endpoint = h.services.connectors.running["sip"].endpoint
             dropped_before = endpoint.dropped
 
             for packet in TORTURE:
@@ -229,7 +229,7 @@ async def test_over_tcp_the_connector_registers_and_bridges_a_call_with_audio(
     alice_phone, bob_phone = agent_and_customer
     async with running_server(server_config(tmp_path, registrar, transport="tcp")) as h:
         await registered(h)
-        endpoint = h.services.extras["connectors"].running["sip"].endpoint
+        endpoint = h.services.connectors.running["sip"].endpoint
         assert endpoint.contact().endswith(";transport=tcp>") and endpoint.streams.by_peer  # registered over TCP
         alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
         await asyncio.to_thread(bob_phone.dial, "sip:cti@127.0.0.1")

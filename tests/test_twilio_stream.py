@@ -64,7 +64,7 @@ def has_key_five(mulaw: bytes) -> bool:
 
 
 def desk_of(h: Harness) -> VoiceDesk:
-    return h.services.extras["connectors"].running["sip"].desk
+    return h.services.connectors.running["sip"].desk
 
 
 async def test_a_twilio_call_streams_into_the_bridge_and_reaches_the_agents_phone(

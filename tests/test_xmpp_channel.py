@@ -142,7 +142,7 @@ async def test_starttls_with_the_servers_certificate(tmp_path: Path) -> None:
         async with running_server(config) as h, \
                 ChatCustomer(CUSTOMER, "customerpass", server.port, ca_file=cert) as customer:
             await connected(h)
-            assert h.services.extras["connectors"].running["xmpp"].client.socket.version().startswith("TLS")
+            assert h.services.connectors.running["xmpp"].client.socket.version().startswith("TLS")
             customer.say(SUPPORT, "salattu viesti")
             [first] = await h.wait_for(lambda: chat_messages(h), what="the message over TLS stored")
             assert first.text == "salattu viesti"

@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 from connectors.backoff import Backoff
 from connectors.base import Capability, Channel, ConnectorContext, Health, OutboundMessage, PermanentFailure, Sent
 from connectors.base import Settings as BaseSettings
+from connectors.media import MediaBridge
 from connectors.sip.call import CallManager
 from connectors.sip.endpoint import SipEndpoint, new_token
 from connectors.sip.gate import CallGate
@@ -80,7 +81,7 @@ class SipChannel(Channel):
 
     settings_model = SipSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.VOICE})
-    media_bridge: ClassVar[bool] = True  # its voice desk carries browser and Twilio stream media (softphone_bridge)
+    bridges_media: ClassVar[bool] = True  # its voice desk carries browser and Twilio stream media (softphone_bridge)
     identity_kind = "phone"
 
     def __init__(self, ctx: ConnectorContext, settings: SipSettings) -> None:  # type: ignore[override]
@@ -105,6 +106,14 @@ class SipChannel(Channel):
                              burst=2 * settings.invites_per_source_per_second,
                              our_hosts={h.lower() for h in (settings.local_host, settings.domain, host) if h})
         self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def places_calls(cls, settings: SipSettings) -> bool:
+        return settings.place_outbound_calls
+
+    def media_bridge(self) -> MediaBridge:
+        """The voice desk's media bridge (browsers and Twilio streams join calls through it)."""
+        return self.desk.media_bridge
 
     async def start(self) -> None:
         await self.set_health(Health.STARTING)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from connectors.media import AGENT, CUSTOMER
 from connectors.sip.call import CallLeg, OutgoingCall
 from connectors.sip.incoming import IncomingCall
 from connectors.sip.session import VoiceSession
@@ -117,11 +118,11 @@ class CallCustody:
         if expires and now - caller.refreshed_at > expires:
             return "customer", "session_expired"
         if isinstance(caller, IncomingCall | OutgoingCall) and caller.confirmed.is_set() \
-                and _sends(caller) and _silent(session.relay.a, now, self.no_media_seconds):
+                and _sends(caller) and _silent(session.media.socket(CUSTOMER), now, self.no_media_seconds):
             return "customer", "no_media"
         agent = session.agent_leg
-        if isinstance(agent, OutgoingCall) and not session.relay.b.held and _sends(agent) \
-                and _silent(session.relay.b, now, self.no_media_seconds):
+        if isinstance(agent, OutgoingCall) and not session.media.apart and _sends(agent) \
+                and _silent(session.media.socket(AGENT), now, self.no_media_seconds):
             return "agent", "no_media"
         return None
 

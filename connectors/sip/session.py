@@ -1,4 +1,4 @@
-"""One call the SIP connector carries: its legs, relay, hold audio, recording and transfer state."""
+"""One call the SIP connector carries: its legs, its media (``bridge.py``) and its transfer state."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from connectors.sip.bridge import CallBridge
 from connectors.sip.call import OutgoingCall
 from connectors.sip.incoming import IncomingCall
-from connectors.sip.player import Player
-from connectors.sip.recorder import Recorder
-from connectors.sip.relay import RtpRelay
 
 
 class CallLeg(Protocol):
@@ -30,16 +28,13 @@ class CallLeg(Protocol):
 
 @dataclass
 class VoiceSession:
-    """The customer's leg (a), the agent's or transfer target's leg (b), and what plays or records."""
+    """The customer's leg, the agent's (or transfer target's) leg, and the call's media graph."""
 
     interaction_id: str
     caller: IncomingCall | OutgoingCall | CallLeg  # the customer's leg
-    relay: RtpRelay
-    payload: int
+    media: CallBridge
     started_at: float = field(default_factory=time.time)
     agent_leg: OutgoingCall | CallLeg | None = None
-    player: Player | None = None  # hold audio while held
-    recorder: Recorder | None = None
     transferred_to: str | None = None  # the caller was handed to this number: the agent's events no longer end it
     transferring: bool = False
     held_by_phone: bool = False  # the agent's handset holds the call (it, not we, re-INVITEs her phone)

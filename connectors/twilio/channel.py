@@ -31,6 +31,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from connectors.base import (
+    CallUpdateKind,
     Capability,
     Channel,
     ConnectorContext,
@@ -43,12 +44,8 @@ from connectors.base import (
 )
 from connectors.twilio import twiml
 from connectors.twilio.webhook import TwilioWebhook
-from cti.events import EventType
 
 log = logging.getLogger(__name__)
-FOLLOWED = [EventType.INTERACTION_ACCEPTED.value, EventType.INTERACTION_WRAPUP.value,
-            EventType.INTERACTION_ENDED.value, EventType.INTERACTION_ABANDONED.value,
-            EventType.INTERACTION_HELD.value, EventType.INTERACTION_RESUMED.value, EventType.CALL_COMMAND.value]
 
 
 class TwilioSettings(Settings):
@@ -92,11 +89,14 @@ class TwilioChannel(Channel):
                              stream=s.media == "stream")
 
     @classmethod
-    def stream_signed(cls, settings: Settings, url: str, signature: str) -> bool:
+    def media_stream_signed(cls, settings: TwilioSettings, url: str, signature: str) -> bool:
         """Whether a Media Streams handshake to ``url`` was signed with this account's auth token
         (any node can check it: the connector need not run there)."""
-        token = settings.auth_token  # type: ignore[attr-defined]
-        return bool(RequestValidator(token).validate(url, {}, signature))
+        return bool(RequestValidator(settings.auth_token).validate(url, {}, signature))
+
+    @classmethod
+    def places_calls(cls, settings: TwilioSettings) -> bool:
+        return settings.place_outbound_calls
 
     async def start(self) -> None:
         await self.set_health(Health.STARTING)
@@ -157,46 +157,46 @@ class TwilioChannel(Channel):
         task.add_done_callback(self._tasks.discard)
 
     async def _follow(self) -> None:
-        sub = self.ctx.core.events(FOLLOWED)
+        sub = self.ctx.core.call_updates()
         try:
             async for event in sub:
-                if event.type is EventType.CALL_COMMAND:
-                    if (event.interaction_id or "") in self.calls:
-                        self._spawn(self._refuse_command(event.interaction_id or "", event.data or {}))
+                if event.kind is CallUpdateKind.COMMAND:
+                    if event.interaction_id in self.calls:
+                        self._spawn(self._refuse_command(event.interaction_id, event.data))
                     continue
-                snapshot = (event.data or {}).get("interaction") or {}
+                snapshot = event.data.get("interaction") or {}
                 if snapshot.get("channel") != "voice":
                     continue
-                iid = event.interaction_id or ""
+                iid = event.interaction_id
                 external = str(snapshot.get("external_id") or "")
                 if iid in self.streamed or (self.config.media == "stream" and external.startswith("CA") and
                                             snapshot.get("direction") == "inbound"):
-                    self._streamed(event.type, iid, external)  # (the media bridge carries its audio)
+                    self._streamed(event.kind, iid, external)  # (the media bridge carries its audio)
                     continue
-                if event.type is EventType.INTERACTION_ACCEPTED:
+                if event.kind is CallUpdateKind.ACCEPTED:
                     if external.startswith("CA") and snapshot.get("direction") == "inbound":
                         self.calls[iid] = external
                         self._spawn(self._bridge_inbound(iid, external, event.agent_id))
                     elif snapshot.get("direction") == "outbound" and self.config.place_outbound_calls \
                             and iid not in self.calls:
                         self._spawn(self._place_outbound(iid, event.agent_id))
-                elif event.type is EventType.INTERACTION_HELD and iid in self.calls and external.startswith("CA"):
+                elif event.kind is CallUpdateKind.HELD and iid in self.calls and external.startswith("CA"):
                     self._spawn(self._hold(iid, self.calls[iid]))
-                elif event.type is EventType.INTERACTION_RESUMED and iid in self.calls and external.startswith("CA"):
+                elif event.kind is CallUpdateKind.RESUMED and iid in self.calls and external.startswith("CA"):
                     self._spawn(self._bridge_inbound(iid, self.calls[iid], event.agent_id))
-                elif event.type in (EventType.INTERACTION_HELD, EventType.INTERACTION_RESUMED):
+                elif event.kind in (CallUpdateKind.HELD, CallUpdateKind.RESUMED):
                     continue
                 elif iid in self.calls:
                     self._spawn(self._complete(iid, self.calls.pop(iid)))
         finally:
             sub.close()
 
-    def _streamed(self, kind: EventType, iid: str, call_sid: str) -> None:
+    def _streamed(self, kind: CallUpdateKind, iid: str, call_sid: str) -> None:
         """A streamed call: the media bridge does the rest; once the interaction is over, complete
         the call (the stream's end already hangs it up; this covers a stream that never came)."""
-        if kind is EventType.INTERACTION_ACCEPTED:
+        if kind is CallUpdateKind.ACCEPTED:
             self.streamed[iid] = call_sid
-        elif kind in (EventType.INTERACTION_WRAPUP, EventType.INTERACTION_ENDED, EventType.INTERACTION_ABANDONED):
+        elif kind in (CallUpdateKind.WRAPUP, CallUpdateKind.ENDED, CallUpdateKind.ABANDONED):
             self.streamed.pop(iid, None)
             self._spawn(self._complete(iid, call_sid))
 

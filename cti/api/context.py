@@ -8,12 +8,17 @@ from typing import Any
 
 from aiohttp import web
 
+from connectors.base import WebhookHandler
 from cti.api.rendered import RenderedInteractions
 from cti.bus import EventBus
-from cti.channels import VoiceReach
+from cti.call_control import VoiceControl
+from cti.channels import ChannelDirectory, VoiceReach
 from cti.config import Config
+from cti.connector_host import ConnectorHost
+from cti.leases import LeasedRunner
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
+from cti.routing.router import Router
 from cti.services.actors import Actor
 from cti.services.tokens import Refusal, find_actor
 from cti.storage.db import Database
@@ -50,7 +55,8 @@ class TokenCache:
 
 @dataclass
 class Services:
-    """Long-lived parts of one server process."""
+    """Long-lived parts of one server process (the core's; a feature package keeps its own parts under
+    its own typed ``web.AppKey``, e.g. ``pivot.pages.PIVOT_SITE``)."""
 
     config: Config
     db: Database
@@ -59,10 +65,16 @@ class Services:
     metrics: Metrics
     tokens: TokenCache
     node_id: str
-    connector_health: dict[str, str] = field(default_factory=dict)
+    connectors: ConnectorHost
+    channels: ChannelDirectory
+    connector_health: dict[str, str]
+    webhook_handlers: dict[str, WebhookHandler]  # by channel name: the connectors that take webhooks
+    openapi: dict[str, Any]  # the served OpenAPI document
+    call_control: VoiceControl | None = None  # None without a voice connector
+    router: Router | None = None  # None on a node started without singletons
+    leases: list[LeasedRunner] = field(default_factory=list)
     voice_reach: VoiceReach = field(default_factory=VoiceReach)
     rendered_interactions: RenderedInteractions = field(default_factory=RenderedInteractions)
-    extras: dict[str, Any] = field(default_factory=dict)
     draining: bool = False
 
 

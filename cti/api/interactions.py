@@ -32,7 +32,7 @@ ERRORS = (400, 403, 404, 409)
 
 def channels(svc: Services) -> ChannelDirectory:
     """The channel directory of this server."""
-    return svc.extras["channels"]
+    return svc.channels
 
 
 @api.route("GET", "/api/v1/interactions", summary="List interactions", tag="interactions", role=Role.AGENT,
@@ -89,7 +89,7 @@ async def create_interaction(call: Call) -> dict[str, Any]:
     svc, b = services(call.request), call.body
     directory = channels(svc)
     info = directory.get(b.channel)
-    if b.channel == "voice" and "call_control" not in svc.extras:
+    if b.channel == "voice" and svc.call_control is None:
         raise Unprocessable("no voice connector is configured (see [connectors.sip] or [connectors.twilio])",
                             code="channel_not_configured", details={"channel": "voice"})
     if b.channel != "voice" and (info is None or not info.sends):
@@ -190,7 +190,7 @@ async def _call_control(svc: Services, interaction_id: str, actor: Actor) -> Voi
     """The voice connector's handle. The command checks the interaction in its own transaction
     (404, 403, 422, 409, in that order); without a connector the same 404, 403 and 422 still come
     before the 503."""
-    control = svc.extras.get("call_control")
+    control = svc.call_control
     if control is not None:
         return control
     row = await svc.db.read(lambda c: get_row(c, I, interaction_id, "interaction"))

@@ -34,7 +34,7 @@ async def readyz(call: Call) -> web.Response:
         ready = False
     connectors = dict(svc.connector_health)
     degraded = any(state not in HEALTHY for state in connectors.values())
-    leases = sorted(r.name for r in svc.extras.get("leases", []) if r.held)
+    leases = sorted(r.name for r in svc.leases if r.held)
     status = "not_ready" if not ready else "degraded" if degraded else "ready"
     body = {"status": status, "draining": svc.draining, "checks": checks,
             "connectors": connectors, "node": svc.node_id, "leases": leases}
@@ -61,4 +61,4 @@ async def metrics(call: Call) -> web.Response:
 @api.route("GET", "/api/v1/openapi.json", summary="This document", tag="operations", role=None,
            response={"type": "object"})
 async def openapi(call: Call) -> dict[str, Any]:
-    return services(call.request).extras["openapi"]
+    return services(call.request).openapi

@@ -48,7 +48,7 @@ def _reject(exc: WebhookRejected) -> ApiError:
 async def _handle(call: Call, kind: str) -> web.StreamResponse:
     request, name = call.request, call.path("name")
     svc = services(request)
-    handler: WebhookHandler | None = svc.extras.get("webhooks", {}).get(name)
+    handler: WebhookHandler | None = svc.webhook_handlers.get(name)
     if handler is None:
         raise NotFound(f"no webhook for {name!r} (is [connectors.{name}] configured?)", code="unknown_webhook")
     body = await read_capped(request, MAX_BODY)
@@ -76,7 +76,7 @@ async def _handle(call: Call, kind: str) -> web.StreamResponse:
                 # Signed but not what the vendor sends (a field of the wrong type, nesting beyond
                 # reason): refused whole, nothing stored.
                 raise WebhookRejected(400, "malformed_event", f"the event could not be read: {exc}"[:300]) from exc
-            gateway = svc.extras["connectors"].gateway(name)
+            gateway = svc.connectors.gateway(name)
             messages = [i for i in items if isinstance(i, InboundMessage)]
             received = iter(await gateway.receive_many(messages) if messages else [])
             stored: list[Received | str | None] = []

@@ -16,17 +16,17 @@ import sqlalchemy as sa
 from cti import models
 from cti.errors import Conflict, Forbidden, Unprocessable
 from cti.events import Event, EventType
+from cti.hooks import CallHooks
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services import render
 from cti.services.actors import SYSTEM, Actor
 from cti.services.agents import set_presence
 from cti.services.contacts import find_or_create_contact
-from cti.services.interactions import CommandParams, apply_command, new_interaction
+from cti.services.interactions import apply_command, new_interaction
 from cti.services.rows import Record, fetch_one
 from cti.state import Command, State
 from cti.storage.db import Tx
-from pivot import callbacks
 
 C, I = models.cases, models.interactions
 
@@ -58,14 +58,14 @@ def start_inbound_call(tx: Tx, *, caller_kind: str, caller: str, call_id: str, p
     return row
 
 
-def call_answered(tx: Tx, interaction_id: str, *, call_id: str, leg: str, agent_id: str | None) -> None:
-    """A leg answered (``leg``: agent or customer)."""
+def call_answered(tx: Tx, interaction_id: str, *, call_id: str, leg: str, agent_id: str | None,
+                  hooks: CallHooks = CallHooks()) -> None:
+    """A leg answered (``leg``: agent or customer); the call listeners are told."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
     tx.emit(Event.make(EventType.CALL_ANSWERED, case_id=row["case_id"], interaction_id=interaction_id,
                        agent_id=agent_id or row["agent_id"], queue=row["queue"],
                        data={"call_id": call_id, "leg": leg}))
-    if row["initiation"] == "callback":
-        callbacks.on_leg_answered(tx, interaction_id, leg)
+    hooks.leg_answered(tx, row, leg)
 
 
 def agent_missed(tx: Tx, interaction_id: str, *, agent_id: str, policy: RoutingPolicy) -> dict[str, Any]:
@@ -130,10 +130,10 @@ def call_transferred_out(tx: Tx, interaction_id: str, *, call_id: str, to: str, 
 
 def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at: float,
                policy: RoutingPolicy, outcome: str | None = None,
-               retry_seconds: list[float] | None = None) -> dict[str, Any]:
+               hooks: CallHooks = CallHooks()) -> dict[str, Any]:
     """The call is over: call.ended, and the interaction abandoned (still waiting) or to wrap-up.
     ``outcome`` says why a call that never connected ended (no_answer, busy, failed,
-    agent_unreachable); a callback's attempt is then retried or failed."""
+    agent_unreachable); the call listeners are told (a callback's attempt is retried or failed)."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
     state = State(row["state"])
     if state not in (State.QUEUED, State.OFFERED, State.ACTIVE, State.HELD) and tx.conn.execute(
@@ -149,11 +149,9 @@ def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at
                        agent_id=row["agent_id"], queue=row["queue"],
                        data={"call_id": call_id, "by": by, "duration": round(tx.now - started_at, 3),
                              **({"outcome": outcome} if outcome else {})}))
-    if row["initiation"] == "callback":
-        reached = callbacks.on_call_ended(tx, interaction_id, outcome=outcome, retry_seconds=retry_seconds or [])
-        if not reached and row["state"] == State.WRAPUP.value:  # nothing to wrap up: free the agent at once
-            row = apply_command(tx, interaction_id, Command.WRAPUP, actor=SYSTEM, policy=policy,
-                                params=CommandParams(disposition=f"callback {outcome or 'failed'}"))
+    if hooks.listeners:
+        hooks.call_ended(tx, Record(row), outcome=outcome, policy=policy)
+        row = fetch_one(tx.conn, I, interaction_id, what="interaction")  # (a listener may have moved it on)
     return render.interaction(row)
 
 
@@ -169,13 +167,13 @@ def agent_voice_endpoint(conn: Any, agent_id: str) -> str | None:
     return conn.execute(sa.select(A.c.voice_endpoint).where(A.c.id == agent_id)).scalar()
 
 
-def call_target(conn: Any, interaction_id: str) -> tuple[str, str] | None:
-    """(kind, value) to dial for an outbound voice interaction: a callback's number, else the
-    contact's phone identity, then SIP."""
+def call_target(conn: Any, interaction_id: str, hooks: CallHooks = CallHooks()) -> tuple[str, str] | None:
+    """(kind, value) to dial for an outbound voice interaction: what a call listener names (a
+    callback dials the number the customer gave), else the contact's phone identity, then SIP."""
     ID = models.identities
-    callback = callbacks.callback_for(conn, interaction_id)
-    if callback is not None:  # a callback dials the number the customer gave
-        return ("phone", callback["number"])
+    named = hooks.dial_target(conn, interaction_id)
+    if named is not None:
+        return named
     contact_id = conn.execute(sa.select(I.c.contact_id).where(I.c.id == interaction_id)).scalar()
     rows = conn.execute(sa.select(ID.c.kind, ID.c.value).where(ID.c.contact_id == contact_id,
                                                                  ID.c.kind.in_(("phone", "sip")))).all()

@@ -1,0 +1,129 @@
+"""Where a call's audio goes: the media bridge of one call (``CallBridge``, a ``connectors.media.CallMedia``).
+
+Every call the SIP connector carries has one ``CallBridge``. Its parties sit on sockets of an
+``RtpRelay`` (``relay.py``): the **customer** on socket A, the **agent** (or whoever took the
+agent's place: a transfer target) on socket B. A SIP party is added at the RTP address its SDP
+named (``add_party``); a browser or a Twilio stream (``softphone_bridge``) is added with
+``add_media_party`` and owns a loopback port the relay talks to, so everything below works the
+same for every kind of party.
+
+- ``connect(TALKING)`` relays packets both ways untouched (no decoding: a few microseconds a
+  packet); ``connect(APART)`` stops relaying (hold). A party hearing more than one other needs a
+  mixer, which this bridge does not have yet: ``MixUnsupported`` says so.
+- ``play(party, pcm)`` loops server audio to a party (hold audio) as its own paced RTP stream;
+  ``play(party, None)`` stops it. Phones see one continuous stream across sources (relay.py).
+- ``record(path)`` writes both directions to a stereo WAV (recorder.py).
+- A transfer rings its target on a ``standby()`` socket while the call goes on, then
+  ``swap_in`` puts the target in the agent's place.
+
+To add a party to a call in code: ``session.media.add_party("agent", (host, port))`` (or
+``await session.media.add_media_party("agent", leg)``), then ``session.media.connect(TALKING)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connectors.media import AGENT, APART, CUSTOMER, TALKING, Addr, Hears, MediaParty, MixUnsupported
+from connectors.sip.player import Player, encode
+from connectors.sip.recorder import Recorder
+from connectors.sip.relay import RtpRelay, _Leg
+
+SOCKETS = {CUSTOMER: "a", AGENT: "b"}
+
+
+class CallBridge:
+    """One call's parties, who hears whom, what plays and what records."""
+
+    def __init__(self, host: str, *, payload: int = 0, latch_any_port: bool = False) -> None:
+        self.host = host
+        self.payload = payload  # the call's codec (RTP payload type 0 or 8): what hold audio is encoded in
+        self.relay = RtpRelay(host, latch_any_port=latch_any_port)
+        self.player: Player | None = None
+        self.recorder: Recorder | None = None
+        self.hears: Hears = TALKING
+
+    async def open(self) -> tuple[int, int]:
+        """Bind the parties' sockets: (the customer's port, the agent's port)."""
+        return await self.relay.open()
+
+    def socket(self, name: str) -> _Leg:
+        """The relay socket a party sits on."""
+        return self.relay.a if SOCKETS[name] == "a" else self.relay.b
+
+    def port(self, name: str) -> int:
+        """The local RTP port a party sends to (it goes in the SDP we give that party)."""
+        return self.socket(name).port
+
+    def add_party(self, name: str, address: Addr, *, events_payload: int | None = None) -> None:
+        """A SIP party joins at the address its SDP named."""
+        self.relay.set_peer(SOCKETS[name], address)
+        self.socket(name).events_payload = events_payload
+
+    async def add_media_party(self, name: str, party: MediaParty) -> None:
+        """A browser or stream party joins through its loopback port (each side points at the other)."""
+        await party.open(self.host)
+        self.relay.set_peer(SOCKETS[name], (self.host, party.rtp.port))
+        party.rtp.peer = (self.host, self.port(name))
+
+    def remove_party(self, name: str) -> None:
+        """The party left (a transfer released the agent's phone, a browser dropped)."""
+        self.relay.forget_peer(SOCKETS[name])
+
+    def has_party(self, name: str) -> bool:
+        """Whether anybody sits on this party's socket now."""
+        return self.socket(name).peer is not None
+
+    def connect(self, hears: Hears) -> None:
+        """Who hears whom: the two parties talking (``TALKING``) or apart (``APART``, hold)."""
+        for listener, heard in hears.items():
+            if len(heard) > 1:
+                raise MixUnsupported(f"{listener} would hear {', '.join(sorted(heard))}: mixing several parties "
+                                     f"into one ear is not built yet")
+            if listener not in SOCKETS or not heard <= set(SOCKETS):
+                raise MixUnsupported(f"this bridge has the parties {', '.join(SOCKETS)} only")
+        talking = bool(hears.get(CUSTOMER)) and bool(hears.get(AGENT))
+        if not talking and any(hears.values()):
+            raise MixUnsupported("one-way audio (listening in) is not built yet")
+        self.hears = TALKING if talking else APART
+        self.relay.hold(not talking)
+
+    @property
+    def apart(self) -> bool:
+        """Whether the parties do not hear each other (the call is on hold)."""
+        return self.hears is APART
+
+    def play(self, name: str, pcm: bytes | None) -> None:
+        """Loop this audio to the party (one player per call: hold audio to the customer); None stops it."""
+        if pcm is None:
+            if self.player is not None:
+                self.player.stop()
+                self.player = None
+            return
+        if self.player is None and self.socket(name).peer is not None:
+            self.player = Player(self.socket(name), encode(pcm, self.payload), self.payload)
+            self.player.start()
+
+    @property
+    def playing(self) -> bool:
+        """Whether server audio plays into the call now."""
+        return self.player is not None
+
+    def record(self, path: Path) -> None:
+        """Record both directions to a stereo WAV (customer left, agent right)."""
+        recorder = self.recorder = Recorder(path)
+        self.relay.record(lambda packet: recorder.add(0, packet), lambda packet: recorder.add(1, packet))
+
+    async def standby(self) -> _Leg:
+        """A socket for a party who will take the agent's place (a transfer rings there meanwhile)."""
+        return await self.relay.standby()
+
+    def swap_in(self, standby: _Leg, address: Addr, events_payload: int | None) -> None:
+        """The standby party takes the agent's place: the customer now hears them."""
+        self.relay.replace_b(standby, address, events_payload)
+
+    def close(self) -> float | None:
+        """Stop playing, release the sockets, finish the recording; its length in seconds, if recorded."""
+        self.play(CUSTOMER, None)
+        self.relay.close()
+        return self.recorder.close() if self.recorder is not None else None
