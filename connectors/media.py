@@ -52,7 +52,11 @@ class MediaParty(Protocol):
     ended: asyncio.Event
     ended_by: str | None  # "them" when its far end went away
     on_key: Callable[[str], None] | None  # keys its far end presses
-    rtp: RtpEndpoint
+
+    @property
+    def rtp(self) -> RtpEndpoint:
+        """Its loopback RTP socket."""
+        ...
 
     async def open(self, host: str) -> None:
         """Bind the party's RTP port on the bridge's address."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -247,7 +248,7 @@ class EventBus:
         out: list[Event] = []
         cursor = after
         while cursor < end:
-            page = await self.db.read(lambda c, a=cursor: read_events(c, a, end))
+            page = await self.db.read(functools.partial(read_events, after=cursor, upto=end))
             if not page:
                 break
             cursor = page[-1].seq
@@ -279,7 +280,7 @@ class EventBus:
         try:
             while self.last_seq < self._catch_up_target:
                 target = self._catch_up_target
-                page = await self.db.read(lambda c, a=self.last_seq, t=target: read_events(c, a, t))
+                page = await self.db.read(functools.partial(read_events, after=self.last_seq, upto=target))
                 if not page:
                     # Nothing stored in the range (the writer's transaction rolled back): move on.
                     self.last_seq = max(self.last_seq, target)

@@ -88,7 +88,7 @@ class WebhookConfig(_Strict):
 
 class ReportsConfig(_Strict):
     sla_seconds: dict[str, float] = Field(
-        default_factory=lambda: {"voice": 20, "chat": 60, "social": 3600, "email": 86400}
+        default_factory=lambda: {"voice": 20.0, "chat": 60.0, "social": 3600.0, "email": 86400.0}
     )
     short_abandon_seconds: float = 5.0
 

@@ -12,6 +12,7 @@ so a reply accepted on any node goes out through the node holding the account.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -54,11 +55,11 @@ class ConnectorSpec:
     """One configured connector: channel name, class, validated settings."""
 
     name: str
-    cls: type[Channel]
+    cls: type[Channel[Any]]
     settings: BaseModel
 
 
-def connector_specs(config: Config, installed: dict[str, type[Channel]] | None = None) -> list[ConnectorSpec]:
+def connector_specs(config: Config, installed: dict[str, type[Channel[Any]]] | None = None) -> list[ConnectorSpec]:
     """The enabled connectors of this configuration; ConfigError naming the key when one is wrong."""
     types = discover() if installed is None else installed
     specs: list[ConnectorSpec] = []
@@ -102,18 +103,18 @@ def outbound_of(item: Any) -> OutboundMessage:
         references=tuple(payload.get("references") or ()), delivery_id=item.id, raw=payload)
 
 
-async def deliver_through(channel: Channel, item: Any) -> Outcome:
+async def deliver_through(channel: Channel[Any], item: Any) -> Outcome:
     """Send one outbox item through the connector and classify the outcome."""
     try:
         sent = await channel.send(outbound_of(item))
     except PermanentFailure as exc:
-        return "failed", str(exc)[:500] or "refused", None
+        return Outcome("failed", str(exc)[:500] or "refused")
     except TemporaryFailure as exc:
         detail = str(exc)[:500] or "temporarily unavailable"
         if exc.retry_after is not None:  # the far end named its reset: not before then
-            return "retry", detail, None, time.time() + exc.retry_after  # type: ignore[return-value]
-        return "retry", detail, None
-    return "ok", "", sent.external_id
+            return Outcome("retry", detail, not_before=time.time() + exc.retry_after)
+        return Outcome("retry", detail)
+    return Outcome("ok", external_id=sent.external_id)
 
 
 class ConnectorHost:
@@ -126,7 +127,7 @@ class ConnectorHost:
         self.call_hooks = call_hooks
         self.health, self.specs, self.bus = health, specs, bus
         self.data_dir = Path(config.server.data_dir).resolve()
-        self.running: dict[str, Channel] = {}
+        self.running: dict[str, Channel[Any]] = {}
         bus.add_listener(self._on_event)
         for spec in specs:
             health.setdefault(spec.name, Health.STARTING.value)
@@ -139,7 +140,7 @@ class ConnectorHost:
             directory.register(ChannelInfo(
                 spec.name, existing.outbound_url if existing else None, existing.secret if existing else "",
                 cls.identity_kind or (existing.identity_kind if existing else None), connector=True,
-                reply_problem=lambda mode, last, now, c=cls, s=settings: c.reply_problem(s, mode, last, now)))
+                reply_problem=functools.partial(cls.reply_problem, settings)))
 
     @property
     def voice(self) -> bool:
@@ -187,7 +188,7 @@ class ConnectorHost:
                                    http=self.http, data_dir=self.data_dir,
                                    public_url=self.config.server.resolved_public_url(),
                                    log=logging.getLogger(f"cti.connectors.{spec.name}"))
-            channel = spec.cls(ctx, spec.settings)  # type: ignore[arg-type]
+            channel = spec.cls(ctx, spec.settings)
             async with channel:
                 self.running[spec.name] = channel
                 try:

@@ -23,14 +23,14 @@ from cti.config import CustomChannelConfig
 from cti.delivery import post_signed
 
 
-class CustomChannel(Channel):
+class CustomChannel(Channel[CustomChannelConfig]):
     """Delivers to a custom channel's outbound URL."""
 
-    settings_model = CustomChannelConfig  # type: ignore[assignment]
+    settings_model = CustomChannelConfig
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PRIVATE_REPLY})
 
-    def __init__(self, ctx: ConnectorContext, settings: CustomChannelConfig) -> None:  # type: ignore[override]
-        super().__init__(ctx, settings)  # type: ignore[arg-type]
+    def __init__(self, ctx: ConnectorContext, settings: CustomChannelConfig) -> None:
+        super().__init__(ctx, settings)
         self.config = settings
 
     async def start(self) -> None:
@@ -43,7 +43,7 @@ class CustomChannel(Channel):
     async def send(self, message: OutboundMessage) -> Sent:
         if not self.config.outbound_url:
             raise PermanentFailure(f"channel {self.name} has no outbound_url")
-        outcome, detail, external_id = await post_signed(
+        outcome, detail, external_id, _ = await post_signed(
             self.ctx.http, self.config.outbound_url, self.config.secret, message.raw,
             delivery_id=message.delivery_id, timeout_seconds=self.config.timeout)
         if outcome == "ok":

@@ -13,15 +13,17 @@ connector (connectors raise TemporaryFailure or PermanentFailure). All run under
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import aiohttp
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from cti import models
 from cti.bus import EventBus, EventFilter
@@ -62,8 +64,8 @@ class WebhookFanout:
 
     async def _webhooks(self) -> list[Any]:
         if time.monotonic() - self._hooks_read > 2.0:
-            self._hooks = await self.db.read(lambda c: c.execute(
-                sa.select(models.webhooks).where(models.webhooks.c.deleted.is_(False))).all())
+            self._hooks = await self.db.read(lambda c: list(c.execute(
+                sa.select(models.webhooks).where(models.webhooks.c.deleted.is_(False))).all()))
             self._hooks_read = time.monotonic()
         return self._hooks
 
@@ -89,7 +91,7 @@ class WebhookFanout:
                 last = batch[-1].seq
                 if not items and time.monotonic() - saved < 1.0:
                     continue  # nothing to deliver: move the durable cursor at most once a second
-                await self.db.write(lambda tx, i=items, s=last: self._enqueue(tx, i, s))
+                await self.db.write(functools.partial(self._enqueue, items=items, seq=last))
                 saved = time.monotonic()
             raise RuntimeError("webhook fan-out lost its event subscription")
         finally:
@@ -106,7 +108,18 @@ class WebhookFanout:
         _save_cursor(tx, seq)
 
 
-Outcome = tuple[str, str, str | None]  # ("ok" | "retry" | "failed", detail, the far end's id)
+def _due_items(statement: Any, now: float, conn: Connection) -> list[Any]:
+    """The outbox items due at ``now``."""
+    return list(conn.execute(statement, {"now": now}).all())
+
+
+class Outcome(NamedTuple):
+    """How one delivery attempt went."""
+
+    result: Literal["ok", "retry", "failed"]
+    detail: str = ""  # why it failed
+    external_id: str | None = None  # the far end's id of what it took
+    not_before: float | None = None  # (retry) the far end named its reset time: not before it
 Deliver = Callable[[Any], Awaitable[Outcome]]
 
 
@@ -121,13 +134,13 @@ async def post_signed(session: aiohttp.ClientSession, url: str, secret: str, pay
                                 timeout=aiohttp.ClientTimeout(total=timeout_seconds)) as response:
             text = await response.text(errors="replace")
             if 200 <= response.status < 300:
-                return "ok", "", _external_id(text)
+                return Outcome("ok", "", _external_id(text))
             detail = f"HTTP {response.status}: {text[:200]}"
             if response.status >= 500 or response.status in RETRYABLE:
-                return "retry", detail, None
-            return "failed", detail, None
+                return Outcome("retry", detail, None)
+            return Outcome("failed", detail, None)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return "retry", f"{type(exc).__name__}: {exc}"[:300], None
+        return Outcome("retry", f"{type(exc).__name__}: {exc}"[:300], None)
 
 
 def _external_id(text: str) -> str | None:
@@ -159,10 +172,10 @@ class WebhookSender:
             self._secrets = {row.id: row.secret for row in rows}
             self._read_at = time.monotonic()
         if item.target not in self._secrets:
-            return "failed", "the subscription was deleted", None
+            return Outcome("failed", "the subscription was deleted", None)
         refused = await self.targets.refusal(item.url)
         if refused is not None:
-            return "failed", f"not sent: {refused}", None
+            return Outcome("failed", f"not sent: {refused}", None)
         return await post_signed(self.session, item.url, self._secrets[item.target], item.payload,
                                  delivery_id=item.id, timeout_seconds=self.config.webhooks.timeout)
 
@@ -197,7 +210,7 @@ class OutboxWorker:
                 if self._unrecorded:
                     await self._record_unrecorded()
                 now, clock = time.time(), time.monotonic()
-                due = await self.db.read(lambda c, n=now: c.execute(self._due, {"now": n}).all())
+                due = await self.db.read(functools.partial(_due_items, self._due, now))
                 for item in due:
                     if item.id in self._inflight or item.id in self._unrecorded or self._held.get(item.id, 0) > clock:
                         continue
@@ -210,10 +223,10 @@ class OutboxWorker:
         try:
             async with self._limit:
                 try:
-                    outcome, detail, external_id, *hint = await self.deliver(item)
+                    outcome, detail, external_id, not_before = await self.deliver(item)
                 except Exception as exc:  # a connector bug must not stop the outbox: retry, loudly
                     log.exception("outbox item %s: delivery raised", item.id)
-                    outcome, detail, external_id, hint = "retry", f"{type(exc).__name__}: {exc}"[:300], None, []
+                    outcome, detail, external_id, not_before = Outcome("retry", f"{type(exc).__name__}: {exc}"[:300])
             self.metrics.webhook_deliveries.labels(item.kind, outcome).inc()
             if outcome == "ok":
                 await self._record_delivered(item.id, external_id)
@@ -224,8 +237,8 @@ class OutboxWorker:
             retry_at = None
             if outcome == "retry" and attempts < cfg.max_attempts:
                 retry_at = time.time() + delay
-                if hint and hint[0]:  # a rate limit's reset time: not before it
-                    retry_at = max(retry_at, float(hint[0]))
+                if not_before:  # a rate limit's reset time: not before it
+                    retry_at = max(retry_at, not_before)
             try:
                 await self.db.write(lambda tx: mark_attempt_failed(tx, item.id, error=detail, retry_at=retry_at))
             except Exception:
@@ -236,7 +249,7 @@ class OutboxWorker:
 
     async def _record_delivered(self, item_id: str, external_id: str | None) -> None:
         try:
-            await self.db.write(lambda tx: mark_delivered(tx, item_id, external_id=external_id))
+            await self.db.write(functools.partial(mark_delivered, item_id=item_id, external_id=external_id))
         except Exception:
             log.exception("outbox item %s: delivered, but recording it failed; it will not be sent again", item_id)
             self._unrecorded[item_id] = external_id
@@ -245,7 +258,7 @@ class OutboxWorker:
         """Record deliveries whose recording failed (without the far end's id when that was the problem)."""
         for item_id, external_id in list(self._unrecorded.items()):
             try:
-                await self.db.write(lambda tx, i=item_id, e=external_id: mark_delivered(tx, i, external_id=e))
+                await self.db.write(functools.partial(mark_delivered, item_id=item_id, external_id=external_id))
             except Exception:
                 if external_id is None:
                     continue  # the database itself is failing: next round

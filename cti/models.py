@@ -285,19 +285,25 @@ class SocialMention(SQLModel, table=True):
     created_at: float = Field(index=True)
 
 
-contacts = Contact.__table__
-identities = Identity.__table__
-cases = Case.__table__
-interactions = Interaction.__table__
-messages = Message.__table__
-agents = Agent.__table__
-api_tokens = ApiToken.__table__
-events = EventRecord.__table__
-webhooks = Webhook.__table__
-outbox = OutboxItem.__table__
-settings = Setting.__table__
-leases = Lease.__table__
-pivot_links = PivotLink.__table__
-callbacks = Callback.__table__
-social_mentions = SocialMention.__table__
+
+def _table(model: type[SQLModel]) -> sa.Table:
+    """The model's table (SQLModel sets ``__table__`` on table models; its stubs do not say so)."""
+    return model.__table__  # type: ignore[attr-defined]
+
+
+contacts = _table(Contact)
+identities = _table(Identity)
+cases = _table(Case)
+interactions = _table(Interaction)
+messages = _table(Message)
+agents = _table(Agent)
+api_tokens = _table(ApiToken)
+events = _table(EventRecord)
+webhooks = _table(Webhook)
+outbox = _table(OutboxItem)
+settings = _table(Setting)
+leases = _table(Lease)
+pivot_links = _table(PivotLink)
+callbacks = _table(Callback)
+social_mentions = _table(SocialMention)
 metadata = SQLModel.metadata

@@ -13,6 +13,7 @@ link, callbacks per number per hour, callbacks per client (a keyed hash of the a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -94,7 +95,7 @@ def _check_limits(tx: Tx, link_id: str, number: str, client: str | None, config:
     if client:
         checks.append((CB.c.client_key == client, config.callbacks_per_client_per_hour, "client"))
     for condition, limit, what in checks:
-        rows = conn.execute(sa.select(CB.c.created_at).where(condition, CB.c.created_at > since)
+        rows: Sequence[float] = conn.execute(sa.select(CB.c.created_at).where(condition, CB.c.created_at > since)
                             .order_by(CB.c.created_at).limit(limit)).scalars().all()
         if len(rows) >= limit:
             retry_after = max(1, int(rows[0] + HOUR - tx.now) + 1)

@@ -149,8 +149,9 @@ def _channel_name(channel: str) -> str:
     return CHANNEL_NAMES.get(channel, channel)
 
 
-async def _lookup(request: web.Request, token: str) -> tuple[Any | None, str | None, web.Response | None]:
-    """(link, contact phone, early response): 429 for a guessing client, 404 unknown, 410 gone."""
+async def _lookup(request: web.Request, token: str) -> tuple[Any, str | None, web.Response | None]:
+    """(link, contact phone, early response): 429 for a guessing client, 404 unknown, 410 gone. The
+    link is None only when there is an early response."""
     pivot, now = site(request), time.time()
     client = pivot.client(request)
     wait = pivot.limiter.retry_after(client, now)

@@ -101,7 +101,7 @@ class CallbackScheduler:
             source = tx.conn.execute(sa.select(models.interactions.c.channel, models.interactions.c.language)
                                      .where(models.interactions.c.id == row.source_interaction_id)).first()
             channel = self.directory.get(source.channel) if source else None
-            if channel is None or not channel.sends:
+            if source is None or channel is None or not channel.sends:
                 tx.conn.execute(CB.update().where(CB.c.id == row.id).values(notify="unsendable"))
                 continue
             language = i18n.negotiate(None, fallback=source.language)

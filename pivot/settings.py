@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NumberType = Literal["mobile", "fixed_line", "fixed_line_or_mobile", "toll_free", "voip"]
+DEFAULT_NUMBER_TYPES: tuple[NumberType, ...] = ("mobile", "fixed_line", "fixed_line_or_mobile")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
@@ -24,8 +25,7 @@ class PivotConfig(BaseModel):
     # Toll-fraud defences: only these regions (ISO 3166 alpha-2) and number types are ever dialled.
     allowed_regions: list[str] = Field(default_factory=lambda: ["FI", "SE", "NO", "DK", "EE", "DE", "PL", "GB",
                                                                    "IE", "US", "CA", "KR", "CN"])
-    allowed_number_types: list[NumberType] = Field(default_factory=lambda: ["mobile", "fixed_line",
-                                                                             "fixed_line_or_mobile"])
+    allowed_number_types: list[NumberType] = Field(default_factory=lambda: list(DEFAULT_NUMBER_TYPES))
     callbacks_per_link: int = Field(default=3, ge=1)
     callbacks_per_number_per_hour: int = Field(default=3, ge=1)
     callbacks_per_client_per_hour: int = Field(default=5, ge=1)

@@ -77,7 +77,8 @@ async def run_demo(port: int, talk_seconds: float, keep: bool) -> int:
     x: XEmulator | None = None
     registrar: Registrar | None = None
     try:
-        x = await XEmulator(handle="acme").start()  # X itself cannot be reached from here: its local emulator
+        x = XEmulator(handle="acme")
+        await x.start()  # X itself cannot be reached from here: its local emulator
         say("starting Kamailio and two baresip phones (agent desk phone 440 Hz, customer mobile 1000 Hz)")
         registrar = Registrar({"cti": "ctipass", "alice": "alicepass", MOBILE: f"{MOBILE}pass"})
         await asyncio.to_thread(registrar.start)

@@ -88,7 +88,7 @@ class _LmtpHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         try:
             with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=10) as lmtp:
-                lmtp.sendmail(envelope.mail_from, envelope.rcpt_tos, envelope.original_content or b"")
+                lmtp.sendmail(envelope.mail_from or "", envelope.rcpt_tos, envelope.original_content or b"")
         except (OSError, smtplib.SMTPException) as exc:
             return f"451 4.3.0 mailbox store failed: {exc}"
         return "250 Message accepted for delivery"

@@ -118,6 +118,8 @@ class BrowserLeg(MediaLeg):
         try:
             while True:
                 frame = await asyncio.wait_for(track.recv(), wait)
+                if not isinstance(frame, av.AudioFrame):
+                    continue  # (an audio track yields audio frames; anything else is not ours to play)
                 wait = SILENT_SECONDS
                 if frame.sample_rate == 8000 and frame.format.name == "s16" and frame.layout.name == "mono":
                     self.to_bridge(bytes(frame.planes[0])[: frame.samples * 2])  # PCMU decoded: as it is

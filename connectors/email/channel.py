@@ -60,7 +60,7 @@ class EmailSettings(Settings):
     reconnect_max_seconds: float = Field(default=60.0, gt=0)
 
 
-class EmailChannel(Channel):
+class EmailChannel(Channel[EmailSettings]):
     """IMAP in, SMTP out."""
 
     settings_model = EmailSettings
@@ -68,7 +68,7 @@ class EmailChannel(Channel):
         {Capability.PRIVATE_REPLY, Capability.THREADING, Capability.ATTACHMENTS})
     identity_kind = "email"
 
-    def __init__(self, ctx: ConnectorContext, settings: EmailSettings) -> None:  # type: ignore[override]
+    def __init__(self, ctx: ConnectorContext, settings: EmailSettings) -> None:
         super().__init__(ctx, settings)
         self.config = settings
         self.composer = Composer(settings.from_address, settings.from_name, settings.signature, settings.template_dir)

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
 from typing import Any
@@ -123,7 +123,7 @@ def _header(msg: EmailMessage, name: str) -> str:
     return str(value).strip() if value is not None else ""
 
 
-def _content(part: EmailMessage) -> str:
+def _content(part: MIMEPart) -> str:
     try:
         return str(part.get_content())
     except (LookupError, UnicodeError, AssertionError, ValueError):  # unknown charset, broken encoding
@@ -170,7 +170,7 @@ def parse_mail(raw: bytes, *, attachment_limit: int = 10 * 1024 * 1024) -> Parse
     except Exception as exc:
         log.warning("email could not be parsed (%d bytes): %s: %s", len(raw), type(exc).__name__, exc)
         sender = parseaddr(_raw_header(raw, b"from"))[1] or "unknown@invalid"
-        return ParsedMail(message_id=(_ids(_raw_header(raw, b"message-id")) or [None])[0], sender=sender.lower(),
+        return ParsedMail(message_id=next(iter(_ids(_raw_header(raw, b"message-id"))), None), sender=sender.lower(),
                           sender_name=None, subject=_raw_header(raw, b"subject")[:200] or "(unreadable email)",
                           text=f"[This email ({len(raw)} bytes) could not be read: {type(exc).__name__}. "
                                "The original is kept on the mail server.]",
@@ -205,12 +205,12 @@ def _parse(raw: bytes, attachment_limit: int) -> ParsedMail:
         if item.dropped:
             text += f"\n\n[Attachment {item.filename} ({item.size} bytes) was dropped: {item.dropped}.]"
     references = _ids(_header(msg, "References"))
-    in_reply_to = (_ids(_header(msg, "In-Reply-To")) or [None])[-1]
+    in_reply_to = ([None, *_ids(_header(msg, "In-Reply-To"))])[-1]
     if in_reply_to and in_reply_to not in references:
         references.append(in_reply_to)
     tag = CASE_TAG.search(subject)
     return ParsedMail(
-        message_id=(_ids(_header(msg, "Message-ID")) or [None])[0], sender=address.lower() or "unknown@invalid",
+        message_id=next(iter(_ids(_header(msg, "Message-ID"))), None), sender=address.lower() or "unknown@invalid",
         sender_name=name or None, subject=subject, text=text.strip() or "(empty email)", in_reply_to=in_reply_to,
         references=references, case_tag=tag.group(1) if tag else None, auto_submitted=_auto_submitted(msg),
         had_html=had_html, attachments=attachments,

@@ -74,20 +74,20 @@ class MetaWebhook(SignedJsonWebhook):
         return wire.parse_events(payload)
 
 
-class MetaChannel(Channel):
+class MetaChannel(Channel[MetaSettings]):
     """One Page (with its linked Instagram account)."""
 
     settings_model = MetaSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PUBLIC_REPLY, Capability.PRIVATE_REPLY})
     identity_kind = "facebook"
 
-    def __init__(self, ctx: ConnectorContext, settings: MetaSettings) -> None:  # type: ignore[override]
+    def __init__(self, ctx: ConnectorContext, settings: MetaSettings) -> None:
         super().__init__(ctx, settings)
         self.config = settings
 
     @classmethod
-    def webhook(cls, settings: Settings, name: str) -> MetaWebhook:  # type: ignore[override]
-        return MetaWebhook(settings)  # type: ignore[arg-type]
+    def webhook(cls, settings: MetaSettings, name: str) -> MetaWebhook:
+        return MetaWebhook(settings)
 
     @classmethod
     def reply_problem(cls, settings: Settings, mode: str | None, last_inbound: dict[str, Any] | None,

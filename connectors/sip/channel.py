@@ -76,7 +76,7 @@ class SipSettings(BaseSettings):
         return host, int(port)
 
 
-class SipChannel(Channel):
+class SipChannel(Channel[SipSettings]):
     """Registers to the registrar and keeps the registration alive."""
 
     settings_model = SipSettings
@@ -84,7 +84,7 @@ class SipChannel(Channel):
     bridges_media: ClassVar[bool] = True  # its voice desk carries browser and Twilio stream media (softphone_bridge)
     identity_kind = "phone"
 
-    def __init__(self, ctx: ConnectorContext, settings: SipSettings) -> None:  # type: ignore[override]
+    def __init__(self, ctx: ConnectorContext, settings: SipSettings) -> None:
         super().__init__(ctx, settings)
         self.config = settings
         self.endpoint = SipEndpoint(settings.local_host, settings.local_port, on_request=self._on_request,

@@ -114,8 +114,8 @@ class CallCustody:
         if session.done:
             return None
         caller = session.caller
-        expires = getattr(caller, "session_expires", None)
-        if expires and now - caller.refreshed_at > expires:
+        if isinstance(caller, IncomingCall | OutgoingCall) and caller.session_expires \
+                and now - caller.refreshed_at > caller.session_expires:
             return "customer", "session_expired"
         if isinstance(caller, IncomingCall | OutgoingCall) and caller.confirmed.is_set() \
                 and _sends(caller) and _silent(session.media.socket(CUSTOMER), now, self.no_media_seconds):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.media import AGENT, CUSTOMER, MediaParty
 from connectors.sip import sdp
-from connectors.sip.call import CallFailed
+from connectors.sip.call import CallFailed, OutgoingCall
 from connectors.sip.session import VoiceSession, failure_outcome
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ class JoinedLegs:
     async def _dial_customer(self, session: VoiceSession, agent_id: str | None) -> None:
         """(MakeCall from the browser) the agent is there: ring the customer and bridge."""
         leg = session.caller
+        assert isinstance(leg, OutgoingCall)  # (a MakeCall's customer leg is one we place)
         try:
             media = await leg.dial(sdp.offer(self.desk.host, session.media.port(CUSTOMER), payloads=(0, 101)),
                                    ring_seconds=self.desk.customer_ring_seconds)
@@ -155,7 +156,7 @@ class JoinedLegs:
             await leg.hangup()
             return newer
         offer.cancel()
-        if session.done or session.agent_leg is not leg or leg.ended_by != "them":
+        if leg.ended_by != "them" or session.done or session.agent_leg is not leg:
             return STOP  # the call ended, or the agent was released (a transfer)
         log.info("call %s: the agent's browser dropped; the customer holds while she reconnects",
                  session.caller.call_id)

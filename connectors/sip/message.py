@@ -310,7 +310,9 @@ def parse_params(text: str) -> dict[str, str | None]:
 
 
 def split_outside_quotes(text: str, sep: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

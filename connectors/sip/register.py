@@ -60,7 +60,7 @@ class Registration:
             response = await self._authenticate(response, wanted)
         if response.status in (401, 403, 407):
             raise RegistrationRefused(f"{response.status} {response.reason}: check username and password")
-        if response.status == 423 and (minimum := response.headers.get("Min-Expires", "")).isdigit():
+        if response.status == 423 and (minimum := response.headers.get("Min-Expires") or "").isdigit():
             return await self.register(int(minimum))
         if not 200 <= response.status < 300:
             raise RegistrationFailed(f"{response.status} {response.reason}")

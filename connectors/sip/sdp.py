@@ -35,7 +35,8 @@ def offer(host: str, port: int, *, payloads: tuple[int, ...] = (0, 8, 101), dire
 
 def parse(body: bytes) -> MediaDescription:
     """The first audio stream of an SDP body; ValueError when there is none."""
-    host, port, payloads, direction, events = "", 0, (), "sendrecv", None
+    host, port, direction, events = "", 0, "sendrecv", None
+    payloads: tuple[int, ...] = ()
     session_host = ""
     in_audio = False
     for raw in body.decode("utf-8", errors="replace").splitlines():

@@ -48,7 +48,7 @@ class StreamFramer:
     def feed(self, data: bytes) -> list[bytes]:
         """The messages completed by this data; SipParseError when the stream is broken."""
         self.buffer += data
-        messages = []
+        messages: list[bytes] = []
         while True:
             while self.buffer[:2] == b"\r\n":
                 del self.buffer[:2]  # keep-alive

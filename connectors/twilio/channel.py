@@ -64,14 +64,14 @@ class TwilioSettings(Settings):
     customer_ring_seconds: float = Field(default=45.0, gt=0)
 
 
-class TwilioChannel(Channel):
+class TwilioChannel(Channel[TwilioSettings]):
     """One Twilio account and number."""
 
     settings_model = TwilioSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PRIVATE_REPLY, Capability.VOICE})
     identity_kind = "phone"
 
-    def __init__(self, ctx: ConnectorContext, settings: TwilioSettings) -> None:  # type: ignore[override]
+    def __init__(self, ctx: ConnectorContext, settings: TwilioSettings) -> None:
         super().__init__(ctx, settings)
         self.config = settings
         self.http = AsyncTwilioHttpClient(timeout=10)
@@ -83,8 +83,8 @@ class TwilioChannel(Channel):
         self._follower: asyncio.Task[None] | None = None
 
     @classmethod
-    def webhook(cls, settings: Settings, name: str) -> TwilioWebhook:  # type: ignore[override]
-        s: TwilioSettings = settings  # type: ignore[assignment]
+    def webhook(cls, settings: TwilioSettings, name: str) -> TwilioWebhook:
+        s = settings
         return TwilioWebhook(s.auth_token, greeting=s.greeting, hold_audio_url=s.hold_audio_url,
                              stream=s.media == "stream")
 

@@ -71,21 +71,21 @@ class XWebhook(SignedJsonWebhook):
         return wire.parse_events(payload)
 
 
-class XChannel(Channel):
+class XChannel(Channel[XSettings]):
     """One X account."""
 
     settings_model = XSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PUBLIC_REPLY, Capability.PRIVATE_REPLY})
     identity_kind = "x"
 
-    def __init__(self, ctx: ConnectorContext, settings: XSettings) -> None:  # type: ignore[override]
+    def __init__(self, ctx: ConnectorContext, settings: XSettings) -> None:
         super().__init__(ctx, settings)
         self.config = settings
         self._poller: asyncio.Task[None] | None = None
 
     @classmethod
-    def webhook(cls, settings: Settings, name: str) -> XWebhook:  # type: ignore[override]
-        return XWebhook(settings.consumer_secret)  # type: ignore[attr-defined]
+    def webhook(cls, settings: XSettings, name: str) -> XWebhook:
+        return XWebhook(settings.consumer_secret)
 
     @classmethod
     def reply_problem(cls, settings: Settings, mode: str | None, last_inbound: dict[str, Any] | None,

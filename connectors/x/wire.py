@@ -87,7 +87,8 @@ def parse_events(payload: Any) -> list[InboundMessage]:
                       "followers": count(user.get("followers_count")),
                       "verified": user.get("verified") is True, "lang": label(tweet.get("lang")),
                       "in_reply_to": optional_x_id(tweet.get("in_reply_to_status_id_str"))}))
-    users = payload.get("users") if isinstance(payload.get("users"), dict) else {}
+    listed = payload.get("users")
+    users: dict[str, Any] = listed if isinstance(listed, dict) else {}
     for event in _list(payload, "direct_message_events"):
         if event.get("type") != "message_create":
             continue
@@ -98,7 +99,8 @@ def parse_events(payload: Any) -> list[InboundMessage]:
         event_id = x_id(event.get("id"), "the direct message")
         if sender == own:
             continue
-        profile = users.get(sender) if isinstance(users.get(sender), dict) else {}
+        found = users.get(sender)
+        profile: dict[str, Any] = found if isinstance(found, dict) else {}
         out.append(InboundMessage(
             sender_kind="x", sender=sender, text=text_of((create.get("message_data") or {}).get("text")),
             external_id=f"dm:{event_id}", name=label(profile.get("name")) or label(profile.get("screen_name")),

@@ -10,6 +10,7 @@ not handle (groupchat, headline, errors, bodies over the size limit) are logged,
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any, ClassVar, Literal
 
 import slixmpp
@@ -46,14 +47,14 @@ class XmppSettings(Settings):
     reconnect_max_seconds: float = Field(default=60.0, gt=0)
 
 
-class XmppChannel(Channel):
+class XmppChannel(Channel[XmppSettings]):
     """slixmpp client logged in as the support account."""
 
     settings_model = XmppSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PRIVATE_REPLY, Capability.TYPING})
     identity_kind = "xmpp"
 
-    def __init__(self, ctx: ConnectorContext, settings: XmppSettings) -> None:  # type: ignore[override]
+    def __init__(self, ctx: ConnectorContext, settings: XmppSettings) -> None:
         super().__init__(ctx, settings)
         self.config = settings
         self.client: slixmpp.ClientXMPP | None = None
@@ -95,7 +96,7 @@ class XmppChannel(Channel):
             client.roster.auto_subscribe = True
             backoff.session_start()
             try:
-                lost = await open_session(client, cfg.host, cfg.port, on_ready=lambda c=client: self._ready(c))
+                lost = await open_session(client, cfg.host, cfg.port, on_ready=functools.partial(self._ready, client))
                 await self.set_health(Health.CONNECTED)
                 await self._keep_presence(client, lost)
                 await self.set_health(Health.TRANSIENT_DISCONNECT, "connection lost")

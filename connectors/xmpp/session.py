@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import slixmpp
@@ -32,14 +33,14 @@ def make_client(jid: str, password: str, *, tls: Literal["starttls", "direct", "
     client.enable_starttls = tls == "starttls"
     client.enable_direct_tls = tls == "direct"
     if ca_file:
-        client.ca_certs = ca_file
+        client.ca_certs = Path(ca_file)
     for plugin in plugins:
         client.register_plugin(plugin)
     if tls == "none":
         mechanisms = client.plugin["feature_mechanisms"]
         mechanisms.unencrypted_plain = True
         mechanisms.unencrypted_scram = True
-    client.auto_reconnect = False
+    client.auto_reconnect = False  # type: ignore[attr-defined]  # (set on the instance; not in its stubs)
     return client
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from cti.api import schemas as s
 from cti.api.context import services
 from cti.api.framework import Api, Call
@@ -28,7 +30,7 @@ async def create(call: Call) -> dict[str, Any]:
            query=s.AgentsQuery, response=s.list_of(s.AgentOut))
 async def list_agents(call: Call) -> dict[str, Any]:
     q = call.query
-    filters = [agents.c.deleted.is_(False)]
+    filters: list[sa.ColumnElement[bool]] = [agents.c.deleted.is_(False)]
     if q.state:
         filters.append(agents.c.state == q.state)
     if call.actor.is_agent:

@@ -91,7 +91,12 @@ async def get_case(call: Call) -> dict[str, Any]:
 async def patch_case(call: Call) -> dict[str, Any]:
     case_id, fields = call.path("id"), call.body.model_dump(exclude_none=True)
     db = services(call.request).db
-    await db.read(lambda c: (get_row(c, models.cases, case_id, "case"), require_case_access(c, call.actor, case_id)))
+
+    def check(c: Any) -> None:
+        get_row(c, models.cases, case_id, "case")
+        require_case_access(c, call.actor, case_id)
+
+    await db.read(check)
     return render.case(await db.write(lambda tx: update_case(tx, case_id, fields)))
 
 

@@ -24,7 +24,7 @@ def page(conn: Connection, table: sa.Table, filters: list[Any], *, limit: int, a
     query = sa.select(table).where(*filters)
     if after:
         query = query.where(table.c.id > after)
-    rows = conn.execute(query.order_by(table.c.id).limit(limit + 1)).all()
+    rows = list(conn.execute(query.order_by(table.c.id).limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].id if more and rows else None)

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Preference = Literal["affinity", "skill_level", "rating", "longest_idle", "least_busy"]
+DEFAULT_PREFERENCES: tuple[Preference, ...] = ("affinity", "skill_level", "longest_idle")
 
 # Which capacity bucket a channel draws from. Channels not listed count as "chat".
 DEFAULT_CHANNEL_CLASSES: dict[str, str] = {
@@ -83,7 +84,7 @@ class RoutingPolicy(_Strict):
         default_factory=lambda: {"voice": 1, "chat": 3, "email": 5, "social": 5}
     )
     channel_classes: dict[str, str] = Field(default_factory=dict)
-    prefer: list[Preference] = Field(default_factory=lambda: ["affinity", "skill_level", "longest_idle"])
+    prefer: list[Preference] = Field(default_factory=lambda: list(DEFAULT_PREFERENCES))
     queues: list[QueueSpec] = Field(default_factory=lambda: [QueueSpec(name="default")])
     rules: list[RuleSpec] = Field(default_factory=list)
 

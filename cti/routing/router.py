@@ -174,7 +174,8 @@ class Router:
 
         agents, live, cases = await self.db.read(read)
         policy = self.policies.current
-        self.agents.clear(), self.waiting.clear(), self._order.clear(), self.assigned.clear(), self.offers.clear()
+        for held in (self.agents, self.waiting, self._order, self.assigned, self.offers):
+            held.clear()
         self._waiting_classes.clear()
         for row in agents:
             self.agents[row.id] = AgentView(

@@ -9,7 +9,7 @@ and integrators need no extra read).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -76,8 +76,8 @@ def occupied_load(conn: Connection, agent_id: str, policy: RoutingPolicy) -> dic
     ).all()
     load: dict[str, int] = {}
     for channel, count in rows:
-        cls = policy.channel_class(channel)
-        load[cls] = load.get(cls, 0) + count
+        cls = policy.channel_class(str(channel))
+        load[cls] = load.get(cls, 0) + cast(int, count)
     return load
 
 

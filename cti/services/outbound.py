@@ -122,8 +122,7 @@ def _thread_facts(tx: Tx, interaction: Record) -> dict[str, Any]:
     earlier = tx.conn.execute(
         sa.select(M.c.external_id, M.c.direction).where(M.c.interaction_id == interaction["id"],
                                                         M.c.external_id.is_not(None))
-        .order_by(M.c.created_at.desc()).limit(20)).all()
-    earlier.reverse()
+        .order_by(M.c.created_at.desc()).limit(20)).all()[::-1]
     inbound = [m.external_id for m in earlier if m.direction == "inbound"]
     subject = tx.conn.execute(sa.select(models.cases.c.subject).where(models.cases.c.id == interaction["case_id"])
                               ).scalar()

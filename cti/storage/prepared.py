@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
@@ -23,7 +23,7 @@ class _Plan:
     __slots__ = ("converted", "defaults", "keys", "make_row", "processors", "row_type", "sql")
 
     def __init__(self, statement: ClauseElement, conn: Connection) -> None:
-        compiled = statement.compile(dialect=conn.dialect)
+        compiled: Any = statement.compile(dialect=conn.dialect)  # (its private parts are read below)
         self.sql = str(compiled)
         self.keys: list[str] = list(compiled.positiontup or [])
         self.defaults: dict[str, Any] = dict(compiled.params)  # literal binds such as LIMIT 1
@@ -31,7 +31,7 @@ class _Plan:
         self.processors: list[Callable[[Any], Any] | None] = [binds.get(k) for k in self.keys]
         columns = getattr(statement, "selected_columns", None)
         names = [str(c.key) for c in columns] if columns is not None else None
-        self.row_type = namedtuple("Row", names, rename=True) if names is not None else None  # type: ignore[misc]
+        self.row_type: Any = cast(Any, namedtuple("Row", names, rename=True)) if names is not None else None
         dialect = conn.dialect
         results = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in (columns or [])]
         # Only the columns whose type converts (JSON, bool) are touched; the rest are taken as sqlite3 gave them.
@@ -101,7 +101,7 @@ class Prepared:
     def execute(self, statement: ClauseElement, params: Mapping[str, Any] | None = None) -> Any:
         """Run one statement; selects return Result rows with attribute access."""
         if not self.fast:
-            return self.conn.execute(statement, dict(params or {}))
+            return self.conn.execute(statement, dict(params or {}))  # type: ignore[call-overload]
         plan = self._plan(statement)
         assert self._cursor is not None
         self._cursor.execute(plan.sql, plan.bind(params or {}))
@@ -112,7 +112,7 @@ class Prepared:
     def execute_many(self, statement: ClauseElement, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run one statement for many parameter sets."""
         if not self.fast:
-            self.conn.execute(statement, [dict(r) for r in rows])
+            self.conn.execute(statement, [dict(r) for r in rows])  # type: ignore[call-overload]
             return
         plan = self._plan(statement)
         assert self._cursor is not None

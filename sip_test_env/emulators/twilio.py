@@ -14,8 +14,8 @@ caller, so the caller's audio is real); ``GET /_control/messages`` lists SMS sen
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import logging
 import time
 from email.utils import formatdate
 from typing import Any
@@ -25,11 +25,15 @@ from aiohttp import web
 from connectors.sip.call import CallManager
 from connectors.sip.endpoint import SipEndpoint
 from connectors.sip.register import Account
+from connectors.tasks import TaskSet
 from sip_test_env.emulators.base import Emulator
 from sip_test_env.emulators.twiml_engine import CallEngine, EmulatedCall, sid, twilio_signature
 
 API = "/2010-04-01/Accounts/{account}"
 __all__ = ["TwilioEmulator", "twilio_signature"]
+
+
+log = logging.getLogger(__name__)
 
 
 class TwilioEmulator(CallEngine, Emulator):
@@ -44,7 +48,7 @@ class TwilioEmulator(CallEngine, Emulator):
         self.messages: list[dict[str, Any]] = []
         self.calls_by_sid: dict[str, EmulatedCall] = {}
         self.manager: CallManager | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log)
         base = API.format(account="{account}")
         r = self.app.router
         r.add_get(base + ".json", self.fetch_account)
@@ -70,17 +74,13 @@ class TwilioEmulator(CallEngine, Emulator):
     async def stop(self) -> None:
         for call in list(self.calls_by_sid.values()):
             await self._finish(call, "completed")
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         if self.manager is not None:
             self.manager.endpoint.close()
         await super().stop()
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     def error_body(self, status: int) -> dict[str, Any]:
         return {"code": 20429 if status == 429 else 20500, "message": f"injected {status}",

@@ -21,7 +21,7 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from email.utils import formatdate
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -70,6 +70,12 @@ class CallEngine:
     status_url: str
     account_sid: str
     auth_token: str
+
+    if TYPE_CHECKING:  # provided by the host class (the emulator)
+        async def deliver(self, body: bytes, headers: dict[str, str], *, url: str | None = None,
+                          method: str = "POST") -> tuple[int, str]: ...
+
+        def _spawn(self, coro: Any) -> None: ...
 
     # ---- signed requests to the application ------------------------------------------------------
     async def signed(self, url: str, params: dict[str, str]) -> tuple[int, str]:
