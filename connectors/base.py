@@ -19,7 +19,7 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
@@ -298,7 +298,7 @@ class Core(Protocol):
         ...
 
     async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str,
-                        direction: str = "received") -> None:
+                        direction: Literal["received", "sent"] = "received") -> None:
         """Keys pressed on a leg, or sent to it (``direction`` "sent"): call.dtmf."""
         ...
 

@@ -28,14 +28,14 @@ class VoiceControl:
     async def send_dtmf(self, interaction_id: str, digits: str, *, actor: Actor) -> None:
         """Have the digits played to the customer (RFC 4733) on a connected call."""
         await self.db.write(lambda tx: calls.request_call_command(
-            tx, interaction_id, "dtmf", {"digits": digits.upper()}, actor=actor))
+            tx, interaction_id, {"action": "dtmf", "digits": digits.upper()}, actor=actor))
 
     async def transfer_to_number(self, interaction_id: str, number: str, *, actor: Actor) -> str:
         """Blind transfer out: the server rings the number and, once it answers, connects the
         caller to it and releases the agent. Returns the normalized number or SIP URI."""
         target = target_of(number)
         await self.db.write(lambda tx: calls.request_call_command(
-            tx, interaction_id, "transfer", {"to": target}, actor=actor))
+            tx, interaction_id, {"action": "transfer", "to": target}, actor=actor))
         return target
 
 

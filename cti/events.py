@@ -10,7 +10,10 @@ import functools
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from cti.event_payloads import EventPayload
 
 
 class EventType(StrEnum):
@@ -59,7 +62,8 @@ class EventType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One event. ``seq`` is 0 until the event log assigns it at commit."""
+    """One event. ``seq`` is 0 until the event log assigns it at commit. ``data`` is one of the
+    payloads of ``cti/event_payloads.py`` (``PAYLOADS`` says which for each type)."""
 
     type: EventType
     ts: float
@@ -75,7 +79,7 @@ class Event:
         cls,
         type: EventType,
         *,
-        data: dict[str, Any] | None = None,
+        data: EventPayload | None = None,
         case_id: str | None = None,
         interaction_id: str | None = None,
         agent_id: str | None = None,
@@ -86,7 +90,7 @@ class Event:
         return cls(
             type=type,
             ts=time.time() if ts is None else ts,
-            data=data or {},
+            data=cast(dict[str, Any], data) if data is not None else {},
             case_id=case_id,
             interaction_id=interaction_id,
             agent_id=agent_id,

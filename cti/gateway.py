@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from cti import models
 from cti.bus import EventBus, EventFilter, Subscription
 from cti.channels import ChannelInfo
 from cti.errors import InvalidInput
+from cti.event_payloads import ChatState
 from cti.events import Event, EventType
 from cti.hooks import CallHooks
 from cti.routing.live_policy import PolicyHolder
@@ -49,6 +50,7 @@ def _save_setting(tx: Tx, key: str, value: Any) -> None:
 NOT_ROUTED = Received("", "", "", created=False)  # kept as an unrouted or noise mention (cti/social)
 
 
+CHAT_STATES = frozenset(get_args(ChatState))
 CALL_UPDATE_TYPES = [kind.value for kind in CallUpdateKind]
 
 
@@ -194,12 +196,15 @@ class CoreGateway:
                        I.c.state.in_(("queued", "offered", "active", "held")))
                 .order_by(I.c.created_at.desc()).limit(1)).first()
 
+        if state not in CHAT_STATES:
+            return  # not a state the desktop shows
         row = await self.db.read(live_interaction)
         if row is None:
             return  # nobody is looking at a conversation with this sender
         event = Event.make(EventType.MESSAGE_CHAT_STATE, case_id=row.case_id, interaction_id=row.id,
                            agent_id=row.agent_id, queue=row.queue,
-                           data={"state": state, "from": {"kind": sender_kind, "value": sender}, "channel": channel})
+                           data={"state": cast(ChatState, state), "from": {"kind": sender_kind, "value": sender},
+                                 "channel": channel})
         await self.db.write(lambda tx: tx.emit(event))
 
     # ---- voice ----------------------------------------------------------------------------
@@ -224,7 +229,7 @@ class CoreGateway:
         await self.db.write(lambda tx: calls.agent_missed(tx, interaction_id, agent_id=agent_id, policy=policy))
 
     async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str,
-                        direction: str = "received") -> None:
+                        direction: Literal["received", "sent"] = "received") -> None:
         await self.db.write(lambda tx: calls.call_dtmf(tx, interaction_id, call_id=call_id, digits=digits, leg=leg,
                                                        direction=direction))
 

@@ -14,13 +14,14 @@ link, callbacks per number per hour, callbacks per client (a keyed hash of the a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cti import models
 from cti.errors import Gone, RateLimited
+from cti.event_payloads import CallbackExtras
 from cti.events import Event, EventType, iso
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
@@ -54,7 +55,7 @@ def render_callback(row: Any, *, full_number: bool = True) -> dict[str, Any]:
     return body
 
 
-def callback_event(event_type: EventType, row: Any, now: float, **extra: Any) -> Event:
+def callback_event(event_type: EventType, row: Any, now: float, **extra: Unpack[CallbackExtras]) -> Event:
     """A callback.* event on the case (and the attempt's interaction, once there is one)."""
     return Event.make(event_type, case_id=row.case_id, interaction_id=row.interaction_id or row.source_interaction_id,
                       agent_id=row.agent_id, ts=now,

@@ -9,7 +9,7 @@ recorded (``opened_at`` and ``pivot.opened``, with no personal data) for the piv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from cti import models
 from cti.channels import ChannelInfo, VoiceReach
 from cti.errors import Forbidden, InvalidInput, Unprocessable
+from cti.event_payloads import PivotExtras, PivotPayload
 from cti.events import Event, EventType, iso
 from cti.ids import new_id
 from cti.services import render
@@ -69,9 +70,9 @@ def render_link(row: Any, now: float, *, url: str | None = None) -> dict[str, An
     return body
 
 
-def link_event(event_type: EventType, row: Any, now: float, **extra: Any) -> Event:
+def link_event(event_type: EventType, row: Any, now: float, **extra: Unpack[PivotExtras]) -> Event:
     """A pivot.* event: on the case and the source interaction, for the link's agent."""
-    data = {"pivot_link": render_link(row, now), "channel": row.channel, **extra}
+    data: PivotPayload = {"pivot_link": render_link(row, now), "channel": row.channel, **extra}
     return Event.make(event_type, case_id=row.case_id, interaction_id=row.source_interaction_id,
                       agent_id=row.agent_id, data=data, ts=now)
 

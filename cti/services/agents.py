@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 
 from cti import models
 from cti.errors import Conflict
+from cti.event_payloads import AgentExtras
 from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.services import render
@@ -20,7 +21,7 @@ A = models.agents
 PRESENCE_STATES = ("available", "away", "offline")
 
 
-def _agent_event(event_type: EventType, row: Record, **extra: Any) -> Event:
+def _agent_event(event_type: EventType, row: Record, **extra: Unpack[AgentExtras]) -> Event:
     return Event.make(event_type, agent_id=row["id"], data={"agent": render.agent(row), **extra})
 
 

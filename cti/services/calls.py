@@ -9,12 +9,13 @@ SIP Call-ID (or the provider's call id) as ``data.call_id``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from cti import models
 from cti.errors import Conflict, Forbidden, Unprocessable
+from cti.event_payloads import CallCommand, CallPayload
 from cti.events import Event, EventType
 from cti.hooks import CallHooks
 from cti.ids import new_id
@@ -80,22 +81,21 @@ def agent_missed(tx: Tx, interaction_id: str, *, agent_id: str, policy: RoutingP
 
 
 def call_dtmf(tx: Tx, interaction_id: str, *, call_id: str, digits: str, leg: str,
-              direction: str = "received") -> None:
+              direction: Literal["received", "sent"] = "received") -> None:
     """Keys pressed on a call (RFC 4733 or SIP INFO), or sent by the server on the agent's
     behalf (``direction`` "sent"): call.dtmf."""
     call_event(tx, interaction_id, EventType.CALL_DTMF, {"call_id": call_id, "digits": digits, "leg": leg,
                                                          "direction": direction})
 
 
-def call_event(tx: Tx, interaction_id: str, event_type: EventType, data: dict[str, Any]) -> None:
+def call_event(tx: Tx, interaction_id: str, event_type: EventType, data: CallPayload) -> None:
     """A call event on the interaction (its case, agent and queue)."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
     tx.emit(Event.make(event_type, case_id=row["case_id"], interaction_id=interaction_id,
                        agent_id=row["agent_id"], queue=row["queue"], data=data))
 
 
-def request_call_command(tx: Tx, interaction_id: str, action: str, data: dict[str, Any], *,
-                         actor: Actor) -> None:
+def request_call_command(tx: Tx, interaction_id: str, command: CallCommand, *, actor: Actor) -> None:
     """``call.command``: the connector carrying the call (on whichever node holds it) acts on it.
     Only a connected call (active or held) takes commands, and an agent only on their own call."""
     row = fetch_one(tx.conn, I, interaction_id, what="interaction")
@@ -108,7 +108,7 @@ def request_call_command(tx: Tx, interaction_id: str, action: str, data: dict[st
                        details={"state": row["state"]})
     tx.emit(Event.make(EventType.CALL_COMMAND, case_id=row["case_id"], interaction_id=interaction_id,
                        agent_id=row["agent_id"], queue=row["queue"],
-                       data={"action": action, **data, "by": actor.agent_id or actor.role.value}))
+                       data={**command, "by": actor.agent_id or actor.role.value}))
 
 
 def call_hold(tx: Tx, interaction_id: str, *, held: bool, policy: RoutingPolicy) -> None:
@@ -145,10 +145,12 @@ def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at
         row = apply_command(tx, interaction_id, Command.ABANDON, actor=SYSTEM, policy=policy)
     elif state in (State.ACTIVE, State.HELD):
         row = apply_command(tx, interaction_id, Command.END, actor=SYSTEM, policy=policy)
+    ended: CallPayload = {"call_id": call_id, "by": by, "duration": round(tx.now - started_at, 3)}
+    if outcome:
+        ended["outcome"] = outcome
     tx.emit(Event.make(EventType.CALL_ENDED, case_id=row["case_id"], interaction_id=interaction_id,
                        agent_id=row["agent_id"], queue=row["queue"],
-                       data={"call_id": call_id, "by": by, "duration": round(tx.now - started_at, 3),
-                             **({"outcome": outcome} if outcome else {})}))
+                       data=ended))
     if hooks.listeners:
         hooks.call_ended(tx, Record(row), outcome=outcome, policy=policy)
         row = fetch_one(tx.conn, I, interaction_id, what="interaction")  # (a listener may have moved it on)

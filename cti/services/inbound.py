@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from cti import models
+from cti.event_payloads import MessagePayload
 from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
@@ -130,7 +131,7 @@ def ingest(tx: Tx, item: InboundItem, policy: RoutingPolicy) -> InboundResult:
     )
     tx.sql.execute(_insert_message, message)
     body = render.message(message)
-    data: dict[str, Any] = {"message": body, "from": {"kind": item.from_kind, "value": item.from_value}}
+    data: MessagePayload = {"message": body, "from": {"kind": item.from_kind, "value": item.from_value}}
     if item.metadata:
         data["metadata"] = item.metadata
     tx.emit(Event.make(EventType.MESSAGE_RECEIVED, case_id=case_id, interaction_id=interaction_id,

@@ -9,13 +9,14 @@ and integrators need no extra read).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cti import models
 from cti.errors import Conflict, Forbidden, InvalidInput
+from cti.event_payloads import InteractionExtras, InteractionPayload
 from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
@@ -47,10 +48,9 @@ class CommandParams:
 
 
 def interaction_event(event_type: EventType, row: Record, *, agent_id: str | None = None,
-                      **extra: Any) -> Event:
+                      **extra: Unpack[InteractionExtras]) -> Event:
     """An interaction.* event with a snapshot of the interaction."""
-    data: dict[str, Any] = {"interaction": render.interaction(row)}
-    data.update(extra)
+    data: InteractionPayload = {"interaction": render.interaction(row), **extra}
     return Event.make(event_type, case_id=row["case_id"], interaction_id=row["id"],
                       agent_id=agent_id if agent_id is not None else row["agent_id"], queue=row["queue"],
                       data=data)
@@ -112,7 +112,7 @@ def apply_command(tx: Tx, interaction_id: str, command: Command, *, actor: Actor
     new_state, event_type = transition(command, row["state"])
     previous_agent = row["agent_id"]
     changes: dict[str, Any] = {"state": new_state.value, "updated_at": now}
-    extra: dict[str, Any] = {}
+    extra: InteractionExtras = {}
     event_agent: str | None = None
 
     if command is Command.ENQUEUE:
@@ -139,7 +139,7 @@ def apply_command(tx: Tx, interaction_id: str, command: Command, *, actor: Actor
         if policy.queue(queue or "") is None:
             raise InvalidInput(f"unknown queue {queue!r}", code="unknown_queue", details={"queue": "unknown"})
         changes.update(agent_id=None, queue=queue, queued_at=now, offered_at=None, routing={})
-        extra.update(to={"queue": queue}, previous_agent_id=previous_agent)
+        extra["to"], extra["previous_agent_id"] = {"queue": queue}, previous_agent
         event_agent = previous_agent
     elif command is Command.TRANSFER_TO_AGENT:
         assert p.agent_id is not None
@@ -147,7 +147,7 @@ def apply_command(tx: Tx, interaction_id: str, command: Command, *, actor: Actor
         changes.update(agent_id=p.agent_id, offered_at=now,
                        offer_expires_at=now + (p.offer_timeout or policy.offer_timeout),
                        routing={"rule": "transfer", "agent_id": p.agent_id, "reasons": ["transferred by agent"]})
-        extra.update(to={"agent_id": p.agent_id}, previous_agent_id=previous_agent)
+        extra["to"], extra["previous_agent_id"] = {"agent_id": p.agent_id}, previous_agent
     elif command is Command.END:
         changes.update(ended_at=now)
     elif command is Command.WRAPUP:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from cti import models
 from cti.channels import ChannelInfo
 from cti.errors import Conflict, Forbidden, InvalidInput, Unprocessable
+from cti.event_payloads import DeliveryFacts
 from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.services import render
@@ -197,14 +198,15 @@ def _finish_message(tx: Tx, message_id: str, *, status: str, external_id: str | 
     _emit_message(tx, EventType.MESSAGE_SENT if status == "sent" else EventType.MESSAGE_FAILED, message)
 
 
-def _emit_message(tx: Tx, event_type: EventType, message: Record, **extra: Any) -> None:
+def _emit_message(tx: Tx, event_type: EventType, message: Record, *, delivery: DeliveryFacts | None = None) -> None:
     """An event about an outbound message, to its agent (or the interaction's) and queue."""
     interaction = tx.conn.execute(sa.select(I.c.agent_id, I.c.queue).where(I.c.id == message["interaction_id"])).first()
     tx.emit(Event.make(
         event_type, case_id=message["case_id"], interaction_id=message["interaction_id"],
         agent_id=message["agent_id"] or (interaction.agent_id if interaction else None),
         queue=interaction.queue if interaction else None,
-        data={"message": render.message(message), **extra},
+        data={"message": render.message(message), "delivery": delivery} if delivery else
+             {"message": render.message(message)},
     ))
 
 

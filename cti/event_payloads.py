@@ -1,0 +1,198 @@
+"""What each event's ``data`` holds: one TypedDict per family of the catalogue (``cti/events.py``).
+
+``Event.make`` takes one of these, so mypy checks every place that builds an event: a missing
+required key or a misspelt one is a type error, not a surprise in a client. ``PAYLOADS`` says
+which shape each event type carries; the OpenAPI document's ``Event.<type>`` schemas are
+generated from the same classes (``cti/api/event_docs.py``), so the document cannot drift from
+what the server sends. Snapshots (``interaction``, ``message``, ``case``, ``agent``) are the
+API's own resources as the matching GET answers them.
+"""
+
+from __future__ import annotations
+
+from typing import (
+    Any,
+    Literal,
+    Required,  # (pydantic reads these on Python 3.11)
+)
+
+from typing_extensions import TypedDict
+
+from cti.events import EventType
+
+Snapshot = dict[str, Any]  # a resource as its GET route answers it
+
+
+class Party(TypedDict):
+    """Who: an identity (``kind``: phone, email, sip, browser...) and its value."""
+
+    kind: str
+    value: str
+
+
+class TransferTarget(TypedDict, total=False):
+    """Where a transfer went: a queue or an agent."""
+
+    queue: str
+    agent_id: str
+
+
+class InteractionExtras(TypedDict, total=False):
+    """What some interaction.* events add to the snapshot."""
+
+    reason: str  # rejected (timeout, rejected), abandoned (customer_left...)
+    to: TransferTarget  # transferred
+    previous_agent_id: str | None  # transferred
+
+
+class InteractionPayload(InteractionExtras, total=False):
+    """interaction.*: the interaction after the change."""
+
+    interaction: Required[Snapshot]
+
+
+class DeliveryFacts(TypedDict):
+    """message.retrying: how delivery is going."""
+
+    attempts: int
+    error: str
+    retry_at: str | None
+
+
+MessagePayload = TypedDict("MessagePayload", {
+    "message": Required[Snapshot],
+    "from": Party,  # received: the sender
+    "metadata": dict[str, Any],  # received: what the network said about it (mention, followers...)
+    "delivery": DeliveryFacts,  # retrying
+}, total=False)
+MessagePayload.__doc__ = """message.received|queued|retrying|sent|failed: the message."""
+
+
+ChatState = Literal["composing", "paused", "active", "inactive", "gone"]  # XEP-0085's states
+ChatStatePayload = TypedDict("ChatStatePayload", {
+    "state": ChatState,
+    "from": Party,
+    "channel": str,
+})
+ChatStatePayload.__doc__ = """message.chat_state: the customer is typing (or stopped)."""
+
+CallPayload = TypedDict("CallPayload", {
+    "call_id": Required[str],
+    "from": Party,  # ringing: the caller
+    "leg": str,  # answered, dtmf: agent or customer
+    "by": str,  # ended: customer, agent, server, transfer_target
+    "duration": float,  # ended: seconds since the call started
+    "outcome": str,  # ended: why a call that never connected ended (no_answer, busy, failed, media_lost...)
+    "digits": str,  # dtmf
+    "direction": Literal["received", "sent"],  # dtmf
+    "to": str,  # transferred, transfer_failed: the number
+    "reason": str,  # transfer_failed
+    "path": str,  # recorded: the WAV file
+    "seconds": float,  # recorded: its length
+}, total=False)
+CallPayload.__doc__ = """call.*: the call's facts (``call_id`` is the SIP Call-ID or the provider's id)."""
+
+
+class CallCommand(TypedDict, total=False):
+    """What the API asks the connector carrying a call to do."""
+
+    action: Required[Literal["dtmf", "transfer"]]
+    digits: str  # dtmf
+    to: str  # transfer: the number
+
+
+class CallCommandPayload(CallCommand, total=False):
+    """call.command: what the API asked the call's connector to do, and who asked."""
+
+    by: Required[str]  # the agent id, or the role that asked
+
+
+class CasePayload(TypedDict, total=False):
+    """case.created|updated: the case."""
+
+    case: Required[Snapshot]
+    changed: list[str]  # updated: the fields that changed
+
+
+class ContactPayload(TypedDict):
+    """contact.created|linked: the contact and the identity it gained."""
+
+    contact_id: str
+    identity: dict[str, Any]
+
+
+class PivotExtras(TypedDict, total=False):
+    """What some pivot.* events add."""
+
+    sent: bool  # created: sent to the customer on the channel
+    reason: str  # expired: expired or revoked
+    voice: bool  # redeemed: for a browser voice session
+    interaction_id: str  # redeemed for voice: the call's interaction
+    callback_id: str  # redeemed for a callback
+
+
+class PivotPayload(PivotExtras, total=False):
+    """pivot.*: the link (never its URL) and the channel it was sent on."""
+
+    pivot_link: Required[Snapshot]
+    channel: Required[str]
+
+
+class CallbackExtras(TypedDict, total=False):
+    """What some callback.* events add."""
+
+    reason: str  # failed, scheduled for a retry: the last attempt's outcome
+    attempt: int  # dialing, connected
+    when: Literal["now", "later", "retry"]  # scheduled
+    since_link_sent: float | None  # connected: seconds since the link was sent
+
+
+class CallbackPayload(CallbackExtras, total=False):
+    """callback.*: the callback (number masked)."""
+
+    callback: Required[Snapshot]
+
+
+class AgentExtras(TypedDict, total=False):
+    """What some agent.* events add."""
+
+    previous: str  # state_changed: the state before
+    created: bool  # updated: the agent was created
+    deleted: bool  # updated: the agent was deleted
+
+
+class AgentPayload(AgentExtras, total=False):
+    """agent.*: the agent."""
+
+    agent: Required[Snapshot]
+
+
+class ConnectorPayload(TypedDict):
+    """connector.health: a connector's link to its network."""
+
+    connector: str
+    health: Literal["starting", "connected", "transient_disconnect", "bad_credentials", "error"]
+    detail: str
+
+
+class RoutingPayload(TypedDict):
+    """routing.updated: the routing policy now in force."""
+
+    policy: dict[str, Any]
+
+
+EventPayload = (InteractionPayload | MessagePayload | ChatStatePayload | CallPayload | CallCommandPayload
+                | CasePayload | ContactPayload | PivotPayload | CallbackPayload | AgentPayload | ConnectorPayload
+                | RoutingPayload)
+
+_FAMILIES: dict[str, type[Any]] = {
+    "interaction": InteractionPayload, "message": MessagePayload, "call": CallPayload, "case": CasePayload,
+    "contact": ContactPayload, "pivot": PivotPayload, "callback": CallbackPayload, "agent": AgentPayload,
+    "connector": ConnectorPayload, "routing": RoutingPayload,
+}
+_SPECIAL: dict[EventType, type[Any]] = {
+    EventType.MESSAGE_CHAT_STATE: ChatStatePayload, EventType.CALL_COMMAND: CallCommandPayload,
+}
+PAYLOADS: dict[EventType, type[Any]] = {
+    event_type: _SPECIAL.get(event_type) or _FAMILIES[event_type.value.split(".", 1)[0]] for event_type in EventType
+}
