@@ -38,7 +38,7 @@ from cti.targets import TargetPolicy
 
 log = logging.getLogger(__name__)
 CURSOR_KEY = "webhooks.cursor"
-O = models.outbox
+OUTBOX = models.outbox
 RETRYABLE = {408, 425, 429}
 
 
@@ -48,10 +48,14 @@ def _read_cursor(conn: Any) -> int | None:
 
 
 def _save_cursor(tx: Tx, seq: int) -> None:
-    S = models.settings
-    if tx.conn.execute(sa.update(S).where(S.c.key == CURSOR_KEY).values(value={"seq": seq}, updated_at=tx.now)
-                       ).rowcount == 0:
-        tx.conn.execute(S.insert().values(key=CURSOR_KEY, value={"seq": seq}, updated_at=tx.now))
+    SETTINGS = models.settings
+    if (
+        tx.conn.execute(
+            sa.update(SETTINGS).where(SETTINGS.c.key == CURSOR_KEY).values(value={"seq": seq}, updated_at=tx.now)
+        ).rowcount
+        == 0
+    ):
+        tx.conn.execute(SETTINGS.insert().values(key=CURSOR_KEY, value={"seq": seq}, updated_at=tx.now))
 
 
 class WebhookFanout:
@@ -100,7 +104,7 @@ class WebhookFanout:
     @staticmethod
     def _enqueue(tx: Tx, items: list[tuple[Event, Any]], seq: int) -> None:
         if items:
-            tx.conn.execute(O.insert(), [
+            tx.conn.execute(OUTBOX.insert(), [
                 {"id": new_id("out"), "kind": "webhook", "target": hook.id, "url": hook.url,
                  "payload": event.to_json(), "message_id": None, "state": "pending", "attempts": 0,
                  "next_attempt_at": tx.now, "last_error": None, "created_at": tx.now, "done_at": None}
@@ -166,9 +170,9 @@ class WebhookSender:
 
     async def __call__(self, item: Any) -> Outcome:
         if item.target not in self._secrets or time.monotonic() - self._read_at > 2.0:
-            W = models.webhooks
+            WEBHOOKS = models.webhooks
             rows = await self.db.read(lambda c: c.execute(
-                sa.select(W.c.id, W.c.secret).where(W.c.deleted.is_(False))).all())
+                sa.select(WEBHOOKS.c.id, WEBHOOKS.c.secret).where(WEBHOOKS.c.deleted.is_(False))).all())
             self._secrets = {row.id: row.secret for row in rows}
             self._read_at = time.monotonic()
         if item.target not in self._secrets:
@@ -198,10 +202,12 @@ class OutboxWorker:
         self._unrecorded: dict[str, str | None] = {}  # delivered, not yet recorded: item id -> far end's id
         self._held: dict[str, float] = {}  # item id -> not before (monotonic): a failed attempt not recorded
         self._limit = asyncio.Semaphore(concurrency)
-        due = sa.select(O).where(O.c.state == "pending", O.c.kind == kind, O.c.next_attempt_at <= sa.bindparam("now"))
+        due = sa.select(OUTBOX).where(
+            OUTBOX.c.state == "pending", OUTBOX.c.kind == kind, OUTBOX.c.next_attempt_at <= sa.bindparam("now")
+        )
         if target is not None:
-            due = due.where(O.c.target == target)
-        self._due = due.order_by(O.c.next_attempt_at).limit(200)
+            due = due.where(OUTBOX.c.target == target)
+        self._due = due.order_by(OUTBOX.c.next_attempt_at).limit(200)
 
     async def run(self) -> None:
         """Deliver until cancelled."""

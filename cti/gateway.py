@@ -6,8 +6,8 @@ on any node (the webhook routes make one per request)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Literal, cast, get_args
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Literal, TypeVar, cast, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,7 @@ from cti.event_payloads import ChatState
 from cti.events import Event, EventType
 from cti.hooks import CallHooks
 from cti.routing.live_policy import PolicyHolder
+from cti.routing.policy import RoutingPolicy
 from cti.services import calls, outbound
 from cti.services.identities import normalize_identity
 from cti.services.inbound import InboundItem, ingest
@@ -35,7 +36,7 @@ from cti.social.screen import screen
 from cti.social.settings import SocialConfig
 from cti.storage.db import Database, Tx
 
-S, I, ID = models.settings, models.interactions, models.identities
+SETTINGS, INTERACTIONS, IDENTITIES = models.settings, models.interactions, models.identities
 
 
 def _cursor_key(name: str) -> str:
@@ -43,10 +44,16 @@ def _cursor_key(name: str) -> str:
 
 
 def _save_setting(tx: Tx, key: str, value: Any) -> None:
-    if tx.conn.execute(sa.update(S).where(S.c.key == key).values(value=value, updated_at=tx.now)).rowcount == 0:
-        tx.conn.execute(S.insert().values(key=key, value=value, updated_at=tx.now))
+    if (
+        tx.conn.execute(
+            sa.update(SETTINGS).where(SETTINGS.c.key == key).values(value=value, updated_at=tx.now)
+        ).rowcount
+        == 0
+    ):
+        tx.conn.execute(SETTINGS.insert().values(key=key, value=value, updated_at=tx.now))
 
 
+T = TypeVar("T")
 NOT_ROUTED = Received("", "", "", created=False)  # kept as an unrouted or noise mention (cti/social)
 
 
@@ -82,58 +89,47 @@ class CoreGateway:
 
     async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None,
                       acknowledge: bool = False) -> Received:
-        kind, value = message.sender_kind, message.sender.strip()
-        metadata = dict(message.metadata)
-        try:
-            kind, value = normalize_identity(kind, value, field="from")
-        except InvalidInput:
-            metadata["unverified_sender"] = True  # keep the message; the address is stored as given
-        item = InboundItem(
-            channel=self.name, from_kind=kind, from_value=value, text=message.text,
-            external_id=message.external_id, thread_id=message.thread_id, subject=message.subject,
-            name=message.name, metadata=metadata or None, references=message.references,
-            case_hint=message.case_hint, attachments=[a.as_dict() for a in message.attachments] or None)
+        item = self._item(message)
         policy, key = self.policies.current, _cursor_key(self.name)
-        channel = ChannelInfo(self.name, None, "", kind, connector=True)
+        channel = ChannelInfo(self.name, None, "", item.from_kind, connector=True)
 
         def op(tx: Tx) -> Received:
-            screened = screen(tx, item, self.social) if self.social is not None else item
-            if screened is None:
-                return NOT_ROUTED
-            result = ingest(tx, screened, policy)
+            received = self._store(tx, item, policy)
             if cursor is not None:
                 _save_setting(tx, key, cursor)
-            if acknowledge and result.created and result.case_created:
-                outbound.acknowledge(tx, result.interaction_id, channel=channel,
-                                     recipient={"kind": kind, "value": value})
-            return Received(result.message["id"], result.interaction_id, result.case_id, result.created,
-                            result.case_created)
+            if acknowledge and received.created and received.case_created:
+                outbound.acknowledge(tx, received.interaction_id, channel=channel,
+                                     recipient={"kind": item.from_kind, "value": item.from_value})
+            return received
 
-        return await self.db.write(op)
+        return await self._write_retrying_race(op)
 
     async def receive_many(self, messages: list[InboundMessage]) -> list[Received]:
         """Store a webhook's messages in one transaction (idempotent on each external_id)."""
         items = [self._item(m) for m in messages]
         policy = self.policies.current
 
-        def op(tx: Tx) -> list[Received]:
-            out = []
-            for item in items:
-                screened = screen(tx, item, self.social) if self.social is not None else item
-                if screened is None:
-                    out.append(NOT_ROUTED)
-                    continue
-                result = ingest(tx, screened, policy)
-                out.append(Received(result.message["id"], result.interaction_id, result.case_id, result.created,
-                                    result.case_created))
-            return out
+        return await self._write_retrying_race(lambda tx: [self._store(tx, item, policy) for item in items])
 
+    async def _write_retrying_race(self, op: Callable[[Tx], T]) -> T:
+        """Run a storing op; once more when another node stored the same message a moment before
+        (the unique index refused ours; the retry finds theirs and answers as for a duplicate)."""
         try:
             return await self.db.write(op)
-        except IntegrityError:  # another node stored one of them a moment ago: the retry finds it
+        except IntegrityError:
             return await self.db.write(op)
 
+    def _store(self, tx: Tx, item: InboundItem, policy: RoutingPolicy) -> Received:
+        """Screen (public networks) and ingest one item; what the core did with it."""
+        screened = screen(tx, item, self.social) if self.social is not None else item
+        if screened is None:
+            return NOT_ROUTED
+        result = ingest(tx, screened, policy)
+        return Received(result.message["id"], result.interaction_id, result.case_id, result.created,
+                        result.case_created)
+
     def _item(self, message: InboundMessage) -> InboundItem:
+        """The core's item for a connector's message (a sender that is not a valid address is kept as given)."""
         kind, value = message.sender_kind, message.sender.strip()
         metadata = dict(message.metadata)
         try:
@@ -160,9 +156,14 @@ class CoreGateway:
         elif event.kind == "agent_missed" and event.agent_id:
             await self.agent_missed(interaction_id, event.agent_id)
         elif event.kind == "ended":
-            E = models.events
-            already = await self.db.read(lambda c: c.execute(sa.select(E.c.seq).where(
-                E.c.interaction_id == interaction_id, E.c.type == EventType.CALL_ENDED.value).limit(1)).first())
+            EVENTS = models.events
+            already = await self.db.read(
+                lambda c: c.execute(
+                    sa.select(EVENTS.c.seq)
+                    .where(EVENTS.c.interaction_id == interaction_id, EVENTS.c.type == EventType.CALL_ENDED.value)
+                    .limit(1)
+                ).first()
+            )
             if already is not None:
                 return interaction_id  # (a provider reports the end of each leg: the first one counts)
             started = time.time() - (event.duration or 0.0)
@@ -172,7 +173,9 @@ class CoreGateway:
 
     async def load_cursor(self) -> dict[str, Any]:
         key = _cursor_key(self.name)
-        value = await self.db.read(lambda c: c.execute(sa.select(S.c.value).where(S.c.key == key)).scalar())
+        value = await self.db.read(
+            lambda c: c.execute(sa.select(SETTINGS.c.value).where(SETTINGS.c.key == key)).scalar()
+        )
         return dict(value) if value else {}
 
     async def save_cursor(self, cursor: dict[str, Any]) -> None:
@@ -190,11 +193,17 @@ class CoreGateway:
 
         def live_interaction(conn: Any) -> Any:
             return conn.execute(
-                sa.select(I.c.id, I.c.case_id, I.c.agent_id, I.c.queue)
-                .join(ID, ID.c.contact_id == I.c.contact_id)
-                .where(ID.c.kind == sender_kind, ID.c.value == sender, I.c.channel == channel,
-                       I.c.state.in_(("queued", "offered", "active", "held")))
-                .order_by(I.c.created_at.desc()).limit(1)).first()
+                sa.select(INTERACTIONS.c.id, INTERACTIONS.c.case_id, INTERACTIONS.c.agent_id, INTERACTIONS.c.queue)
+                .join(IDENTITIES, IDENTITIES.c.contact_id == INTERACTIONS.c.contact_id)
+                .where(
+                    IDENTITIES.c.kind == sender_kind,
+                    IDENTITIES.c.value == sender,
+                    INTERACTIONS.c.channel == channel,
+                    INTERACTIONS.c.state.in_(("queued", "offered", "active", "held")),
+                )
+                .order_by(INTERACTIONS.c.created_at.desc())
+                .limit(1)
+            ).first()
 
         if state not in CHAT_STATES:
             return  # not a state the desktop shows
@@ -272,6 +281,6 @@ class CoreGateway:
         return CallUpdateFeed(self.bus.subscribe(EventFilter(types=CALL_UPDATE_TYPES)))
 
     async def agents_available(self) -> int:
-        A = models.agents
+        AGENTS = models.agents
         return await self.db.read(lambda c: c.execute(
-            sa.select(sa.func.count()).where(A.c.state == "available", A.c.deleted.is_(False))).scalar() or 0)
+            sa.select(sa.func.count()).where(AGENTS.c.state == "available", AGENTS.c.deleted.is_(False))).scalar() or 0)

@@ -1,24 +1,19 @@
-"""Typed identifiers and their generation.
+"""Identifier generation.
 
-Ids are opaque strings: a short type prefix and a time-ordered, random suffix, so they
-sort by creation time, read well in logs and never collide across nodes.
+Ids are opaque strings: a short type prefix and a time-ordered, random suffix, so they sort by
+creation time, read well in logs and never collide across nodes.
+
+Why there are no ``NewType`` ids: every id reaches the core as a plain string (a URL path, a
+JSON body, a database row, an event), and its check is by shape and ownership where it enters
+(``cti/services/access.py``), not by a static type a caller could cast to. The NewTypes that
+were declared here were never used, so they were removed rather than promised.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import NewType
 
-ContactId = NewType("ContactId", str)
-IdentityId = NewType("IdentityId", str)
-CaseId = NewType("CaseId", str)
-InteractionId = NewType("InteractionId", str)
-MessageId = NewType("MessageId", str)
-AgentId = NewType("AgentId", str)
-TokenId = NewType("TokenId", str)
-WebhookId = NewType("WebhookId", str)
-OutboxId = NewType("OutboxId", str)
 
 def new_id(prefix: str) -> str:
     """Return a new time-ordered unique id such as ``int_18d2c4e5f6a0b1c2d3e4f5a6b7``.

@@ -19,19 +19,22 @@ from cti import models
 from cti.storage.db import Database, Tx
 
 log = logging.getLogger(__name__)
-L = models.leases
+LEASES = models.leases
 
 
 def try_acquire(tx: Tx, name: str, holder: str, ttl: float, url: str | None = None) -> bool:
     """Take or renew the lease when it is free, expired or already ours (``url``: where the other
     nodes reach the holder)."""
-    row = tx.conn.execute(sa.select(L).where(L.c.name == name).with_for_update()).first() \
-        if tx.conn.dialect.name == "postgresql" else tx.conn.execute(sa.select(L).where(L.c.name == name)).first()
+    row = (
+        tx.conn.execute(sa.select(LEASES).where(LEASES.c.name == name).with_for_update()).first()
+        if tx.conn.dialect.name == "postgresql"
+        else tx.conn.execute(sa.select(LEASES).where(LEASES.c.name == name)).first()
+    )
     if row is None:
-        tx.conn.execute(L.insert().values(name=name, holder=holder, expires_at=tx.now + ttl, holder_url=url))
+        tx.conn.execute(LEASES.insert().values(name=name, holder=holder, expires_at=tx.now + ttl, holder_url=url))
         return True
     if row.holder == holder or row.expires_at < tx.now:
-        tx.conn.execute(L.update().where(L.c.name == name).values(holder=holder, expires_at=tx.now + ttl,
+        tx.conn.execute(LEASES.update().where(LEASES.c.name == name).values(holder=holder, expires_at=tx.now + ttl,
                                                                   holder_url=url))
         return True
     return False
@@ -39,7 +42,7 @@ def try_acquire(tx: Tx, name: str, holder: str, ttl: float, url: str | None = No
 
 def release(tx: Tx, name: str, holder: str) -> None:
     """Give the lease up (on orderly shutdown) so another node takes over at once."""
-    tx.conn.execute(L.delete().where(L.c.name == name, L.c.holder == holder))
+    tx.conn.execute(LEASES.delete().where(LEASES.c.name == name, LEASES.c.holder == holder))
 
 
 class LeasedRunner:

@@ -20,7 +20,7 @@ from pivot.links import MintRequest, mint_link, render_link, revoke_link
 from pivot.pages import site
 
 api = Api()
-L, CB, I = models.pivot_links, models.callbacks, models.interactions
+PIVOT_LINKS, CALLBACKS, INTERACTIONS = models.pivot_links, models.callbacks, models.interactions
 
 LINK_DOC = {"type": "object", "required": ["id", "status", "to", "case_id", "expires_at"], "properties": {
     "id": {"type": "string"}, "status": {"enum": ["active", "used", "expired", "revoked"]},
@@ -71,7 +71,7 @@ async def pivot_interaction(call: Call) -> dict[str, Any]:
     settings = site(call.request).settings
 
     def op(tx: Any) -> dict[str, Any]:
-        channel = tx.conn.execute(sa.select(I.c.channel).where(I.c.id == iid)).scalar()
+        channel = tx.conn.execute(sa.select(INTERACTIONS.c.channel).where(INTERACTIONS.c.id == iid)).scalar()
         return mint_link(tx, iid, request, actor=actor, config=settings, public_url=public_url,
                          reach=svc.voice_reach,
                          channel=directory.get(channel) if channel else None)
@@ -83,18 +83,23 @@ async def pivot_interaction(call: Call) -> dict[str, Any]:
            query=PivotLinksQuery, response=_page_of(LINK_DOC))
 async def list_pivot_links(call: Call) -> dict[str, Any]:
     q, now = call.query, time.time()
-    filters = [getattr(L.c, name) == getattr(q, name) for name in ("case_id", "source_interaction_id", "agent_id")
-               if getattr(q, name) is not None]
+    filters = [
+        getattr(PIVOT_LINKS.c, name) == getattr(q, name)
+        for name in ("case_id", "source_interaction_id", "agent_id")
+        if getattr(q, name) is not None
+    ]
     if call.actor.is_agent:
-        filters.append(L.c.agent_id == call.actor.agent_id)
-    rows, nxt = await services(call.request).db.read(lambda c: page(c, L, filters, limit=q.limit, after=q.after))
+        filters.append(PIVOT_LINKS.c.agent_id == call.actor.agent_id)
+    rows, nxt = await services(call.request).db.read(
+        lambda c: page(c, PIVOT_LINKS, filters, limit=q.limit, after=q.after)
+    )
     return {"items": [render_link(r, now) for r in rows], "next": nxt}
 
 
 @api.route("GET", "/api/v1/pivot-links/{id}", summary="Inspect a pivot link", tag="pivot", role=Role.AGENT,
            response=LINK_DOC, errors=(403, 404))
 async def get_pivot_link(call: Call) -> dict[str, Any]:
-    row = await services(call.request).db.read(lambda c: get_row(c, L, call.path("id"), "pivot_link"))
+    row = await services(call.request).db.read(lambda c: get_row(c, PIVOT_LINKS, call.path("id"), "pivot_link"))
     if call.actor.is_agent and row.agent_id != call.actor.agent_id:
         raise Forbidden("this link is not yours", code="not_your_pivot_link")
     return render_link(row, time.time())
@@ -111,18 +116,20 @@ async def revoke_pivot_link(call: Call) -> dict[str, Any]:
            role=Role.AGENT, query=CallbacksQuery, response=_page_of(CALLBACK_DOC))
 async def list_callbacks(call: Call) -> dict[str, Any]:
     q = call.query
-    filters = [getattr(CB.c, name) == getattr(q, name) for name in ("state", "case_id", "agent_id")
+    filters = [getattr(CALLBACKS.c, name) == getattr(q, name) for name in ("state", "case_id", "agent_id")
                if getattr(q, name) is not None]
     if call.actor.is_agent:
-        filters.append(CB.c.agent_id == call.actor.agent_id)
-    rows, nxt = await services(call.request).db.read(lambda c: page(c, CB, filters, limit=q.limit, after=q.after))
+        filters.append(CALLBACKS.c.agent_id == call.actor.agent_id)
+    rows, nxt = await services(call.request).db.read(
+        lambda c: page(c, CALLBACKS, filters, limit=q.limit, after=q.after)
+    )
     return {"items": [render_callback(r) for r in rows], "next": nxt}
 
 
 @api.route("GET", "/api/v1/callbacks/{id}", summary="One callback", tag="pivot", role=Role.AGENT,
            response=CALLBACK_DOC, errors=(403, 404))
 async def get_callback(call: Call) -> dict[str, Any]:
-    row = await services(call.request).db.read(lambda c: get_row(c, CB, call.path("id"), "callback"))
+    row = await services(call.request).db.read(lambda c: get_row(c, CALLBACKS, call.path("id"), "callback"))
     if call.actor.is_agent and row.agent_id != call.actor.agent_id:
         raise Forbidden("this callback is not yours", code="not_your_callback")
     return render_callback(row)

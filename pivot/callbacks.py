@@ -35,7 +35,7 @@ from pivot.links import link_event, link_status
 from pivot.settings import PivotConfig
 from pivot.tokens import mask_number
 
-CB, L, ID = models.callbacks, models.pivot_links, models.identities
+CALLBACKS, PIVOT_LINKS, IDENTITIES = models.callbacks, models.pivot_links, models.identities
 HOUR = 3600.0
 NOT_REACHED = ("no_answer", "busy", "failed", "agent_unreachable")
 
@@ -66,12 +66,12 @@ def request_callback(tx: Tx, link_id: str, *, number: str, due_at: float | None,
                      config: PivotConfig) -> Record:
     """Redeem the link for a callback to ``number`` (already vetted): pivot.redeemed, the phone
     linked to the contact (unverified until the call is answered), callback.scheduled."""
-    link = fetch_one(tx.conn, L, link_id, what="pivot_link", for_update=True)
+    link = fetch_one(tx.conn, PIVOT_LINKS, link_id, what="pivot_link", for_update=True)
     if link_status(Record(link), tx.now) != "active":
         raise Gone("this link can no longer be used", code="pivot_link_gone",
                    details={"status": link_status(Record(link), tx.now)})
     _check_limits(tx, link_id, number, client, config)
-    update_row(tx.conn, L, link, {"uses": link["uses"] + 1, "redeemed_at": tx.now})
+    update_row(tx.conn, PIVOT_LINKS, link, {"uses": link["uses"] + 1, "redeemed_at": tx.now})
     _link_phone(tx, link["contact_id"], number)
     callback = Record(
         id=new_id("cbk"), pivot_link_id=link_id, case_id=link["case_id"], contact_id=link["contact_id"],
@@ -80,7 +80,7 @@ def request_callback(tx: Tx, link_id: str, *, number: str, due_at: float | None,
         max_attempts=1 + len(config.retry_seconds), interaction_id=None, last_outcome=None, history=[],
         notify=None, link_sent_at=link["created_at"], connected_at=None, created_at=tx.now, updated_at=tx.now,
     )
-    tx.conn.execute(CB.insert(), callback)
+    tx.conn.execute(CALLBACKS.insert(), callback)
     tx.emit(link_event(EventType.PIVOT_REDEEMED, link, tx.now, callback_id=callback["id"]))
     tx.emit(callback_event(EventType.CALLBACK_SCHEDULED, callback, tx.now, when="now" if due_at is None else "later"))
     return callback
@@ -88,16 +88,24 @@ def request_callback(tx: Tx, link_id: str, *, number: str, due_at: float | None,
 
 def _check_limits(tx: Tx, link_id: str, number: str, client: str | None, config: PivotConfig) -> None:
     conn, since = tx.conn, tx.now - HOUR
-    per_link = conn.execute(sa.select(sa.func.count()).where(CB.c.pivot_link_id == link_id)).scalar() or 0
+    per_link = conn.execute(sa.select(sa.func.count()).where(CALLBACKS.c.pivot_link_id == link_id)).scalar() or 0
     if per_link >= config.callbacks_per_link:
         raise Gone("this link has been used for all the callbacks it allows", code="pivot_link_gone",
                    details={"status": "used"})
-    checks = [(CB.c.number == number, config.callbacks_per_number_per_hour, "number")]
+    checks = [(CALLBACKS.c.number == number, config.callbacks_per_number_per_hour, "number")]
     if client:
-        checks.append((CB.c.client_key == client, config.callbacks_per_client_per_hour, "client"))
+        checks.append((CALLBACKS.c.client_key == client, config.callbacks_per_client_per_hour, "client"))
     for condition, limit, what in checks:
-        rows: Sequence[float] = conn.execute(sa.select(CB.c.created_at).where(condition, CB.c.created_at > since)
-                            .order_by(CB.c.created_at).limit(limit)).scalars().all()
+        rows: Sequence[float] = (
+            conn.execute(
+                sa.select(CALLBACKS.c.created_at)
+                .where(condition, CALLBACKS.c.created_at > since)
+                .order_by(CALLBACKS.c.created_at)
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
         if len(rows) >= limit:
             retry_after = max(1, int(rows[0] + HOUR - tx.now) + 1)
             raise RateLimited(f"too many callbacks for this {what} in the last hour", code="callback_rate_limited",
@@ -106,7 +114,9 @@ def _check_limits(tx: Tx, link_id: str, number: str, client: str | None, config:
 
 def _link_phone(tx: Tx, contact_id: str, number: str) -> None:
     """The link holder claims the number for the contact; another contact's number stays theirs."""
-    owner = tx.conn.execute(sa.select(ID.c.contact_id).where(ID.c.kind == "phone", ID.c.value == number)).scalar()
+    owner = tx.conn.execute(
+        sa.select(IDENTITIES.c.contact_id).where(IDENTITIES.c.kind == "phone", IDENTITIES.c.value == number)
+    ).scalar()
     if owner is None:
         link_identity(tx, contact_id, "phone", number, verified=False)
 
@@ -114,7 +124,12 @@ def _link_phone(tx: Tx, contact_id: str, number: str) -> None:
 def due_callbacks(tx: Tx, *, limit: int = 50) -> list[Record]:
     """Claim the callbacks whose time has come. On PostgreSQL the rows are locked with SKIP LOCKED,
     so two nodes never claim one; the state change in the same transaction makes the claim stick."""
-    query = sa.select(CB).where(CB.c.state == "scheduled", CB.c.due_at <= tx.now).order_by(CB.c.due_at).limit(limit)
+    query = (
+        sa.select(CALLBACKS)
+        .where(CALLBACKS.c.state == "scheduled", CALLBACKS.c.due_at <= tx.now)
+        .order_by(CALLBACKS.c.due_at)
+        .limit(limit)
+    )
     if tx.conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return [Record(row._mapping) for row in tx.conn.execute(query).all()]
@@ -122,7 +137,7 @@ def due_callbacks(tx: Tx, *, limit: int = 50) -> list[Record]:
 
 def start_attempt(tx: Tx, callback: Record, *, config: PivotConfig, policy: RoutingPolicy) -> Record:
     """One attempt: a voice interaction on the case, queued, preferring the link's agent for a while."""
-    done = tx.conn.execute(CB.update().where(CB.c.id == callback["id"], CB.c.state == "scheduled")
+    done = tx.conn.execute(CALLBACKS.update().where(CALLBACKS.c.id == callback["id"], CALLBACKS.c.state == "scheduled")
                            .values(state="routing"))
     if not done.rowcount:  # (claimed elsewhere a moment ago)
         return callback
@@ -136,7 +151,7 @@ def start_attempt(tx: Tx, callback: Record, *, config: PivotConfig, policy: Rout
     )
     callback.update(state="routing", interaction_id=interaction["id"], attempts=callback["attempts"] + 1,
                     updated_at=tx.now)
-    update_row(tx.conn, CB, callback, {"interaction_id": interaction["id"], "attempts": callback["attempts"],
+    update_row(tx.conn, CALLBACKS, callback, {"interaction_id": interaction["id"], "attempts": callback["attempts"],
                                         "updated_at": tx.now})
     return callback
 
@@ -170,7 +185,7 @@ class CallbackOutcomes:
 
 def callback_for(conn: Any, interaction_id: str) -> Record | None:
     """The callback this voice interaction is an attempt of, if any."""
-    row = conn.execute(sa.select(CB).where(CB.c.interaction_id == interaction_id)).first()
+    row = conn.execute(sa.select(CALLBACKS).where(CALLBACKS.c.interaction_id == interaction_id)).first()
     return Record(row._mapping) if row else None
 
 
@@ -180,12 +195,19 @@ def on_leg_answered(tx: Tx, interaction_id: str, leg: str) -> None:
     if callback is None:
         return
     if leg == "agent" and callback["state"] == "routing":
-        update_row(tx.conn, CB, callback, {"state": "dialing", "updated_at": tx.now})
+        update_row(tx.conn, CALLBACKS, callback, {"state": "dialing", "updated_at": tx.now})
         tx.emit(callback_event(EventType.CALLBACK_DIALING, callback, tx.now, attempt=callback["attempts"]))
     elif leg == "customer" and callback["state"] in ("routing", "dialing"):
-        update_row(tx.conn, CB, callback, {"state": "connected", "connected_at": tx.now, "updated_at": tx.now})
-        tx.conn.execute(ID.update().where(ID.c.kind == "phone", ID.c.value == callback["number"],
-                                          ID.c.contact_id == callback["contact_id"]).values(verified=True))
+        update_row(tx.conn, CALLBACKS, callback, {"state": "connected", "connected_at": tx.now, "updated_at": tx.now})
+        tx.conn.execute(
+            IDENTITIES.update()
+            .where(
+                IDENTITIES.c.kind == "phone",
+                IDENTITIES.c.value == callback["number"],
+                IDENTITIES.c.contact_id == callback["contact_id"],
+            )
+            .values(verified=True)
+        )
         since = tx.now - callback["link_sent_at"] if callback["link_sent_at"] else None
         tx.emit(callback_event(EventType.CALLBACK_CONNECTED, callback, tx.now, attempt=callback["attempts"],
                                since_link_sent=round(since, 3) if since is not None else None))
@@ -198,7 +220,7 @@ def on_call_ended(tx: Tx, interaction_id: str, *, outcome: str | None, retry_sec
     if callback is None or callback["state"] in ("completed", "failed", "scheduled"):
         return callback is not None and callback["state"] == "completed"
     if callback["state"] == "connected":
-        update_row(tx.conn, CB, callback, {"state": "completed", "updated_at": tx.now})
+        update_row(tx.conn, CALLBACKS, callback, {"state": "completed", "updated_at": tx.now})
         return True
     attempt_failed(tx, callback, outcome or "failed", retry_seconds=retry_seconds)
     return False
@@ -212,11 +234,11 @@ def attempt_failed(tx: Tx, callback: Record, outcome: str, *, retry_seconds: lis
     if callback["attempts"] < callback["max_attempts"]:
         delay = retry_seconds[min(callback["attempts"], len(retry_seconds)) - 1] if retry_seconds else 60.0
         changes.update(state="scheduled", due_at=tx.now + delay)
-        update_row(tx.conn, CB, callback, changes)
+        update_row(tx.conn, CALLBACKS, callback, changes)
         tx.emit(callback_event(EventType.CALLBACK_SCHEDULED, callback, tx.now, when="retry", reason=outcome))
         return
     changes.update(state="failed", notify="pending")
-    update_row(tx.conn, CB, callback, changes)
+    update_row(tx.conn, CALLBACKS, callback, changes)
     tx.emit(callback_event(EventType.CALLBACK_FAILED, callback, tx.now, reason=outcome))
 
 
@@ -226,6 +248,6 @@ def fail_uncallable(tx: Tx, callback: Record) -> None:
     desk; the customer is told on their channel), and no voice interaction is offered to anyone."""
     history = [*(callback["history"] or []), {"attempt": callback["attempts"], "outcome": "no_voice_connector",
                                                "at": iso(tx.now), "interaction_id": None}]
-    update_row(tx.conn, CB, callback, {"state": "failed", "notify": "pending", "history": history,
+    update_row(tx.conn, CALLBACKS, callback, {"state": "failed", "notify": "pending", "history": history,
                                         "last_outcome": "no_voice_connector", "updated_at": tx.now})
     tx.emit(callback_event(EventType.CALLBACK_FAILED, callback, tx.now, reason="no_voice_connector"))

@@ -30,7 +30,7 @@ from pivot import i18n
 from pivot.settings import PivotConfig
 from pivot.tokens import new_token, same_hash, token_hash
 
-L, I = models.pivot_links, models.interactions
+PIVOT_LINKS, INTERACTIONS = models.pivot_links, models.interactions
 TARGETS = ("callback", "voice", "email", "chat")
 
 
@@ -86,7 +86,7 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
     """Mint a link on this interaction's case (pivot.created); with ``send``, queue it to the customer
     on the interaction's own channel. Returns {"pivot_link": ..., "message"?: ...}. A link promises
     only what can happen: to a callback or a browser call only where a voice connector can do it."""
-    found = tx.sql.execute(by_id(I), {"id": interaction_id}).first()  # (prepared: minting is a hot path)
+    found = tx.sql.execute(by_id(INTERACTIONS), {"id": interaction_id}).first()  # (prepared: minting is a hot path)
     if found is None:
         raise not_found("interaction", interaction_id)
     source = found._asdict()
@@ -122,7 +122,7 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
         message = reply(tx, interaction_id, actor=actor, text=i18n.text(language, key, **words), mode=request.mode,
                         channel=channel, stored_text=i18n.text(language, key, **shown),
                         recipient=recipient_of(tx, interaction_id, prefer=channel.identity_kind if channel else None))
-        update_row(tx.conn, L, row, {"message_id": message["id"]})
+        update_row(tx.conn, PIVOT_LINKS, row, {"message_id": message["id"]})
         result["message"] = render.message(message)
     tx.emit(link_event(EventType.PIVOT_CREATED, row, tx.now, sent=request.send))
     result["pivot_link"] = render_link(row, tx.now, url=url)
@@ -130,9 +130,9 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
 
 
 STORED_TOKEN = "…"  # what the stored message, events and timeline show in place of a sent link's token
-_by_hash = sa.select(L).where(L.c.token_hash == sa.bindparam("h"))
+_by_hash = sa.select(PIVOT_LINKS).where(PIVOT_LINKS.c.token_hash == sa.bindparam("h"))
 _agent_name = sa.select(models.agents.c.name).where(models.agents.c.id == sa.bindparam("id"))
-_insert_link = L.insert()
+_insert_link = PIVOT_LINKS.insert()
 
 
 def find_link(conn: Connection | Prepared, token: str) -> Any | None:
@@ -147,30 +147,45 @@ def find_link(conn: Connection | Prepared, token: str) -> Any | None:
 
 def record_open(tx: Tx, link_id: str) -> None:
     """The first human open of a link: opened_at and pivot.opened (later opens change nothing)."""
-    done = tx.conn.execute(L.update().where(L.c.id == link_id, L.c.opened_at.is_(None)).values(opened_at=tx.now))
+    done = tx.conn.execute(
+        PIVOT_LINKS.update()
+        .where(PIVOT_LINKS.c.id == link_id, PIVOT_LINKS.c.opened_at.is_(None))
+        .values(opened_at=tx.now)
+    )
     if done.rowcount:
-        row = fetch_one(tx.conn, L, link_id, what="pivot_link")
+        row = fetch_one(tx.conn, PIVOT_LINKS, link_id, what="pivot_link")
         tx.emit(link_event(EventType.PIVOT_OPENED, row, tx.now))
 
 
 def revoke_link(tx: Tx, link_id: str, *, actor: Actor) -> dict[str, Any]:
     """Withdraw a link; an agent only their own. Revoking twice is harmless."""
-    row = fetch_one(tx.conn, L, link_id, what="pivot_link", for_update=True)
+    row = fetch_one(tx.conn, PIVOT_LINKS, link_id, what="pivot_link", for_update=True)
     if actor.is_agent and row["agent_id"] != actor.agent_id:
         raise Forbidden("this link is not yours", code="not_your_pivot_link")
     if row["revoked_at"] is None:
-        update_row(tx.conn, L, row, {"revoked_at": tx.now})
+        update_row(tx.conn, PIVOT_LINKS, row, {"revoked_at": tx.now})
         tx.emit(link_event(EventType.PIVOT_EXPIRED, Record(row), tx.now, reason="revoked"))
     return render_link(Record(row), tx.now)
 
 
 def expire_links(tx: Tx, *, limit: int = 200) -> int:
     """pivot.expired for links that ran out of time unused (once each). Returns how many."""
-    rows = tx.conn.execute(sa.select(L).where(L.c.expires_at <= tx.now, L.c.expired_event_at.is_(None),
-                                              L.c.revoked_at.is_(None), L.c.uses < L.c.max_uses).limit(limit)).all()
+    rows = tx.conn.execute(
+        sa.select(PIVOT_LINKS)
+        .where(
+            PIVOT_LINKS.c.expires_at <= tx.now,
+            PIVOT_LINKS.c.expired_event_at.is_(None),
+            PIVOT_LINKS.c.revoked_at.is_(None),
+            PIVOT_LINKS.c.uses < PIVOT_LINKS.c.max_uses,
+        )
+        .limit(limit)
+    ).all()
     for row in rows:
-        done = tx.conn.execute(L.update().where(L.c.id == row.id, L.c.expired_event_at.is_(None))
-                               .values(expired_event_at=tx.now))
+        done = tx.conn.execute(
+            PIVOT_LINKS.update()
+            .where(PIVOT_LINKS.c.id == row.id, PIVOT_LINKS.c.expired_event_at.is_(None))
+            .values(expired_event_at=tx.now)
+        )
         if done.rowcount:
             tx.emit(link_event(EventType.PIVOT_EXPIRED, row, tx.now, reason="expired"))
     return len(rows)

@@ -55,9 +55,13 @@ HEADERS = {
 CHANNEL_NAMES = {"x": "X", "facebook": "Messenger", "instagram": "Instagram", "email": "email", "xmpp": "chat",
                  "sms": "SMS", "voice": "phone"}
 SETTING_KEY = "pivot.secret"
-_ID = models.identities
-_contact_phone = (sa.select(_ID.c.value).where(_ID.c.contact_id == sa.bindparam("contact_id"), _ID.c.kind == "phone")
-                  .order_by(_ID.c.created_at).limit(1))
+IDENTITIES = models.identities
+_contact_phone = (
+    sa.select(IDENTITIES.c.value)
+    .where(IDENTITIES.c.contact_id == sa.bindparam("contact_id"), IDENTITIES.c.kind == "phone")
+    .order_by(IDENTITIES.c.created_at)
+    .limit(1)
+)
 
 
 @dataclass
@@ -118,12 +122,12 @@ class PivotSite:
 
 
 def _shared_secret(tx: Tx) -> str:
-    S = models.settings
-    found = tx.conn.execute(sa.select(S.c.value).where(S.c.key == SETTING_KEY)).scalar()
+    SETTINGS = models.settings
+    found = tx.conn.execute(sa.select(SETTINGS.c.value).where(SETTINGS.c.key == SETTING_KEY)).scalar()
     if found:
         return str(found["secret"])
     value = secrets.token_urlsafe(32)
-    tx.conn.execute(S.insert().values(key=SETTING_KEY, value={"secret": value}, updated_at=tx.now))
+    tx.conn.execute(SETTINGS.insert().values(key=SETTING_KEY, value={"secret": value}, updated_at=tx.now))
     return value
 
 

@@ -30,7 +30,7 @@ from pivot.settings import PivotConfig
 from pivot.tokens import mask_number
 
 log = logging.getLogger(__name__)
-CB = models.callbacks
+CALLBACKS = models.callbacks
 
 
 class CallbackScheduler:
@@ -93,16 +93,16 @@ class CallbackScheduler:
         return started
 
     def _notify_failures(self, tx: Tx) -> None:
-        query = sa.select(CB).where(CB.c.notify == "pending").limit(20)
+        query = sa.select(CALLBACKS).where(CALLBACKS.c.notify == "pending").limit(20)
         if tx.conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         for row in tx.conn.execute(query).all():
-            tx.conn.execute(CB.update().where(CB.c.id == row.id).values(notify="sent"))
+            tx.conn.execute(CALLBACKS.update().where(CALLBACKS.c.id == row.id).values(notify="sent"))
             source = tx.conn.execute(sa.select(models.interactions.c.channel, models.interactions.c.language)
                                      .where(models.interactions.c.id == row.source_interaction_id)).first()
             channel = self.directory.get(source.channel) if source else None
             if source is None or channel is None or not channel.sends:
-                tx.conn.execute(CB.update().where(CB.c.id == row.id).values(notify="unsendable"))
+                tx.conn.execute(CALLBACKS.update().where(CALLBACKS.c.id == row.id).values(notify="unsendable"))
                 continue
             language = i18n.negotiate(None, fallback=source.language)
             text = i18n.text(language, "failed_text", number=mask_number(row.number))

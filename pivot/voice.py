@@ -20,17 +20,17 @@ from cti.storage.db import Tx
 from pivot.links import link_event, link_status
 from pivot.settings import PivotConfig
 
-L = models.pivot_links
+PIVOT_LINKS = models.pivot_links
 
 
 def start_browser_voice(tx: Tx, link_id: str, call_id: str, *, config: PivotConfig,
                         policy: RoutingPolicy) -> Record:
     """Use the link for a browser voice session; the new voice interaction."""
-    link = fetch_one(tx.conn, L, link_id, what="pivot_link", for_update=True)
+    link = fetch_one(tx.conn, PIVOT_LINKS, link_id, what="pivot_link", for_update=True)
     status = link_status(Record(link), tx.now)
     if status != "active":
         raise Gone("this link can no longer be used", code="pivot_link_gone", details={"status": status})
-    update_row(tx.conn, L, link, {"uses": link["uses"] + 1, "redeemed_at": tx.now})
+    update_row(tx.conn, PIVOT_LINKS, link, {"uses": link["uses"] + 1, "redeemed_at": tx.now})
     routing: dict[str, Any] = {}
     if link["agent_id"] and config.callback_affinity_seconds > 0:
         routing = {"prefer_agent": link["agent_id"], "prefer_until": tx.now + config.callback_affinity_seconds}

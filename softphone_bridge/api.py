@@ -32,7 +32,7 @@ from softphone_bridge.twilio_stream import TwilioStreamLeg
 
 log = logging.getLogger(__name__)
 api = Api()
-I = models.interactions
+INTERACTIONS = models.interactions
 
 
 class SoftphoneOffer(BaseModel):
@@ -54,7 +54,7 @@ def media_bridge(svc: Services) -> MediaBridge | None:
            role=Role.AGENT, body=SoftphoneOffer, response=SDP_OUT, errors=(400, 403, 404, 409, 503))
 async def softphone(call: Call) -> dict[str, Any]:
     svc, iid = services(call.request), call.path("id")
-    row = await svc.db.read(lambda c: get_row(c, I, iid, "interaction"))
+    row = await svc.db.read(lambda c: get_row(c, INTERACTIONS, iid, "interaction"))
     if row.agent_id is None or row.agent_id != call.actor.agent_id:
         raise Forbidden("only the agent the call is assigned to answers it", code="not_your_interaction")
     if row.channel != "voice" or row.state not in ("active", "held"):
@@ -136,7 +136,11 @@ async def _start(svc: Services, bridge: MediaBridge, ws: web.WebSocketResponse,
     iid, call_sid = str(params.get("interaction") or ""), str(start.get("callSid") or "")
     stream_sid = str(start.get("streamSid") or data.get("streamSid") or "")
     fmt = start.get("mediaFormat") or {}
-    row = await svc.db.read(lambda c: c.execute(I.select().where(I.c.id == iid)).first()) if iid else None
+    row = (
+        await svc.db.read(lambda c: c.execute(INTERACTIONS.select().where(INTERACTIONS.c.id == iid)).first())
+        if iid
+        else None
+    )
     problem = ("no such call" if row is None or row.channel != "voice" or row.external_id != call_sid else
                "the call is over" if row.state in ("wrapup", "ended", "abandoned") else
                "the call's audio is already streaming" if bridge.codec_of(iid) is not None else

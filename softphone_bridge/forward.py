@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 FORWARDED_BY = "X-CTI-Forwarded-By"
 MEDIA_NODE = "X-CTI-Media-Node"
 PASSED_HEADERS = ("Authorization", "Cookie", "Content-Type", "User-Agent", "Accept-Language")
-L = models.leases
+LEASES = models.leases
 
 
 async def media_node_url(svc: Services) -> str | None:
@@ -35,9 +35,18 @@ async def media_node_url(svc: Services) -> str | None:
     if not names:
         return None
     now, node = time.time(), svc.node_id
-    return await svc.db.read(lambda c: c.execute(
-        sa.select(L.c.holder_url).where(L.c.name.in_(names), L.c.expires_at > now, L.c.holder != node,
-                                        L.c.holder_url.is_not(None)).limit(1)).scalar())
+    return await svc.db.read(
+        lambda c: c.execute(
+            sa.select(LEASES.c.holder_url)
+            .where(
+                LEASES.c.name.in_(names),
+                LEASES.c.expires_at > now,
+                LEASES.c.holder != node,
+                LEASES.c.holder_url.is_not(None),
+            )
+            .limit(1)
+        ).scalar()
+    )
 
 
 async def to_media_node(request: web.Request, body: bytes) -> web.Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -21,6 +22,9 @@ from connectors.sip.endpoint import SipEndpoint, new_token
 from connectors.sip.message import Request, Response, make_response
 from connectors.sip.register import Account
 from connectors.sip.transaction import Addr
+from connectors.tasks import TaskSet
+
+log = logging.getLogger(__name__)
 
 
 class CallFailed(Exception):
@@ -264,7 +268,7 @@ class CallManager:
         self.endpoint, self.account, self.proxy = endpoint, account, proxy
         endpoint.user = account.username
         self.calls: dict[str, CallLeg] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log)
         self.fallback = fallback or endpoint.on_request
         endpoint.on_request = self._on_request
         endpoint.on_stray_response = self._on_stray
@@ -272,9 +276,7 @@ class CallManager:
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run an in-dialog exchange (a REFER's NOTIFYs) beside the endpoint's callback."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     def call(self, target: str) -> OutgoingCall:
         return OutgoingCall(self, target)

@@ -42,6 +42,7 @@ from connectors.base import (
     Settings,
     TemporaryFailure,
 )
+from connectors.tasks import TaskSet
 from connectors.twilio import twiml
 from connectors.twilio.webhook import TwilioWebhook
 
@@ -79,7 +80,7 @@ class TwilioChannel(Channel[TwilioSettings]):
         self.client.api.base_url = settings.api_base.rstrip("/")
         self.calls: dict[str, str] = {}  # interaction id -> the CallSid we control
         self.streamed: dict[str, str] = {}  # interaction id -> CallSid whose audio the media bridge carries
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log)
         self._follower: asyncio.Task[None] | None = None
 
     @classmethod
@@ -110,10 +111,10 @@ class TwilioChannel(Channel[TwilioSettings]):
         self._follower = asyncio.get_running_loop().create_task(self._follow(), name=f"twilio:{self.name}")
 
     async def stop(self) -> None:
-        for task in [self._follower, *self._tasks]:
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*[t for t in [self._follower, *self._tasks] if t is not None], return_exceptions=True)
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+        await self._tasks.cancel_all()
         await self.http.close()
 
     # ---- SMS -----------------------------------------------------------------------------
@@ -152,9 +153,7 @@ class TwilioChannel(Channel[TwilioSettings]):
         return f"sip:{user}@{self.config.sip_domain}"
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def _follow(self) -> None:
         sub = self.ctx.core.call_updates()

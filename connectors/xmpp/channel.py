@@ -28,6 +28,7 @@ from connectors.base import (
     Settings,
     TemporaryFailure,
 )
+from connectors.tasks import TaskSet
 from connectors.xmpp.session import ConnectFailed, LoginRefused, close, make_client, open_session
 
 CHAT_STATES = ("active", "composing", "paused", "inactive", "gone")
@@ -60,7 +61,7 @@ class XmppChannel(Channel[XmppSettings]):
         self.client: slixmpp.ClientXMPP | None = None
         self._task: asyncio.Task[None] | None = None
         self._presence: str | None = None
-        self._work: set[asyncio.Task[Any]] = set()
+        self._work = TaskSet(ctx.log)
 
     async def start(self) -> None:
         await self.set_health(Health.STARTING)
@@ -70,9 +71,7 @@ class XmppChannel(Channel[XmppSettings]):
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for task in list(self._work):
-            task.cancel()
-        await asyncio.gather(*self._work, return_exceptions=True)
+        await self._work.cancel_all()
 
     async def send(self, message: OutboundMessage) -> Sent:
         client = self.client
@@ -136,9 +135,7 @@ class XmppChannel(Channel[XmppSettings]):
             self._presence = show
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
+        self._work.spawn(coro)
 
     def _on_message(self, msg: slixmpp.Message) -> None:
         kind, body = msg["type"], msg["body"]

@@ -86,9 +86,12 @@ async def delete_webhook(call: Call) -> None:
     def op(tx: Any) -> None:
         get_row(tx.conn, models.webhooks, webhook_id, "webhook")
         tx.conn.execute(models.webhooks.update().where(models.webhooks.c.id == webhook_id).values(deleted=True))
-        O = models.outbox  # what still waits for the deleted subscription goes nowhere
-        tx.conn.execute(O.update().where(O.c.kind == "webhook", O.c.target == webhook_id, O.c.state == "pending")
-                        .values(state="failed", done_at=tx.now, last_error="the subscription was deleted"))
+        OUTBOX = models.outbox  # what still waits for the deleted subscription goes nowhere
+        tx.conn.execute(
+            OUTBOX.update()
+            .where(OUTBOX.c.kind == "webhook", OUTBOX.c.target == webhook_id, OUTBOX.c.state == "pending")
+            .values(state="failed", done_at=tx.now, last_error="the subscription was deleted")
+        )
 
     await services(call.request).db.write(op)
 
@@ -97,11 +100,11 @@ async def delete_webhook(call: Call) -> None:
            response={"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}})
 async def list_queues(call: Call) -> dict[str, Any]:
     policy = services(call.request).policies.current
-    I = models.interactions
+    INTERACTIONS = models.interactions
 
     def read(conn: Any) -> dict[str, tuple[int, float | None]]:
-        rows = conn.execute(sa.select(I.c.queue, sa.func.count(), sa.func.min(I.c.queued_at))
-                            .where(I.c.state == State.QUEUED.value).group_by(I.c.queue)).all()
+        rows = conn.execute(sa.select(INTERACTIONS.c.queue, sa.func.count(), sa.func.min(INTERACTIONS.c.queued_at))
+                            .where(INTERACTIONS.c.state == State.QUEUED.value).group_by(INTERACTIONS.c.queue)).all()
         return {r[0]: (r[1], r[2]) for r in rows}
 
     waiting = await services(call.request).db.read(read)

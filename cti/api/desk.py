@@ -15,7 +15,7 @@ from cti.services.actors import Role
 from cti.state import State
 
 api = Api()
-I = models.interactions
+INTERACTIONS = models.interactions
 
 
 @api.route("GET", "/api/v1/me", summary="The token's role and agent", tag="agents", role=Role.AGENT,
@@ -31,9 +31,22 @@ async def me(call: Call) -> dict[str, Any]:
 async def waiting(call: Call) -> dict[str, Any]:
     svc = services(call.request)
     policy, sla = svc.policies.current, svc.config.reports.sla_seconds
-    rows = await svc.db.read(lambda c: c.execute(
-        sa.select(I.c.id, I.c.channel, I.c.queue, I.c.priority, I.c.queued_at, I.c.scoring, I.c.initiation)
-        .where(I.c.state == State.QUEUED.value).order_by(I.c.priority.desc(), I.c.queued_at).limit(200)).all())
+    rows = await svc.db.read(
+        lambda c: c.execute(
+            sa.select(
+                INTERACTIONS.c.id,
+                INTERACTIONS.c.channel,
+                INTERACTIONS.c.queue,
+                INTERACTIONS.c.priority,
+                INTERACTIONS.c.queued_at,
+                INTERACTIONS.c.scoring,
+                INTERACTIONS.c.initiation,
+            )
+            .where(INTERACTIONS.c.state == State.QUEUED.value)
+            .order_by(INTERACTIONS.c.priority.desc(), INTERACTIONS.c.queued_at)
+            .limit(200)
+        ).all()
+    )
     now = time.time()
     items = []
     for row in rows:

@@ -26,7 +26,7 @@ from cti.services.outreach import start_outbound
 from cti.state import Command
 
 api = Api()
-I = models.interactions
+INTERACTIONS = models.interactions
 ERRORS = (400, 403, 404, 409)
 
 
@@ -39,11 +39,13 @@ def channels(svc: Services) -> ChannelDirectory:
            query=s.InteractionsQuery, response=s.list_of(s.InteractionOut))
 async def list_interactions(call: Call) -> dict[str, Any]:
     q = call.query
-    filters = [getattr(I.c, name) == getattr(q, name)
+    filters = [getattr(INTERACTIONS.c, name) == getattr(q, name)
                for name in ("state", "channel", "agent_id", "case_id", "queue") if getattr(q, name) is not None]
     if call.actor.is_agent:
-        filters.append(I.c.agent_id == call.actor.agent_id)
-    rows, nxt = await services(call.request).db.read(lambda c: page(c, I, filters, limit=q.limit, after=q.after))
+        filters.append(INTERACTIONS.c.agent_id == call.actor.agent_id)
+    rows, nxt = await services(call.request).db.read(
+        lambda c: page(c, INTERACTIONS, filters, limit=q.limit, after=q.after)
+    )
     return {"items": [render.interaction(r) for r in rows], "next": nxt}
 
 
@@ -170,7 +172,7 @@ async def transfer(call: Call) -> dict[str, Any]:
         svc, iid = services(call.request), call.path("id")
         control = await _call_control(svc, iid, call.actor)
         await control.transfer_to_number(iid, b.number, actor=call.actor)
-        row = await svc.db.read(lambda c: get_row(c, I, iid, "interaction"))
+        row = await svc.db.read(lambda c: get_row(c, INTERACTIONS, iid, "interaction"))
         return render.interaction(row)  # still active: the agent keeps the caller until the number answers
     if b.agent_id is not None:
         return await _command(call, Command.TRANSFER_TO_AGENT, CommandParams(agent_id=b.agent_id))
@@ -193,7 +195,7 @@ async def _call_control(svc: Services, interaction_id: str, actor: Actor) -> Voi
     control = svc.call_control
     if control is not None:
         return control
-    row = await svc.db.read(lambda c: get_row(c, I, interaction_id, "interaction"))
+    row = await svc.db.read(lambda c: get_row(c, INTERACTIONS, interaction_id, "interaction"))
     if actor.is_agent and row.agent_id != actor.agent_id:
         raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
     if row.channel != "voice":
@@ -209,7 +211,7 @@ async def post_message(call: Call) -> dict[str, Any]:
     directory = channels(svc)
 
     def op(tx: Any) -> Any:
-        channel = tx.conn.execute(sa.select(I.c.channel).where(I.c.id == iid)).scalar()
+        channel = tx.conn.execute(sa.select(INTERACTIONS.c.channel).where(INTERACTIONS.c.id == iid)).scalar()
         info = directory.get(channel) if channel else None
         return reply(tx, iid, actor=actor, text=b.text, mode=b.mode, channel=info,
                      recipient=recipient_of(tx, iid, prefer=info.identity_kind if info else None))
@@ -223,7 +225,7 @@ async def list_messages(call: Call) -> dict[str, Any]:
     iid, actor = call.path("id"), call.actor
 
     def read(conn: Any) -> dict[str, Any]:
-        row = get_row(conn, I, iid, "interaction")
+        row = get_row(conn, INTERACTIONS, iid, "interaction")
         if actor.is_agent and row.agent_id != actor.agent_id:
             require_case_access(conn, actor, row.case_id)
         rows = conn.execute(sa.select(models.messages).where(models.messages.c.interaction_id == iid)

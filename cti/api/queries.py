@@ -15,7 +15,7 @@ from cti.services.access import agent_touches_case, require_case_access, require
 from cti.services.rows import by_id, fetch_one, not_found
 from cti.storage.prepared import Prepared
 
-I = models.interactions
+INTERACTIONS = models.interactions
 
 
 def page(conn: Connection, table: sa.Table, filters: list[Any], *, limit: int, after: str | None

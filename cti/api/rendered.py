@@ -27,8 +27,8 @@ from cti.services.rows import not_found
 from cti.storage.db import Database
 from cti.storage.prepared import Prepared
 
-I = models.interactions
-_version_of = sa.select(I.c.version).where(I.c.id == sa.bindparam("id"))
+INTERACTIONS = models.interactions
+_version_of = sa.select(INTERACTIONS.c.version).where(INTERACTIONS.c.id == sa.bindparam("id"))
 
 DEFAULT_ENTRIES = 10_000  # about 1 KB each
 
@@ -71,7 +71,7 @@ class RenderedInteractions:
                 self.hits += 1
                 return kept
         self.misses += 1
-        row = await db.read_point(lambda sql: point_row(sql, I, interaction_id, "interaction"))
+        row = await db.read_point(lambda sql: point_row(sql, INTERACTIONS, interaction_id, "interaction"))
         fresh = _render(row)
         self._keep(interaction_id, fresh)
         return fresh

@@ -22,7 +22,7 @@ from cti.services.actors import Role
 from cti.web.svg import bar_chart
 
 api = Api()
-I = models.interactions
+INTERACTIONS = models.interactions
 METRIC_TITLES = {"sla_percent": "Service level", "handle_time_avg": "Average handle time",
                  "speed_of_answer_avg": "Average speed of answer", "first_response_avg": "Average first response",
                  "handled": "Handled", "offered": "Offered", "pivots_connected": "Pivots connected"}
@@ -44,9 +44,14 @@ async def realtime(call: Call) -> dict[str, Any]:
     since = _start_of_day(now)
 
     def read(conn: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
-        waiting = conn.execute(sa.select(I.c.queue, I.c.channel, sa.func.count(), sa.func.min(I.c.queued_at))
-                               .where(I.c.state == "queued").group_by(I.c.queue, I.c.channel)).all()
-        today = conn.execute(sa.select(I).where(I.c.created_at >= since)).all()
+        waiting = conn.execute(
+            sa.select(
+                INTERACTIONS.c.queue, INTERACTIONS.c.channel, sa.func.count(), sa.func.min(INTERACTIONS.c.queued_at)
+            )
+            .where(INTERACTIONS.c.state == "queued")
+            .group_by(INTERACTIONS.c.queue, INTERACTIONS.c.channel)
+        ).all()
+        today = conn.execute(sa.select(INTERACTIONS).where(INTERACTIONS.c.created_at >= since)).all()
         agents = conn.execute(sa.select(models.agents).where(models.agents.c.deleted.is_(False))).all()
         pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data).where(
             models.events.c.ts >= since, models.events.c.type.in_([t.value for t in PIVOT_FUNNEL]))).all()
@@ -121,7 +126,9 @@ async def _summary(call: Call) -> dict[str, Any]:
     policy, cfg = svc.policies.current, svc.config.reports
 
     def read(conn: Any) -> tuple[list[Any], list[Any]]:
-        rows = conn.execute(sa.select(I).where(I.c.created_at >= start, I.c.created_at < end)).all()
+        rows = conn.execute(
+            sa.select(INTERACTIONS).where(INTERACTIONS.c.created_at >= start, INTERACTIONS.c.created_at < end)
+        ).all()
         pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data, models.events.c.queue,
                                         models.events.c.agent_id)
                               .where(models.events.c.ts >= start, models.events.c.ts < end,

@@ -53,11 +53,11 @@ class PolicyHolder:
 
 def store_policy(tx: Tx, policy: RoutingPolicy) -> None:
     """Write op: persist the policy and announce it."""
-    S = models.settings
+    SETTINGS = models.settings
     value = policy.model_dump(mode="json")
-    exists = tx.conn.execute(sa.select(S.c.key).where(S.c.key == SETTING_KEY)).first()
+    exists = tx.conn.execute(sa.select(SETTINGS.c.key).where(SETTINGS.c.key == SETTING_KEY)).first()
     if exists:
-        tx.conn.execute(S.update().where(S.c.key == SETTING_KEY).values(value=value, updated_at=tx.now))
+        tx.conn.execute(SETTINGS.update().where(SETTINGS.c.key == SETTING_KEY).values(value=value, updated_at=tx.now))
     else:
-        tx.conn.execute(S.insert().values(key=SETTING_KEY, value=value, updated_at=tx.now))
+        tx.conn.execute(SETTINGS.insert().values(key=SETTING_KEY, value=value, updated_at=tx.now))
     tx.emit(Event.make(EventType.ROUTING_UPDATED, data={"policy": value}))

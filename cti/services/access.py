@@ -12,14 +12,25 @@ from cti import models
 from cti.errors import Forbidden
 from cti.services.actors import Actor
 
-I = models.interactions
+INTERACTIONS = models.interactions
 
 
 def agent_touches_case(conn: Connection, agent_id: str, case_id: str) -> bool:
     """True when the agent holds, was offered or handled an interaction of the case."""
-    return conn.execute(sa.select(I.c.id).where(I.c.case_id == case_id, I.c.agent_id == agent_id).limit(1)).first() \
-        is not None or conn.execute(sa.select(models.events.c.seq).where(
-            models.events.c.case_id == case_id, models.events.c.agent_id == agent_id).limit(1)).first() is not None
+    return (
+        conn.execute(
+            sa.select(INTERACTIONS.c.id)
+            .where(INTERACTIONS.c.case_id == case_id, INTERACTIONS.c.agent_id == agent_id)
+            .limit(1)
+        ).first()
+        is not None
+        or conn.execute(
+            sa.select(models.events.c.seq)
+            .where(models.events.c.case_id == case_id, models.events.c.agent_id == agent_id)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def require_case_access(conn: Connection, actor: Actor, case_id: str) -> None:
@@ -33,8 +44,11 @@ def require_contact_access(conn: Connection, actor: Actor, contact_id: str) -> N
     if not actor.is_agent:
         return
     agent_id = actor.agent_id or ""
-    found = conn.execute(sa.select(I.c.id).where(I.c.contact_id == contact_id, I.c.agent_id == agent_id)
-                         .limit(1)).first()
+    found = conn.execute(
+        sa.select(INTERACTIONS.c.id)
+        .where(INTERACTIONS.c.contact_id == contact_id, INTERACTIONS.c.agent_id == agent_id)
+        .limit(1)
+    ).first()
     if found is None:
         case_ids = [r.id for r in conn.execute(sa.select(models.cases.c.id)
                                                .where(models.cases.c.contact_id == contact_id)).all()]

@@ -17,7 +17,7 @@ from cti.services.tokens import revoke_agent_tokens
 from cti.state import OCCUPYING_STATES
 from cti.storage.db import Tx
 
-A = models.agents
+AGENTS = models.agents
 PRESENCE_STATES = ("available", "away", "offline")
 
 
@@ -33,17 +33,17 @@ def create_agent(tx: Tx, fields: dict[str, Any]) -> Record:
         rating=fields.get("rating") or 0.0, state=fields.get("state") or "offline", state_changed_at=tx.now,
         idle_since=tx.now, deleted=False, created_at=tx.now, updated_at=tx.now,
     )
-    existing = tx.conn.execute(sa.select(A.c.id).where(A.c.id == row["id"])).first()
+    existing = tx.conn.execute(sa.select(AGENTS.c.id).where(AGENTS.c.id == row["id"])).first()
     if existing is not None:
         raise Conflict(f"agent {row['id']} exists", code="agent_exists")
-    tx.conn.execute(A.insert(), row)
+    tx.conn.execute(AGENTS.insert(), row)
     tx.emit(_agent_event(EventType.AGENT_UPDATED, row, created=True))
     return row
 
 
 def get_live_agent(tx: Tx, agent_id: str) -> Record:
     """The agent, or NotFound when missing or deleted."""
-    row = fetch_one(tx.conn, A, agent_id, what="agent", for_update=True)
+    row = fetch_one(tx.conn, AGENTS, agent_id, what="agent", for_update=True)
     if row["deleted"]:
         raise not_found("agent", agent_id)
     return row
@@ -56,7 +56,7 @@ def update_agent(tx: Tx, agent_id: str, fields: dict[str, Any]) -> Record:
     changes = {k: (defaults.get(k) if v is None else v) for k, v in fields.items()
                if k in ("name", "skills", "capacity", "voice_endpoint", "rating")}
     changes["updated_at"] = tx.now
-    update_row(tx.conn, A, row, changes)
+    update_row(tx.conn, AGENTS, row, changes)
     tx.emit(_agent_event(EventType.AGENT_UPDATED, row))
     return row
 
@@ -69,7 +69,7 @@ def delete_agent(tx: Tx, agent_id: str) -> Record:
         models.interactions.c.state.in_([s.value for s in OCCUPYING_STATES]))).scalar_one()
     if busy:
         raise Conflict(f"agent {agent_id} still holds {busy} interaction(s)", code="agent_busy")
-    update_row(tx.conn, A, row, {"deleted": True, "state": "offline", "updated_at": tx.now})
+    update_row(tx.conn, AGENTS, row, {"deleted": True, "state": "offline", "updated_at": tx.now})
     revoke_agent_tokens(tx, agent_id)  # a token never outlives its agent
     tx.emit(_agent_event(EventType.AGENT_UPDATED, row, deleted=True))
     return row
@@ -84,6 +84,6 @@ def set_presence(tx: Tx, agent_id: str, state: str) -> Record:
     changes: dict[str, Any] = {"state": state, "state_changed_at": tx.now, "updated_at": tx.now}
     if state == "available":
         changes["idle_since"] = tx.now
-    update_row(tx.conn, A, row, changes)
+    update_row(tx.conn, AGENTS, row, changes)
     tx.emit(_agent_event(EventType.AGENT_STATE_CHANGED, row, previous=previous))
     return row

@@ -18,18 +18,18 @@ from cti.errors import Conflict, Forbidden, Unprocessable
 from cti.event_payloads import CallCommand, CallPayload
 from cti.events import Event, EventType
 from cti.hooks import CallHooks
-from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services import render
 from cti.services.actors import SYSTEM, Actor
 from cti.services.agents import set_presence
+from cti.services.cases import latest_open_case, open_case
 from cti.services.contacts import find_or_create_contact
 from cti.services.interactions import apply_command, new_interaction
 from cti.services.rows import Record, fetch_one
 from cti.state import Command, State
 from cti.storage.db import Tx
 
-C, I = models.cases, models.interactions
+CASES, INTERACTIONS = models.cases, models.interactions
 
 
 def start_inbound_call(tx: Tx, *, caller_kind: str, caller: str, call_id: str, policy: RoutingPolicy,
@@ -37,21 +37,19 @@ def start_inbound_call(tx: Tx, *, caller_kind: str, caller: str, call_id: str, p
     """A new voice interaction for an answered inbound call, queued at once. One call id is one
     interaction: a provider's retry or a replayed request (Twilio's signatures carry no
     timestamp) finds the call stored the first time."""
-    existing = tx.conn.execute(sa.select(I).where(I.c.channel == "voice", I.c.direction == "inbound",
-                                                  I.c.external_id == call_id).limit(1)).first()
+    existing = tx.conn.execute(
+        sa.select(INTERACTIONS)
+        .where(
+            INTERACTIONS.c.channel == "voice",
+            INTERACTIONS.c.direction == "inbound",
+            INTERACTIONS.c.external_id == call_id,
+        )
+        .limit(1)
+    ).first()
     if existing is not None:
         return Record(existing._mapping)
     contact_id = find_or_create_contact(tx, caller_kind, caller, name)
-    case_id = tx.conn.execute(
-        sa.select(C.c.id).where(C.c.contact_id == contact_id, C.c.status.in_(("open", "pending")))
-        .order_by(C.c.updated_at.desc()).limit(1)).scalar()
-    if case_id is None:
-        case = Record(id=new_id("cas"), contact_id=contact_id, subject=f"Call from {caller}", status="open",
-                      priority=0, sla_due_at=None, affinity_agent_id=None, affinity_until=None, created_at=tx.now,
-                      updated_at=tx.now)
-        tx.conn.execute(C.insert(), case)
-        tx.emit(Event.make(EventType.CASE_CREATED, case_id=case["id"], data={"case": render.case(case)}))
-        case_id = case["id"]
+    case_id = latest_open_case(tx, contact_id) or open_case(tx, contact_id, f"Call from {caller}")["id"]
     row = new_interaction(tx, case_id=case_id, contact_id=contact_id, channel="voice", direction="inbound",
                           initiation="inbound", external_id=call_id, thread_key=f"call:{call_id}", policy=policy)
     tx.emit(Event.make(EventType.CALL_RINGING, case_id=case_id, interaction_id=row["id"], queue=row["queue"],
@@ -62,7 +60,7 @@ def start_inbound_call(tx: Tx, *, caller_kind: str, caller: str, call_id: str, p
 def call_answered(tx: Tx, interaction_id: str, *, call_id: str, leg: str, agent_id: str | None,
                   hooks: CallHooks = CallHooks()) -> None:
     """A leg answered (``leg``: agent or customer); the call listeners are told."""
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     tx.emit(Event.make(EventType.CALL_ANSWERED, case_id=row["case_id"], interaction_id=interaction_id,
                        agent_id=agent_id or row["agent_id"], queue=row["queue"],
                        data={"call_id": call_id, "leg": leg}))
@@ -74,7 +72,7 @@ def agent_missed(tx: Tx, interaction_id: str, *, agent_id: str, policy: RoutingP
     centers do, so the next call does not ring an empty desk) and the call goes back to the queue
     for the next agent."""
     set_presence(tx, agent_id, "away")
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     if row["state"] in (State.ACTIVE.value, State.HELD.value) and row["agent_id"] == agent_id:
         row = apply_command(tx, interaction_id, Command.TRANSFER_TO_QUEUE, actor=SYSTEM, policy=policy)
     return render.interaction(row)
@@ -90,7 +88,7 @@ def call_dtmf(tx: Tx, interaction_id: str, *, call_id: str, digits: str, leg: st
 
 def call_event(tx: Tx, interaction_id: str, event_type: EventType, data: CallPayload) -> None:
     """A call event on the interaction (its case, agent and queue)."""
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     tx.emit(Event.make(event_type, case_id=row["case_id"], interaction_id=interaction_id,
                        agent_id=row["agent_id"], queue=row["queue"], data=data))
 
@@ -98,7 +96,7 @@ def call_event(tx: Tx, interaction_id: str, event_type: EventType, data: CallPay
 def request_call_command(tx: Tx, interaction_id: str, command: CallCommand, *, actor: Actor) -> None:
     """``call.command``: the connector carrying the call (on whichever node holds it) acts on it.
     Only a connected call (active or held) takes commands, and an agent only on their own call."""
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     if actor.is_agent and row["agent_id"] != actor.agent_id:  # first: nothing about others' work is told
         raise Forbidden("this call is not assigned to you", code="not_your_interaction")
     if row["channel"] != "voice":
@@ -113,7 +111,7 @@ def request_call_command(tx: Tx, interaction_id: str, command: CallCommand, *, a
 
 def call_hold(tx: Tx, interaction_id: str, *, held: bool, policy: RoutingPolicy) -> None:
     """The agent's handset held or resumed the call: the interaction follows when it can."""
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     if held and row["state"] == State.ACTIVE.value:
         apply_command(tx, interaction_id, Command.HOLD, actor=SYSTEM, policy=policy)
     elif not held and row["state"] == State.HELD.value:
@@ -123,7 +121,7 @@ def call_hold(tx: Tx, interaction_id: str, *, held: bool, policy: RoutingPolicy)
 def call_transferred_out(tx: Tx, interaction_id: str, *, call_id: str, to: str, policy: RoutingPolicy) -> None:
     """The caller now talks to ``to``: call.transferred, and the agent's part moves to wrap-up."""
     call_event(tx, interaction_id, EventType.CALL_TRANSFERRED, {"call_id": call_id, "to": to})
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     if row["state"] in (State.ACTIVE.value, State.HELD.value):
         apply_command(tx, interaction_id, Command.END, actor=SYSTEM, policy=policy)
 
@@ -134,7 +132,7 @@ def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at
     """The call is over: call.ended, and the interaction abandoned (still waiting) or to wrap-up.
     ``outcome`` says why a call that never connected ended (no_answer, busy, failed,
     agent_unreachable); the call listeners are told (a callback's attempt is retried or failed)."""
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     state = State(row["state"])
     if state not in (State.QUEUED, State.OFFERED, State.ACTIVE, State.HELD) and tx.conn.execute(
             sa.select(models.events.c.seq).where(models.events.c.interaction_id == interaction_id,
@@ -153,31 +151,35 @@ def call_ended(tx: Tx, interaction_id: str, *, call_id: str, by: str, started_at
                        data=ended))
     if hooks.listeners:
         hooks.call_ended(tx, Record(row), outcome=outcome, policy=policy)
-        row = fetch_one(tx.conn, I, interaction_id, what="interaction")  # (a listener may have moved it on)
+        row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")  # (a listener may have moved it on)
     return render.interaction(row)
 
 
 def interaction_of_call(conn: Any, call_id: str) -> str | None:
     """The voice interaction of a provider's call id (inbound calls keep it as their external id)."""
-    return conn.execute(sa.select(I.c.id).where(I.c.channel == "voice", I.c.external_id == call_id)
-                        .order_by(I.c.created_at.desc()).limit(1)).scalar()
+    return conn.execute(
+        sa.select(INTERACTIONS.c.id)
+        .where(INTERACTIONS.c.channel == "voice", INTERACTIONS.c.external_id == call_id)
+        .order_by(INTERACTIONS.c.created_at.desc())
+        .limit(1)
+    ).scalar()
 
 
 def agent_voice_endpoint(conn: Any, agent_id: str) -> str | None:
     """Where to ring an agent (a SIP URI or ``browser``)."""
-    A = models.agents
-    return conn.execute(sa.select(A.c.voice_endpoint).where(A.c.id == agent_id)).scalar()
+    AGENTS = models.agents
+    return conn.execute(sa.select(AGENTS.c.voice_endpoint).where(AGENTS.c.id == agent_id)).scalar()
 
 
 def call_target(conn: Any, interaction_id: str, hooks: CallHooks = CallHooks()) -> tuple[str, str] | None:
     """(kind, value) to dial for an outbound voice interaction: what a call listener names (a
     callback dials the number the customer gave), else the contact's phone identity, then SIP."""
-    ID = models.identities
+    IDENTITIES = models.identities
     named = hooks.dial_target(conn, interaction_id)
     if named is not None:
         return named
-    contact_id = conn.execute(sa.select(I.c.contact_id).where(I.c.id == interaction_id)).scalar()
-    rows = conn.execute(sa.select(ID.c.kind, ID.c.value).where(ID.c.contact_id == contact_id,
-                                                                 ID.c.kind.in_(("phone", "sip")))).all()
+    contact_id = conn.execute(sa.select(INTERACTIONS.c.contact_id).where(INTERACTIONS.c.id == interaction_id)).scalar()
+    rows = conn.execute(sa.select(IDENTITIES.c.kind, IDENTITIES.c.value).where(IDENTITIES.c.contact_id == contact_id,
+                                                                 IDENTITIES.c.kind.in_(("phone", "sip")))).all()
     ranked = sorted(rows, key=lambda r: (r.kind != "phone",))
     return (ranked[0].kind, ranked[0].value) if ranked else None

@@ -15,13 +15,13 @@ from cti.services.identities import normalize_identity
 from cti.services.rows import Record, fetch_one, update_row
 from cti.storage.db import Tx
 
-ID = models.identities
+IDENTITIES = models.identities
 
 
 _insert_contact = models.contacts.insert()
-_insert_identity = ID.insert()
-_find_identity = sa.select(ID.c.contact_id).where(ID.c.kind == sa.bindparam("kind"),
-                                                  ID.c.value == sa.bindparam("value"))
+_insert_identity = IDENTITIES.insert()
+_find_identity = sa.select(IDENTITIES.c.contact_id).where(IDENTITIES.c.kind == sa.bindparam("kind"),
+                                                  IDENTITIES.c.value == sa.bindparam("value"))
 
 
 def create_contact(tx: Tx, kind: str, value: str, name: str | None = None) -> str:
@@ -46,18 +46,20 @@ def link_identity(tx: Tx, contact_id: str, kind: str, value: str, *, verified: b
     """Add an identity to a contact (contact.linked); 409 when another contact has it."""
     kind, value = normalize_identity(kind, value, field="identity")
     fetch_one(tx.conn, models.contacts, contact_id, what="contact")
-    existing = tx.conn.execute(sa.select(ID).where(ID.c.kind == kind, ID.c.value == value)).first()
+    existing = tx.conn.execute(
+        sa.select(IDENTITIES).where(IDENTITIES.c.kind == kind, IDENTITIES.c.value == value)
+    ).first()
     if existing is not None:
         if existing.contact_id != contact_id:
             raise Conflict("this identity belongs to another contact", code="identity_taken",
                            details={"contact_id": existing.contact_id})
         row = Record(existing._mapping)
         if verified and not row["verified"]:
-            update_row(tx.conn, ID, row, {"verified": True})
+            update_row(tx.conn, IDENTITIES, row, {"verified": True})
         return row
     row = Record(id=new_id("idn"), contact_id=contact_id, kind=kind, value=value, verified=verified,
                  created_at=tx.now)
-    tx.conn.execute(ID.insert(), row)
+    tx.conn.execute(IDENTITIES.insert(), row)
     tx.emit(Event.make(EventType.CONTACT_LINKED, data={"contact_id": contact_id, "identity": render.identity(row)}))
     return row
 

@@ -22,42 +22,65 @@ from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services import render
+from cti.services.cases import open_case
 from cti.services.contacts import find_or_create_contact
 from cti.services.interactions import new_interaction
 from cti.services.rows import Record
 from cti.state import TERMINAL_STATES
 from cti.storage.db import Tx
 
-M, I, C = models.messages, models.interactions, models.cases
+MESSAGES, INTERACTIONS, CASES = models.messages, models.interactions, models.cases
 
 # The direction is a literal, not a parameter: only then can SQLite (and PostgreSQL's generic plans)
 # use the partial unique index over inbound messages (migration 0007) instead of scanning the table.
-_find_message = sa.select(M).where(M.c.channel == sa.bindparam("channel"), M.c.external_id == sa.bindparam("xid"),
-                                   sa.text("messages.direction = 'inbound'"))
+_find_message = sa.select(MESSAGES).where(
+    MESSAGES.c.channel == sa.bindparam("channel"),
+    MESSAGES.c.external_id == sa.bindparam("xid"),
+    sa.text("messages.direction = 'inbound'"),
+)
 _last_in_thread = (
-    sa.select(I.c.id, I.c.state, I.c.case_id, I.c.queue, I.c.agent_id)
-    .where(I.c.channel == sa.bindparam("channel"), I.c.thread_key == sa.bindparam("thread"))
-    .order_by(I.c.created_at.desc()).limit(1)
+    sa.select(
+        INTERACTIONS.c.id, INTERACTIONS.c.state, INTERACTIONS.c.case_id, INTERACTIONS.c.queue, INTERACTIONS.c.agent_id
+    )
+    .where(INTERACTIONS.c.channel == sa.bindparam("channel"), INTERACTIONS.c.thread_key == sa.bindparam("thread"))
+    .order_by(INTERACTIONS.c.created_at.desc())
+    .limit(1)
 )
 _referenced = (
-    sa.select(I.c.thread_key)
-    .select_from(M.join(I, M.c.interaction_id == I.c.id))
-    .where(M.c.channel == sa.bindparam("channel"), M.c.external_id.in_(sa.bindparam("refs", expanding=True)),
-           I.c.contact_id == sa.bindparam("contact_id"))
-    .order_by(M.c.created_at.desc()).limit(1)
+    sa.select(INTERACTIONS.c.thread_key)
+    .select_from(MESSAGES.join(INTERACTIONS, MESSAGES.c.interaction_id == INTERACTIONS.c.id))
+    .where(
+        MESSAGES.c.channel == sa.bindparam("channel"),
+        MESSAGES.c.external_id.in_(sa.bindparam("refs", expanding=True)),
+        INTERACTIONS.c.contact_id == sa.bindparam("contact_id"),
+    )
+    .order_by(MESSAGES.c.created_at.desc())
+    .limit(1)
 )
 _last_on_case = (
-    sa.select(I.c.id, I.c.state, I.c.case_id, I.c.queue, I.c.agent_id, I.c.thread_key)
-    .where(I.c.case_id == sa.bindparam("case_id"), I.c.channel == sa.bindparam("channel"))
-    .order_by(I.c.created_at.desc()).limit(1)
+    sa.select(
+        INTERACTIONS.c.id,
+        INTERACTIONS.c.state,
+        INTERACTIONS.c.case_id,
+        INTERACTIONS.c.queue,
+        INTERACTIONS.c.agent_id,
+        INTERACTIONS.c.thread_key,
+    )
+    .where(INTERACTIONS.c.case_id == sa.bindparam("case_id"), INTERACTIONS.c.channel == sa.bindparam("channel"))
+    .order_by(INTERACTIONS.c.created_at.desc())
+    .limit(1)
 )
-_case_of_contact = sa.select(C.c.id).where(C.c.id == sa.bindparam("case_id"), C.c.contact_id == sa.bindparam(
-    "contact_id"), sa.or_(C.c.status == "open", C.c.status == "pending"))
-_case_status = sa.select(C.c.status, C.c.priority).where(C.c.id == sa.bindparam("case_id"))
-_contact_of_interaction = sa.select(I.c.contact_id).where(I.c.id == sa.bindparam("iid"))
-_insert_case = C.insert()
-_insert_message = M.insert()
-_touch_interaction = I.update().where(I.c.id == sa.bindparam("iid")).values(updated_at=sa.bindparam("now"))
+_case_of_contact = sa.select(CASES.c.id).where(
+    CASES.c.id == sa.bindparam("case_id"),
+    CASES.c.contact_id == sa.bindparam("contact_id"),
+    sa.or_(CASES.c.status == "open", CASES.c.status == "pending"),
+)
+_case_status = sa.select(CASES.c.status, CASES.c.priority).where(CASES.c.id == sa.bindparam("case_id"))
+_contact_of_interaction = sa.select(INTERACTIONS.c.contact_id).where(INTERACTIONS.c.id == sa.bindparam("iid"))
+_insert_message = MESSAGES.insert()
+_touch_interaction = (
+    INTERACTIONS.update().where(INTERACTIONS.c.id == sa.bindparam("iid")).values(updated_at=sa.bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -176,11 +199,7 @@ def _case_for(tx: Tx, item: InboundItem, contact_id: str, last: Any) -> tuple[st
         status = tx.sql.execute(_case_status, {"case_id": last.case_id}).first()
         if status is not None and status.status in ("open", "pending"):
             return last.case_id, status.priority, False
-    case = Record(id=new_id("cas"), contact_id=contact_id, subject=item.subject or _subject_from(item.text),
-                  status="open", priority=0, sla_due_at=None, affinity_agent_id=None, affinity_until=None,
-                  created_at=tx.now, updated_at=tx.now)
-    tx.sql.execute(_insert_case, case)
-    tx.emit(Event.make(EventType.CASE_CREATED, case_id=case["id"], data={"case": render.case(case)}))
+    case = open_case(tx, contact_id, item.subject or _subject_from(item.text))
     return case["id"], 0, True
 
 

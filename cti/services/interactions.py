@@ -26,7 +26,7 @@ from cti.services.rows import Record, fetch_one, update_row
 from cti.state import OCCUPYING_STATES, Command, State, transition
 from cti.storage.db import Tx
 
-I = models.interactions
+INTERACTIONS = models.interactions
 
 # Verbs an agent may use on work offered to them, and on work assigned to them.
 AGENT_OFFER_COMMANDS = {Command.ACCEPT, Command.REJECT}
@@ -70,9 +70,9 @@ def check_actor(actor: Actor, row: Record, command: Command) -> None:
 def occupied_load(conn: Connection, agent_id: str, policy: RoutingPolicy) -> dict[str, int]:
     """How many interactions per capacity class the agent holds now."""
     rows = conn.execute(
-        sa.select(I.c.channel, sa.func.count())
-        .where(I.c.agent_id == agent_id, I.c.state.in_([s.value for s in OCCUPYING_STATES]))
-        .group_by(I.c.channel)
+        sa.select(INTERACTIONS.c.channel, sa.func.count())
+        .where(INTERACTIONS.c.agent_id == agent_id, INTERACTIONS.c.state.in_([s.value for s in OCCUPYING_STATES]))
+        .group_by(INTERACTIONS.c.channel)
     ).all()
     load: dict[str, int] = {}
     for channel, count in rows:
@@ -107,7 +107,7 @@ def apply_command(tx: Tx, interaction_id: str, command: Command, *, actor: Actor
     """Apply one command to one interaction; return the updated interaction."""
     p = params or CommandParams()
     conn, now = tx.conn, tx.now
-    row = fetch_one(conn, I, interaction_id, what="interaction", for_update=True)
+    row = fetch_one(conn, INTERACTIONS, interaction_id, what="interaction", for_update=True)
     check_actor(actor, row, command)
     new_state, event_type = transition(command, row["state"])
     previous_agent = row["agent_id"]
@@ -160,7 +160,7 @@ def apply_command(tx: Tx, interaction_id: str, command: Command, *, actor: Actor
         extra["reason"] = p.reason or "customer_left"
         event_agent = previous_agent
 
-    update_row(conn, I, row, changes)
+    update_row(conn, INTERACTIONS, row, changes)
     tx.emit(interaction_event(event_type, row, agent_id=event_agent, **extra))
     return row
 
@@ -205,4 +205,4 @@ def new_interaction(tx: Tx, *, case_id: str, contact_id: str, channel: str, dire
     return row
 
 
-_insert_interaction = I.insert()
+_insert_interaction = INTERACTIONS.insert()

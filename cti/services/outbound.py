@@ -23,7 +23,7 @@ from cti.services.actors import Actor
 from cti.services.rows import Record, fetch_one, update_row
 from cti.storage.db import Tx
 
-M, I, O = models.messages, models.interactions, models.outbox
+MESSAGES, INTERACTIONS, OUTBOX = models.messages, models.interactions, models.outbox
 REPLYABLE_STATES = ("active", "held")
 
 
@@ -33,7 +33,7 @@ def enqueue_delivery(tx: Tx, *, kind: str, target: str, url: str, payload: dict[
     row = Record(id=new_id("out"), kind=kind, target=target, url=url, payload=payload, message_id=message_id,
                  state="pending", attempts=0, next_attempt_at=tx.now, last_error=None, created_at=tx.now,
                  done_at=None)
-    tx.conn.execute(O.insert(), row)
+    tx.conn.execute(OUTBOX.insert(), row)
     return row
 
 
@@ -43,7 +43,7 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
 
     ``stored_text`` is what the message row, events and timeline keep when the text sent holds a
     secret (a pivot link's token): the secret lives only in the outbox item until it is delivered."""
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     if actor.is_agent and row["agent_id"] != actor.agent_id:
         raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
     if row["state"] not in REPLYABLE_STATES:
@@ -62,13 +62,16 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
     message = _queue_message(tx, row, text=text, mode=mode, agent_id=actor.agent_id or row["agent_id"],
                              channel=channel, recipient=recipient, stored_text=stored_text)
     if row["first_response_at"] is None:
-        update_row(tx.conn, I, row, {"first_response_at": tx.now, "updated_at": tx.now})
+        update_row(tx.conn, INTERACTIONS, row, {"first_response_at": tx.now, "updated_at": tx.now})
     return message
 
 
 def _last_inbound(tx: Tx, interaction_id: str) -> dict[str, Any] | None:
-    row = tx.conn.execute(sa.select(M.c.external_id, M.c.created_at, M.c.meta).where(
-        M.c.interaction_id == interaction_id, M.c.direction == "inbound").order_by(M.c.created_at.desc()).limit(1)
+    row = tx.conn.execute(
+        sa.select(MESSAGES.c.external_id, MESSAGES.c.created_at, MESSAGES.c.meta)
+        .where(MESSAGES.c.interaction_id == interaction_id, MESSAGES.c.direction == "inbound")
+        .order_by(MESSAGES.c.created_at.desc())
+        .limit(1)
     ).first()
     return {"external_id": row.external_id, "created_at": row.created_at, "meta": row.meta or {}} if row else None
 
@@ -76,7 +79,7 @@ def _last_inbound(tx: Tx, interaction_id: str) -> dict[str, Any] | None:
 def acknowledge(tx: Tx, interaction_id: str, *, channel: ChannelInfo, recipient: dict[str, str]) -> Record:
     """Queue the channel's automatic acknowledgement of a new case (mode ``auto``: the connector
     renders its own acknowledgement text and marks it automatic). Not a first response."""
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     return _queue_message(tx, row, text="Automatic acknowledgement of your message.", mode="auto", agent_id=None,
                           channel=channel, recipient=recipient)
 
@@ -85,7 +88,7 @@ def notify_customer(tx: Tx, interaction_id: str, *, text: str, channel: ChannelI
                     mode: str | None = "private") -> Record:
     """Queue a message from the server itself (no agent) on an interaction in any state, e.g. to
     say a callback could not reach the customer. Not counted as an agent's first response."""
-    row = fetch_one(tx.conn, I, interaction_id, what="interaction")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     return _queue_message(tx, row, text=text, mode=mode, agent_id=None, channel=channel,
                           recipient=recipient_of(tx, interaction_id, prefer=channel.identity_kind))
 
@@ -97,7 +100,7 @@ def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id
         direction="outbound", external_id=None, mode=mode, subject=None, text=stored_text or text, status="queued",
         error=None, agent_id=agent_id, created_at=tx.now, sent_at=None, attachments=None, meta=None,
     )
-    tx.conn.execute(M.insert(), message)
+    tx.conn.execute(MESSAGES.insert(), message)
     payload = {
         "type": "message",
         "channel": row["channel"],
@@ -121,9 +124,9 @@ def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id
 def _thread_facts(tx: Tx, interaction: Record) -> dict[str, Any]:
     """Subject and earlier external ids, for channels that thread replies (email, X)."""
     earlier = tx.conn.execute(
-        sa.select(M.c.external_id, M.c.direction).where(M.c.interaction_id == interaction["id"],
-                                                        M.c.external_id.is_not(None))
-        .order_by(M.c.created_at.desc()).limit(20)).all()[::-1]
+        sa.select(MESSAGES.c.external_id, MESSAGES.c.direction).where(MESSAGES.c.interaction_id == interaction["id"],
+                                                        MESSAGES.c.external_id.is_not(None))
+        .order_by(MESSAGES.c.created_at.desc()).limit(20)).all()[::-1]
     inbound = [m.external_id for m in earlier if m.direction == "inbound"]
     subject = tx.conn.execute(sa.select(models.cases.c.subject).where(models.cases.c.id == interaction["case_id"])
                               ).scalar()
@@ -136,22 +139,24 @@ def _thread_facts(tx: Tx, interaction: Record) -> dict[str, Any]:
 def recipient_of(tx: Tx, interaction_id: str, *, prefer: str | None = None) -> dict[str, str]:
     """The identity a reply on this interaction goes to: the contact's identity of the channel's
     kind (``prefer``: an X user id on X, a phone number on SMS), else their first identity."""
-    contact_id = tx.conn.execute(sa.select(I.c.contact_id).where(I.c.id == interaction_id)).scalar()
+    contact_id = tx.conn.execute(
+        sa.select(INTERACTIONS.c.contact_id).where(INTERACTIONS.c.id == interaction_id)
+    ).scalar()
     if contact_id is None:
-        fetch_one(tx.conn, I, interaction_id, what="interaction")
-    ID = models.identities
-    rows = tx.conn.execute(sa.select(ID.c.kind, ID.c.value).where(ID.c.contact_id == contact_id)
-                           .order_by(ID.c.created_at)).all()
+        fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
+    IDENTITIES = models.identities
+    rows = tx.conn.execute(sa.select(IDENTITIES.c.kind, IDENTITIES.c.value).where(IDENTITIES.c.contact_id == contact_id)
+                           .order_by(IDENTITIES.c.created_at)).all()
     row = next((r for r in rows if r.kind == prefer), rows[0] if rows else None)
     return {"kind": row.kind, "value": row.value} if row else {}
 
 
 def mark_delivered(tx: Tx, item_id: str, *, external_id: str | None = None) -> None:
     """The far end took it: outbox item done, message sent (message.sent)."""
-    item = fetch_one(tx.conn, O, item_id, what="outbox_item")
+    item = fetch_one(tx.conn, OUTBOX, item_id, what="outbox_item")
     if item["state"] != "pending":
         return
-    update_row(tx.conn, O, item, {"state": "done", "done_at": tx.now, "attempts": item["attempts"] + 1,
+    update_row(tx.conn, OUTBOX, item, {"state": "done", "done_at": tx.now, "attempts": item["attempts"] + 1,
                                   **_scrubbed(tx, item)})
     if item["message_id"]:
         _finish_message(tx, item["message_id"], status="sent", external_id=external_id, error=None)
@@ -159,18 +164,18 @@ def mark_delivered(tx: Tx, item_id: str, *, external_id: str | None = None) -> N
 
 def mark_attempt_failed(tx: Tx, item_id: str, *, error: str, retry_at: float | None) -> None:
     """A failed attempt: try again at retry_at, or give up (message.failed) when it is None."""
-    item = fetch_one(tx.conn, O, item_id, what="outbox_item")
+    item = fetch_one(tx.conn, OUTBOX, item_id, what="outbox_item")
     if item["state"] != "pending":
         return
     attempts = item["attempts"] + 1
     if retry_at is not None:
-        update_row(tx.conn, O, item, {"attempts": attempts, "next_attempt_at": retry_at, "last_error": error})
+        update_row(tx.conn, OUTBOX, item, {"attempts": attempts, "next_attempt_at": retry_at, "last_error": error})
         if item["message_id"]:
-            message = fetch_one(tx.conn, M, item["message_id"], what="message")
+            message = fetch_one(tx.conn, MESSAGES, item["message_id"], what="message")
             _emit_message(tx, EventType.MESSAGE_RETRYING, message, delivery={
                 "attempts": attempts, "error": error, "retry_at": render.iso(retry_at)})
         return
-    update_row(tx.conn, O, item, {"attempts": attempts, "state": "failed", "done_at": tx.now, "last_error": error,
+    update_row(tx.conn, OUTBOX, item, {"attempts": attempts, "state": "failed", "done_at": tx.now, "last_error": error,
                                   **_scrubbed(tx, item)})
     if item["message_id"]:
         _finish_message(tx, item["message_id"], status="failed", external_id=None, error=error)
@@ -188,19 +193,21 @@ def _scrubbed(tx: Tx, item: Record) -> dict[str, Any]:
 
 
 def _finish_message(tx: Tx, message_id: str, *, status: str, external_id: str | None, error: str | None) -> None:
-    message = fetch_one(tx.conn, M, message_id, what="message")
+    message = fetch_one(tx.conn, MESSAGES, message_id, what="message")
     changes: dict[str, Any] = {"status": status, "error": error}
     if status == "sent":
         changes["sent_at"] = tx.now
         if external_id:
             changes["external_id"] = external_id
-    update_row(tx.conn, M, message, changes)
+    update_row(tx.conn, MESSAGES, message, changes)
     _emit_message(tx, EventType.MESSAGE_SENT if status == "sent" else EventType.MESSAGE_FAILED, message)
 
 
 def _emit_message(tx: Tx, event_type: EventType, message: Record, *, delivery: DeliveryFacts | None = None) -> None:
     """An event about an outbound message, to its agent (or the interaction's) and queue."""
-    interaction = tx.conn.execute(sa.select(I.c.agent_id, I.c.queue).where(I.c.id == message["interaction_id"])).first()
+    interaction = tx.conn.execute(
+        sa.select(INTERACTIONS.c.agent_id, INTERACTIONS.c.queue).where(INTERACTIONS.c.id == message["interaction_id"])
+    ).first()
     tx.emit(Event.make(
         event_type, case_id=message["case_id"], interaction_id=message["interaction_id"],
         agent_id=message["agent_id"] or (interaction.agent_id if interaction else None),

@@ -6,12 +6,10 @@ import sqlalchemy as sa
 
 from cti import models
 from cti.errors import InvalidInput
-from cti.events import Event, EventType
-from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
-from cti.services import render
 from cti.services.access import require_case_access
 from cti.services.actors import SYSTEM, Actor
+from cti.services.cases import open_case
 from cti.services.contacts import find_or_create_contact
 from cti.services.interactions import CommandParams, apply_command, new_interaction
 from cti.services.rows import Record, fetch_one
@@ -33,12 +31,7 @@ def start_outbound(tx: Tx, *, actor: Actor, channel: str, kind: str, value: str,
             raise InvalidInput("the case belongs to another contact", code="case_contact_mismatch",
                                details={"case_id": "belongs to another contact"})
     else:
-        case_id = new_id("cas")
-        case = Record(id=case_id, contact_id=contact_id, subject=subject, status="open", priority=0,
-                      sla_due_at=None, affinity_agent_id=None, affinity_until=None, created_at=tx.now,
-                      updated_at=tx.now)
-        tx.conn.execute(models.cases.insert(), case)
-        tx.emit(Event.make(EventType.CASE_CREATED, case_id=case_id, data={"case": render.case(case)}))
+        case_id = open_case(tx, contact_id, subject)["id"]
     owner = actor.agent_id if actor.is_agent else agent_id
     if owner is not None:
         agent = tx.conn.execute(sa.select(models.agents.c.deleted).where(models.agents.c.id == owner)).first()

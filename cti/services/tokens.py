@@ -23,7 +23,7 @@ from cti.services.rows import Record, fetch_one, update_row
 from cti.storage.db import Tx
 from cti.storage.prepared import Prepared
 
-T = models.api_tokens
+API_TOKENS = models.api_tokens
 TOKEN_PREFIX = "cti_"
 
 
@@ -51,25 +51,31 @@ def create_token(tx: Tx, *, role: str, agent_id: str | None = None, name: str | 
     row = Record(id=new_id("tok"), name=name, role=str(role), agent_id=agent_id, token_hash=hash_token(secret),
                  created_at=tx.now, revoked_at=None,
                  expires_at=tx.now + expires_in if expires_in is not None else None)
-    tx.conn.execute(T.insert(), row)
+    tx.conn.execute(API_TOKENS.insert(), row)
     return row, secret
 
 
 def revoke_token(tx: Tx, token_id: str) -> Record:
     """Revoke a token (it stops working at once on every node)."""
-    row = fetch_one(tx.conn, T, token_id, what="token")
+    row = fetch_one(tx.conn, API_TOKENS, token_id, what="token")
     if row["revoked_at"] is None:
-        update_row(tx.conn, T, row, {"revoked_at": tx.now})
+        update_row(tx.conn, API_TOKENS, row, {"revoked_at": tx.now})
     return row
 
 
 def revoke_agent_tokens(tx: Tx, agent_id: str) -> int:
     """Revoke every live token of an agent (the agent was deleted); how many."""
-    return tx.conn.execute(sa.update(T).where(T.c.agent_id == agent_id, T.c.revoked_at.is_(None))
-                           .values(revoked_at=tx.now)).rowcount or 0
+    return (
+        tx.conn.execute(
+            sa.update(API_TOKENS)
+            .where(API_TOKENS.c.agent_id == agent_id, API_TOKENS.c.revoked_at.is_(None))
+            .values(revoked_at=tx.now)
+        ).rowcount
+        or 0
+    )
 
 
-_by_hash = sa.select(T).where(T.c.token_hash == sa.bindparam("digest"))
+_by_hash = sa.select(API_TOKENS).where(API_TOKENS.c.token_hash == sa.bindparam("digest"))
 
 
 @dataclass(frozen=True, slots=True)

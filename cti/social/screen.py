@@ -16,15 +16,24 @@ from cti.social.rules import score, screen_post
 from cti.social.settings import SocialConfig
 from cti.storage.db import Tx
 
-ID, I, C, M, SM = models.identities, models.interactions, models.contacts, models.messages, models.social_mentions
+IDENTITIES, INTERACTIONS, CONTACTS, MESSAGES, SOCIAL_MENTIONS = (
+    models.identities,
+    models.interactions,
+    models.contacts,
+    models.messages,
+    models.social_mentions,
+)
 DAY = 86_400.0
 
 
-_contact = sa.select(C.c.id, C.c.attributes).join(ID, ID.c.contact_id == C.c.id).where(
-    ID.c.kind == sa.bindparam("kind"), ID.c.value == sa.bindparam("value"))
-_other_channels = sa.select(sa.func.count(sa.distinct(I.c.channel))).where(
-    I.c.contact_id == sa.bindparam("contact"), I.c.channel != sa.bindparam("channel"),
-    I.c.created_at > sa.bindparam("since"))
+_contact = (
+    sa.select(CONTACTS.c.id, CONTACTS.c.attributes)
+    .join(IDENTITIES, IDENTITIES.c.contact_id == CONTACTS.c.id)
+    .where(IDENTITIES.c.kind == sa.bindparam("kind"), IDENTITIES.c.value == sa.bindparam("value"))
+)
+_other_channels = sa.select(sa.func.count(sa.distinct(INTERACTIONS.c.channel))).where(
+    INTERACTIONS.c.contact_id == sa.bindparam("contact"), INTERACTIONS.c.channel != sa.bindparam("channel"),
+    INTERACTIONS.c.created_at > sa.bindparam("since"))
 
 
 def screen(tx: Tx, item: InboundItem, config: SocialConfig) -> InboundItem | None:
@@ -34,9 +43,18 @@ def screen(tx: Tx, item: InboundItem, config: SocialConfig) -> InboundItem | Non
     contact = tx.sql.execute(_contact, {"kind": item.from_kind, "value": item.from_value}).first()
     if decision.route and contact is not None and config.duplicate_window_seconds and meta.get("kind") in (
             "mention", "comment"):
-        again = tx.conn.execute(sa.select(M.c.id).join(I, I.c.id == M.c.interaction_id).where(
-            I.c.contact_id == contact.id, M.c.channel == item.channel, M.c.text == item.text,
-            M.c.direction == "inbound", M.c.created_at > tx.now - config.duplicate_window_seconds).limit(1)).first()
+        again = tx.conn.execute(
+            sa.select(MESSAGES.c.id)
+            .join(INTERACTIONS, INTERACTIONS.c.id == MESSAGES.c.interaction_id)
+            .where(
+                INTERACTIONS.c.contact_id == contact.id,
+                MESSAGES.c.channel == item.channel,
+                MESSAGES.c.text == item.text,
+                MESSAGES.c.direction == "inbound",
+                MESSAGES.c.created_at > tx.now - config.duplicate_window_seconds,
+            )
+            .limit(1)
+        ).first()
         if again is not None:
             decision = dataclasses.replace(decision, route=False, status="noise", reason="duplicate post")
     if not decision.route:
@@ -52,10 +70,17 @@ def screen(tx: Tx, item: InboundItem, config: SocialConfig) -> InboundItem | Non
 
 
 def _keep_mention(tx: Tx, item: InboundItem, status: str, reason: str) -> None:
-    if item.external_id and tx.conn.execute(sa.select(SM.c.id).where(
-            SM.c.channel == item.channel, SM.c.external_id == item.external_id)).first() is not None:
+    if (
+        item.external_id
+        and tx.conn.execute(
+            sa.select(SOCIAL_MENTIONS.c.id).where(
+                SOCIAL_MENTIONS.c.channel == item.channel, SOCIAL_MENTIONS.c.external_id == item.external_id
+            )
+        ).first()
+        is not None
+    ):
         return  # the network delivered it again
     row: dict[str, Any] = {"id": new_id("smn"), "channel": item.channel, "external_id": item.external_id,
                            "author_kind": item.from_kind, "author": item.from_value, "text": item.text,
                            "status": status, "reason": reason, "meta": item.metadata, "created_at": tx.now}
-    tx.conn.execute(SM.insert(), row)
+    tx.conn.execute(SOCIAL_MENTIONS.insert(), row)
