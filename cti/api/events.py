@@ -17,6 +17,7 @@ from cti.api import schemas as s
 from cti.api.context import Services, services
 from cti.api.framework import Api, Call
 from cti.api.queries import get_row
+from cti.api.ws_batch import send_texts
 from cti.bus import EventFilter, Subscription
 from cti.errors import InvalidInput
 from cti.services.actors import Actor, Role
@@ -72,7 +73,7 @@ async def websocket(call: Call) -> web.StreamResponse:
                 batch = [event]
                 while len(batch) < 256 and (more := sub.next_nowait()) is not None:
                     batch.append(more)
-                await _send_texts(ws, [svc.bus.wire(e) for e in batch])
+                await send_texts(ws, [svc.bus.wire(e) for e in batch])
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -84,39 +85,6 @@ async def websocket(call: Call) -> web.StreamResponse:
         svc.metrics.stream_subscribers.set(svc.bus.subscriber_count)
         await ws.close()
     return ws
-
-
-WRITE_BUFFER_HIGH = 512 * 1024
-
-
-def text_frame(text: str) -> bytes:
-    """One unmasked, final WebSocket text frame (RFC 6455 section 5.2), as a server sends it."""
-    payload = text.encode()
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x81, size))
-    elif size < 65536:
-        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
-    return header + payload
-
-
-async def _send_texts(ws: web.WebSocketResponse, texts: list[str]) -> None:
-    """Send several events, one message each, in a single write (one syscall instead of one per event).
-
-    The frames are plain text frames, valid with or without permessage-deflate (RSV1 unset means
-    uncompressed). A client that reads too slowly makes us wait for its buffer to drain; its
-    subscription buffers meanwhile and falls back to the log if it overflows."""
-    writer = ws._writer  # aiohttp does not expose a vectored send; frames are built above per RFC 6455
-    transport = writer.transport if writer is not None else None
-    if transport is None or transport.is_closing():
-        for text in texts:
-            await ws.send_str(text)
-        return
-    transport.write(b"".join(text_frame(t) for t in texts))
-    while transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not transport.is_closing():  # noqa: ASYNC110
-        await asyncio.sleep(0.01)  # the transport offers no awaitable drain here
 
 
 async def _drain_client(ws: web.WebSocketResponse) -> None:

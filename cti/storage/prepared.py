@@ -7,6 +7,13 @@ is compiled once per dialect and executed straight on the cursor, with the same 
 processors (JSON) SQLAlchemy would apply; sqlite3 keeps the prepared statement in its cache.
 Only SQLite uses this path: on PostgreSQL ``Prepared`` hands the statement to SQLAlchemy.
 Rows come back with SQLAlchemy's result conversions applied (JSON text to objects, 0/1 to bool).
+
+This reads two private parts of SQLAlchemy's compiled statement (``positiontup``, the order of
+the parameters, and ``_bind_processors``, the types' conversions). This module is the only
+place that does; ``_Plan`` refuses at once, naming the cause, when they are missing or when a
+statement needs what a plain prepared statement cannot do (an expanding ``IN``), and
+``tests/test_private_apis.py`` compares this path with SQLAlchemy's own on every kind of
+statement the hot ops use, so an upgrade that changes them fails the suite, not production.
 """
 
 from __future__ import annotations
@@ -24,7 +31,13 @@ class _Plan:
 
     def __init__(self, statement: ClauseElement, conn: Connection) -> None:
         compiled: Any = statement.compile(dialect=conn.dialect)  # (its private parts are read below)
+        missing = [name for name in ("positiontup", "_bind_processors") if not hasattr(compiled, name)]
+        if missing:
+            raise RuntimeError(f"this SQLAlchemy's compiled statements have no {', '.join(missing)}: "
+                               f"cti/storage/prepared.py needs updating for it")
         self.sql = str(compiled)
+        if "POSTCOMPILE" in self.sql:
+            raise ValueError(f"a prepared statement cannot expand IN (...) at run time; write it with OR: {self.sql}")
         self.keys: list[str] = list(compiled.positiontup or [])
         self.defaults: dict[str, Any] = dict(compiled.params)  # literal binds such as LIMIT 1
         binds = compiled._bind_processors  # the type's own conversions (JSON -> text, bool -> int)
