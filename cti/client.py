@@ -33,7 +33,7 @@ class CtiApiError(Exception):
 
 
 class CtiClient:
-    """Every route of API.md as a coroutine."""
+    """Every route of docs/api.md as a coroutine."""
 
     def __init__(self, base_url: str, token: str, *, session: aiohttp.ClientSession | None = None,
                  timeout: float = 30.0) -> None:

@@ -42,7 +42,7 @@ class ApiError(CtiError):
         self.details = details or {}
 
     def to_body(self) -> dict[str, Any]:
-        """Return the error in API.md's shape."""
+        """Return the error in the API's (docs/api.md) shape."""
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 

@@ -1,6 +1,6 @@
 """The event catalogue: every event type the server emits, and the one Event shape.
 
-Event type names are part of the public contract (API.md). Modules never spell an event
+Event type names are part of the public contract (docs/api.md). Modules never spell an event
 name as a string: they use EventType members, and build events with ``Event.make``.
 """
 

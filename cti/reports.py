@@ -1,4 +1,4 @@
-"""Contact-center metrics with the standard definitions of API.md (pure functions over rows).
+"""Contact-center metrics with the standard definitions of docs/api.md (pure functions over rows).
 
 Offered: entered a queue. Handled: accepted by an agent. Abandoned: the customer left before
 acceptance (short abandons, under the threshold, counted apart and left out of service level).

@@ -1,4 +1,4 @@
-"""Reports that do not mislead: the service level follows API.md (an interaction still waiting inside
+"""Reports that do not mislead: the service level follows docs/api.md (an interaction still waiting inside
 its threshold is not counted yet), the page shows human headers, rounded numbers with units and bars
 whose length is the value, and the wallboard's tile and table agree on the longest wait."""
 

@@ -1,1 +1,1 @@
-"""The REST + event-stream API (API.md): a route registry, resources, and the OpenAPI document."""
+"""The REST + event-stream API (docs/api.md): a route registry, resources, and the OpenAPI document."""

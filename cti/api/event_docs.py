@@ -24,7 +24,8 @@ SNAPSHOTS = {  # payload keys that hold one of the API's resources
     "pivot_link": {"type": "object", "description": "a pivot link as GET /api/v1/pivot-links/{id} answers "
                                                     "(never its URL)"},
     "callback": {"type": "object", "description": "a callback as GET /api/v1/callbacks/{id} answers (number masked)"},
-    "identity": {"$ref": REF + "IdentityOut"}, "policy": {"type": "object",
+    "identity": {"type": "object", "description": "the identity: its kind and value (contact.linked: as "
+                                                  "IdentityOut)"}, "policy": {"type": "object",
                                                           "description": "the routing policy now in force"},
 }
 

@@ -3,7 +3,7 @@
 Each route declares its method, path, minimum role (None for public routes), and pydantic
 models for the JSON body and the query string. The wrapper authenticates, validates (400 with
 field details, nothing changed), calls the handler with a ``Call``, and renders the result as
-JSON. Errors anywhere become API.md's error shape.
+JSON. Errors anywhere become the API's (docs/api.md) error shape.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def encoded_json_response(body: bytes, status: int = 200, headers: dict[str, str
 
 
 def error_response(error: ApiError) -> web.Response:
-    """API.md's error shape with the error's status."""
+    """the API's (docs/api.md) error shape with the error's status."""
     headers: dict[str, str] = {}
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
@@ -112,7 +112,7 @@ class Api:
         return register
 
     def install(self, app: web.Application, authenticate: Authenticator, observe: Observer) -> None:
-        """Add the routes, and a last route that answers unknown paths and methods in API.md's shape.
+        """Add the routes, and a last route that answers unknown paths and methods in the API's (docs/api.md) shape.
 
         Error rendering and request metrics live in each route's wrapper rather than in an
         aiohttp middleware: measured on the read path, the middleware layer alone cost 10-20%."""
@@ -220,7 +220,7 @@ def loggable_path(path: str) -> str:
 
 async def handle_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                         ) -> web.StreamResponse:
-    """Every error becomes API.md's JSON shape; unexpected ones are logged and answered 500."""
+    """Every error becomes the API's (docs/api.md) JSON shape; unexpected ones are logged and answered 500."""
     started = time.perf_counter()
     try:
         return await handler(request)

@@ -67,6 +67,7 @@ def build_openapi(routes: list[RouteSpec], *, version: str, server_url: str = ""
         operation["responses"][str(spec.status)] = _success(spec, components)
         if spec.role is not None:
             operation["security"] = [{"bearer": []}]
+            operation["x-cti-role"] = spec.role.value  # the least role that may call it (docs/api.md)
             codes = {400, 401, 403, *spec.errors} if (spec.body or spec.query) else {401, 403, *spec.errors}
         else:
             operation["security"] = []
