@@ -313,14 +313,18 @@ def test_a_session_timer_that_runs_out_ends_the_call() -> None:
     """RFC 4028 on our side: a caller that asked for timers and stops refreshing is gone."""
     from types import SimpleNamespace
 
+    from connectors.sip.call import CallLeg
     from connectors.sip.custody import CallCustody
 
     now = time.monotonic()
     watchdog = CallCustody(None, {}, end=lambda *a, **k: None, spawn=lambda c: None)  # type: ignore[arg-type]
-    relay = SimpleNamespace(b=SimpleNamespace(held=False))
-    fresh = SimpleNamespace(done=False, agent_leg=None, relay=relay,
-                            caller=SimpleNamespace(session_expires=90, refreshed_at=now - 60))
-    stale = SimpleNamespace(done=False, agent_leg=None, relay=relay,
-                            caller=SimpleNamespace(session_expires=90, refreshed_at=now - 91))
+
+    def leg(refreshed_seconds_ago: float) -> CallLeg:
+        call = CallLeg(SimpleNamespace(endpoint=None), "timer-call")  # type: ignore[arg-type]
+        call.session_expires, call.refreshed_at = 90, now - refreshed_seconds_ago
+        return call
+
+    fresh = SimpleNamespace(done=False, agent_leg=None, caller=leg(60))
+    stale = SimpleNamespace(done=False, agent_leg=None, caller=leg(91))
     assert watchdog._gone_party(fresh, now) is None  # type: ignore[arg-type]
     assert watchdog._gone_party(stale, now) == ("customer", "session_expired")  # type: ignore[arg-type]

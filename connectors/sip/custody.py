@@ -114,7 +114,7 @@ class CallCustody:
         if session.done:
             return None
         caller = session.caller
-        if isinstance(caller, IncomingCall | OutgoingCall) and caller.session_expires \
+        if isinstance(caller, CallLeg) and caller.session_expires \
                 and now - caller.refreshed_at > caller.session_expires:
             return "customer", "session_expired"
         if isinstance(caller, IncomingCall | OutgoingCall) and caller.confirmed.is_set() \
