@@ -109,9 +109,9 @@ def _body(operation: dict[str, Any], schemas: dict[str, Any]) -> str:
 
 def _answer(operation: dict[str, Any]) -> str:
     ok = next((code for code in operation["responses"] if code.startswith(("1", "2"))), "")
-    content = operation["responses"].get(ok, {}).get("content") or {}
+    content: dict[str, Any] = operation["responses"].get(ok, {}).get("content") or {}
     kind, media = next(iter(content.items()), ("", {}))
-    name = _ref_name(media.get("schema") or {}) if media else ""
+    name = _ref_name(media.get("schema") or {}) if isinstance(media, dict) and media else ""
     if kind == "text/html":
         name = "HTML page"
     errors = [code for code in operation["responses"] if code[0] in "45"]
