@@ -15,9 +15,11 @@ stop intake, give up leases, drain writes, close.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 import socket
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -25,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from cti import __version__
-from cti.api import admin, agents, contacts, desk, events, interactions, ops, stats, webhooks
+from cti.api import admin, agents, contacts, desk, events, interactions, ops, people, stats, webhooks
 from cti.api.context import SERVICES, Services, TokenCache
 from cti.api.framework import Api
 from cti.api.openapi import build_openapi
@@ -35,14 +37,17 @@ from cti.call_control import VoiceControl
 from cti.channels import ChannelDirectory
 from cti.connector_host import ConnectorHost, connector_specs
 from cti.delivery import OutboxWorker, WebhookFanout, WebhookSender
-from cti.errors import Unauthorized
+from cti.errors import Forbidden, Unauthorized
 from cti.events import Event
 from cti.hooks import CallHooks
 from cti.leases import LeasedRunner
 from cti.metrics import Metrics
+from cti.passwords import Passwords
 from cti.routing.live_policy import PolicyHolder
 from cti.routing.router import Router
 from cti.services.actors import Actor
+from cti.services.people import COOKIE as SESSION_COOKIE
+from cti.services.people import find_session
 from cti.services.tokens import UNKNOWN, Refusal
 from cti.storage.db import Database
 from cti.storage.migrate import upgrade_database
@@ -55,9 +60,10 @@ from pivot.scheduler import CALLBACK_SCHEDULER, CallbackScheduler
 from softphone_bridge import api as softphone_api
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, contacts, interactions, pivot_api, desk, admin, stats, events, pivot_pages, webhooks,
+MODULES = (ops, agents, contacts, interactions, pivot_api, desk, admin, people, stats, events, pivot_pages, webhooks,
            softphone_api, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def all_routes() -> Api:
@@ -74,19 +80,36 @@ def default_node_id() -> str:
 
 
 async def _authenticate(request: web.Request) -> Actor | None:
-    """The actor of the request's bearer token; None without one; Unauthorized naming why a token is refused."""
+    """The actor of the request's bearer token, else of its session cookie; None without either;
+    Unauthorized naming why a token or session is refused. A change made with a cookie must carry
+    the session's X-CSRF-Token (403 ``csrf``): a page elsewhere can make the browser send the cookie,
+    never read the token."""
     header = request.headers.get("Authorization", "")
     secret = header[7:].strip() if header[:7].lower() == "bearer " else ""
     if not secret and request.path in TOKEN_QUERY_PATHS:
         secret = request.query.get("access_token", "")
     if not secret:
-        return None
+        return await _session_actor(request)
     if len(secret) > 200:
         raise Unauthorized(UNKNOWN.message, code=UNKNOWN.code)
     found = await request.app[SERVICES].tokens.resolve(secret)
     if isinstance(found, Refusal):
         raise Unauthorized(found.message, code=found.code)
     return found
+
+
+async def _session_actor(request: web.Request) -> Actor | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    now = time.time()
+    found = await request.app[SERVICES].db.read_point(lambda sql: find_session(sql, cookie, now))
+    if found is None:
+        raise Unauthorized("the session has ended; sign in again", code="session_ended")
+    if request.method not in SAFE_METHODS and not hmac.compare_digest(
+            request.headers.get("X-CSRF-Token", "").encode(), found.csrf.encode()):
+        raise Forbidden("a change made with a session cookie needs the session's X-CSRF-Token header", code="csrf")
+    return found.actor
 
 
 def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = True,
@@ -136,7 +159,8 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
                        webhook_handlers={name: handler for name, handler in handlers.items() if handler is not None},
                        openapi=build_openapi(registry.routes, version=__version__,
                                              server_url=config.server.resolved_public_url()),
-                       call_control=VoiceControl(db) if host.voice else None, voice_reach=host.reach)
+                       call_control=VoiceControl(db) if host.voice else None, voice_reach=host.reach,
+                       passwords=Passwords())
         app[SERVICES] = svc
         app[PIVOT_SITE] = await PivotSite.create(config, config.pivot, db)
         scheduler: CallbackScheduler | None = None

@@ -13,7 +13,7 @@ import orjson
 
 from cti.app_config import AppConfig, load_app_config
 from cti.config import Config
-from cti.errors import ApiError, ConfigError
+from cti.errors import ApiError, ConfigError, InvalidInput
 
 log = logging.getLogger("cti")
 T = TypeVar("T")
@@ -121,6 +121,35 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str:
+    """The new password: typed twice at a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise InvalidInput("the two passwords differ", code="password_mismatch", details={"password": "differ"})
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from cti.passwords import HASHER, password_problem
+    from cti.services.people import create_user, render_user
+
+    password = _read_password()
+    problem = password_problem(password)
+    if problem:
+        raise InvalidInput(f"the password needs {problem}", code="weak_password", details={"password": problem})
+    hashed = HASHER.hash(password)  # (no event loop to keep free here)
+    config = _config(args)
+    row = _run_db(config, lambda db: db.write(lambda tx: create_user(
+        tx, login=args.login, name=args.name or args.login, password_hash=hashed, role=args.role,
+        agent_id=args.agent, language=args.language)))
+    print(orjson.dumps(render_user(row)).decode())
+    return 0
+
+
 def cmd_receiver(args: argparse.Namespace) -> int:
     from cti.receiver import run_receiver
 
@@ -217,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=cmd_agent_add)
     agent.add_parser("list", parents=[common], help="list agents (a header, then one agent a line)",
                      formatter_class=fmt).set_defaults(func=cmd_agent_list)
+
+    user = sub.add_parser("user", help="people who sign in").add_subparsers(dest="user_command", required=True,
+                                                                         metavar="ACTION")
+    user_add = user.add_parser("add", parents=[common], help="add a person who signs in with a password (read "
+                               "from standard input, or typed twice at a terminal)", formatter_class=fmt)
+    user_add.add_argument("login", help="what they type to sign in (letters, digits and . _ @ + -; any case)")
+    user_add.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"], help="what they may do")
+    user_add.add_argument("--agent", help="their agent id (required with --role agent)")
+    user_add.add_argument("--name", help="the name pages show (default: the login)")
+    user_add.add_argument("--language", choices=["en", "fi", "zh", "ko", "pl"],
+                          help="the language of their pages (default: the browser's)")
+    user_add.set_defaults(func=cmd_user_add)
 
     receiver = sub.add_parser("receiver", parents=[common], help="print the replies the server sends to the "
                               "custom channels (listens where their outbound_url points)", formatter_class=fmt)

@@ -86,6 +86,12 @@ class WebhookConfig(_Strict):
     allow_private_targets: bool = False  # subscriptions may name loopback/private addresses (cti/targets.py)
 
 
+class AuthConfig(_Strict):
+    """``[auth]``: people who sign in (cti/services/people.py)."""
+
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)  # a session ends this long after sign-in
+
+
 class ReportsConfig(_Strict):
     sla_seconds: dict[str, float] = Field(
         default_factory=lambda: {"voice": 20.0, "chat": 60.0, "social": 3600.0, "email": 86400.0}
@@ -100,6 +106,7 @@ class Config(_Strict):
     routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     social: SocialConfig = Field(default_factory=SocialConfig)
 
     def custom_channel(self, name: str) -> CustomChannelConfig | None:

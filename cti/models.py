@@ -144,6 +144,49 @@ class ApiToken(SQLModel, table=True):
     expires_at: float | None = None
 
 
+class User(SQLModel, table=True):
+    """A person who signs in (login and password, or single sign-on). The password is stored as an
+    argon2id hash only; a deleted user's login can be taken again."""
+
+    __tablename__ = "users"
+    __table_args__ = (sa.Index("uq_user_login_live", "login", unique=True, sqlite_where=sa.text("NOT deleted"),
+                               postgresql_where=sa.text("NOT deleted")),)
+    id: str = Field(primary_key=True, max_length=40)
+    login: str = Field(max_length=100)
+    name: str = Field(max_length=200)
+    password_hash: str | None = Field(default=None, max_length=200)
+    role: str = Field(max_length=16)
+    agent_id: str | None = Field(default=None, max_length=40)
+    language: str | None = Field(default=None, max_length=8)
+    disabled: bool = False
+    deleted: bool = False
+    created_at: float
+    updated_at: float
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser: the SHA-256 of its cookie's secret and the CSRF token its changes carry."""
+
+    __tablename__ = "user_sessions"
+    id: str = Field(primary_key=True, max_length=40)
+    user_id: str = Field(max_length=40, index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    csrf: str = Field(max_length=64)
+    created_at: float
+    expires_at: float
+    revoked_at: float | None = None
+
+
+class SignInFailure(SQLModel, table=True):
+    """One failed sign-in, counted against a login and an address (hashed) for the limiter."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (sa.Index("ix_sign_in_failures_key_at", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=80)
+    at: float = Field(index=True)
+
+
 class EventRecord(SQLModel, table=True):
     __tablename__ = "events"
     seq: int = Field(
@@ -306,4 +349,7 @@ leases = _table(Lease)
 pivot_links = _table(PivotLink)
 callbacks = _table(Callback)
 social_mentions = _table(SocialMention)
+users = _table(User)
+user_sessions = _table(UserSession)
+sign_in_failures = _table(SignInFailure)
 metadata = SQLModel.metadata

@@ -17,6 +17,7 @@ from cti.config import Config
 from cti.connector_host import ConnectorHost
 from cti.leases import LeasedRunner
 from cti.metrics import Metrics
+from cti.passwords import Passwords
 from cti.routing.live_policy import PolicyHolder
 from cti.routing.router import Router
 from cti.services.actors import Actor
@@ -74,6 +75,7 @@ class Services:
     router: Router | None = None  # None on a node started without singletons
     leases: list[LeasedRunner] = field(default_factory=list)
     voice_reach: VoiceReach = field(default_factory=VoiceReach)
+    passwords: Passwords = field(default_factory=Passwords)
     rendered_interactions: RenderedInteractions = field(default_factory=RenderedInteractions)
     draining: bool = False
 

@@ -25,6 +25,10 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "AbandonBody": {"reason": "the customer hung up"},
     "WebhookCreate": {"url": "https://crm.example.com/cti-events", "types": ["interaction.*", "pivot.*"]},
     "TokenCreate": {"role": "agent", "agent_id": "alice", "name": "Alice's desk", "expires_in": 86400},
+    "UserCreate": {"login": "alice", "name": "Alice Virtanen", "password": "a long passphrase", "role": "agent",
+                   "agent_id": "alice", "language": "fi"},
+    "UserPatch": {"language": "en", "disabled": False},
+    "SignIn": {"login": "alice", "password": "a long passphrase"},
     "PivotBody": {"to": "callback", "send": True, "mode": "private", "expires_in": 3600},
     "SoftphoneOffer": {"type": "offer", "sdp": "v=0\r\no=- 4611 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
                                                "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"},

@@ -1,4 +1,4 @@
-"""Who is acting: an API token's role and agent, or the system (router, connectors)."""
+"""Who is acting: a signed-in person's or an API token's role and agent, or the system (router, connectors)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ class Actor:
     role: Role
     agent_id: str | None = None
     token_id: str | None = None
-    expires_at: float | None = None  # when the token behind it stops working (None: never)
+    expires_at: float | None = None  # when the token (or session) behind it stops working (None: never)
+    user_id: str | None = None  # a person signed in with a session (None: an API token)
 
     @property
     def is_agent(self) -> bool:
