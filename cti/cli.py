@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -150,6 +151,22 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contacts_import(args: argparse.Namespace) -> int:
+    from cti.services.profiles import import_contacts, parse_contacts_csv
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {args.file}: {exc}", code="invalid_csv") from exc
+    kinds, rows = parse_contacts_csv(text)
+    config = _config(args)
+    result = _run_db(config, lambda db: db.write(lambda tx: import_contacts(tx, kinds, rows)))
+    for error in result.errors:
+        print(f"line {error['line']}: {error['message']}", file=sys.stderr)
+    print(orjson.dumps(result.as_dict()).decode())
+    return 1 if result.errors else 0
+
+
 def cmd_receiver(args: argparse.Namespace) -> int:
     from cti.receiver import run_receiver
 
@@ -258,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--language", choices=["en", "fi", "zh", "ko", "pl"],
                           help="the language of their pages (default: the browser's)")
     user_add.set_defaults(func=cmd_user_add)
+
+    contacts = sub.add_parser("contacts", help="contacts").add_subparsers(dest="contacts_command", required=True,
+                                                                          metavar="ACTION")
+    contacts_import = contacts.add_parser("import", parents=[common], help="create or update contacts from a CSV "
+                                          "file (an identity column, then name, language and attributes)",
+                                          formatter_class=fmt)
+    contacts_import.add_argument("file", help="the CSV file (UTF-8, with a header row)")
+    contacts_import.set_defaults(func=cmd_contacts_import)
 
     receiver = sub.add_parser("receiver", parents=[common], help="print the replies the server sends to the "
                               "custom channels (listens where their outbound_url points)", formatter_class=fmt)

@@ -121,6 +121,13 @@ class ContactPayload(TypedDict):
     identity: dict[str, Any]
 
 
+class ContactUpdatedPayload(TypedDict):
+    """contact.updated: the contact after the change, and which fields changed."""
+
+    contact: Snapshot
+    changed: list[str]
+
+
 class PivotExtras(TypedDict, total=False):
     """What some pivot.* events add."""
 
@@ -182,7 +189,8 @@ class RoutingPayload(TypedDict):
 
 
 EventPayload = (InteractionPayload | MessagePayload | ChatStatePayload | CallPayload | CallCommandPayload
-                | CasePayload | ContactPayload | PivotPayload | CallbackPayload | AgentPayload | ConnectorPayload
+                | CasePayload | ContactPayload | ContactUpdatedPayload
+                | PivotPayload | CallbackPayload | AgentPayload | ConnectorPayload
                 | RoutingPayload)
 
 _FAMILIES: dict[str, type[Any]] = {
@@ -192,6 +200,7 @@ _FAMILIES: dict[str, type[Any]] = {
 }
 _SPECIAL: dict[EventType, type[Any]] = {
     EventType.MESSAGE_CHAT_STATE: ChatStatePayload, EventType.CALL_COMMAND: CallCommandPayload,
+    EventType.CONTACT_UPDATED: ContactUpdatedPayload,
 }
 PAYLOADS: dict[EventType, type[Any]] = {
     event_type: _SPECIAL.get(event_type) or _FAMILIES[event_type.value.split(".", 1)[0]] for event_type in EventType

@@ -46,6 +46,7 @@ class EventType(StrEnum):
     CASE_UPDATED = "case.updated"
     CONTACT_CREATED = "contact.created"
     CONTACT_LINKED = "contact.linked"
+    CONTACT_UPDATED = "contact.updated"  # name, language or attributes changed (by a person or an import)
     PIVOT_CREATED = "pivot.created"
     PIVOT_OPENED = "pivot.opened"
     PIVOT_REDEEMED = "pivot.redeemed"

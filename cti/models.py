@@ -22,6 +22,7 @@ class Contact(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     name: str | None = Field(default=None, max_length=200)
     attributes: dict[str, Any] | None = _json()
+    language: str | None = Field(default=None, max_length=8)  # what the customer writes in (set by people)
     created_at: float
     updated_at: float
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
 
 from cti import models
 from cti.api import schemas as s
@@ -12,9 +13,11 @@ from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.api.queries import get_row, page, require_case_access, require_contact_access
 from cti.bus import row_to_event
+from cti.errors import InvalidInput
 from cti.services import render
 from cti.services.actors import Role
 from cti.services.contacts import link_identity, update_case
+from cti.services.profiles import contact_history, import_contacts, parse_contacts_csv, update_profile
 
 api = Api()
 TIMELINE_LIMIT = 5000
@@ -46,6 +49,83 @@ async def get_contact(call: Call) -> dict[str, Any]:
         return render.contact(row, identities)
 
     return await services(call.request).db.read(read)
+
+
+class ContactPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    language: str | None = Field(default=None, max_length=16, description="a language tag such as fi or zh-Hans")
+    attributes: dict[str, Any] | None = Field(default=None, description="merged into the contact's attributes; a key "
+                                              "set to null is removed (vip, lifetime_value, purchases feed priority)")
+
+
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    after: str | None = Field(default=None, max_length=100, description="the next page: the cursor `next` gave")
+
+
+HISTORY_OUT = {"type": "object", "required": ["items", "next"], "properties": {
+    "items": {"type": "array", "items": {"type": "object", "required": ["case", "interactions", "last_message"],
+                                         "properties": {"case": {"$ref": "#/components/schemas/CaseOut"},
+                                                        "channels": {"type": "array", "items": {"type": "string"}},
+                                                        "interactions": {"type": "array", "items": {"type": "object"}},
+                                                        "last_message": {"type": ["object", "null"]}}}},
+    "next": {"type": ["string", "null"]}}}
+IMPORT_OUT = {"type": "object", "required": ["created", "updated", "errors"], "properties": {
+    "created": {"type": "integer"}, "updated": {"type": "integer"},
+    "errors": {"type": "array", "items": {"type": "object", "properties": {
+        "line": {"type": "integer"}, "message": {"type": "string"}, "details": {"type": "object"}}}}}}
+
+
+@api.route("PATCH", "/api/v1/contacts/{id}", summary="Change a contact's name, language or attributes (attributes "
+           "merge; null removes a key)", tag="contacts", role=Role.AGENT, body=ContactPatch, response=s.ContactOut,
+           errors=(403, 404))
+async def patch_contact(call: Call) -> dict[str, Any]:
+    contact_id, actor = call.path("id"), call.actor
+    changes = call.body.model_dump(exclude_unset=True)
+    if changes.get("name", "") is None:
+        del changes["name"]
+
+    def op(tx: Any) -> Any:
+        get_row(tx.conn, models.contacts, contact_id, "contact")
+        require_contact_access(tx.conn, actor, contact_id)
+        return update_profile(tx, contact_id, changes)
+
+    return render.contact(await services(call.request).db.write(op))
+
+
+@api.route("GET", "/api/v1/contacts/{id}/history", summary="Every case of a contact, newest first, with its "
+           "interactions and last message", tag="contacts", role=Role.AGENT, query=HistoryQuery,
+           response=HISTORY_OUT, errors=(403, 404))
+async def contact_history_route(call: Call) -> dict[str, Any]:
+    contact_id, q, actor = call.path("id"), call.query, call.actor
+
+    def read(conn: Any) -> dict[str, Any]:
+        get_row(conn, models.contacts, contact_id, "contact")
+        require_contact_access(conn, actor, contact_id)
+        items, nxt = contact_history(conn, contact_id, limit=q.limit, before=q.after)
+        return {"items": items, "next": nxt}
+
+    return await services(call.request).db.read(read)
+
+
+@api.route("POST", "/api/v1/contacts/import", summary="Import contacts from CSV (text/csv): an identity column finds "
+           "or creates each contact, other columns become attributes", tag="contacts", role=Role.SUPERVISOR,
+           response=IMPORT_OUT, errors=(400, 413))
+async def import_contacts_route(call: Call) -> dict[str, Any]:
+    request = call.request
+    if request.content_type not in ("text/csv", "text/plain"):
+        raise InvalidInput("send the CSV as text/csv", code="invalid_csv", details={"content_type": "text/csv"})
+    try:
+        text = (await request.read()).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("the CSV must be UTF-8", code="invalid_csv", details={"csv": "not UTF-8"}) from exc
+    kinds, rows = parse_contacts_csv(text)
+    result = await services(request).db.write(lambda tx: import_contacts(tx, kinds, rows))
+    return result.as_dict()
 
 
 @api.route("POST", "/api/v1/contacts/{id}/identities", summary="Link an identity to a contact", tag="contacts",

@@ -20,7 +20,7 @@ PART = "EventPart."  # components of payloads (Party, DeliveryFacts...)
 _STR_OR_NULL = {"type": ["string", "null"]}
 SNAPSHOTS = {  # payload keys that hold one of the API's resources
     "interaction": {"$ref": REF + "InteractionOut"}, "message": {"$ref": REF + "MessageOut"},
-    "case": {"$ref": REF + "CaseOut"}, "agent": {"$ref": REF + "AgentOut"},
+    "case": {"$ref": REF + "CaseOut"}, "agent": {"$ref": REF + "AgentOut"}, "contact": {"$ref": REF + "ContactOut"},
     "pivot_link": {"type": "object", "description": "a pivot link as GET /api/v1/pivot-links/{id} answers "
                                                     "(never its URL)"},
     "callback": {"type": "object", "description": "a callback as GET /api/v1/callbacks/{id} answers (number masked)"},

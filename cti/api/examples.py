@@ -29,6 +29,8 @@ REQUESTS: dict[str, dict[str, Any]] = {
                    "agent_id": "alice", "language": "fi"},
     "UserPatch": {"language": "en", "disabled": False},
     "SignIn": {"login": "alice", "password": "a long passphrase"},
+    "ContactPatch": {"name": "Mikko Laine", "language": "fi",
+                     "attributes": {"vip": True, "lifetime_value": 1200.0, "purchases": 7, "note": None}},
     "PivotBody": {"to": "callback", "send": True, "mode": "private", "expires_in": 3600},
     "SoftphoneOffer": {"type": "offer", "sdp": "v=0\r\no=- 4611 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
                                                "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"},

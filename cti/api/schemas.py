@@ -263,6 +263,7 @@ class ContactOut(Out):
     id: str
     name: str | None
     attributes: dict[str, Any]
+    language: str | None = None
     identities: list[IdentityOut] | None = None
     created_at: Ts
     updated_at: Ts

@@ -27,8 +27,8 @@ _find_identity = sa.select(IDENTITIES.c.contact_id).where(IDENTITIES.c.kind == s
 def create_contact(tx: Tx, kind: str, value: str, name: str | None = None) -> str:
     """Insert a contact with its first identity (contact.created); return its id."""
     contact_id = new_id("con")
-    tx.sql.execute(_insert_contact, {"id": contact_id, "name": name, "attributes": {}, "created_at": tx.now,
-                                     "updated_at": tx.now})
+    tx.sql.execute(_insert_contact, {"id": contact_id, "name": name, "attributes": {}, "language": None,
+                                     "created_at": tx.now, "updated_at": tx.now})
     tx.sql.execute(_insert_identity, {"id": new_id("idn"), "contact_id": contact_id, "kind": kind, "value": value,
                                       "verified": False, "created_at": tx.now})
     tx.emit(Event.make(EventType.CONTACT_CREATED, data={"contact_id": contact_id,

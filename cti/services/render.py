@@ -13,6 +13,7 @@ def contact(row: Any, identities: list[Any] | None = None) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "attributes": row.attributes or {},
+        "language": row.language,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
     }

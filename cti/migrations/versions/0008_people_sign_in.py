@@ -1,4 +1,4 @@
-"""People who sign in: users, their sessions, and failed sign-ins for the limiter.
+"""People who sign in: users, their sessions, and failed sign-ins for the limiter; a contact's language.
 
 Revision ID: 0008
 Revises: 0007
@@ -53,9 +53,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_sign_in_failures_key_at", "sign_in_failures", ["key", "at"])
     op.create_index("ix_sign_in_failures_at", "sign_in_failures", ["at"])
+    with op.batch_alter_table("contacts") as batch:
+        batch.add_column(sa.Column("language", sa.String(8), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("contacts") as batch:
+        batch.drop_column("language")
     op.drop_table("sign_in_failures")
     op.drop_table("user_sessions")
     op.drop_index("uq_user_login_live", table_name="users")
