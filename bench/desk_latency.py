@@ -45,8 +45,9 @@ async def run(events: int) -> None:
             await page.goto(server.url + "/desk")
             await page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0")
             paint = await page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
+            await page.get_by_text("Sign in with an API token").click()
             await page.fill("#token", agent)
-            await page.click("#signin button")
+            await page.click("#token-form button")
             await page.wait_for_selector("#link-status.ok")
             await page.evaluate("""() => {
                 window.__seen = [];

@@ -112,6 +112,7 @@ async def test_customer_text_cannot_reorder_the_desk(tmp_path: Path, shop: Recei
         token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
         page = await (await browser.new_context()).new_page()
         await page.goto(h.url + "/desk")
+        await page.get_by_text("Sign in with an API token").click()
         await page.get_by_label("Your API token").fill(token)
         await page.keyboard.press("Enter")
         await expect(page.locator("#link-status")).to_have_text("live")

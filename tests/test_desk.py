@@ -25,6 +25,7 @@ async def test_the_agent_works_a_conversation_from_the_desktop(tmp_path: Path, s
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
         page = await context.new_page()
         await page.goto(h.url + "/desk")
+        await page.get_by_text("Sign in with an API token").click()
         await page.get_by_label("Your API token").fill(token)
         await page.keyboard.press("Enter")  # the form works from the keyboard
         await expect(page.locator("#who")).to_contain_text("Alice Example")
@@ -84,8 +85,9 @@ async def test_queue_shows_what_waits_with_an_sla_countdown(tmp_path: Path, shop
         token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
         page = await browser.new_page()
         await page.goto(h.url + "/desk")
+        await page.get_by_text("Sign in with an API token").click()
         await page.get_by_label("Your API token").fill(token)
-        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("button", name="Use the token").click()
         await expect(page.locator("#link-status")).to_have_text("live")
         await h.admin.inbound(channel="shop-chat", sender=("email", "q@example.com"), text="waiting", external_id="q-1",
                               priority=7)
@@ -108,8 +110,9 @@ async def test_the_wallboard_follows_the_floor_live(tmp_path: Path, shop: Any, b
         token = (await h.admin.create_token("supervisor"))["token"]
         page = await browser.new_page(viewport={"width": 1600, "height": 900})
         await page.goto(h.url + "/wallboard")
+        await page.get_by_text("Sign in with an API token").click()
         await page.get_by_label("Supervisor token").fill(token)
-        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("button", name="Use the token").click()
         await expect(page.locator("#link-status")).to_have_text("live")
         await expect(page.locator("#waiting")).to_have_text("0")
 
@@ -142,8 +145,9 @@ async def test_reports_show_the_summary_with_charts_and_csv(tmp_path: Path, shop
         context = await browser.new_context(accept_downloads=True)
         page = await context.new_page()
         await page.goto(h.url + "/reports")
+        await page.get_by_text("Sign in with an API token").click()
         await page.get_by_label("Supervisor token").fill(token)
-        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("button", name="Use the token").click()
         row = page.locator("#summary tbody tr")
         await expect(row).to_contain_text("shop-chat")
         await expect(row.locator("td").nth(1)).to_have_text("2")  # handled
@@ -180,13 +184,17 @@ async def test_the_desk_works_from_the_keyboard_alone(tmp_path: Path, shop: Any,
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
     async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
         await h.agent("alice", name="Alice Example")
-        token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
+        await h.admin.request("POST", "/api/v1/users", json={"login": "alice", "name": "Alice Example",
+                                                             "password": "a long passphrase", "role": "agent",
+                                                             "agent_id": "alice"})
         page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
         await page.goto(h.url + "/desk")
-        await tab_to(page, "")  # the token field has a <label>, not text: it is the first stop
-        assert await page.evaluate("document.activeElement.id") == "token"
-        await page.keyboard.type(token)
-        await page.keyboard.press("Enter")
+        await tab_to(page, "")  # the login field has a <label>, not text: it is the first stop
+        assert await page.evaluate("document.activeElement.id") == "login"
+        await page.keyboard.type("alice")
+        await page.keyboard.press("Tab")
+        await page.keyboard.type("a long passphrase")
+        await page.keyboard.press("Enter")  # the agent signs in with her password, from the keyboard
         await expect(page.locator("#link-status")).to_have_text("live")
 
         stored = await h.admin.inbound(channel="shop-chat", sender=("email", "kim@example.com"),
@@ -235,7 +243,8 @@ async def test_every_page_fits_desktop_and_phone_screens(tmp_path: Path, shop: A
             page = await context.new_page()
             for name, token in tokens.items():
                 await page.goto(h.url + "/" + name)
-                await page.locator("input[type=password]").fill(token)
+                await page.get_by_text("Sign in with an API token").click()
+                await page.locator("#token").fill(token)
                 await page.keyboard.press("Enter")
                 await expect(page.locator("#signin")).to_be_hidden()
                 if name == "desk":

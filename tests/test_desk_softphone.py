@@ -37,8 +37,9 @@ async def test_an_agent_answers_a_phone_call_in_the_desktop(tmp_path: Path, regi
         try:
             page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
             await page.goto(h.url + "/desk")
+            await page.get_by_text("Sign in with an API token").click()
             await page.get_by_label("Your API token").fill(token)
-            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("button", name="Use the token").click()
             await page.wait_for_selector("#link-status.ok")
 
             await asyncio.to_thread(customer_phone.dial, "sip:cti@127.0.0.1")

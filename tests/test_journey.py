@@ -59,15 +59,17 @@ async def test_an_x_dm_becomes_a_browser_call_with_the_agent(
             desk_context = await browser.new_context(viewport={"width": 1280, "height": 900})
             desk = await desk_context.new_page()
             await desk.goto(h.url + "/desk")
+            await desk.get_by_text("Sign in with an API token").click()
             await desk.get_by_label("Your API token").fill(agent_token)
-            await desk.get_by_role("button", name="Sign in").click()
+            await desk.get_by_role("button", name="Use the token").click()
             await expect(desk.locator("#link-status")).to_have_text("live")
             await desk.get_by_label("Presence").select_option("available")
 
             board = await desk_context.new_page()
             await board.goto(h.url + "/wallboard")
+            await board.get_by_text("Sign in with an API token").click()
             await board.get_by_label("Supervisor token").fill(supervisor)
-            await board.get_by_role("button", name="Sign in").click()
+            await board.get_by_role("button", name="Use the token").click()
             await expect(board.locator("#link-status")).to_have_text("live")
 
             await x.signed_post(x.dm_payload({"user": {"id": 2244994945, "screen_name": "dana", "name": "Dana"},

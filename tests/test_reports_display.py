@@ -82,8 +82,9 @@ async def test_the_reports_page_reads_like_a_report(tmp_path: Path, shop: Any, b
         token = (await h.admin.create_token("supervisor"))["token"]
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
         await page.goto(h.url + "/reports")
+        await page.get_by_text("Sign in with an API token").click()
         await page.get_by_label("Supervisor token").fill(token)
-        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("button", name="Use the token").click()
         row = page.locator("#summary tbody tr")
         await expect(row).to_contain_text("shop-chat")
         headers = await page.locator("#summary thead th").all_text_contents()
@@ -110,8 +111,9 @@ async def test_the_wallboard_tile_and_table_agree(tmp_path: Path, shop: Any, bro
         token = (await h.admin.create_token("supervisor"))["token"]
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
         await page.goto(h.url + "/wallboard")
+        await page.get_by_text("Sign in with an API token").click()
         await page.get_by_label("Supervisor token").fill(token)
-        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("button", name="Use the token").click()
         await expect(page.locator("#waiting")).to_have_text("2")
         await expect(page.locator("#sla")).to_have_text("42.9 %")  # 3 in time of 7: the 2 waiting are not yet in
         for _ in range(3):

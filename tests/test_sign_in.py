@@ -177,3 +177,47 @@ def test_cti_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
             assert status == 200 and body["user"]["name"] == "Sue Pervisor"
 
     asyncio.run(check())
+
+
+async def test_the_pages_show_nothing_before_sign_in_and_a_person_signs_in_and_out(harness: Harness,
+                                                                                  browser: Any) -> None:
+    from playwright.async_api import expect
+
+    await make_user(harness)
+    await make_user(harness, "sam", role="supervisor")
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+    for path in ("/desk", "/wallboard", "/reports"):
+        await page.goto(harness.url + path)
+        await expect(page.get_by_label("Login")).to_be_visible()
+        for hidden in ("#desk", "#wallboard", "#reports", "#signout"):
+            assert not await page.locator(hidden).is_visible(), f"{hidden} shows before sign-in on {path}"
+
+    await page.goto(harness.url + "/desk")
+    await page.get_by_label("Login").fill("alice")
+    await page.get_by_label("Password").fill("wrong password!")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#signin-error")).to_have_text("the login or the password is wrong")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#link-status")).to_have_text("live")
+    await expect(page.locator("#who")).to_contain_text("Alice")
+    await page.get_by_label("Presence").select_option("available")  # a change: it carries the CSRF token
+    await harness.wait_for(lambda: _agent_state(harness, "alice", "available"), what="presence saved")
+
+    await page.reload()  # the session resumes: no second sign-in
+    await expect(page.locator("#link-status")).to_have_text("live")
+    assert not await page.get_by_label("Login").is_visible()
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("Login")).to_be_visible()
+    assert not await page.locator("#desk").is_visible()
+
+    await page.goto(harness.url + "/wallboard")  # an agent's session is not for the wallboard: it says so
+    await page.get_by_label("Login").fill("alice")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#signin-error")).to_contain_text("supervisors")
+    assert not await page.locator("#wallboard").is_visible()
+
+
+async def _agent_state(h: Harness, agent_id: str, state: str) -> bool:
+    return bool((await h.admin.request("GET", f"/api/v1/agents/{agent_id}"))["state"] == state)

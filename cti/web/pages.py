@@ -46,13 +46,15 @@ async def index(call: Call) -> web.StreamResponse:
     return _page("index.html.j2", version=__version__)
 
 
-@api.route("GET", "/desk", summary="The agent desktop (sign in with an agent token)", tag="pages", role=None,
+@api.route("GET", "/desk", summary="The agent desktop (an agent signs in with a password, or an agent token)",
+           tag="pages", role=None,
            raw=True)
 async def desk(call: Call) -> web.StreamResponse:
     return _page("desk.html.j2")
 
 
-@api.route("GET", "/wallboard", summary="The supervisor wallboard (sign in with a supervisor token)", tag="pages",
+@api.route("GET", "/wallboard", summary="The supervisor wallboard (a supervisor signs in with a password, or a "
+           "token)", tag="pages",
            role=None, raw=True)
 async def wallboard(call: Call) -> web.StreamResponse:
     return _page("wallboard.html.j2")

@@ -1,11 +1,21 @@
-// The API and the event stream for the pages: fetch with the bearer token, and a WebSocket that
-// resumes after the last event it saw (since=seq), so a network drop loses nothing.
+// The API and the event stream for the pages, and signing in. A person signs in with a login and
+// password: the session cookie then goes with every request, and every change carries the
+// session's CSRF token. An API token (integrations, wall screens) goes as a bearer header instead.
+// The WebSocket resumes after the last event it saw (since=seq), so a network drop loses nothing.
 "use strict";
 const cti = {
   token: sessionStorage.getItem("cti_token") || "",
+  csrf: "",
+  headers(extra) {
+    const headers = Object.assign({}, extra || {});
+    if (cti.token) headers["Authorization"] = "Bearer " + cti.token;
+    return headers;
+  },
   async api(method, path, body) {
-    const response = await fetch(path, {method, headers: {"Authorization": "Bearer " + cti.token,
-      "Content-Type": "application/json"}, body: body === undefined ? undefined : JSON.stringify(body)});
+    const headers = cti.headers({"Content-Type": "application/json"});
+    if (!cti.token && cti.csrf && method !== "GET") headers["X-CSRF-Token"] = cti.csrf;
+    const response = await fetch(path, {method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body)});
     const text = await response.text();
     const data = text ? JSON.parse(text) : null;
     if (!response.ok) {
@@ -20,7 +30,7 @@ const cti = {
     const connect = () => {
       const url = new URL("/api/v1/events", location.href);
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-      url.searchParams.set("access_token", cti.token);
+      if (cti.token) url.searchParams.set("access_token", cti.token);  // (a session's cookie goes by itself)
       url.searchParams.set("types", types);
       if (last) url.searchParams.set("since", String(last));
       socket = new WebSocket(url);
@@ -39,6 +49,43 @@ const cti = {
     };
     connect();
     return {close() { closed = true; if (socket) socket.close(); }, drop() { if (socket) socket.close(); }};
+  },
+  // The sign-in panel the pages share. ready(who) builds the page for the signed-in person or token
+  // (who: GET /api/v1/me) and throws when it is not for them; nothing of the page shows before.
+  async start(ready) {
+    const byId = (id) => document.getElementById(id);
+    const fail = (error) => { byId("signin-error").textContent = error.message; byId("signin-error").hidden = false; };
+    const enter = async () => {
+      await ready(await cti.api("GET", "/api/v1/me"));
+      byId("signin-panel").hidden = true; byId("signin-error").hidden = true; byId("signout").hidden = false;
+    };
+    byId("signin").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        const session = await cti.api("POST", "/api/v1/sessions", {login: byId("login").value.trim(),
+                                                                    password: byId("password").value});
+        cti.csrf = session.csrf; byId("password").value = "";
+        await enter();
+      } catch (error) { fail(error); }
+    });
+    byId("token-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      cti.token = byId("token").value.trim();
+      try { await enter(); sessionStorage.setItem("cti_token", cti.token); }
+      catch (error) { cti.token = ""; fail(error); }
+    });
+    byId("signout").addEventListener("click", async () => {
+      if (!cti.token) await cti.api("DELETE", "/api/v1/sessions/current").catch(() => null);
+      sessionStorage.clear(); location.reload();
+    });
+    try {
+      if (cti.token) await enter();
+      else { cti.csrf = (await cti.api("GET", "/api/v1/sessions/current")).csrf; await enter(); }
+    } catch (error) {
+      cti.token = ""; cti.csrf = ""; sessionStorage.removeItem("cti_token");
+      byId("signin-panel").hidden = false;
+      if (error.status !== 401 && error.status !== 404) fail(error);  // signed in, but not for this page
+    }
   },
   el(tag, attrs, ...children) {
     const node = document.createElement(tag);

@@ -1,4 +1,4 @@
-// The agent desktop: sign in with an agent token; everything after that is live from the event
+// The agent desktop: an agent signs in; everything after that is live from the event
 // stream (no polling): offers pop, conversations and pivot links update as events arrive.
 "use strict";
 const $ = (id) => document.getElementById(id);
@@ -6,13 +6,10 @@ const me = {agent: null, cards: new Map(), pivots: new Map(), audio: new Map(), 
             queueTimer: null, stream: null};
 const inBrowser = () => me.agent && me.agent.voice_endpoint === "browser";
 
-async function signIn(token) {
-  cti.token = token;
-  const who = await cti.api("GET", "/api/v1/me");
-  if (!who.agent_id) throw new Error("this is not an agent token");
-  sessionStorage.setItem("cti_token", token);
+async function signIn(who) {
+  if (!who.agent_id) throw new Error("the desk is for agents: sign in as an agent");
   me.agent = await cti.api("GET", `/api/v1/agents/${who.agent_id}`);
-  $("signin").hidden = true; $("desk").hidden = false; $("presence").hidden = false;
+  $("desk").hidden = false; $("presence").hidden = false;
   $("who").textContent = `${me.agent.name} (${me.agent.id})`;
   $("state").value = me.agent.state;
   for (const state of ["offered", "active", "held", "wrapup"]) {
@@ -189,10 +186,5 @@ async function loadMessages(id) {
     m.status !== "received" ? ` (${m.status}${m.error ? ": " + m.error : ""})` : "")));
 }
 
-$("signin").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  try { await signIn($("token").value.trim()); }
-  catch (error) { $("signin-error").textContent = error.message; $("signin-error").hidden = false; }
-});
 $("state").addEventListener("change", () => cti.api("PUT", `/api/v1/agents/${me.agent.id}/state`, {state: $("state").value}));
-if (cti.token) signIn(cti.token).catch(() => sessionStorage.removeItem("cti_token"));
+cti.start(signIn);

@@ -44,28 +44,22 @@ async function show() {
     const charts = [];
     for (const metric of CHARTS) {
       const response = await fetch(`/api/v1/reports/chart?${params}&metric=${metric}`,
-                                   {headers: {"Authorization": "Bearer " + cti.token}});
+                                   {headers: cti.headers()});
       const figure = cti.el("figure", {class: "chart", "data-metric": metric});
       figure.innerHTML = await response.text();  // SVG from our own server, every text escaped there
       charts.push(figure);
     }
     $("charts").replaceChildren(...charts);
-    const csv = await fetch("/api/v1/reports/summary?" + params, {headers: {"Authorization": "Bearer " + cti.token,
-                                                                         "Accept": "text/csv"}});
+    const csv = await fetch("/api/v1/reports/summary?" + params, {headers: cti.headers({"Accept": "text/csv"})});
     $("csv").href = URL.createObjectURL(await csv.blob());
   } catch (error) { $("report-error").textContent = error.message; $("report-error").hidden = false; }
 }
 
-$("signin").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  cti.token = $("token").value.trim();
-  try {
-    const who = await cti.api("GET", "/api/v1/me");
-    if (who.role === "agent") throw new Error("reports need a supervisor or admin token");
-    $("signin").hidden = true; $("reports").hidden = false; $("who").textContent = who.role;
-    const today = new Date().toISOString().slice(0, 10);
-    $("from").value = today; $("to").value = today;
-    await show();
-  } catch (error) { $("signin-error").textContent = error.message; $("signin-error").hidden = false; }
+cti.start(async (who) => {
+  if (who.role === "agent") throw new Error("reports are for supervisors and admins");
+  $("reports").hidden = false; $("who").textContent = who.role;
+  const today = new Date().toISOString().slice(0, 10);
+  $("from").value = today; $("to").value = today;
+  await show();
 });
 $("period").addEventListener("submit", (e) => { e.preventDefault(); show(); });

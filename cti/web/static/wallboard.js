@@ -42,19 +42,13 @@ async function refresh() {
 
 function soon() { clearTimeout(board.pending); board.pending = setTimeout(refresh, 100); }
 
-async function signIn(token) {
-  cti.token = token;
+async function signIn(who) {
+  if (who.role === "agent") throw new Error("the wallboard is for supervisors and admins");
   await refresh();
-  sessionStorage.setItem("cti_token", token);
-  $("signin").hidden = true; $("wallboard").hidden = false;
+  $("wallboard").hidden = false;
   board.stream = cti.stream("interaction.*,agent.state_changed,pivot.*,callback.*", soon,
     (state) => { $("link-status").textContent = state; $("link-status").className = "pill " + (state === "live" ? "ok" : "bad"); if (state === "live") soon(); });
   board.tick = setInterval(tickWaits, 1000);
 }
 
-$("signin").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  try { await signIn($("token").value.trim()); }
-  catch (error) { $("signin-error").textContent = error.message; $("signin-error").hidden = false; }
-});
-if (cti.token) signIn(cti.token).catch(() => sessionStorage.removeItem("cti_token"));
+cti.start(signIn);
