@@ -121,6 +121,12 @@ class ContactPayload(TypedDict):
     identity: dict[str, Any]
 
 
+class CaseNotePayload(TypedDict):
+    """case.note_added: an internal note (never sent to the customer)."""
+
+    note: Snapshot
+
+
 class ContactUpdatedPayload(TypedDict):
     """contact.updated: the contact after the change, and which fields changed."""
 
@@ -189,7 +195,7 @@ class RoutingPayload(TypedDict):
 
 
 EventPayload = (InteractionPayload | MessagePayload | ChatStatePayload | CallPayload | CallCommandPayload
-                | CasePayload | ContactPayload | ContactUpdatedPayload
+                | CasePayload | CaseNotePayload | ContactPayload | ContactUpdatedPayload
                 | PivotPayload | CallbackPayload | AgentPayload | ConnectorPayload
                 | RoutingPayload)
 
@@ -200,7 +206,7 @@ _FAMILIES: dict[str, type[Any]] = {
 }
 _SPECIAL: dict[EventType, type[Any]] = {
     EventType.MESSAGE_CHAT_STATE: ChatStatePayload, EventType.CALL_COMMAND: CallCommandPayload,
-    EventType.CONTACT_UPDATED: ContactUpdatedPayload,
+    EventType.CONTACT_UPDATED: ContactUpdatedPayload, EventType.CASE_NOTE_ADDED: CaseNotePayload,
 }
 PAYLOADS: dict[EventType, type[Any]] = {
     event_type: _SPECIAL.get(event_type) or _FAMILIES[event_type.value.split(".", 1)[0]] for event_type in EventType

@@ -44,6 +44,7 @@ class EventType(StrEnum):
     CALL_RECORDED = "call.recorded"  # a recording of the call is on disk
     CASE_CREATED = "case.created"
     CASE_UPDATED = "case.updated"
+    CASE_NOTE_ADDED = "case.note_added"  # an internal note: for the people on the case, never the customer
     CONTACT_CREATED = "contact.created"
     CONTACT_LINKED = "contact.linked"
     CONTACT_UPDATED = "contact.updated"  # name, language or attributes changed (by a person or an import)

@@ -188,6 +188,33 @@ class SignInFailure(SQLModel, table=True):
     at: float = Field(index=True)
 
 
+class CaseNote(SQLModel, table=True):
+    """An internal note on a case: for the people working it, never sent to the customer."""
+
+    __tablename__ = "case_notes"
+    __table_args__ = (sa.Index("ix_case_notes_case", "case_id", "created_at"),)
+    id: str = Field(primary_key=True, max_length=40)
+    case_id: str = Field(max_length=40)
+    author_id: str | None = Field(default=None, max_length=40)  # the agent who wrote it (None: a supervisor or admin)
+    author_role: str = Field(max_length=16)
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: float
+
+
+class CannedReply(SQLModel, table=True):
+    """A prepared answer in one language, with fields such as {{contact.name}} filled per conversation."""
+
+    __tablename__ = "canned_replies"
+    id: str = Field(primary_key=True, max_length=40)
+    title: str = Field(max_length=100)
+    shortcut: str | None = Field(default=None, max_length=40)
+    language: str = Field(max_length=8, index=True)
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    deleted: bool = False
+    created_at: float
+    updated_at: float
+
+
 class EventRecord(SQLModel, table=True):
     __tablename__ = "events"
     seq: int = Field(
@@ -353,4 +380,6 @@ social_mentions = _table(SocialMention)
 users = _table(User)
 user_sessions = _table(UserSession)
 sign_in_failures = _table(SignInFailure)
+case_notes = _table(CaseNote)
+canned_replies = _table(CannedReply)
 metadata = SQLModel.metadata

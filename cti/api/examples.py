@@ -29,6 +29,11 @@ REQUESTS: dict[str, dict[str, Any]] = {
                    "agent_id": "alice", "language": "fi"},
     "UserPatch": {"language": "en", "disabled": False},
     "SignIn": {"login": "alice", "password": "a long passphrase"},
+    "NoteBody": {"text": "Customer is travelling until Friday; call after 16:00."},
+    "CannedReplyBody": {"title": "Tracking sent", "language": "fi", "shortcut": "seuranta",
+                        "text": "Hei {{contact.name}}, lähetimme seurantakoodin sähköpostiisi. "
+                                "Terveisin {{agent.name}}"},
+    "CannedReplyPatch": {"text": "Hei {{contact.name}}, seurantakoodi on nyt sähköpostissasi."},
     "ContactPatch": {"name": "Mikko Laine", "language": "fi",
                      "attributes": {"vip": True, "lifetime_value": 1200.0, "purchases": 7, "note": None}},
     "PivotBody": {"to": "callback", "send": True, "mode": "private", "expires_in": 3600},

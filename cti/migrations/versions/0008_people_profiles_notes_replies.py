@@ -1,4 +1,5 @@
-"""People who sign in: users, their sessions, and failed sign-ins for the limiter; a contact's language.
+"""People who sign in: users, their sessions, and failed sign-ins for the limiter; a contact's language;
+internal notes on cases; canned replies.
 
 Revision ID: 0008
 Revises: 0007
@@ -55,9 +56,33 @@ def upgrade() -> None:
     op.create_index("ix_sign_in_failures_at", "sign_in_failures", ["at"])
     with op.batch_alter_table("contacts") as batch:
         batch.add_column(sa.Column("language", sa.String(8), nullable=True))
+    op.create_table(
+        "case_notes",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("case_id", sa.String(40), nullable=False),
+        sa.Column("author_id", sa.String(40), nullable=True),
+        sa.Column("author_role", sa.String(16), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+    )
+    op.create_index("ix_case_notes_case", "case_notes", ["case_id", "created_at"])
+    op.create_table(
+        "canned_replies",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("title", sa.String(100), nullable=False),
+        sa.Column("shortcut", sa.String(40), nullable=True),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("deleted", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+    )
+    op.create_index("ix_canned_replies_language", "canned_replies", ["language"])
 
 
 def downgrade() -> None:
+    op.drop_table("canned_replies")
+    op.drop_table("case_notes")
     with op.batch_alter_table("contacts") as batch:
         batch.drop_column("language")
     op.drop_table("sign_in_failures")
