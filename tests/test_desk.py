@@ -58,6 +58,9 @@ async def test_the_agent_works_a_conversation_from_the_desktop(tmp_path: Path, s
             async with phone.get(h.url + path) as response:
                 assert response.status == 200
         await expect(link.locator(".pivot-state")).to_have_text("opened")  # live, from pivot.opened
+        await page.reload()  # the link's state comes back from the API, not from the page's memory
+        await expect(card.locator("[data-pivot] .pivot-state")).to_have_text("opened")
+        await expect(page.locator("#link-status")).to_have_text("live")
 
         # a network drop: what happens meanwhile arrives after the stream resumes
         await page.evaluate("me.stream.drop()")

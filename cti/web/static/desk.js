@@ -160,12 +160,13 @@ function workCard(item) {
     try { await cti.api("POST", `/api/v1/interactions/${item.id}/messages`, {text: text.value, mode: mode.value}); text.value = ""; }
     catch (error) { alert(`reply: ${error.message}`); } });
   const pivots = cti.el("div", {class: "pivots", "aria-live": "polite"});
+  loadPivots(item.id, pivots);
   const target = cti.el("select", {id: `pivot-to-${item.id}`, "aria-label": "pivot to"},
     cti.el("option", {value: "callback"}, "a callback"), cti.el("option", {value: "voice"}, "a browser call"),
     cti.el("option", {value: "email"}, "email"), cti.el("option", {value: "chat"}, "chat"));
   const pivot = cti.el("button", {class: "secondary", onclick: async () => {
     const body = await act(item.id, "pivot", {to: target.value, send: true});
-    if (body) pivots.append(cti.el("p", {"data-pivot": body.pivot_link.id}, "Pivot link ",
+    if (body && !pivots.querySelector(`[data-pivot="${body.pivot_link.id}"]`)) pivots.append(cti.el("p", {"data-pivot": body.pivot_link.id}, "Pivot link ",
       cti.el("a", {href: body.pivot_link.url}, body.pivot_link.url), ": ",
       cti.el("span", {class: "pivot-state"}, me.pivots.get(body.pivot_link.id) || "sent")));
   }}, "Pivot");
@@ -175,6 +176,20 @@ function workCard(item) {
       cti.el("button", {onclick: () => act(item.id, item.state === "held" ? "resume" : "hold")}, item.state === "held" ? "Resume" : "Hold"),
       cti.el("button", {onclick: () => act(item.id, "end")}, "End")), pivots);
   return parts;
+}
+
+// The links sent from a conversation, from the API (so their state survives a reload); events
+// keep them current after that (pivotStatus). The URL exists only in the mint answer.
+async function loadPivots(id, box) {
+  let links = [];
+  try { links = (await cti.api("GET", `/api/v1/pivot-links?source_interaction_id=${id}`)).items; } catch { return; }
+  for (const link of links) {
+    if (box.querySelector(`[data-pivot="${link.id}"]`)) continue;
+    const state = me.pivots.get(link.id) || (link.status !== "active" ? link.status : link.redeemed_at ? "redeemed" :
+                                             link.opened_at ? "opened" : "sent");
+    box.append(cti.el("p", {"data-pivot": link.id}, `Pivot link (to ${link.to}): `,
+                      cti.el("span", {class: "pivot-state"}, state)));
+  }
 }
 
 async function loadMessages(id) {
