@@ -61,7 +61,7 @@ def _lua_list(items: list[str]) -> str:
 
 async def core_mint_and_verify(count: int) -> tuple[float, float, float]:
     """Links minted per second through the batched writer; verifications per second (known, unknown)."""
-    from cti.app_config import load_app_config as load_config
+    from cti.main import load_app_config as load_config
     from cti.routing.policy import RoutingPolicy
     from cti.services.actors import SYSTEM
     from cti.services.inbound import InboundItem, ingest

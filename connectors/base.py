@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import entry_points
@@ -23,6 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
+
+from connectors.calls import CallEvent as CallEvent  # (the call types live in connectors/calls.py)
+from connectors.calls import CallUpdate as CallUpdate
+from connectors.calls import CallUpdateKind as CallUpdateKind
+from connectors.calls import CallUpdates as CallUpdates
 
 if TYPE_CHECKING:
     from connectors.media import MediaBridge
@@ -146,59 +150,6 @@ class TemporaryFailure(Exception):
 
 class PermanentFailure(Exception):
     """The far end refused the message for good (e.g. SMTP 5xx): it is marked failed with this reason."""
-
-
-@dataclass(frozen=True)
-class CallEvent:
-    """A telephony provider's call progress, as a webhook handler hands it to the core.
-
-    ``kind``: ``incoming`` (a new inbound call, answered by the provider: queue it), ``answered``
-    (a leg picked up), ``ended`` (the call is over; ``outcome`` says why one that never
-    connected ended: no_answer, busy, failed), ``agent_missed`` (the agent's leg did not answer).
-    ``interaction_id`` is given when the provider echoes ours (outbound calls)."""
-
-    call_id: str
-    kind: str
-    caller: str = ""
-    name: str | None = None
-    leg: str = "customer"
-    interaction_id: str | None = None
-    agent_id: str | None = None
-    outcome: str | None = None
-    duration: float | None = None
-
-
-class CallUpdateKind(StrEnum):
-    """What the core did to a call a telephony connector carries (the catalogue's event names)."""
-
-    ACCEPTED = "interaction.accepted"  # an agent took it: ring her
-    TRANSFERRED = "interaction.transferred"  # to a queue or another agent: release the agent's leg
-    HELD = "interaction.held"
-    RESUMED = "interaction.resumed"
-    WRAPUP = "interaction.wrapup"  # the agent ended it: hang up
-    ENDED = "interaction.ended"
-    ABANDONED = "interaction.abandoned"
-    COMMAND = "call.command"  # an API request on the call (DTMF, transfer to a number): ``data`` says which
-
-
-@dataclass(frozen=True)
-class CallUpdate:
-    """One change the core made to a voice interaction, as a telephony connector follows it.
-    ``data`` is the event's data (``interaction`` for the interaction.* kinds; ``action`` and its
-    arguments for a command)."""
-
-    kind: CallUpdateKind
-    interaction_id: str
-    agent_id: str | None
-    data: dict[str, Any]
-
-
-class CallUpdates(Protocol):
-    """A live feed of call updates (``async for update in updates``); ``close()`` when done."""
-
-    def __aiter__(self) -> AsyncIterator[CallUpdate]: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The application factory: wires every long-lived part with cleanup contexts (no globals).
 
-This module, ``cti/app_config.py`` and ``cti/cli.py`` are the composition root: the only modules
+This module, ``cti/main.py`` and ``cti/cli.py`` are the composition root: the only modules
 of ``cti`` that know the feature packages (``pivot``, ``softphone_bridge``). Features plug in
 here: their routes join the API registry, their parts go under their own ``web.AppKey``, and
 what must run inside core transactions registers through ``cti/hooks.py``.
@@ -31,7 +31,6 @@ from cti.api import admin, agents, contacts, desk, events, interactions, notes, 
 from cti.api.context import SERVICES, Services, TokenCache
 from cti.api.framework import Api
 from cti.api.openapi import build_openapi
-from cti.app_config import AppConfig
 from cti.bus import EventBus, PgEventRelay
 from cti.call_control import VoiceControl
 from cti.channels import ChannelDirectory
@@ -41,6 +40,7 @@ from cti.errors import Forbidden, Unauthorized
 from cti.events import Event
 from cti.hooks import CallHooks
 from cti.leases import LeasedRunner
+from cti.main import AppConfig
 from cti.metrics import Metrics
 from cti.passwords import Passwords
 from cti.routing.live_policy import PolicyHolder

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from cti.app_config import AppConfig, load_app_config
 from cti.config import Config
 from cti.errors import ApiError, ConfigError, InvalidInput
+from cti.main import AppConfig, load_app_config
 
 log = logging.getLogger("cti")
 T = TypeVar("T")

@@ -4,7 +4,7 @@ Unknown keys and bad values stop the server at start with a message naming the k
 sections are kept as raw tables here and validated by each connector when it is loaded.
 
 ``Config`` holds the core's sections. A feature package adds its own section by extending it in
-the composition root (``cti/app.py:AppConfig`` adds ``[pivot]``), so the core never imports a
+the composition root (``cti/main.py:AppConfig`` adds ``[pivot]``), so the core never imports a
 feature to validate its settings; ``load_config(schema=...)`` validates against that whole schema.
 """
 

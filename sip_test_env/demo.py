@@ -59,8 +59,8 @@ async def wait_for(check: Callable[[], Awaitable[Any]], what: str, seconds: floa
 async def run_demo(port: int, talk_seconds: float, keep: bool) -> int:
     from cti.api.context import SERVICES
     from cti.app import create_app
-    from cti.app_config import load_app_config as load_config
     from cti.client import CtiClient
+    from cti.main import load_app_config as load_config
     from cti.serve import check_port_free
     from cti.services.tokens import create_token
     from sip_test_env.emulators.x import XEmulator

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestServer
 
 from cti.api.context import SERVICES, Services
 from cti.app import create_app
-from cti.app_config import load_app_config as load_config
 from cti.client import CtiClient
+from cti.main import load_app_config as load_config
 
 
 class Harness:

@@ -25,7 +25,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "messages": {"text": "I read your case"}, "transfer": {"queue": "default"}, "dtmf": {"digits": "1"},
     "wrapup": {"disposition": "solved"}, "pivot": {"to": "callback", "send": False},
     "softphone": {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}, "reject": {},
-    "state": {"state": "away"},
+    "state": {"state": "away"}, "notes": {"text": "I read your case"},
 }
 # What an agent may read of a colleague: the roster (transfer targets).
 SHARED = {("GET", "/api/v1/agents/{id}")}

@@ -3,10 +3,10 @@
 Every import statement of every module (at the top or inside a function) is read from the
 source with ``ast`` and checked against the layer the module belongs to:
 
-- the connector SDK (``connectors/base.py``, ``media.py``, ``backoff.py``, ``fields.py``,
+- the connector SDK (``connectors/base.py``, ``calls.py``, ``media.py``, ``backoff.py``, ``fields.py``,
   ``webhooks.py``, ``tasks.py``) imports none of our packages but itself;
 - the core (``cti``) imports the SDK only, except the composition root (``cti/app.py``,
-  ``cti/app_config.py``, ``cti/cli.py``), which knows every package;
+  ``cti/main.py``, ``cti/cli.py``), which knows every package;
 - a connector (``connectors/<network>/``) imports the SDK and its own sub-package, never the core;
 - ``softphone_bridge`` imports the core and the SDK; ``pivot`` also ``softphone_bridge``;
 - ``sip_test_env`` (the test environment and the demo) may use anything but the tests.
@@ -21,9 +21,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("cti", "connectors", "pivot", "softphone_bridge", "sip_test_env", "tests", "bench")
-SDK = {"connectors.base", "connectors.media", "connectors.backoff", "connectors.fields", "connectors.webhooks",
-       "connectors.tasks"}
-COMPOSITION_ROOT = {"cti.app", "cti.app_config", "cti.cli"}
+SDK = {"connectors.base", "connectors.calls", "connectors.media", "connectors.backoff", "connectors.fields",
+       "connectors.webhooks", "connectors.tasks"}
+COMPOSITION_ROOT = {"cti.app", "cti.main", "cti.cli"}
 
 
 def module_name(path: Path) -> str:

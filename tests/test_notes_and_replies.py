@@ -56,7 +56,8 @@ async def test_a_canned_reply_in_finnish_is_filled_for_the_conversation(harness:
         "title": "Tracking", "language": "en", "text": "Hi {{contact.name}}, it is on its way."})
     finnish = await alice.request("GET", "/api/v1/canned-replies", params={"language": "fi"})
     assert [r["title"] for r in finnish["items"]] == ["Seuranta"]
-    filled = await alice.request("GET", f"/api/v1/canned-replies/{made['id']}/for/{stored['interaction_id']}")
+    filled = await alice.request("GET", f"/api/v1/interactions/{stored['interaction_id']}/canned-reply",
+                                 params={"reply_id": made["id"]})
     assert filled["text"] == f"Hei Mikko, paketti on matkalla. Tapaus {stored['case_id']}. Terveisin Aino Virtanen"
     sent = await alice.reply(stored["interaction_id"], filled["text"])
     assert sent["text"].startswith("Hei Mikko")
@@ -70,7 +71,8 @@ async def test_a_canned_reply_in_finnish_is_filled_for_the_conversation(harness:
     assert agents_cannot.value.status == 403
     bob = await harness.agent("bob")
     with pytest.raises(CtiApiError) as not_hers:
-        await bob.request("GET", f"/api/v1/canned-replies/{made['id']}/for/{stored['interaction_id']}")
+        await bob.request("GET", f"/api/v1/interactions/{stored['interaction_id']}/canned-reply",
+                          params={"reply_id": made["id"]})
     assert not_hers.value.status == 403
     await supervisor.request("DELETE", f"/api/v1/canned-replies/{made['id']}")
     assert (await alice.request("GET", "/api/v1/canned-replies", params={"language": "fi"}))["items"] == []

@@ -104,8 +104,8 @@ def test_the_link_message_fits_a_tweet_in_every_language(language: str) -> None:
     {"continue_urls": {"x": "javascript:alert(1)"}}, {"opening_hours": {"mon": "20:00-08:00"}},
     {"opening_hours": {"funday": "08:00-09:00"}}, {"allowed_regions": ["Finland"]}, {"timezone": "Mars/Olympus"}])
 def test_bad_pivot_settings_are_refused_naming_the_key(bad: dict[str, object]) -> None:
-    from cti.app_config import load_app_config as load_config
     from cti.errors import ConfigError
+    from cti.main import load_app_config as load_config
 
     with pytest.raises(ConfigError) as refused:
         load_config(None, environ={}, overrides={"pivot": bad})

@@ -5,7 +5,7 @@
   and are never sent to the customer (``cti/services/notes.py``).
 - ``/api/v1/canned-replies``: supervisors and admins manage them; agents list them (by
   language) and get one filled for their conversation with
-  ``GET /api/v1/canned-replies/{id}/for/{interaction_id}`` (``cti/services/canned.py``).
+  ``GET /api/v1/interactions/{id}/canned-reply?reply_id=`` (``cti/services/canned.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cti import models
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.api.queries import get_row
-from cti.errors import Forbidden
+from cti.errors import Forbidden, InvalidInput
 from cti.services.access import require_case_access
 from cti.services.actors import Role
 from cti.services.canned import create_reply, delete_reply, list_replies, render_reply, reply_for, update_reply
@@ -123,17 +123,25 @@ async def remove_reply(call: Call) -> None:
     await services(call.request).db.write(lambda tx: delete_reply(tx, reply_id))
 
 
-@api.route("GET", "/api/v1/canned-replies/{id}/for/{interaction_id}", summary="A canned reply filled for one of "
+class FillQuery(_Body):
+    reply_id: str | None = Field(default=None, max_length=100, description="the canned reply (required)")
+
+
+@api.route("GET", "/api/v1/interactions/{id}/canned-reply", summary="A canned reply (?reply_id=) filled for one of "
            "your conversations ({{contact.name}} and the other fields)", tag="canned replies", role=Role.AGENT,
-           errors=(403, 404), response={"type": "object", "required": ["id", "language", "text"], "properties": {
-               "id": {"type": "string"}, "language": {"type": "string"}, "text": {"type": "string"}}})
+           query=FillQuery, errors=(403, 404), response={"type": "object", "required": ["id", "language", "text"],
+                                                         "properties": {"id": {"type": "string"},
+                                                                        "language": {"type": "string"},
+                                                                        "text": {"type": "string"}}})
 async def get_filled_reply(call: Call) -> dict[str, Any]:
-    reply_id, interaction_id, actor = call.path("id"), call.path("interaction_id"), call.actor
+    reply_id, interaction_id, actor = call.query.reply_id, call.path("id"), call.actor
 
     def read(conn: Any) -> dict[str, Any]:
         row = get_row(conn, models.interactions, interaction_id, "interaction")
-        if actor.is_agent and row.agent_id != actor.agent_id:
+        if actor.is_agent and row.agent_id != actor.agent_id:  # first: nothing about others' work is told
             raise Forbidden("this conversation is not yours", code="not_your_interaction")
+        if not reply_id:
+            raise InvalidInput("name the canned reply: ?reply_id=", details={"reply_id": "required"})
         return reply_for(conn, reply_id, interaction_id)
 
     return await services(call.request).db.read(read)

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cti import models
+from cti.errors import InvalidInput
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -34,4 +40,16 @@ class Actor:
 
 
 _RANK = {Role.AGENT: 1, Role.SUPERVISOR: 2, Role.ADMIN: 3, Role.SYSTEM: 4}
+
+
+def check_role(conn: Connection, role: str, agent_id: str | None, *, holder: str) -> None:
+    """A role a token or a person may hold; an agent one names a live agent (InvalidInput naming the field)."""
+    if role not in (Role.ADMIN, Role.SUPERVISOR, Role.AGENT):
+        raise InvalidInput("role must be admin, supervisor or agent", details={"role": "invalid"})
+    if role == Role.AGENT:
+        if not agent_id:
+            raise InvalidInput(f"an agent {holder} needs agent_id", details={"agent_id": "required for role agent"})
+        agent = conn.execute(sa.select(models.agents.c.deleted).where(models.agents.c.id == agent_id)).first()
+        if agent is None or agent.deleted:
+            raise InvalidInput(f"agent {agent_id} not found", details={"agent_id": "unknown agent"})
 SYSTEM = Actor(Role.SYSTEM)

@@ -29,7 +29,7 @@ from cti import models
 from cti.errors import Conflict, InvalidInput
 from cti.events import iso
 from cti.ids import new_id
-from cti.services.actors import Actor, Role
+from cti.services.actors import Actor, Role, check_role
 from cti.services.rows import Record, fetch_one, update_row
 from cti.storage.db import Tx
 from cti.storage.prepared import Prepared
@@ -64,22 +64,11 @@ def render_user(row: Any) -> dict[str, Any]:
             "updated_at": iso(row.updated_at)}
 
 
-def _check_role(tx: Tx, role: str, agent_id: str | None) -> None:
-    if role not in (Role.ADMIN, Role.SUPERVISOR, Role.AGENT):
-        raise InvalidInput("role must be admin, supervisor or agent", details={"role": "invalid"})
-    if role == Role.AGENT:
-        if not agent_id:
-            raise InvalidInput("an agent user needs agent_id", details={"agent_id": "required for role agent"})
-        agent = tx.conn.execute(sa.select(models.agents.c.deleted).where(models.agents.c.id == agent_id)).first()
-        if agent is None or agent.deleted:
-            raise InvalidInput(f"agent {agent_id} not found", details={"agent_id": "unknown agent"})
-
-
 def create_user(tx: Tx, *, login: str, name: str, password_hash: str | None, role: str,
                 agent_id: str | None = None, language: str | None = None) -> Record:
     """A new user; Conflict when the login is taken."""
     login = normalize_login(login)
-    _check_role(tx, role, agent_id)
+    check_role(tx.conn, role, agent_id, holder="user")
     taken = tx.conn.execute(sa.select(USERS.c.id).where(USERS.c.login == login, USERS.c.deleted.is_(False))).first()
     if taken is not None:
         raise Conflict(f"the login {login} is taken", code="login_taken", details={"login": "taken"})
@@ -98,7 +87,7 @@ def update_user(tx: Tx, user_id: str, changes: dict[str, Any]) -> Record:
     role = changes.get("role", row["role"])
     agent_id = changes.get("agent_id", row["agent_id"])
     if "role" in changes or "agent_id" in changes:
-        _check_role(tx, role, agent_id)
+        check_role(tx.conn, role, agent_id, holder="user")
         changes["agent_id"] = agent_id if role == Role.AGENT else None
     if any(key in changes for key in ("password_hash", "role", "agent_id", "disabled")):
         end_sessions(tx, user_id)

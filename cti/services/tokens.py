@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from cti import models
 from cti.errors import InvalidInput
 from cti.ids import new_id
-from cti.services.actors import Actor, Role
+from cti.services.actors import Actor, Role, check_role
 from cti.services.rows import Record, fetch_one, update_row
 from cti.storage.db import Tx
 from cti.storage.prepared import Prepared
@@ -35,15 +35,8 @@ def hash_token(secret: str) -> str:
 def create_token(tx: Tx, *, role: str, agent_id: str | None = None, name: str | None = None,
                  expires_in: float | None = None) -> tuple[Record, str]:
     """Create a token; return (row, secret). The secret is never stored or shown again."""
-    if role not in (Role.ADMIN, Role.SUPERVISOR, Role.AGENT):
-        raise InvalidInput("role must be admin, supervisor or agent", details={"role": "invalid"})
-    if role == Role.AGENT:
-        if not agent_id:
-            raise InvalidInput("an agent token needs agent_id", details={"agent_id": "required for role agent"})
-        agent = tx.conn.execute(sa.select(models.agents.c.deleted).where(models.agents.c.id == agent_id)).first()
-        if agent is None or agent.deleted:
-            raise InvalidInput(f"agent {agent_id} not found", details={"agent_id": "unknown agent"})
-    elif agent_id:
+    check_role(tx.conn, role, agent_id, holder="token")
+    if role != Role.AGENT and agent_id:
         raise InvalidInput("only agent tokens carry an agent_id", details={"agent_id": "only for role agent"})
     if expires_in is not None and expires_in <= 0:
         raise InvalidInput("expires_in must be a positive number of seconds", details={"expires_in": "must be > 0"})

@@ -1,7 +1,10 @@
-"""The whole configuration schema: the core's sections plus each feature package's own.
+"""The composition root's light half: the whole configuration schema, the core's sections plus
+each feature package's own.
 
-Part of the composition root (with ``cti/app.py`` and ``cti/cli.py``), the only modules of
-``cti`` that know the feature packages. A feature with settings adds its section here.
+With ``cti/app.py`` (the application) and ``cti/cli.py`` (the commands), this is the composition
+root: the only modules of ``cti`` that know the feature packages. It stays free of the web
+stack, so every CLI command can load the configuration quickly. A feature with settings adds
+its section here.
 """
 
 from __future__ import annotations
