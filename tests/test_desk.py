@@ -37,12 +37,14 @@ async def test_the_agent_works_a_conversation_from_the_desktop(tmp_path: Path, s
         offer = page.locator(f'#offers [data-id="{iid}"]')
         await expect(offer).to_contain_text("email: bob@example.com")
         await expect(offer.locator(".history")).to_contain_text("my router died")
+        await expect(page).to_have_title("(1) Agent desktop")  # the tab counts offers
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "desk-offer-desktop.png"), full_page=True)
         await offer.get_by_role("button", name="Accept").click()
 
         card = page.locator(f'#work [data-id="{iid}"]')
         await expect(card).to_contain_text("customer: my router died")
+        await expect(page).to_have_title("Agent desktop")  # taken: no offer waits
         await card.get_by_label("Your reply").fill("On it, Bob!")
         await card.get_by_role("button", name="Send").click()
         await expect(card.locator(".messages")).to_contain_text("you: On it, Bob! (sent)")

@@ -95,6 +95,18 @@ async def test_sign_out_on_one_node_is_seen_at_once_by_another(tmp_path: Path) -
                 assert after.status == 401  # no cache to wait out
 
 
+async def test_another_site_cannot_sign_a_browser_in(harness: Harness) -> None:
+    await make_user(harness)
+    async with browser_session() as browser:
+        async with browser.post(harness.url + "/api/v1/sessions", json={"login": "alice", "password": PASSWORD},
+                                headers={"Origin": "https://evil.example"}) as forged:
+            assert forged.status == 403 and (await forged.json())["error"]["code"] == "cross_site"
+            assert "Set-Cookie" not in forged.headers
+        async with browser.post(harness.url + "/api/v1/sessions", json={"login": "alice", "password": PASSWORD},
+                                headers={"Origin": harness.url}) as own_page:
+            assert own_page.status == 200
+
+
 async def test_an_unknown_login_and_a_wrong_password_get_the_same_answer(harness: Harness) -> None:
     await make_user(harness)
     async with browser_session() as browser:

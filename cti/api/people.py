@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -21,7 +22,7 @@ from cti import models
 from cti.api.context import Services, services
 from cti.api.framework import Api, Call, json_response
 from cti.api.queries import page
-from cti.errors import InvalidInput, NotFound, RateLimited, Unauthorized
+from cti.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from cti.passwords import needs_rehash, password_problem
 from cti.services.actors import Role
 from cti.services.people import (
@@ -132,6 +133,9 @@ async def remove_user(call: Call) -> None:
            raw=True)
 async def sign_in(call: Call) -> web.StreamResponse:
     svc, b = services(call.request), call.body
+    origin = call.request.headers.get("Origin")
+    if origin and not _same_site(origin, call.request, svc):  # (no login CSRF: another site cannot sign you in)
+        raise Forbidden("sign in from this server's own pages", code="cross_site")
     keys = failure_keys(b.login, call.request.remote or "")
     now = time.time()
     wait = await svc.db.read(lambda c: retry_after(c, keys, now))
@@ -151,6 +155,13 @@ async def sign_in(call: Call) -> web.StreamResponse:
     response.set_cookie(COOKIE, session.secret, max_age=int(seconds), httponly=True, samesite="Lax",
                         secure=svc.config.server.resolved_public_url().startswith("https:"), path="/")
     return response
+
+
+def _same_site(origin: str, request: web.Request, svc: Services) -> bool:
+    """Whether a browser's Origin is this server (as reached, or its public URL)."""
+    host = urlsplit(origin).netloc.lower()
+    public = urlsplit(svc.config.server.resolved_public_url()).netloc.lower()
+    return bool(host) and host in (request.host.lower(), public)
 
 
 def _session_body(user: Any, csrf: str, expires_at: float) -> dict[str, Any]:

@@ -9,7 +9,7 @@ const inBrowser = () => me.agent && me.agent.voice_endpoint === "browser";
 async function signIn(who) {
   if (!who.agent_id) throw new Error("the desk is for agents: sign in as an agent");
   me.agent = await cti.api("GET", `/api/v1/agents/${who.agent_id}`);
-  $("desk").hidden = false; $("presence").hidden = false;
+  $("desk").hidden = false; $("presence").hidden = false; $("alerts-toggle").hidden = false;
   $("who").textContent = `${me.agent.name} (${me.agent.id})`;
   $("state").value = me.agent.state;
   for (const state of ["offered", "active", "held", "wrapup"]) {
@@ -88,12 +88,40 @@ async function show(item) {
   });
 }
 
+// Noticing an offer without staring at the tab: the title counts offers; a new one chimes and, with
+// the tab in the background, shows a notification (the agent turns both off; kept in this browser).
+const alerts = {on: localStorage.getItem("cti_alerts") !== "off"};
+function chime() {
+  const audio = new AudioContext(), tone = audio.createOscillator(), level = audio.createGain();
+  tone.frequency.value = 880; level.gain.value = 0.08;
+  tone.connect(level).connect(audio.destination); tone.start(); tone.stop(audio.currentTime + 0.15);
+  tone.onended = () => audio.close();
+}
+function announce(item) {
+  if (!alerts.on) return;
+  try { chime(); } catch { /* no audio device: the title still counts */ }
+  if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+    new Notification("New offer", {body: `${item.channel}: ${(item.routing.reasons || []).join("; ")}`, tag: item.id});
+  }
+}
+new MutationObserver(() => {
+  const offers = $("offers").children.length;
+  document.title = offers ? `(${offers}) Agent desktop` : "Agent desktop";
+}).observe($("offers"), {childList: true});
+$("alerts").checked = alerts.on;
+$("alerts").addEventListener("change", () => {
+  alerts.on = $("alerts").checked;
+  localStorage.setItem("cti_alerts", alerts.on ? "on" : "off");
+  if (alerts.on && "Notification" in window && Notification.permission === "default") Notification.requestPermission();
+});
+
 async function showOffer(item) {
   if (document.querySelector(`#offers [data-id="${item.id}"]`)) return;
   const card = cti.el("article", {class: "card offer", "data-id": item.id, "aria-label": "offer"},
     cti.el("h3", {}, `${item.channel} — ${item.initiation}`),
     cti.el("p", {class: "why"}, (item.routing.reasons || []).join("; ")));
   $("offers").prepend(card);
+  announce(item);
   try {
     const contact = await cti.api("GET", `/api/v1/contacts/${item.contact_id}`);
     card.append(cti.el("p", {class: "contact"}, cti.el("bdi", {}, contact.name || "(no name)"), " — ",
