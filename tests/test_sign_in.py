@@ -130,6 +130,20 @@ async def test_ten_wrong_passwords_lock_the_login_out_for_a_while(harness: Harne
         assert status == 429
 
 
+async def test_deleting_the_agent_ends_her_sign_in_too(harness: Harness) -> None:
+    user = await make_user(harness)
+    async with browser_session() as browser:
+        await sign_in(browser, harness.url, "alice", PASSWORD)
+        await harness.admin.request("DELETE", "/api/v1/agents/alice")
+        async with browser.get(harness.url + "/api/v1/me") as me:
+            assert me.status == 401
+        assert (await sign_in(browser, harness.url, "alice", PASSWORD))[0] == 401
+    await harness.admin.request("DELETE", f"/api/v1/users/{user['id']}")
+    with pytest.raises(CtiApiError) as gone:  # a deleted user is not found, like any deleted row
+        await harness.admin.request("PATCH", f"/api/v1/users/{user['id']}", json={"name": "Ghost"})
+    assert (gone.value.status, gone.value.code) == (404, "user_not_found")
+
+
 async def test_a_disabled_user_or_a_new_password_ends_the_session(harness: Harness) -> None:
     user = await make_user(harness)
     async with browser_session() as browser:

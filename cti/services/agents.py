@@ -12,6 +12,7 @@ from cti.event_payloads import AgentExtras
 from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.services import render
+from cti.services.people import disable_agent_users
 from cti.services.rows import Record, fetch_one, not_found, update_row
 from cti.services.tokens import revoke_agent_tokens
 from cti.state import OCCUPYING_STATES
@@ -71,6 +72,7 @@ def delete_agent(tx: Tx, agent_id: str) -> Record:
         raise Conflict(f"agent {agent_id} still holds {busy} interaction(s)", code="agent_busy")
     update_row(tx.conn, AGENTS, row, {"deleted": True, "state": "offline", "updated_at": tx.now})
     revoke_agent_tokens(tx, agent_id)  # a token never outlives its agent
+    disable_agent_users(tx, agent_id)  # nor does a person's sign-in as that agent
     tx.emit(_agent_event(EventType.AGENT_UPDATED, row, deleted=True))
     return row
 

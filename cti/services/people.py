@@ -30,7 +30,7 @@ from cti.errors import Conflict, InvalidInput
 from cti.events import iso
 from cti.ids import new_id
 from cti.services.actors import Actor, Role, check_role
-from cti.services.rows import Record, fetch_one, update_row
+from cti.services.rows import Record, fetch_one, not_found, update_row
 from cti.storage.db import Tx
 from cti.storage.prepared import Prepared
 
@@ -81,9 +81,7 @@ def create_user(tx: Tx, *, login: str, name: str, password_hash: str | None, rol
 
 def update_user(tx: Tx, user_id: str, changes: dict[str, Any]) -> Record:
     """Change a user; a new password, a new role or disabling ends the user's sessions."""
-    row = fetch_one(tx.conn, USERS, user_id, what="user")
-    if row["deleted"]:
-        raise InvalidInput(f"user {user_id} was deleted", code="user_not_found")
+    row = _live_user(tx, user_id)
     role = changes.get("role", row["role"])
     agent_id = changes.get("agent_id", row["agent_id"])
     if "role" in changes or "agent_id" in changes:
@@ -95,9 +93,25 @@ def update_user(tx: Tx, user_id: str, changes: dict[str, Any]) -> Record:
     return row
 
 
+def _live_user(tx: Tx, user_id: str) -> Record:
+    row = fetch_one(tx.conn, USERS, user_id, what="user")
+    if row["deleted"]:
+        raise not_found("user", user_id)
+    return row
+
+
+def disable_agent_users(tx: Tx, agent_id: str) -> None:
+    """The agent was deleted: the people who signed in as that agent cannot any more."""
+    users: list[str] = list(tx.conn.execute(sa.select(USERS.c.id).where(
+        USERS.c.agent_id == agent_id, USERS.c.deleted.is_(False))).scalars().all())
+    for user_id in users:
+        tx.conn.execute(sa.update(USERS).where(USERS.c.id == user_id).values(disabled=True, updated_at=tx.now))
+        end_sessions(tx, user_id)
+
+
 def delete_user(tx: Tx, user_id: str) -> None:
     """Delete a user (the login can be used again); their sessions end at once."""
-    row = fetch_one(tx.conn, USERS, user_id, what="user")
+    row = _live_user(tx, user_id)
     update_row(tx.conn, USERS, row, {"deleted": True, "disabled": True, "updated_at": tx.now})
     end_sessions(tx, user_id)
 
