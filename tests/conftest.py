@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sip_test_env.emulators.x import XEmulator
 from tests.harness import Harness, make_config, running_server
 from tests.pg import PostgresServer, find_postgres_bin
 
@@ -23,6 +24,15 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     """A server on SQLite with two custom channels and the default policy."""
     async with running_server(make_config(tmp_path, channels=CUSTOM_CHANNELS)) as h:
         yield h
+
+
+@pytest.fixture
+async def x() -> AsyncIterator[XEmulator]:
+    """The X emulator (signed webhooks, the v2 API), started and stopped around a test."""
+    emulator = XEmulator()
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -101,14 +100,6 @@ async def test_an_import_reports_bad_rows_by_line_and_stores_the_good_ones(harne
     agent = await harness.agent("alice")
     status, _ = await post_csv(harness, "email,vip\nx@example.com,true\n", token=agent.token)
     assert status == 403
-
-
-@pytest.fixture
-async def x() -> AsyncIterator[XEmulator]:
-    emulator = XEmulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
 
 
 async def test_an_imported_vip_flag_raises_the_priority_of_the_next_post(tmp_path: Path, x: XEmulator) -> None:

@@ -11,7 +11,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import async_playwright, expect
 
 from sip_test_env.emulators.x import XEmulator
@@ -23,14 +22,6 @@ from tests.test_browser_voice import tone_wav
 from tests.voice_helpers import registered
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture
-async def x() -> Any:
-    emulator = XEmulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
 
 
 async def test_an_x_dm_becomes_a_browser_call_with_the_agent(

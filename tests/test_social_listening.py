@@ -22,14 +22,6 @@ QUIET = {"id": 778, "screen_name": "quiet", "name": "Quiet", "followers_count": 
 
 
 @pytest.fixture
-async def x() -> AsyncIterator[XEmulator]:
-    emulator = XEmulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
-
-@pytest.fixture
 async def h(tmp_path: Path, x: XEmulator) -> AsyncIterator[Harness]:
     config = make_config(
         tmp_path,

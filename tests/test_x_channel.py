@@ -20,14 +20,6 @@ from tests.harness import CALLS, Harness, make_config, running_server
 DANA = {"id": 2244994945, "screen_name": "dana", "name": "Dana", "followers_count": 5400}
 
 
-@pytest.fixture
-async def x() -> AsyncIterator[XEmulator]:
-    emulator = XEmulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
-
 def x_config(tmp_path: Path, x: XEmulator, **settings: Any) -> Any:
     return make_config(tmp_path, connectors={"x": {
         "consumer_secret": x.consumer_secret, "bearer_token": x.bearer_token, "account_id": x.account_id,
