@@ -20,9 +20,6 @@ from sip_test_env.emulators.twiml_engine import twilio_signature
 from sip_test_env.emulators.x import XEmulator, x_signature
 from tests.harness import Harness, make_config, running_server
 from tests.pg import free_port
-from tests.test_x_channel import x
-
-__all__ = ["x"]  # the X emulator fixture
 
 ATTACKER = {"id": 6666, "screen_name": "support_official", "name": "Acme Support (official)",
             "followers_count": 9_000_000}
