@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from cti import __version__
-from cti.api import admin, agents, contacts, desk, events, interactions, notes, ops, people, stats, webhooks
+from cti.api import admin, agents, contacts, desk, events, interactions, notes, ops, people, sso, stats, webhooks
 from cti.api.context import SERVICES, Services, TokenCache
 from cti.api.framework import Api
 from cti.api.openapi import build_openapi
@@ -49,6 +49,7 @@ from cti.services.actors import Actor
 from cti.services.people import COOKIE as SESSION_COOKIE
 from cti.services.people import find_session
 from cti.services.tokens import UNKNOWN, Refusal
+from cti.sso import OidcClient
 from cti.storage.db import Database
 from cti.storage.migrate import upgrade_database
 from cti.web import pages as web_pages
@@ -60,7 +61,7 @@ from pivot.scheduler import CALLBACK_SCHEDULER, CallbackScheduler
 from softphone_bridge import api as softphone_api
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, contacts, notes, interactions, pivot_api, desk, admin, people, stats, events, pivot_pages,
+MODULES = (ops, agents, contacts, notes, interactions, pivot_api, desk, admin, people, sso, stats, events, pivot_pages,
            webhooks, softphone_api, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -160,7 +161,9 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
                        openapi=build_openapi(registry.routes, version=__version__,
                                              server_url=config.server.resolved_public_url()),
                        call_control=VoiceControl(db) if host.voice else None, voice_reach=host.reach,
-                       passwords=Passwords())
+                       passwords=Passwords(),
+                       sso=OidcClient(config.auth.oidc, config.server.resolved_public_url(), session)
+                       if config.auth.oidc else None)
         app[SERVICES] = svc
         app[PIVOT_SITE] = await PivotSite.create(config, config.pivot, db)
         scheduler: CallbackScheduler | None = None
@@ -197,7 +200,14 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
             await session.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(_end_streams)
     return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Open event streams end when the node stops, instead of holding its shutdown until their next heartbeat."""
+    if SERVICES in app:
+        app[SERVICES].bus.close_subscriptions()
 
 
 def _safe_url(url: str) -> str:

@@ -208,6 +208,10 @@ class EventBus:
             self._catch_up_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._catch_up_task
+        self.close_subscriptions()
+
+    def close_subscriptions(self) -> None:
+        """End every stream now (a node shutting down): each client reconnects elsewhere with since=."""
         for sub in list(self._subscribers):
             sub.close()
 

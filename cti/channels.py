@@ -27,6 +27,16 @@ class ChannelInfo:
     # (mode, last inbound {external_id, created_at, meta} | None, now) -> (code, message) when a reply
     # cannot go out now (e.g. Meta's messaging window); None allows it.
     reply_problem: Callable[[str | None, dict[str, Any] | None, float], tuple[str, str] | None] | None = None
+    public_reply: bool = False  # the network has public replies (a tweet, a comment) beside private ones
+
+    def reply_modes(self, last_inbound: dict[str, Any] | None, now: float) -> list[str]:
+        """The reply modes the desk offers now: public only where the network has it and this
+        conversation has something public to answer."""
+        modes = ["private"]
+        problem = self.reply_problem("public", last_inbound, now) if self.reply_problem and self.public_reply else None
+        if self.public_reply and problem is None:
+            modes.append("public")
+        return modes
 
     @property
     def sends(self) -> bool:

@@ -86,10 +86,22 @@ class WebhookConfig(_Strict):
     allow_private_targets: bool = False  # subscriptions may name loopback/private addresses (cti/targets.py)
 
 
+class OidcConfig(_Strict):
+    """``[auth.oidc]``: single sign-on with an OpenID Connect provider (cti/sso.py)."""
+
+    issuer: str = Field(pattern=r"^https?://[^\s?#]+$")
+    client_id: str = Field(min_length=1, max_length=200)
+    client_secret: str = Field(min_length=1, max_length=500)
+    name: str = Field(default="single sign-on", min_length=1, max_length=60)  # the button: "Sign in with {name}"
+    scopes: str = Field(default="openid email profile", pattern=r"^openid( [\x21-\x7e]+)*$")
+    login_claim: str = Field(default="email", pattern=r"^[a-z_]{1,40}$")  # the claim that is the user's login
+
+
 class AuthConfig(_Strict):
     """``[auth]``: people who sign in (cti/services/people.py)."""
 
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)  # a session ends this long after sign-in
+    oidc: OidcConfig | None = None
 
 
 class ReportsConfig(_Strict):

@@ -7,8 +7,9 @@ else English. Messages are keyed; every language has every key (a test checks it
 
 from __future__ import annotations
 
-LANGUAGES = {"en": "English", "fi": "Suomi", "zh": "中文", "ko": "한국어", "pl": "Polski"}
-DEFAULT = "en"
+from cti import languages
+
+LANGUAGES, DEFAULT = languages.LANGUAGES, languages.DEFAULT
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
@@ -187,27 +188,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 def negotiate(accept_language: str | None, *, requested: str | None = None, fallback: str | None = None) -> str:
     """The language to use: ?lang= first, then Accept-Language by q-value, then the fallback, then English."""
-    if requested and requested in MESSAGES:
-        return requested
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate((accept_language or "")[:500].split(",")):
-        pieces = part.strip().split(";")
-        tag = pieces[0].strip().lower()
-        quality = 1.0
-        for param in pieces[1:]:
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        base = tag.split("-", 1)[0]
-        if base in MESSAGES and quality > 0:
-            ranked.append((-quality, position, base))
-    if ranked:
-        return min(ranked)[2]
-    base = (fallback or "").split("-", 1)[0].lower()
-    return base if base in MESSAGES else DEFAULT
+    return languages.negotiate(accept_language, requested=requested, fallback=fallback, supported=MESSAGES)
 
 
 def text(language: str, key: str, **values: str) -> str:

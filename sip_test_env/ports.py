@@ -37,3 +37,17 @@ def wait_listening(port: int, *, timeout: float = 10.0, what: str = "server") ->
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s") from None
             time.sleep(0.02)
+
+
+def wait_udp_bound(port: int, *, timeout: float = 10.0, what: str = "server") -> None:
+    """Block until something has bound UDP 127.0.0.1:port (a process with no readiness signal, e.g. SIPp)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return  # taken: the server has it
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not bind UDP 127.0.0.1:{port} within {timeout} s")
+        time.sleep(0.02)

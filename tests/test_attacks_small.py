@@ -120,8 +120,8 @@ async def test_customer_text_cannot_reorder_the_desk(tmp_path: Path, shop: Recei
         stored = await h.admin.inbound(channel="shop-chat", sender=("email", "rtl@example.com"), text=spoof,
                                        external_id="bidi-1", name="\u202eevilname")
         offer = page.locator(f'#offers [data-id="{stored["interaction_id"]}"]')
-        await expect(offer.locator(".history")).to_contain_text("redro")
-        isolated = await page.evaluate("""() => [...document.querySelectorAll('#offers .history li, #offers .contact')]
+        await expect(offer.locator(".quote")).to_contain_text("redro")
+        isolated = await page.evaluate("""() => [...document.querySelectorAll('#offers .quote, #offers .contact-line')]
             .every((node) => [...node.childNodes].filter((c) => c.nodeType === 3)
             .every((text) => !/[\\u202a-\\u202e\\u2066-\\u2069]/.test(text.textContent)))
             && [...document.querySelectorAll('#offers bdi')].length >= 2

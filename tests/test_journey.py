@@ -72,7 +72,7 @@ async def test_an_x_dm_becomes_a_browser_call_with_the_agent(
             card = desk.locator("#work article").first
             await expect(card.locator(".suggestion")).to_contain_text("pivot")
             await card.get_by_label("pivot to").select_option("voice")
-            await card.get_by_role("button", name="Pivot", exact=True).click()
+            await card.get_by_role("button", name="Send pivot link").click()
             await expect(card.locator(".pivot-state")).to_have_text("sent")
             await h.wait_for(lambda: x.dms, what="the link DM'ed at X")
             link = x.dms[0]["text"].split(" ")[-1]
@@ -83,7 +83,7 @@ async def test_an_x_dm_becomes_a_browser_call_with_the_agent(
             await customer.goto(link)
             await customer.screenshot(path=str(ARTIFACTS / "journey-pivot-page-phone.png"), full_page=True)
             await customer.get_by_role("button", name="Talk in the browser now").click()
-            await expect(card.locator(".pivot-state")).to_have_text("redeemed")
+            await expect(card.locator(".pivot-state")).to_have_text("used")
 
             call_card = desk.locator("#offers .offer").filter(has_text="voice")
             await expect(call_card).to_contain_text("pivot")
@@ -96,13 +96,13 @@ async def test_an_x_dm_becomes_a_browser_call_with_the_agent(
 
             assert await h.wait_for(hears_agent, timeout=15, what="the customer hears the agent")
             await asyncio.sleep(1.5)
-            voice_card = desk.locator("#work article").filter(has_text="voice")
+            voice_card = desk.locator("#work article").filter(has=desk.locator("h3", has_text="Voice"))
             await voice_card.get_by_role("button", name="Hang up").click()
             await asyncio.to_thread(alice_phone.wait_call_over)
             await voice_card.get_by_label("Disposition").fill("router replaced")
             await voice_card.get_by_role("button", name="Finish wrap-up").click()
             await expect(voice_card).to_have_count(0)
-            await expect(board.locator("#pivot")).to_contain_text("redeemed 1")
+            await expect(board.locator("#pivot")).to_contain_text("used: 1")
             await board.screenshot(path=str(ARTIFACTS / "journey-wallboard.png"), full_page=True)
             await desk.set_viewport_size({"width": 390, "height": 844})
             await desk.screenshot(path=str(ARTIFACTS / "journey-desk-phone.png"), full_page=True)

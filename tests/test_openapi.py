@@ -57,7 +57,7 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
         result = subprocess.run(
             [st, "run", server.url + "/api/v1/openapi.json", "-H", f"Authorization: Bearer {token}",
              "--checks", "not_a_server_error", "--exclude-path-regex", "/events", "--phases",
-             "examples,coverage,fuzzing", "-n", "12", "--max-time", "100", "--seed", "1",
+             "examples,coverage,fuzzing", "-n", "12", "--max-time", "50", "--seed", "1",
              "--suppress-health-check", "all"],
             capture_output=True, text=True, timeout=400)
     log = server.log.read_text()

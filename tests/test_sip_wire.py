@@ -16,7 +16,7 @@ from bench.sip_calls import ensure_sipp
 from connectors.sip.endpoint import SipEndpoint
 from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import Phone
-from sip_test_env.ports import free_port, free_port_pair
+from sip_test_env.ports import free_port, free_port_pair, wait_udp_bound
 from sip_test_env.sipp import write_scenario
 from tests.harness import Harness, running_server
 from tests.voice_helpers import assert_heard_each_other, call_events, call_in_state, registered, server_config
@@ -287,7 +287,10 @@ async def test_bridged_calls_recover_from_losses_on_both_legs(tmp_path: Path) ->
     b2bua = B2bua(lossy.port, uas_port, announce=False, endpoint=lossy)
     await lossy.start()
     try:
-        await asyncio.sleep(0.3)  # SIPp has no readiness signal; an early INVITE would be retransmitted anyway
+        # SIPp has no readiness signal: wait until its socket is bound (a fixed pause was too short on a
+        # busy machine, and the first call then met a far end that was not listening yet).
+        await asyncio.to_thread(wait_udp_bound, uas_port, what="SIPp's uas")
+        await asyncio.sleep(0.2)  # bound is not yet reading: let it reach its scenario loop
         result = await asyncio.to_thread(run_sipp, [
             "-sn", "uac", f"127.0.0.1:{lossy.port}", "-s", "cti", "-p", str(free_port_pair()),
             "-m", "30", "-r", "10", "-d", "300", "-recv_timeout", "60000"], tmp_path)

@@ -15,6 +15,7 @@ from cti.api.queries import get_row, page, require_case_access, require_contact_
 from cti.bus import row_to_event
 from cti.errors import InvalidInput
 from cti.services import render
+from cti.services.access import require_case_reading
 from cti.services.actors import Role
 from cti.services.contacts import link_identity, update_case
 from cti.services.profiles import contact_history, import_contacts, parse_contacts_csv, update_profile
@@ -180,7 +181,8 @@ async def patch_case(call: Call) -> dict[str, Any]:
     return render.case(await db.write(lambda tx: update_case(tx, case_id, fields)))
 
 
-@api.route("GET", "/api/v1/cases/{id}/timeline", summary="Everything that happened on a case, in order",
+@api.route("GET", "/api/v1/cases/{id}/timeline", summary="Everything that happened on a case, in order (an agent "
+           "reads every case of a customer it serves)",
            tag="cases", role=Role.AGENT, errors=(403, 404),
            response={"type": "object", "required": ["case", "interactions", "entries"], "properties": {
                "case": {"$ref": "#/components/schemas/CaseOut"},
@@ -194,7 +196,7 @@ async def timeline(call: Call) -> dict[str, Any]:
 
     def read(conn: Any) -> dict[str, Any]:
         case = get_row(conn, models.cases, case_id, "case")
-        require_case_access(conn, call.actor, case_id)
+        require_case_reading(conn, call.actor, case_id, case.contact_id)
         interactions = conn.execute(sa.select(models.interactions).where(models.interactions.c.case_id == case_id)
                                     .order_by(models.interactions.c.created_at)).all()
         events = conn.execute(sa.select(models.events).where(models.events.c.case_id == case_id)

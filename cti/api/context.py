@@ -22,6 +22,7 @@ from cti.routing.live_policy import PolicyHolder
 from cti.routing.router import Router
 from cti.services.actors import Actor
 from cti.services.tokens import Refusal, find_actor
+from cti.sso import OidcClient
 from cti.storage.db import Database
 
 TOKEN_CACHE_SECONDS = 2.0
@@ -76,6 +77,7 @@ class Services:
     leases: list[LeasedRunner] = field(default_factory=list)
     voice_reach: VoiceReach = field(default_factory=VoiceReach)
     passwords: Passwords = field(default_factory=Passwords)
+    sso: OidcClient | None = None  # single sign-on, when [auth.oidc] is set
     rendered_interactions: RenderedInteractions = field(default_factory=RenderedInteractions)
     draining: bool = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from cti.services.actors import Actor, Role
 from cti.services.identities import normalize_identity
 from cti.services.inbound import InboundItem, ingest
 from cti.services.interactions import CommandParams, apply_command
-from cti.services.outbound import recipient_of, reply
+from cti.services.outbound import last_inbound, recipient_of, reply
 from cti.services.outreach import start_outbound
 from cti.state import Command
 
@@ -219,10 +220,18 @@ async def post_message(call: Call) -> dict[str, Any]:
     return render.message(await svc.db.write(op))
 
 
-@api.route("GET", "/api/v1/interactions/{id}/messages", summary="Messages of an interaction", tag="interactions",
-           role=Role.AGENT, response=s.list_of(s.MessageOut), errors=(403, 404))
+MESSAGES_OUT = s.list_of(s.MessageOut)
+MESSAGES_OUT["properties"]["reply_modes"] = {
+    "type": "array", "items": {"enum": ["private", "public"]},
+    "description": "the reply modes of this conversation now (public: the network has public replies and there "
+                   "is a public post to answer)"}
+
+
+@api.route("GET", "/api/v1/interactions/{id}/messages", summary="Messages of an interaction, and the reply modes "
+           "it has now", tag="interactions", role=Role.AGENT, response=MESSAGES_OUT, errors=(403, 404))
 async def list_messages(call: Call) -> dict[str, Any]:
     iid, actor = call.path("id"), call.actor
+    directory = channels(services(call.request))
 
     def read(conn: Any) -> dict[str, Any]:
         row = get_row(conn, INTERACTIONS, iid, "interaction")
@@ -230,6 +239,8 @@ async def list_messages(call: Call) -> dict[str, Any]:
             require_case_access(conn, actor, row.case_id)
         rows = conn.execute(sa.select(models.messages).where(models.messages.c.interaction_id == iid)
                             .order_by(models.messages.c.created_at).limit(1000)).all()
-        return {"items": [render.message(m) for m in rows], "next": None}
+        info = directory.get(row.channel)
+        modes = info.reply_modes(last_inbound(conn, iid), time.time()) if info else ["private"]
+        return {"items": [render.message(m) for m in rows], "next": None, "reply_modes": modes}
 
     return await services(call.request).db.read(read)

@@ -19,13 +19,11 @@ from cti.errors import InvalidInput
 from cti.events import EventType, iso
 from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, summarize
 from cti.services.actors import Role
+from cti.web import i18n
 from cti.web.svg import bar_chart
 
 api = Api()
 INTERACTIONS = models.interactions
-METRIC_TITLES = {"sla_percent": "Service level", "handle_time_avg": "Average handle time",
-                 "speed_of_answer_avg": "Average speed of answer", "first_response_avg": "Average first response",
-                 "handled": "Handled", "offered": "Offered", "pivots_connected": "Pivots connected"}
 PIVOT_FUNNEL = {EventType.PIVOT_CREATED: "pivots_sent", EventType.PIVOT_OPENED: "pivots_opened",
                 EventType.PIVOT_REDEEMED: "pivots_redeemed", EventType.CALLBACK_CONNECTED: "pivots_connected"}
 
@@ -111,9 +109,12 @@ async def chart(call: Call) -> web.Response:
     report = await _summary(call)
     metric = call.query.metric
     values = {name: g.get(metric) for name, g in sorted(report["groups"].items())}
-    title = f"{METRIC_TITLES.get(metric, metric.replace('_', ' '))} by {report['group_by']}"
+    lang = call.query.lang
+    title = i18n.text(lang, "reports.chart_title", metric=i18n.text(lang, f"reports.col_{metric}"),
+                      group=i18n.text(lang, f"reports.by_{report['group_by']}").lower())
     unit = "%" if metric.endswith("percent") else "s" if metric.endswith(("_avg", "_p90")) else ""
-    return web.Response(text=bar_chart(title, values, unit=unit), content_type="image/svg+xml")
+    units = {name: i18n.text(lang, f"unit.{name}") for name in ("s", "min", "h")}
+    return web.Response(text=bar_chart(title, values, unit=unit, units=units), content_type="image/svg+xml")
 
 
 async def _summary(call: Call) -> dict[str, Any]:

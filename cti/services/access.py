@@ -54,3 +54,14 @@ def require_contact_access(conn: Connection, actor: Actor, contact_id: str) -> N
                                                .where(models.cases.c.contact_id == contact_id)).all()]
         if not any(agent_touches_case(conn, agent_id, c) for c in case_ids):
             raise Forbidden("this contact is not one of yours", code="not_your_contact")
+
+
+def require_case_reading(conn: Connection, actor: Actor, case_id: str, contact_id: str) -> None:
+    """Reading a case (its timeline): an agent may read every case of a customer it serves or served,
+    so that the customer's history across channels is in front of it; changing a case still needs
+    ``require_case_access``."""
+    if actor.is_agent and not agent_touches_case(conn, actor.agent_id or "", case_id):
+        try:
+            require_contact_access(conn, actor, contact_id)
+        except Forbidden:
+            raise Forbidden("this case is not one of yours", code="not_your_case") from None

@@ -55,7 +55,7 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
         raise Unprocessable(f"channel {row['channel']!r} has no outbound delivery configured",
                             code="channel_not_configured", details={"channel": row["channel"]})
     if channel.reply_problem is not None:
-        problem = channel.reply_problem(mode, _last_inbound(tx, interaction_id), tx.now)
+        problem = channel.reply_problem(mode, last_inbound(tx.conn, interaction_id), tx.now)
         if problem is not None:
             raise Unprocessable(problem[1], code=problem[0], details={"mode": mode or "default",
                                                                       "suggestion": "send a pivot link"})
@@ -66,8 +66,9 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
     return message
 
 
-def _last_inbound(tx: Tx, interaction_id: str) -> dict[str, Any] | None:
-    row = tx.conn.execute(
+def last_inbound(conn: Any, interaction_id: str) -> dict[str, Any] | None:
+    """The interaction's newest inbound message as a channel's reply rules read it, or None."""
+    row = conn.execute(
         sa.select(MESSAGES.c.external_id, MESSAGES.c.created_at, MESSAGES.c.meta)
         .where(MESSAGES.c.interaction_id == interaction_id, MESSAGES.c.direction == "inbound")
         .order_by(MESSAGES.c.created_at.desc())
@@ -130,7 +131,7 @@ def _thread_facts(tx: Tx, interaction: Record) -> dict[str, Any]:
     inbound = [m.external_id for m in earlier if m.direction == "inbound"]
     subject = tx.conn.execute(sa.select(models.cases.c.subject).where(models.cases.c.id == interaction["case_id"])
                               ).scalar()
-    last = _last_inbound(tx, interaction["id"])
+    last = last_inbound(tx.conn, interaction["id"])
     return {"subject": subject, "in_reply_to": inbound[-1] if inbound else None,
             "references": [m.external_id for m in earlier],
             "last_inbound": last}

@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from cti import models
+from cti import languages, models
 from cti.errors import Conflict, InvalidInput
 from cti.events import iso
 from cti.ids import new_id
@@ -41,7 +41,7 @@ SESSION_PREFIX = "ses_"
 FAILURE_WINDOW_SECONDS = 15 * 60.0
 FAILURES_PER_LOGIN = 10
 FAILURES_PER_ADDRESS = 50
-LANGUAGES = ("en", "fi", "zh", "ko", "pl")
+LANGUAGES = tuple(languages.LANGUAGES)
 
 
 def normalize_login(raw: Any) -> str:
@@ -190,7 +190,7 @@ def close_session(tx: Tx, secret: str) -> None:
 
 _session_of = (
     sa.select(SESSIONS.c.token_hash, SESSIONS.c.csrf, SESSIONS.c.expires_at, SESSIONS.c.revoked_at,
-              USERS.c.id, USERS.c.role, USERS.c.agent_id, USERS.c.disabled, USERS.c.deleted)
+              USERS.c.id, USERS.c.role, USERS.c.agent_id, USERS.c.disabled, USERS.c.deleted, USERS.c.language)
     .select_from(SESSIONS.join(USERS, SESSIONS.c.user_id == USERS.c.id))
     .where(SESSIONS.c.token_hash == sa.bindparam("digest"))
 )
@@ -202,6 +202,7 @@ class SessionActor:
 
     actor: Actor
     csrf: str
+    language: str | None = None  # the person's own language for the pages
 
 
 def find_session(sql: Prepared, secret: str, now: float) -> SessionActor | None:
@@ -214,4 +215,4 @@ def find_session(sql: Prepared, secret: str, now: float) -> SessionActor | None:
             or row.expires_at <= now or row.disabled or row.deleted:
         return None
     actor = Actor(Role(row.role), agent_id=row.agent_id, expires_at=row.expires_at, user_id=row.id)
-    return SessionActor(actor, row.csrf)
+    return SessionActor(actor, row.csrf, row.language)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import functools
+import time
 from importlib import resources
+from typing import Any
 
 import jinja2
 from aiohttp import web
 
+from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import NotFound
+from cti.services.people import COOKIE, find_session
+from cti.web import i18n
 
 api = Api()
-STATIC = {"desk.js": "application/javascript", "wallboard.js": "application/javascript",
+STATIC = {"desk.js": "application/javascript", "desk-work.js": "application/javascript",
+          "desk-contact.js": "application/javascript", "wallboard.js": "application/javascript",
           "reports.js": "application/javascript", "voice.js": "application/javascript",
           "softphone.js": "application/javascript", "webrtc-audio.js": "application/javascript",
           "cti.js": "application/javascript", "style.css": "text/css"}
@@ -33,9 +39,24 @@ def _static(name: str) -> bytes:
     return resources.files("cti.web").joinpath("static", name).read_bytes()
 
 
-def _page(template: str, **values: str) -> web.Response:
+def _page(template: str, **values: Any) -> web.Response:
     html = _templates().get_template(template).render(**values)
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=HEADERS)
+
+
+async def _signed_in_page(call: Call, template: str) -> web.Response:
+    """A page behind the sign-in panel, in its reader's language (cti/web/i18n.py)."""
+    svc = services(call.request)
+    own = None
+    secret = call.request.cookies.get(COOKIE, "")
+    if secret:
+        now = time.time()
+        found = await svc.db.read_point(lambda sql: find_session(sql, secret, now))
+        own = found.language if found is not None else None
+    lang = i18n.negotiate(call.request.headers.get("Accept-Language"), requested=call.request.query.get("lang") or own)
+    oidc = svc.config.auth.oidc
+    return _page(template, lang=lang, t=functools.partial(i18n.text, lang), messages=i18n.catalogue(lang),
+                 languages=i18n.LANGUAGES, sso_name=oidc.name if oidc else "", page_path=call.request.path)
 
 
 @api.route("GET", "/", summary="The index: links to the pages, the API reference and the health checks",
@@ -50,20 +71,20 @@ async def index(call: Call) -> web.StreamResponse:
            tag="pages", role=None,
            raw=True)
 async def desk(call: Call) -> web.StreamResponse:
-    return _page("desk.html.j2")
+    return await _signed_in_page(call, "desk.html.j2")
 
 
 @api.route("GET", "/wallboard", summary="The supervisor wallboard (a supervisor signs in with a password, or a "
            "token)", tag="pages",
            role=None, raw=True)
 async def wallboard(call: Call) -> web.StreamResponse:
-    return _page("wallboard.html.j2")
+    return await _signed_in_page(call, "wallboard.html.j2")
 
 
 @api.route("GET", "/reports", summary="Reports: the summary over a period, with charts and CSV", tag="pages",
            role=None, raw=True)
 async def reports(call: Call) -> web.StreamResponse:
-    return _page("reports.html.j2")
+    return await _signed_in_page(call, "reports.html.j2")
 
 
 @api.route("GET", "/static/{name}", summary="Static files of the pages", tag="pages", role=None, raw=True,

@@ -7,6 +7,7 @@ bars of different charts read the same way. Values are shown rounded, with their
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from xml.sax.saxutils import escape
 
 WIDTH, BAR, GAP, LABEL, RIGHT = 640, 22, 8, 160, 110
@@ -23,22 +24,28 @@ def nice_max(top: float) -> float:
     return 10 * power
 
 
-def format_value(value: float, unit: str) -> str:
-    """A figure as people read it: 42.9 %, 12 s, 3 min 20 s, 2 h 05 min, 7."""
+ENGLISH_UNITS = {"s": "s", "min": "min", "h": "h"}
+
+
+def format_value(value: float, unit: str, units: Mapping[str, str] = ENGLISH_UNITS) -> str:
+    """A figure as people read it: 42.9 %, 12 s, 3 min 20 s, 2 h 05 min, 7 (``units``: the words for
+    s, min and h in the reader's language)."""
+    s, m, h = units["s"], units["min"], units["h"]
     if unit == "%":
         return f"{value:.0f} %" if value in (0.0, 100.0) else f"{value:.1f} %"
     if unit == "s":
         if value < 60:
-            return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+            return f"{value:.1f} {s}" if value < 10 else f"{value:.0f} {s}"
         if value < 3600:
             minutes, seconds = divmod(round(value), 60)
-            return f"{minutes} min {seconds} s"
+            return f"{minutes} {m} {seconds} {s}"
         hours, minutes = divmod(round(value / 60), 60)
-        return f"{hours} h {minutes:02d} min"
+        return f"{hours} {h} {minutes:02d} {m}"
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def bar_chart(title: str, values: dict[str, float | None], *, unit: str = "") -> str:
+def bar_chart(title: str, values: dict[str, float | None], *, unit: str = "",
+              units: Mapping[str, str] = ENGLISH_UNITS) -> str:
     """Horizontal bars, one per group, on a zero-based axis, labelled with the group and its value."""
     rows = [(name, float(v)) for name, v in values.items() if v is not None]
     axis = 100.0 if unit == "%" else nice_max(max((v for _, v in rows), default=0.0))
@@ -55,14 +62,14 @@ def bar_chart(title: str, values: dict[str, float | None], *, unit: str = "") ->
                   f'stroke-dasharray="3 3"/>',
                   f'<text x="{LABEL}" y="{bottom + 14}" font-size="11" fill="#555">0</text>',
                   f'<text x="{LABEL + span}" y="{bottom + 14}" font-size="11" fill="#555" text-anchor="end">'
-                  f'{escape(format_value(axis, unit))}</text>']
+                  f'{escape(format_value(axis, unit, units))}</text>']
     for index, (name, value) in enumerate(rows):
         y = 30 + index * (BAR + GAP)
         width = span * max(0.0, min(value, axis)) / axis
         parts += [f'<text x="0" y="{y + 16}">{escape(name[:22])}</text>',
                   f'<rect x="{LABEL}" y="{y}" width="{width:.1f}" height="{BAR}" fill="#0b63ce" rx="3" '
                   f'data-value="{value:g}"/>',
-                  f'<text x="{LABEL + width + 6:.1f}" y="{y + 16}">{escape(format_value(value, unit))}</text>']
+                  f'<text x="{LABEL + width + 6:.1f}" y="{y + 16}">{escape(format_value(value, unit, units))}</text>']
     if not rows:
         parts.append('<text x="0" y="48">no data in this period</text>')
     parts.append("</svg>")

@@ -54,6 +54,9 @@ const cti = {
   // (who: GET /api/v1/me) and throws when it is not for them; nothing of the page shows before.
   async start(ready) {
     const byId = (id) => document.getElementById(id);
+    byId("lang")?.addEventListener("change", (e) => {
+      const url = new URL(location.href); url.searchParams.set("lang", e.target.value); location.assign(url);
+    });
     const fail = (error) => { byId("signin-error").textContent = error.message; byId("signin-error").hidden = false; };
     const enter = async () => {
       await ready(await cti.api("GET", "/api/v1/me"));
@@ -65,6 +68,8 @@ const cti = {
         const session = await cti.api("POST", "/api/v1/sessions", {login: byId("login").value.trim(),
                                                                     password: byId("password").value});
         cti.csrf = session.csrf; byId("password").value = "";
+        const own = session.user.language;
+        if (own && own !== cti.lang && !new URLSearchParams(location.search).has("lang")) { location.reload(); return; }
         await enter();
       } catch (error) { fail(error); }
     });
@@ -78,7 +83,9 @@ const cti = {
       if (!cti.token) await cti.api("DELETE", "/api/v1/sessions/current").catch(() => null);
       sessionStorage.clear(); location.reload();
     });
+    const ssoError = new URLSearchParams(location.search).get("sso_error");
     try {
+      if (ssoError) { history.replaceState(null, "", location.pathname + location.search.replace(/[?&]sso_error=\w+/, "")); throw Object.assign(new Error(cti.t(`signin.${ssoError}`)), {status: 0}); }
       if (cti.token) await enter();
       else { cti.csrf = (await cti.api("GET", "/api/v1/sessions/current")).csrf; await enter(); }
     } catch (error) {
@@ -86,6 +93,26 @@ const cti = {
       byId("signin-panel").hidden = false;
       if (error.status !== 401 && error.status !== 404) fail(error);  // signed in, but not for this page
     }
+  },
+  // The page's words, in its language (the server puts the catalogue in the page: cti/web/messages).
+  messages: JSON.parse(document.getElementById("messages")?.textContent || "{}"),
+  lang: document.documentElement.lang || "en",
+  t(key, values) {
+    const text = cti.messages[key] ?? key;
+    return text.replace(/\{(\w+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole));
+  },
+  // A time of day today, else with the date, in the page's language.
+  time(iso) {
+    if (!iso) return "";
+    const when = new Date(iso), today = when.toDateString() === new Date().toDateString();
+    return new Intl.DateTimeFormat(cti.lang, today ? {hour: "2-digit", minute: "2-digit"}
+      : {month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"}).format(when);
+  },
+  // A clock for waits and countdowns: 0:45, 12:03, 1:02:09; a minus sign once past zero.
+  clock(seconds) {
+    const total = Math.abs(Math.round(seconds)), h = Math.floor(total / 3600), m = Math.floor(total / 60) % 60;
+    const text = (h ? `${h}:${String(m).padStart(2, "0")}` : String(m)) + ":" + String(total % 60).padStart(2, "0");
+    return seconds < -0.5 ? "\u2212" + text : text;
   },
   el(tag, attrs, ...children) {
     const node = document.createElement(tag);

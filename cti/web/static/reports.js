@@ -1,25 +1,24 @@
 // The summary report over a chosen period and grouping: a table, server-rendered SVG charts, CSV.
 "use strict";
 const $ = (id) => document.getElementById(id);
-// [field, header, unit]: people read headers and units, not field names
-const COLUMNS = [["offered", "Offered", ""], ["handled", "Handled", ""], ["abandoned", "Abandoned", ""],
-                 ["short_abandoned", "Short abandons", ""], ["speed_of_answer_avg", "Avg speed of answer", "s"],
-                 ["speed_of_answer_p90", "Speed of answer, 90th pct", "s"],
-                 ["first_response_avg", "Avg first response", "s"], ["handle_time_avg", "Avg handle time", "s"],
-                 ["sla_percent", "Service level", "%"], ["pivots_sent", "Pivots sent", ""],
-                 ["pivots_opened", "Opened", ""], ["pivots_redeemed", "Redeemed", ""], ["pivots_connected", "Connected", ""]];
-const GROUPS = {channel: "Channel", agent: "Agent", queue: "Queue"};
+// [field, unit]: people read headers (reports.col_<field> in the page's language) and units, not field names
+const COLUMNS = [["offered", ""], ["handled", ""], ["abandoned", ""], ["short_abandoned", ""],
+                 ["speed_of_answer_avg", "s"], ["speed_of_answer_p90", "s"], ["first_response_avg", "s"],
+                 ["handle_time_avg", "s"], ["sla_percent", "%"], ["pivots_sent", ""], ["pivots_opened", ""],
+                 ["pivots_redeemed", ""], ["pivots_connected", ""]];
 
-// Rounded, with units: 42.9 %, 8.5 s, 3 min 20 s, 2 h 05 min (the charts use the same rules, cti/web/svg.py).
-function formatValue(value, unit) {
+// Rounded, with units in the page's language: 42.9 %, 8.5 s, 3 min 20 s, 2 h 05 min.
+const unit = (value, name, digits = 0) => new Intl.NumberFormat(cti.lang, {style: "unit", unit: name,
+  unitDisplay: "short", maximumFractionDigits: digits}).format(value);
+function formatValue(value, kind) {
   if (value === null || value === undefined) return "–";
-  if (unit === "%") return `${value.toFixed(1)} %`;
-  if (unit === "s") {
-    if (value < 60) return value < 10 ? `${value.toFixed(1)} s` : `${Math.round(value)} s`;
-    if (value < 3600) { const t = Math.round(value); return `${Math.floor(t / 60)} min ${t % 60} s`; }
-    const m = Math.round(value / 60); return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+  if (kind === "%") return new Intl.NumberFormat(cti.lang, {style: "percent", maximumFractionDigits: 1}).format(value / 100);
+  if (kind === "s") {
+    if (value < 60) return unit(value, "second", value < 10 ? 1 : 0);
+    if (value < 3600) { const s = Math.round(value); return `${unit(Math.floor(s / 60), "minute")} ${unit(s % 60, "second")}`; }
+    const m = Math.round(value / 60); return `${unit(Math.floor(m / 60), "hour")} ${unit(m % 60, "minute")}`;
   }
-  return Number.isInteger(value) ? value.toLocaleString("en") : value.toFixed(1);
+  return new Intl.NumberFormat(cti.lang, {maximumFractionDigits: 1}).format(value);
 }
 const CHARTS = ["handled", "sla_percent", "handle_time_avg", "pivots_connected"];
 
@@ -35,15 +34,15 @@ async function show() {
     const params = query();
     const report = await cti.api("GET", "/api/v1/reports/summary?" + params);
     $("summary").querySelector("thead").replaceChildren(cti.el("tr", {},
-      cti.el("th", {scope: "col"}, GROUPS[report.group_by] || report.group_by),
-      COLUMNS.map(([, header]) => cti.el("th", {scope: "col"}, header))));
+      cti.el("th", {scope: "col"}, cti.t(`reports.by_${report.group_by}`)),
+      COLUMNS.map(([field]) => cti.el("th", {scope: "col"}, cti.t(`reports.col_${field}`)))));
     $("summary").querySelector("tbody").replaceChildren(...Object.entries(report.groups).map(([name, g]) =>
       cti.el("tr", {}, cti.el("th", {scope: "row"}, name),
-        COLUMNS.map(([field, , unit]) => cti.el("td", {class: unit ? "num" : "num count", "data-field": field},
-                                                   formatValue(g[field], unit))))));
+        COLUMNS.map(([field, kind]) => cti.el("td", {class: kind ? "num" : "num count", "data-field": field},
+                                                 formatValue(g[field], kind))))));
     const charts = [];
     for (const metric of CHARTS) {
-      const response = await fetch(`/api/v1/reports/chart?${params}&metric=${metric}`,
+      const response = await fetch(`/api/v1/reports/chart?${params}&metric=${metric}&lang=${cti.lang}`,
                                    {headers: cti.headers()});
       const figure = cti.el("figure", {class: "chart", "data-metric": metric});
       figure.innerHTML = await response.text();  // SVG from our own server, every text escaped there
@@ -56,8 +55,8 @@ async function show() {
 }
 
 cti.start(async (who) => {
-  if (who.role === "agent") throw new Error("reports are for supervisors and admins");
-  $("reports").hidden = false; $("who").textContent = who.role;
+  if (who.role === "agent") throw new Error(cti.t("reports.supervisors_only"));
+  $("reports").hidden = false; $("who").textContent = cti.t(`role.${who.role}`);
   const today = new Date().toISOString().slice(0, 10);
   $("from").value = today; $("to").value = today;
   await show();

@@ -2,15 +2,16 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const board = {stream: null, pending: null, oldest: [], tick: null};
+const percent = (value) => new Intl.NumberFormat(cti.lang, {style: "percent", maximumFractionDigits: 1}).format(value / 100);
 
 // Every wait on the board (the tile and each row) is "now - oldest queued_at" from one snapshot,
 // ticking from the same clock: the tile is always the largest row.
 function tickWaits() {
   const now = Date.now() / 1000;
   const waits = board.oldest.map((t) => (t === null ? 0 : Math.max(0, now - t)));
-  $("longest").textContent = `longest wait ${Math.round(Math.max(0, ...waits))} s`;
+  $("longest").textContent = cti.t("wall.longest", {clock: cti.clock(Math.max(0, ...waits))});
   document.querySelectorAll("#queues tbody tr").forEach((row, i) => {
-    row.querySelector(".wait").textContent = `${Math.round(waits[i] || 0)} s`;
+    row.querySelector(".wait").textContent = cti.clock(waits[i] || 0);
   });
 }
 
@@ -21,33 +22,33 @@ async function refresh() {
   const waiting = stats.queues.reduce((n, q) => n + q.waiting, 0);
   $("waiting").textContent = String(waiting);
   const today = stats.today || {};
-  $("sla").textContent = today.sla_percent == null ? "–" : `${today.sla_percent.toFixed(1)} %`;
-  $("handled").textContent = `handled ${today.handled || 0} of ${today.offered || 0} offered`;
-  $("agents").replaceChildren(...Object.entries(stats.agents).map(([state, n]) => cti.el("li", {}, `${state}: ${n}`)));
+  $("sla").textContent = today.sla_percent == null ? "–" : percent(today.sla_percent);
+  $("handled").textContent = cti.t("wall.handled", {handled: today.handled || 0, offered: today.offered || 0});
+  $("agents").replaceChildren(...Object.entries(stats.agents).map(([state, n]) => cti.el("li", {}, `${cti.t(`agent.${state}`)}: ${n}`)));
   const p = stats.pivot_today;
-  $("pivot").replaceChildren(cti.el("li", {}, `sent ${p.sent}`), cti.el("li", {}, `opened ${p.opened}`),
-    cti.el("li", {}, `redeemed ${p.redeemed}`), cti.el("li", {}, `connected ${p.connected}`),
-    cti.el("li", {}, `median to voice ${p.median_seconds_to_voice === null ? "–" : p.median_seconds_to_voice + " s"}`));
+  $("pivot").replaceChildren(...["sent", "opened", "redeemed", "connected"].map((step) =>
+    cti.el("li", {}, cti.t(`pivot.state_${step}`), ": ", p[step])),
+    cti.el("li", {}, cti.t("wall.median_to_voice"), ": ", p.median_seconds_to_voice === null ? "–" : cti.clock(p.median_seconds_to_voice)));
   const social = stats.social_today;
   $("sentiment").textContent = social.average_sentiment === null ? "–" : social.average_sentiment.toFixed(2);
-  $("negative").textContent = social.scored ? `${social.negative_percent} % negative of ${social.scored}` : "no social items";
+  $("negative").textContent = social.scored ? cti.t("wall.negative", {percent: percent(social.negative_percent), scored: social.scored}) : cti.t("wall.no_social");
   $("queues").querySelector("tbody").replaceChildren(...stats.queues.map((q) => cti.el("tr", {},
-    cti.el("td", {}, q.queue), cti.el("td", {}, q.channel), cti.el("td", {}, q.waiting),
-    cti.el("td", {class: "wait"}, `${Math.round(q.longest_wait)} s`),
-    cti.el("td", {}, q.sla_percent_today === null ? "–" : `${q.sla_percent_today.toFixed(1)} %`),
+    cti.el("td", {}, q.queue), cti.el("td", {}, cti.messages[`channel.${q.channel}`] || q.channel), cti.el("td", {}, q.waiting),
+    cti.el("td", {class: "wait"}, cti.clock(q.longest_wait)),
+    cti.el("td", {}, q.sla_percent_today === null ? "–" : percent(q.sla_percent_today)),
     cti.el("td", {}, q.agents_available))));
-  $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  $("updated").textContent = cti.t("wall.updated", {time: new Date().toLocaleTimeString(cti.lang)});
   tickWaits();
 }
 
 function soon() { clearTimeout(board.pending); board.pending = setTimeout(refresh, 100); }
 
 async function signIn(who) {
-  if (who.role === "agent") throw new Error("the wallboard is for supervisors and admins");
+  if (who.role === "agent") throw new Error(cti.t("wall.supervisors_only"));
   await refresh();
   $("wallboard").hidden = false;
   board.stream = cti.stream("interaction.*,agent.state_changed,pivot.*,callback.*", soon,
-    (state) => { $("link-status").textContent = state; $("link-status").className = "pill " + (state === "live" ? "ok" : "bad"); if (state === "live") soon(); });
+    (state) => { $("link-status").textContent = cti.t(`link.${state}`); $("link-status").className = "pill " + (state === "live" ? "ok" : "bad"); if (state === "live") soon(); });
   board.tick = setInterval(tickWaits, 1000);
 }
 
