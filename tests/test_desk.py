@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import expect
 
+from cti.languages import LANGUAGES
 from cti.web import i18n
 from tests.harness import CALLS, make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET
@@ -306,16 +307,27 @@ OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clie
 
 
 async def test_every_page_fits_desktop_and_phone_screens(tmp_path: Path, shop: Any, browser: Any) -> None:
-    """Each page signed in and showing data, at both sizes: a screenshot each (test-artifacts/), no
-    sideways scrolling on the phone, every control labelled."""
+    """Each page signed in and showing data, at both sizes and in every language: a screenshot each
+    (test-artifacts/), no sideways scrolling on the phone, every control labelled, no English left in
+    the other languages; the desk with its customer panel and an earlier case's timeline open."""
     from tests.pivot_helpers import pivoted_case
 
     channels = {"custom": [{"name": "shop-chat", "outbound_url": shop.url("/replies"), "secret": SHOP_SECRET}]}
     async with running_server(make_config(tmp_path, channels=channels, connectors=CALLS)) as h:
+        bob = await h.agent("bob", name="Bob Earlier")
+        earlier = await h.admin.inbound(channel="shop-chat", sender=("x", "12345"), text="an earlier question",
+                                        external_id="tw-0")
+        await h.interaction_in_state(earlier["interaction_id"], "offered")
+        await bob.accept(earlier["interaction_id"])
+        await bob.end(earlier["interaction_id"])
+        await bob.wrapup(earlier["interaction_id"])
+        await h.admin.update_case(earlier["case_id"], status="resolved")  # the next message opens a new case
+        await bob.set_agent_state("bob", "away")
         p = await pivoted_case(h, send=False)  # alice has an active conversation with a pivot link
         tokens = {"desk": (await h.admin.create_token("agent", agent_id="alice"))["token"],
                   "wallboard": (await h.admin.create_token("supervisor"))["token"]}
         tokens["reports"] = tokens["wallboard"]
+        english = {key: i18n.text("en", key) for key in ("desk.work", "contact.title", "wall.waiting", "reports.show")}
         ARTIFACTS.mkdir(exist_ok=True)
         for size, viewport in SIZES.items():
             context = await browser.new_context(viewport=viewport, is_mobile=size == "phone")
@@ -326,11 +338,24 @@ async def test_every_page_fits_desktop_and_phone_screens(tmp_path: Path, shop: A
                 await page.locator("#token").fill(token)
                 await page.keyboard.press("Enter")
                 await expect(page.locator("#signin")).to_be_hidden()
-                if name == "desk":
-                    await expect(page.locator(f'#work [data-id="{p.interaction_id}"]')).to_be_visible()
-                await page.screenshot(path=str(ARTIFACTS / f"page-{name}-{size}.png"), full_page=True)
-                assert await page.evaluate(OVERFLOW) <= 0, f"{name} scrolls sideways at {size} size"
-                assert await page.evaluate(UNLABELLED) == [], name
+                for language in LANGUAGES:
+                    await page.goto(f"{h.url}/{name}?lang={language}")  # the token stays in this tab
+                    await expect(page.locator(f"#{name}")).to_be_visible()
+                    if name == "desk":
+                        await expect(page.locator("#contact ol.history")).to_contain_text("an earlier question")
+                    await page.screenshot(path=str(ARTIFACTS / f"page-{name}-{language}-{size}.png"), full_page=True)
+                    assert await page.evaluate(OVERFLOW) <= 0, f"{name} scrolls sideways at {size} size in {language}"
+                    assert await page.evaluate(UNLABELLED) == [], (name, language)
+                    if language != "en":
+                        shown = await page.inner_text("body")
+                        assert not [text for text in english.values() if text in shown], (name, language)
+                if name == "desk":  # an earlier case's timeline, over the page
+                    await page.locator("#contact ol.history button").click()
+                    await expect(page.locator("dialog#timeline")).to_contain_text("an earlier question")
+                    await page.screenshot(path=str(ARTIFACTS / f"page-desk-timeline-{size}.png"))
+                    assert await page.evaluate(UNLABELLED) == []
+                    await page.keyboard.press("Escape")  # a dialog closes from the keyboard
+                    await expect(page.locator("dialog#timeline")).to_be_hidden()
                 await page.evaluate("sessionStorage.clear()")
             await page.goto(h.url + p.path)
             await expect(page.get_by_role("button", name="Call me now")).to_be_visible()

@@ -61,6 +61,7 @@ async def test_a_mention_is_stored_routed_and_answered_publicly(h: Harness, x: X
     contact = await h.admin.get_contact((await h.admin.get_case(first.case_id))["contact_id"])
     assert {"kind": "x", "value": "2244994945"} in [{"kind": i["kind"], "value": i["value"]}
                                                     for i in contact["identities"]]
+    assert (await ann.messages(iid))["reply_modes"] == ["private", "public"]  # the desk offers both for a tweet
     message = await ann.reply(iid, "@dana sorry! DM us your order number", mode="public")
     await h.wait_for(lambda: x.tweets, what="the public reply at X")
     assert x.tweets[0]["reply"] == {"in_reply_to_tweet_id": "1790000000000000111"}
@@ -84,6 +85,7 @@ async def test_a_dm_is_answered_by_dm_and_own_echoes_are_skipped(h: Harness, x: 
     with pytest.raises(Exception) as refused:
         await ann.reply(iid, "public?", mode="public")
     assert getattr(refused.value, "status", None) == 422, "no tweet to answer publicly in a DM conversation"
+    assert (await ann.messages(iid))["reply_modes"] == ["private"], "the desk offers no public reply for a DM"
 
 
 async def test_bad_webhooks_are_refused_and_nothing_is_stored(h: Harness, x: XEmulator) -> None:

@@ -47,7 +47,21 @@ const customer = {
       cti.el("h3", {}, t("contact.history", {count: earlier.length + (history.next ? "+" : "")})),
       earlier.length ? cti.el("ol", {class: "history"}, earlier.map((h) => customer.caseLine(h)))
         : cti.el("p", {class: "empty"}, t("contact.history_empty")),
+      history.next ? customer.more(contact.id, history.next, item) : "",
     ];
+  },
+
+  // Twenty cases at a time: the next page on request (a regular customer may have hundreds).
+  more(contactId, after, item) {
+    const button = cti.el("button", {type: "button", class: "secondary", onclick: async () => {
+      try {
+        const page = await cti.api("GET", `/api/v1/contacts/${contactId}/history?limit=20&after=${encodeURIComponent(after)}`);
+        ($("contact").querySelector("ol.history") || $("contact")).append(
+          ...page.items.filter((h) => h.case.id !== item.case_id).map((h) => customer.caseLine(h)));
+        button.replaceWith(page.next ? customer.more(contactId, page.next, item) : "");
+      } catch (error) { button.textContent = error.message; }
+    }}, t("contact.more"));
+    return button;
   },
 
   // The attributes an agent edits; other attributes (from imports) are shown as they are.
