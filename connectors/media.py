@@ -3,7 +3,8 @@
 A call's audio lives in one **media bridge** on the node that runs the SIP connector
 (``connectors/sip/bridge.py`` is the implementation). Each call is a small graph:
 
-- **parties**, named ``customer`` and ``agent`` today (conferences and monitoring add more): a
+- **parties**: ``customer``, ``agent``, and ``guest:<id>`` / ``supervisor:<id>`` for conferences,
+  consults and monitoring (``connectors/mixing.py`` has the one table of who hears whom); a
   SIP dialog's RTP address, or a ``MediaParty`` (a browser's WebRTC audio, a Twilio Media
   Stream) that owns a loopback RTP port;
 - **who hears whom** (``Hears``: listener -> the parties it hears), set with ``connect``;
@@ -31,7 +32,7 @@ APART: Hears = {}  # nobody hears anybody (hold)
 
 
 class MixUnsupported(ValueError):
-    """The bridge cannot make this graph (a party hearing several others needs a mixer)."""
+    """The bridge cannot make this graph (it names a party the call does not have)."""
 
 
 class RtpEndpoint(Protocol):
@@ -82,6 +83,10 @@ class CallMedia(Protocol):
         """A SIP party joins at the RTP address its SDP named (``events_payload``: its RFC 4733 type)."""
         ...
 
+    async def open_party(self, name: str) -> int:
+        """A socket for a party beyond the customer and the agent (a guest, a supervisor); its port."""
+        ...
+
     async def add_media_party(self, name: str, party: MediaParty) -> None:
         """A browser or stream party joins through its own loopback port."""
         ...
@@ -91,8 +96,8 @@ class CallMedia(Protocol):
         ...
 
     def connect(self, hears: Hears) -> None:
-        """Who hears whom from now on (``TALKING``, ``APART``); ``MixUnsupported`` when a party
-        would hear more than one other."""
+        """Who hears whom from now on (``TALKING``, ``APART``, or any graph of ``mixing.hears``:
+        mixed when a party hears several others); ``MixUnsupported`` for a party the call lacks."""
         ...
 
     def play(self, name: str, pcm: bytes | None) -> None:

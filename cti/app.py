@@ -207,7 +207,7 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
 async def _end_streams(app: web.Application) -> None:
     """Open event streams end when the node stops, instead of holding its shutdown until their next heartbeat."""
     if SERVICES in app:
-        app[SERVICES].bus.close_subscriptions()
+        app[SERVICES].bus.close_subscriptions(clients_only=True)
 
 
 def _safe_url(url: str) -> str:

@@ -88,6 +88,7 @@ class Subscription:
     _backlog: deque[Event] = field(default_factory=deque)
     overflowed: bool = False
     closed: bool = False
+    client: bool = False  # an API client's stream (WebSocket, SSE), ended when the node shuts down
     _cursor: int = 0
 
     def __post_init__(self) -> None:
@@ -210,10 +211,12 @@ class EventBus:
                 await self._catch_up_task
         self.close_subscriptions()
 
-    def close_subscriptions(self) -> None:
-        """End every stream now (a node shutting down): each client reconnects elsewhere with since=."""
+    def close_subscriptions(self, *, clients_only: bool = False) -> None:
+        """End the streams now (``clients_only``: the API's WebSocket and SSE clients, who reconnect
+        elsewhere with since=, and not the node's own listeners such as the router)."""
         for sub in list(self._subscribers):
-            sub.close()
+            if sub.client or not clients_only:
+                sub.close()
 
     def wire(self, event: Event) -> str:
         """The event as JSON text, serialized once however many clients receive it."""
@@ -228,10 +231,11 @@ class EventBus:
         """Call ``listener(event)`` synchronously for every event (router, webhooks, metrics)."""
         self._listeners.append(listener)
 
-    def subscribe(self, event_filter: EventFilter, *, since: int | None = None, maxsize: int = 10_000) -> Subscription:
+    def subscribe(self, event_filter: EventFilter, *, since: int | None = None, maxsize: int = 10_000,
+                  client: bool = False) -> Subscription:
         """A subscription that starts after ``since`` (or at the live end)."""
         start = self.last_seq if since is None else since
-        sub = Subscription(self, event_filter, start, maxsize)
+        sub = Subscription(self, event_filter, start, maxsize, client=client)
         if since is not None and since < self.last_seq:
             sub.overflowed = True  # first read replays the stored events, then goes live
         self._subscribers.add(sub)

@@ -291,6 +291,11 @@ async def test_the_desk_works_from_the_keyboard_alone(tmp_path: Path, shop: Any,
         await expect(card.locator(".msg.outbound")).to_contain_text("It left the depot today.")
         await expect(card.locator(".msg.outbound .delivery")).to_have_text("sent")
         assert await page.evaluate(UNLABELLED) == [], "every control has a label or text"
+        await card.get_by_label("Note").focus()  # (the note box follows the reply box in the tab order)
+        await page.keyboard.type("Parcel 42, depot Vantaa.")
+        await tab_to(page, "Add internal note")
+        await page.keyboard.press("Enter")
+        await expect(card.locator(".msg.note")).to_contain_text("Parcel 42, depot Vantaa.")
 
         await tab_to(page, "End")
         await page.keyboard.press("Enter")

@@ -3,8 +3,8 @@
 Every import statement of every module (at the top or inside a function) is read from the
 source with ``ast`` and checked against the layer the module belongs to:
 
-- the connector SDK (``connectors/base.py``, ``calls.py``, ``media.py``, ``backoff.py``, ``fields.py``,
-  ``webhooks.py``, ``tasks.py``) imports none of our packages but itself;
+- the connector SDK (``connectors/base.py``, ``calls.py``, ``media.py``, ``mixing.py``, ``backoff.py``,
+  ``fields.py``, ``webhooks.py``, ``tasks.py``) imports none of our packages but itself;
 - the core (``cti``) imports the SDK only, except the composition root (``cti/app.py``,
   ``cti/main.py``, ``cti/cli.py``), which knows every package;
 - a connector (``connectors/<network>/``) imports the SDK and its own sub-package, never the core;
@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("cti", "connectors", "pivot", "softphone_bridge", "sip_test_env", "tests", "bench")
 SDK = {"connectors.base", "connectors.calls", "connectors.media", "connectors.backoff", "connectors.fields",
-       "connectors.webhooks", "connectors.tasks"}
+       "connectors.webhooks", "connectors.tasks", "connectors.mixing"}
 COMPOSITION_ROOT = {"cti.app", "cti.main", "cti.cli"}
 
 

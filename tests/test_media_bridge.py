@@ -82,9 +82,8 @@ async def test_hold_audio_plays_to_the_customer_and_stops(phones: tuple[socket.s
 
 
 @pytest.mark.parametrize("hears", [
-    {CUSTOMER: frozenset({AGENT, "supervisor"})},  # one ear, two parties: needs a mixer
-    {"supervisor": frozenset({CUSTOMER})},  # a party this bridge does not have
-    {AGENT: frozenset({CUSTOMER})},  # one way only (listening in)
+    {CUSTOMER: frozenset({AGENT, "supervisor:s1"})},  # a party the call does not have (yet)...
+    {"guest:g1": frozenset({CUSTOMER})},  # ...as a listener either: open_party comes first
 ])
 async def test_a_table_the_bridge_cannot_make_is_refused(hears: dict[str, frozenset[str]]) -> None:
     bridge = CallBridge("127.0.0.1")
@@ -93,5 +92,17 @@ async def test_a_table_the_bridge_cannot_make_is_refused(hears: dict[str, frozen
         with pytest.raises(MixUnsupported):
             bridge.connect(hears)
         assert bridge.hears is TALKING, "a refused table changes nothing"
+    finally:
+        bridge.close()
+
+
+async def test_one_way_audio_is_mixed_and_two_parties_talking_are_relayed_again() -> None:
+    bridge = CallBridge("127.0.0.1")
+    await bridge.open()
+    try:
+        bridge.connect({AGENT: frozenset({CUSTOMER})})  # one way only: the mixer makes it
+        assert bridge.mixer is not None and not bridge.apart
+        bridge.connect(TALKING)
+        assert bridge.mixer is None and bridge.hears is TALKING  # packets relayed untouched again
     finally:
         bridge.close()

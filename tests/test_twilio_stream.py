@@ -100,6 +100,7 @@ async def test_a_twilio_call_streams_into_the_bridge_and_reaches_the_agents_phon
         await h.wait_for(lambda: calls_over(alice_phone) >= 1, what="her phone hung up")
         await asyncio.to_thread(caller_phone.wait_call_over)
         await h.wait_for(call.done.is_set, what="the Twilio call completed")
+        await h.wait_for(lambda: len(call.log) >= 3, what="the stream's end in the call log")
         assert call.log[:3] == ["Say", "Connect", "stream closed by the application"], call.log
         assert call.status == "completed"
 

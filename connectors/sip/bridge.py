@@ -8,8 +8,12 @@ named (``add_party``); a browser or a Twilio stream (``softphone_bridge``) is ad
 same for every kind of party.
 
 - ``connect(TALKING)`` relays packets both ways untouched (no decoding: a few microseconds a
-  packet); ``connect(APART)`` stops relaying (hold). A party hearing more than one other needs a
-  mixer, which this bridge does not have yet: ``MixUnsupported`` says so.
+  packet); ``connect(APART)`` stops relaying (hold).
+- More parties (a consulted colleague, a conference guest, a supervisor: ``connectors/mixing.py``
+  names them) each get their own socket (``open_party``). Once a graph has a party that hears
+  more than one other, or a party beyond the customer and the agent, the call is **mixed**
+  (``mixer.py``): decoded, summed per listener by the one table of who hears whom, encoded
+  again. Back to two parties talking, it is relayed untouched again.
 - ``play(party, pcm)`` loops server audio to a party (hold audio) as its own paced RTP stream;
   ``play(party, None)`` stops it. Phones see one continuous stream across sources (relay.py).
 - ``record(path)`` writes both directions to a stereo WAV (recorder.py).
@@ -22,9 +26,13 @@ To add a party to a call in code: ``session.media.add_party("agent", (host, port
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 from connectors.media import AGENT, APART, CUSTOMER, TALKING, Addr, Hears, MediaParty, MixUnsupported
+from connectors.mixing import needs_mix
+from connectors.sip.mixer import CallMixer
 from connectors.sip.player import Player, encode
 from connectors.sip.recorder import Recorder
 from connectors.sip.relay import RtpRelay, _Leg
@@ -42,6 +50,8 @@ class CallBridge:
         self.player: Player | None = None
         self.recorder: Recorder | None = None
         self.hears: Hears = TALKING
+        self.guests: dict[str, _Leg] = {}  # parties beyond the customer and the agent, each on its own socket
+        self.mixer: CallMixer | None = None  # while the call is mixed
 
     async def open(self) -> tuple[int, int]:
         """Bind the parties' sockets: (the customer's port, the agent's port)."""
@@ -49,44 +59,83 @@ class CallBridge:
 
     def socket(self, name: str) -> _Leg:
         """The relay socket a party sits on."""
+        if name not in SOCKETS:
+            return self.guests[name]
         return self.relay.a if SOCKETS[name] == "a" else self.relay.b
+
+    async def open_party(self, name: str) -> int:
+        """A socket for one more party (a guest, a supervisor): its port goes in the SDP we offer it."""
+        if name in SOCKETS or name in self.guests:
+            raise ValueError(f"the call already has a party {name!r}")
+        leg = _Leg(self.relay.latch_any_port)
+        await asyncio.get_running_loop().create_datagram_endpoint(lambda: leg, local_addr=(self.host, 0))
+        self.guests[name] = leg
+        if self.mixer is not None:
+            self.mixer.attach(name, leg)
+        return leg.port
 
     def port(self, name: str) -> int:
         """The local RTP port a party sends to (it goes in the SDP we give that party)."""
         return self.socket(name).port
 
     def add_party(self, name: str, address: Addr, *, events_payload: int | None = None) -> None:
-        """A SIP party joins at the address its SDP named."""
-        self.relay.set_peer(SOCKETS[name], address)
+        """A SIP party joins at the address its SDP named (a party beyond the two: after ``open_party``)."""
+        if name in SOCKETS:
+            self.relay.set_peer(SOCKETS[name], address)
+        else:
+            leg = self.guests[name]
+            leg.gone.discard(address)
+            leg.peer, leg.armed_at = address, time.monotonic()
         self.socket(name).events_payload = events_payload
 
     async def add_media_party(self, name: str, party: MediaParty) -> None:
         """A browser or stream party joins through its loopback port (each side points at the other)."""
+        if name not in SOCKETS and name not in self.guests:
+            await self.open_party(name)
         await party.open(self.host)
-        self.relay.set_peer(SOCKETS[name], (self.host, party.rtp.port))
+        self.add_party(name, (self.host, party.rtp.port))
         party.rtp.peer = (self.host, self.port(name))
 
     def remove_party(self, name: str) -> None:
-        """The party left (a transfer released the agent's phone, a browser dropped)."""
-        self.relay.forget_peer(SOCKETS[name])
+        """The party left (a transfer released the agent's phone, a browser dropped, a guest hung up)."""
+        if name in SOCKETS:
+            self.relay.forget_peer(SOCKETS[name])
+            return
+        leg = self.guests.pop(name, None)
+        if self.mixer is not None:
+            self.mixer.detach(name)
+        if leg is not None:
+            leg.close()
 
     def has_party(self, name: str) -> bool:
         """Whether anybody sits on this party's socket now."""
-        return self.socket(name).peer is not None
+        return (name in SOCKETS or name in self.guests) and self.socket(name).peer is not None
 
     def connect(self, hears: Hears) -> None:
-        """Who hears whom: the two parties talking (``TALKING``) or apart (``APART``, hold)."""
-        for listener, heard in hears.items():
-            if len(heard) > 1:
-                raise MixUnsupported(f"{listener} would hear {', '.join(sorted(heard))}: mixing several parties "
-                                     f"into one ear is not built yet")
-            if listener not in SOCKETS or not heard <= set(SOCKETS):
-                raise MixUnsupported(f"this bridge has the parties {', '.join(SOCKETS)} only")
-        talking = bool(hears.get(CUSTOMER)) and bool(hears.get(AGENT))
-        if not talking and any(hears.values()):
-            raise MixUnsupported("one-way audio (listening in) is not built yet")
-        self.hears = TALKING if talking else APART
-        self.relay.hold(not talking)
+        """Who hears whom from now on (``connectors/mixing.py:hears`` makes the graph of every call
+        mode): the customer and the agent talking or apart are relayed packet to packet; any other
+        graph is mixed."""
+        named = set(hears) | {p for heard in hears.values() for p in heard}
+        unknown = sorted(p for p in named if p not in SOCKETS and p not in self.guests)
+        if unknown:
+            raise MixUnsupported(f"the call has no party {', '.join(unknown)} (open_party first)")
+        talking = hears.get(CUSTOMER) == frozenset({AGENT}) and hears.get(AGENT) == frozenset({CUSTOMER})
+        plain = named <= set(SOCKETS) and not needs_mix(hears) and (talking or not any(hears.values()))
+        if plain:
+            if self.mixer is not None:
+                self.mixer.stop()
+                self.mixer = None
+            self.hears = TALKING if talking else APART
+            self.relay.hold(not talking)
+            return
+        self.relay.hold(True)
+        self.hears = hears
+        if self.mixer is None:
+            legs = {CUSTOMER: self.relay.a, AGENT: self.relay.b, **self.guests}
+            self.mixer = CallMixer(legs, hears, payload=self.payload)
+            self.mixer.start()
+        else:
+            self.mixer.graph = hears
 
     @property
     def apart(self) -> bool:
@@ -121,9 +170,17 @@ class CallBridge:
     def swap_in(self, standby: _Leg, address: Addr, events_payload: int | None) -> None:
         """The standby party takes the agent's place: the customer now hears them."""
         self.relay.replace_b(standby, address, events_payload)
+        if self.mixer is not None:
+            self.mixer.attach(AGENT, self.relay.b)
 
     def close(self) -> float | None:
         """Stop playing, release the sockets, finish the recording; its length in seconds, if recorded."""
         self.play(CUSTOMER, None)
+        if self.mixer is not None:
+            self.mixer.stop()
+            self.mixer = None
+        for leg in self.guests.values():
+            leg.close()
+        self.guests.clear()
         self.relay.close()
         return self.recorder.close() if self.recorder is not None else None

@@ -96,6 +96,7 @@ class _Leg(asyncio.DatagramProtocol):
         self.events_payload: int | None = None  # RFC 4733 payload type this party sends, if any
         self.on_key: Callable[[str], None] | None = None
         self.on_audio: Callable[[bytes], None] | None = None  # every packet from this leg's party (recording)
+        self.on_mix: Callable[[bytes], None] | None = None  # the call is mixed: packets go to the mixer (mixer.py)
         self._last_event: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -123,6 +124,9 @@ class _Leg(asyncio.DatagramProtocol):
             if event is not None and event[2] and event[1] != self._last_event:  # the end packet comes 3 times
                 self._last_event = event[1]
                 self.on_key(event[0])
+        if self.on_mix is not None:
+            self.on_mix(data)  # a mixed call: the mixer sends every party its own frame
+            return
         partner = self.partner
         if self.held:
             return  # on hold: neither party hears the other

@@ -52,7 +52,7 @@ def _since(call: Call) -> int | None:
 async def _subscribe(call: Call) -> tuple[Services, Subscription]:
     svc = services(call.request)
     event_filter = await _filter_for(svc, call.actor, call.query.types)
-    sub = svc.bus.subscribe(event_filter, since=_since(call))
+    sub = svc.bus.subscribe(event_filter, since=_since(call), client=True)
     svc.metrics.stream_subscribers.set(svc.bus.subscriber_count)
     return svc, sub
 

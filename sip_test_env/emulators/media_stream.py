@@ -64,6 +64,8 @@ class MediaStream:
                 receiving = asyncio.ensure_future(self._receive(ws))
                 ended = asyncio.ensure_future(self.call.done.wait())
                 await asyncio.wait({receiving, ended}, return_when=asyncio.FIRST_COMPLETED)
+                if not receiving.done():  # the call ended: the application's close may be in flight at that moment
+                    await asyncio.wait({receiving}, timeout=0.5)
                 how = "stream closed by the application" if receiving.done() else "call ended"
                 if not ws.closed:
                     with contextlib.suppress(ConnectionError, RuntimeError):
