@@ -265,6 +265,11 @@ class Core(Protocol):
         """``to`` did not take the call; the agent still has the caller: call.transfer_failed."""
         ...
 
+    async def call_party(self, interaction_id: str, call_id: str, party_id: str, state: str, *,
+                         reason: str | None = None) -> None:
+        """A party brought into the call (``call.command`` add_party) is ``connected`` or has ``left``."""
+        ...
+
     async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float) -> None:
         """A recording of the call is complete on disk: call.recorded."""
         ...

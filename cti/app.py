@@ -27,7 +27,21 @@ import aiohttp
 from aiohttp import web
 
 from cti import __version__
-from cti.api import admin, agents, contacts, desk, events, interactions, notes, ops, people, sso, stats, webhooks
+from cti.api import (
+    admin,
+    agents,
+    contacts,
+    desk,
+    events,
+    interactions,
+    notes,
+    ops,
+    parties,
+    people,
+    sso,
+    stats,
+    webhooks,
+)
 from cti.api.context import SERVICES, Services, TokenCache
 from cti.api.framework import Api
 from cti.api.openapi import build_openapi
@@ -61,8 +75,8 @@ from pivot.scheduler import CALLBACK_SCHEDULER, CallbackScheduler
 from softphone_bridge import api as softphone_api
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, contacts, notes, interactions, pivot_api, desk, admin, people, sso, stats, events, pivot_pages,
-           webhooks, softphone_api, web_pages)
+MODULES = (ops, agents, contacts, notes, interactions, parties, pivot_api, desk, admin, people, sso, stats, events,
+           pivot_pages, webhooks, softphone_api, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

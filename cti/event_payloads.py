@@ -96,9 +96,19 @@ CallPayload.__doc__ = """call.*: the call's facts (``call_id`` is the SIP Call-I
 class CallCommand(TypedDict, total=False):
     """What the API asks the connector carrying a call to do."""
 
-    action: Required[Literal["dtmf", "transfer"]]
+    action: Required[Literal["dtmf", "transfer", "add_party", "party_mode", "drop_party"]]
     digits: str  # dtmf
-    to: str  # transfer: the number
+    to: str  # transfer, add_party: the number or SIP URI to ring
+    party_id: str  # add_party, party_mode, drop_party
+    role: Literal["guest", "supervisor"]  # add_party
+    mode: str  # add_party, party_mode: consult | conference | listen | whisper | barge
+
+
+class PartyPayload(TypedDict, total=False):
+    """call.participant.joined|left and call.monitor.started|changed|ended: one party of the call."""
+
+    call_id: str
+    participant: Required[Snapshot]  # id, role, kind, target, mode, state, reason
 
 
 class CallCommandPayload(CallCommand, total=False):
@@ -195,6 +205,7 @@ class RoutingPayload(TypedDict):
 
 
 EventPayload = (InteractionPayload | MessagePayload | ChatStatePayload | CallPayload | CallCommandPayload
+                | PartyPayload
                 | CasePayload | CaseNotePayload | ContactPayload | ContactUpdatedPayload
                 | PivotPayload | CallbackPayload | AgentPayload | ConnectorPayload
                 | RoutingPayload)
@@ -207,6 +218,7 @@ _FAMILIES: dict[str, type[Any]] = {
 _SPECIAL: dict[EventType, type[Any]] = {
     EventType.MESSAGE_CHAT_STATE: ChatStatePayload, EventType.CALL_COMMAND: CallCommandPayload,
     EventType.CONTACT_UPDATED: ContactUpdatedPayload, EventType.CASE_NOTE_ADDED: CaseNotePayload,
+    **{t: PartyPayload for t in EventType if t.value.startswith(("call.participant.", "call.monitor."))},
 }
 PAYLOADS: dict[EventType, type[Any]] = {
     event_type: _SPECIAL.get(event_type) or _FAMILIES[event_type.value.split(".", 1)[0]] for event_type in EventType

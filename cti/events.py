@@ -42,6 +42,11 @@ class EventType(StrEnum):
     CALL_TRANSFERRED = "call.transferred"  # the caller was connected to a number (blind transfer out)
     CALL_TRANSFER_FAILED = "call.transfer_failed"  # the number did not take it; the agent still has the caller
     CALL_RECORDED = "call.recorded"  # a recording of the call is on disk
+    CALL_PARTICIPANT_JOINED = "call.participant.joined"  # a guest answered and is in the call (consult or conference)
+    CALL_PARTICIPANT_LEFT = "call.participant.left"  # a guest hung up, was dropped, or never answered
+    CALL_MONITOR_STARTED = "call.monitor.started"  # supervisors only: a supervisor listens, whispers or barges
+    CALL_MONITOR_CHANGED = "call.monitor.changed"
+    CALL_MONITOR_ENDED = "call.monitor.ended"
     CASE_CREATED = "case.created"
     CASE_UPDATED = "case.updated"
     CASE_NOTE_ADDED = "case.note_added"  # an internal note: for the people on the case, never the customer

@@ -29,7 +29,7 @@ from cti.events import Event, EventType
 from cti.hooks import CallHooks
 from cti.routing.live_policy import PolicyHolder
 from cti.routing.policy import RoutingPolicy
-from cti.services import calls, outbound
+from cti.services import calls, outbound, parties
 from cti.services.identities import normalize_identity
 from cti.services.inbound import InboundItem, ingest
 from cti.social.screen import screen
@@ -255,6 +255,11 @@ class CoreGateway:
         await self.db.write(lambda tx: calls.call_event(tx, interaction_id, EventType.CALL_TRANSFER_FAILED,
                                                         {"call_id": call_id, "to": to, "reason": reason}))
 
+    async def call_party(self, interaction_id: str, call_id: str, party_id: str, state: str, *,
+                         reason: str | None = None) -> None:
+        await self.db.write(lambda tx: parties.party_state(tx, interaction_id, party_id, state, call_id=call_id,
+                                                           reason=reason))
+
     async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float) -> None:
         await self.db.write(lambda tx: calls.call_event(tx, interaction_id, EventType.CALL_RECORDED,
                                                         {"call_id": call_id, "path": path,
@@ -263,9 +268,12 @@ class CoreGateway:
     async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float,
                          outcome: str | None = None) -> None:
         policy, hooks = self.policies.current, self.call_hooks
-        await self.db.write(lambda tx: calls.call_ended(tx, interaction_id, call_id=call_id, by=by,
-                                                        started_at=started_at, policy=policy, outcome=outcome,
-                                                        hooks=hooks))
+        def ended(tx: Any) -> None:
+            calls.call_ended(tx, interaction_id, call_id=call_id, by=by, started_at=started_at, policy=policy,
+                             outcome=outcome, hooks=hooks)
+            parties.end_all(tx, interaction_id, call_id=call_id)  # nobody stays "in" a call that is over
+
+        await self.db.write(ended)
 
     async def call_target(self, interaction_id: str) -> tuple[str, str] | None:
         """Whom an outbound voice interaction calls: the contact's phone (else SIP) identity."""

@@ -367,6 +367,27 @@ identities = _table(Identity)
 cases = _table(Case)
 interactions = _table(Interaction)
 messages = _table(Message)
+class CallParty(SQLModel, table=True):
+    """A party brought into a call beyond the customer and the agent: a guest (consulted or in
+    conference) or a supervisor monitoring it. ``state``: ringing, connected, left."""
+
+    __tablename__ = "call_parties"
+    __table_args__ = (sa.Index("ix_call_parties_interaction", "interaction_id", "created_at"),)
+    id: str = Field(primary_key=True, max_length=40)
+    interaction_id: str = Field(max_length=40)
+    role: str = Field(max_length=16)  # guest | supervisor
+    kind: str = Field(max_length=16)  # agent | number | sip
+    target: str = Field(max_length=200)  # the agent id, the number or the SIP URI dialled
+    mode: str = Field(max_length=16)  # consult | conference (guest); listen | whisper | barge (supervisor)
+    state: str = Field(max_length=16)
+    requested_by: str | None = Field(default=None, max_length=40)
+    reason: str | None = Field(default=None, max_length=200)  # why it left or never joined
+    created_at: float
+    updated_at: float
+    joined_at: float | None = None
+    left_at: float | None = None
+
+
 agents = _table(Agent)
 api_tokens = _table(ApiToken)
 events = _table(EventRecord)
@@ -382,4 +403,5 @@ user_sessions = _table(UserSession)
 sign_in_failures = _table(SignInFailure)
 case_notes = _table(CaseNote)
 canned_replies = _table(CannedReply)
+call_parties = _table(CallParty)
 metadata = SQLModel.metadata

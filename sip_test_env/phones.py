@@ -81,6 +81,25 @@ def dominant_frequency(path: Path, *, skip_seconds: float = 0.5, until_seconds: 
     return float(np.fft.rfftfreq(data.size, 1 / rate)[int(np.argmax(spectrum[1:])) + 1])
 
 
+def tone_levels(path: Path, frequencies: list[float], *, skip_seconds: float = 0.5,
+                until_seconds: float | None = None) -> dict[float, float]:
+    """How strong each frequency is in a WAV recording (a window from skip to until), relative to the
+    strongest of them: 1.0 for the loudest, near 0 for one that is absent (e.g. a mix: 1.0 and 0.8)."""
+    import numpy as np
+
+    with wave.open(str(path), "rb") as recording:
+        rate, frames = recording.getframerate(), recording.readframes(recording.getnframes())
+    data = np.frombuffer(frames, dtype=np.int16).astype(np.float64)
+    data = data[int(rate * skip_seconds):int(rate * until_seconds) if until_seconds is not None else None]
+    if data.size < rate // 10 or not np.any(data):
+        return {f: 0.0 for f in frequencies}
+    spectrum = np.abs(np.fft.rfft(data * np.hanning(data.size)))
+    bins = np.fft.rfftfreq(data.size, 1 / rate)
+    level = {f: float(spectrum[(bins > f - 15) & (bins < f + 15)].max()) for f in frequencies}
+    top = max(level.values()) or 1.0
+    return {f: v / top for f, v in level.items()}
+
+
 def _finished(path: Path) -> bool:
     try:
         size = path.stat().st_size

@@ -40,6 +40,8 @@ class VoiceSession:
     held_by_phone: bool = False  # the agent's handset holds the call (it, not we, re-INVITEs her phone)
     keys: asyncio.Lock = field(default_factory=asyncio.Lock)  # one DTMF string at a time
     browser_offers: asyncio.Queue[Any] | None = None  # the agent answers in the browser: her connections
+    held: bool = False  # the agent holds the call (the customer hears hold audio)
+    parties: dict[str, Any] = field(default_factory=dict)  # guests and supervisors by party id (party_legs.py)
     done: bool = False
 
 

@@ -38,6 +38,7 @@ from connectors.sip.dtmf import send_keys
 from connectors.sip.incoming import IncomingCall
 from connectors.sip.joined_legs import JoinedLegs
 from connectors.sip.message import Request
+from connectors.sip.party_legs import PartyLegs
 from connectors.sip.phone_legs import PhoneLegs
 from connectors.sip.player import tone_pcm
 from connectors.sip.session import VoiceSession, is_make_call
@@ -73,6 +74,7 @@ class VoiceDesk:
                                    no_media_seconds=no_media_seconds)
         self.phones = PhoneLegs(self)
         self.joined = JoinedLegs(self)
+        self.parties = PartyLegs(self)
 
     @property
     def media_bridge(self) -> MediaBridge:
@@ -165,14 +167,22 @@ class VoiceDesk:
 
     def _hold(self, session: VoiceSession) -> None:
         """The agent put the customer on hold: the parties stop hearing each other, the customer hears hold audio."""
-        session.media.connect(APART)
-        self.start_hold_audio(session)
+        session.held = True
+        if session.parties:
+            self.parties.regraph(session)
+        else:
+            session.media.connect(APART)
+            self.start_hold_audio(session)
         if session.agent_leg is not None and not session.held_by_phone:  # her phone shows the call held
             self.spawn(session.agent_leg.reinvite("inactive"))
 
     def _resume(self, session: VoiceSession) -> None:
-        self.stop_hold_audio(session)
-        session.media.connect(TALKING)
+        session.held = False
+        if session.parties:
+            self.parties.regraph(session)
+        else:
+            self.stop_hold_audio(session)
+            session.media.connect(TALKING)
         if session.agent_leg is not None and not session.held_by_phone:
             self.spawn(session.agent_leg.reinvite("sendrecv"))
         session.held_by_phone = False
@@ -223,7 +233,8 @@ class VoiceDesk:
         self.sessions.pop(session.interaction_id, None)
         self.custody.changed()
         self.stop_hold_audio(session)
-        legs = [session.caller, *([session.agent_leg] if session.agent_leg is not None else [])]
+        legs = [session.caller, *([session.agent_leg] if session.agent_leg is not None else []),
+                *await self.parties.hang_up_all(session)]
         byes = [asyncio.ensure_future(leg.hangup()) for leg in legs]  # both BYEs go out now, together
         await asyncio.wait(byes, timeout=HANGUP_GRACE_SECONDS)  # (a live party's leg is closed before we say so)
         recorded = session.media.close()
@@ -247,6 +258,12 @@ class VoiceDesk:
             self.spawn(self._send_dtmf(session, str(data.get("digits") or "")))
         elif action == "transfer":
             self.spawn(self.phones.transfer_out(session, str(data.get("to") or "")))
+        elif action == "add_party":
+            self.spawn(self.parties.add(session, data))
+        elif action == "party_mode":
+            self.parties.set_mode(session, data)
+        elif action == "drop_party":
+            self.spawn(self.parties.drop(session, data))
         else:
             log.warning("call %s: unknown command %r ignored", session.caller.call_id, action)
 

@@ -18,6 +18,7 @@ from cti.services import render
 from cti.services.access import require_case_reading
 from cti.services.actors import Role
 from cti.services.contacts import link_identity, update_case
+from cti.services.parties import MONITOR_EVENTS
 from cti.services.profiles import contact_history, import_contacts, parse_contacts_csv, update_profile
 
 api = Api()
@@ -210,6 +211,9 @@ async def timeline(call: Call) -> dict[str, Any]:
         channels = {i.id: i.channel for i in interactions}
         entries = []
         for row in events:
+            private = row.type in MONITOR_EVENTS or (row.type == "call.command" and not row.agent_id)
+            if private and call.actor.is_agent:
+                continue  # monitoring is for supervisors: the monitored agent never learns of it
             entry = row_to_event(row).to_json()
             if row.interaction_id in channels:
                 entry["channel"] = channels[row.interaction_id]

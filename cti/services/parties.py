@@ -1,0 +1,172 @@
+"""Parties of a call beyond the customer and the agent: guests and monitoring supervisors.
+
+An agent brings a **guest** into its call: a colleague (``agent_id``: rung at their phone), a
+number or a SIP URI, in ``consult`` (the agent talks to the guest while the customer hears hold
+audio) or ``conference`` (everybody hears everybody). A supervisor **monitors** a call:
+``listen``, ``whisper`` or ``barge`` (``connectors/mixing.py`` is the table). The API stores the
+party as ``ringing`` and asks the connector carrying the call (``call.command``, on whichever node
+holds it); the connector reports the party ``connected`` or ``left`` (``party_state``), which the
+events tell. Monitoring is told to supervisors and admins only: its command and events carry no
+agent and no queue, so no agent's stream (not the monitored agent's) ever sees them, and the
+case timeline leaves them out for agents (``MONITOR_EVENTS``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from cti import models
+from cti.errors import Conflict, Forbidden, NotFound, Unprocessable
+from cti.event_payloads import CallCommand
+from cti.events import Event, EventType, iso
+from cti.ids import new_id
+from cti.services.actors import Actor
+from cti.services.rows import Record, fetch_one
+from cti.state import State
+from cti.storage.db import Tx
+
+PARTIES, INTERACTIONS, AGENTS = models.call_parties, models.interactions, models.agents
+GUEST_MODES = ("consult", "conference")
+MONITOR_MODES = ("listen", "whisper", "barge")
+MAX_LIVE = {"guest": 3, "supervisor": 3}  # at once on one call: every party costs a socket and a mix
+MONITOR_EVENTS = frozenset({EventType.CALL_MONITOR_STARTED.value, EventType.CALL_MONITOR_CHANGED.value,
+                            EventType.CALL_MONITOR_ENDED.value})
+
+
+def render_party(row: Any) -> dict[str, Any]:
+    return {"id": row["id"], "interaction_id": row["interaction_id"], "role": row["role"], "kind": row["kind"],
+            "target": row["target"], "mode": row["mode"], "state": row["state"], "reason": row["reason"],
+            "requested_by": row["requested_by"], "created_at": iso(row["created_at"]),
+            "joined_at": iso(row["joined_at"]), "left_at": iso(row["left_at"])}
+
+
+def _connected_call(tx: Tx, interaction_id: str, actor: Actor, *, own: bool) -> Any:
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
+    if own and actor.is_agent and row["agent_id"] != actor.agent_id:  # first: nothing about others' work is told
+        raise Forbidden("this call is not assigned to you", code="not_your_interaction")
+    if row["channel"] != "voice":
+        raise Unprocessable("this is for calls", code="channel_not_voice")
+    if row["state"] not in (State.ACTIVE.value, State.HELD.value):
+        raise Conflict(f"the call is {row['state']}, not connected", code="call_not_connected",
+                       details={"state": row["state"]})
+    return row
+
+
+def agent_target(tx: Tx, agent_id: str) -> str:
+    """Where a colleague brought into a call is rung: their SIP phone."""
+    endpoint = tx.conn.execute(sa.select(AGENTS.c.voice_endpoint).where(
+        AGENTS.c.id == agent_id, AGENTS.c.deleted.is_(False))).scalar()
+    if endpoint is None:
+        raise NotFound(f"no agent {agent_id}", code="not_found")
+    if not str(endpoint).startswith("sip:"):
+        raise Unprocessable("this agent answers calls in the browser; bringing a browser agent into a call is not "
+                            "built yet", code="agent_not_on_a_phone")
+    return str(endpoint)
+
+
+def add_party(tx: Tx, interaction_id: str, *, role: str, kind: str, target: str, dial: str, mode: str,
+              actor: Actor) -> Record:
+    """Ring a guest or a monitoring supervisor into a connected call (``dial``: the number or URI to ring)."""
+    row = _connected_call(tx, interaction_id, actor, own=role == "guest")
+    live = tx.conn.execute(sa.select(sa.func.count()).where(
+        PARTIES.c.interaction_id == interaction_id, PARTIES.c.role == role, PARTIES.c.state != "left")).scalar() or 0
+    if live >= MAX_LIVE[role]:
+        raise Conflict(f"a call has at most {MAX_LIVE[role]} {role}s at once", code="too_many_parties")
+    party = Record(id=new_id("pty"), interaction_id=interaction_id, role=role, kind=kind, target=target, mode=mode,
+                   state="ringing", requested_by=actor.agent_id or actor.user_id or actor.role.value, reason=None,
+                   created_at=tx.now, updated_at=tx.now, joined_at=None, left_at=None)
+    tx.conn.execute(PARTIES.insert(), party)
+    _command(tx, row, {"action": "add_party", "party_id": party["id"], "role": role,  # type: ignore[typeddict-item]
+                       "to": dial, "mode": mode}, actor=actor)
+    return party
+
+
+def party_of(conn: Any, interaction_id: str, party_id: str, role: str) -> Any:
+    found = conn.execute(sa.select(PARTIES).where(PARTIES.c.id == party_id, PARTIES.c.interaction_id == interaction_id,
+                                                  PARTIES.c.role == role)).mappings().first()
+    if found is None:
+        raise NotFound(f"no {role} {party_id} on this call", code="not_found")
+    return found
+
+
+def change_mode(tx: Tx, interaction_id: str, party_id: str, *, role: str, mode: str, actor: Actor) -> Record:
+    """Consult -> conference (or back); listen -> whisper -> barge."""
+    row = _connected_call(tx, interaction_id, actor, own=role == "guest")
+    party = Record(party_of(tx.conn, interaction_id, party_id, role))
+    if party["state"] == "left":
+        raise Conflict("that party has left the call", code="party_left")
+    if party["mode"] != mode:
+        tx.conn.execute(sa.update(PARTIES).where(PARTIES.c.id == party_id).values(mode=mode, updated_at=tx.now))
+        party.update(mode=mode, updated_at=tx.now)
+        _command(tx, row, {"action": "party_mode", "party_id": party_id, "mode": mode}, actor=actor)
+        if role == "supervisor" and party["state"] == "connected":
+            _tell(tx, row, EventType.CALL_MONITOR_CHANGED, party)
+    return party
+
+
+def drop_party(tx: Tx, interaction_id: str, party_id: str, *, role: str, actor: Actor) -> Record:
+    """Hang up that party; the call goes on."""
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
+    if role == "guest" and actor.is_agent and row["agent_id"] != actor.agent_id:
+        raise Forbidden("this call is not assigned to you", code="not_your_interaction")
+    party = Record(party_of(tx.conn, interaction_id, party_id, role))
+    if party["state"] != "left":
+        _command(tx, row, {"action": "drop_party", "party_id": party_id}, actor=actor)
+    return party
+
+
+def party_state(tx: Tx, interaction_id: str, party_id: str, state: str, *, call_id: str,
+                reason: str | None = None) -> None:
+    """What the connector reports: the party answered (``connected``) or is gone (``left``)."""
+    found = tx.conn.execute(sa.select(PARTIES).where(PARTIES.c.id == party_id)).mappings().first()
+    if found is None or found["state"] == "left" or found["state"] == state:
+        return
+    changes: dict[str, Any] = {"state": state, "updated_at": tx.now, "reason": reason}
+    changes["joined_at" if state == "connected" else "left_at"] = tx.now
+    tx.conn.execute(sa.update(PARTIES).where(PARTIES.c.id == party_id).values(**changes))
+    party = Record({**found, **changes})
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
+    if party["role"] == "supervisor":
+        kind = EventType.CALL_MONITOR_STARTED if state == "connected" else EventType.CALL_MONITOR_ENDED
+    else:
+        kind = EventType.CALL_PARTICIPANT_JOINED if state == "connected" else EventType.CALL_PARTICIPANT_LEFT
+    _tell(tx, row, kind, party, call_id=call_id)
+
+
+def end_all(tx: Tx, interaction_id: str, *, call_id: str) -> None:
+    """The call is over: every party still in it has left."""
+    live: list[str] = list(tx.conn.execute(sa.select(PARTIES.c.id).where(
+        PARTIES.c.interaction_id == interaction_id, PARTIES.c.state != "left")).scalars().all())
+    for party_id in live:
+        party_state(tx, interaction_id, party_id, "left", call_id=call_id, reason="the call ended")
+
+
+def list_parties(conn: Any, interaction_id: str, *, monitors: bool) -> list[dict[str, Any]]:
+    query = sa.select(PARTIES).where(PARTIES.c.interaction_id == interaction_id)
+    if not monitors:
+        query = query.where(PARTIES.c.role == "guest")
+    return [render_party(r) for r in conn.execute(query.order_by(PARTIES.c.created_at)).mappings().all()]
+
+
+def _command(tx: Tx, row: Any, command: CallCommand, *, actor: Actor) -> None:
+    private = command.get("role") == "supervisor" or (command["action"] != "add_party" and _is_monitor(tx, command))
+    tx.emit(Event.make(EventType.CALL_COMMAND, case_id=row["case_id"], interaction_id=row["id"],
+                       agent_id=None if private else row["agent_id"], queue=None if private else row["queue"],
+                       data={**command, "by": actor.agent_id or actor.role.value}))
+
+
+def _is_monitor(tx: Tx, command: CallCommand) -> bool:
+    role = tx.conn.execute(sa.select(PARTIES.c.role).where(PARTIES.c.id == command.get("party_id"))).scalar()
+    return bool(role == "supervisor")
+
+
+def _tell(tx: Tx, row: Any, kind: EventType, party: Record, *, call_id: str | None = None) -> None:
+    private = party["role"] == "supervisor"  # the monitored agent and the customer are never told
+    data: dict[str, Any] = {"participant": render_party(party)}
+    if call_id:
+        data["call_id"] = call_id
+    tx.emit(Event.make(kind, case_id=row["case_id"], interaction_id=row["id"],
+                       agent_id=None if private else row["agent_id"], queue=None if private else row["queue"],
+                       data=data))  # type: ignore[arg-type]

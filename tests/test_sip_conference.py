@@ -1,0 +1,152 @@
+"""Calls with more than two people, with real phones (Kamailio and baresip, each phone sending its
+own tone): a consult, a three-party conference and a supervisor who whispers, barges and listens.
+What each phone heard is measured in its own recording."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cti.bus import EventFilter
+from cti.client import CtiApiError
+from sip_test_env.kamailio import Registrar
+from sip_test_env.phones import Phone, tone_levels
+from tests.harness import running_server
+from tests.voice_helpers import bridged_call, registered, server_config
+
+pytestmark = pytest.mark.slow
+BOB, ALICE, CAROL, SUPERVISOR, HOLD = 1000.0, 440.0, 600.0, 1400.0, 800.0  # (hold audio: the default 800 Hz tone)
+TONES = [BOB, ALICE, CAROL, SUPERVISOR, HOLD]
+
+
+class Timeline:
+    """When each phase of the call began, on one clock, and when each phone's call began on it."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, float]] = []
+        self.started: dict[str, float] = {}
+
+    def phase(self, name: str) -> None:
+        self.phases.append((name, time.monotonic()))
+
+    def window(self, phone: str, name: str) -> tuple[float, float]:
+        """The phase in that phone's recording: from 0.8 s after it began to 0.3 s before the next."""
+        times = [t for _, t in self.phases] + [time.monotonic()]
+        index = [n for n, _ in self.phases].index(name)
+        start = self.started[phone]
+        return times[index] - start + 0.8, times[index + 1] - start - 0.3
+
+
+def heard(phone: Phone, timeline: Timeline, phase: str) -> dict[float, float]:
+    [recording] = [r for r in phone.recordings() if r.name.endswith("-dec.wav")]
+    skip, until = timeline.window(phone.name, phase)
+    return tone_levels(recording, TONES, skip_seconds=skip, until_seconds=until)
+
+
+async def test_consult_conference_and_a_supervisor_with_real_phones(
+        tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone], phones: Any) -> None:
+    alice_phone, bob_phone = agent_and_customer
+    carol_phone = await phones("carol", CAROL)
+    supervisor_phone = await phones("2001", SUPERVISOR)
+    timeline = Timeline()
+    async with running_server(server_config(tmp_path, registrar)) as h:
+        await registered(h)
+        await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")  # (a colleague, not in the queue)
+        alice, iid = await bridged_call(h, alice_phone, bob_phone)
+        timeline.started["alice"] = timeline.started["bob"] = time.monotonic()
+        supervisor = h.client((await h.admin.create_token("supervisor"))["token"])
+        timeline.phase("talking")
+        await asyncio.sleep(2.0)
+
+        with pytest.raises(CtiApiError) as refused:  # exactly one target, by its shape
+            await alice.request("POST", f"/api/v1/interactions/{iid}/participants",
+                                json={"agent_id": "carol", "number": "2001"})
+        assert refused.value.status == 400
+        body = await alice.request("POST", f"/api/v1/interactions/{iid}/participants",
+                                   json={"agent_id": "carol", "mode": "consult"})
+        party = body["participant"]
+        assert (party["state"], party["mode"], party["kind"]) == ("ringing", "consult", "agent")
+        await asyncio.to_thread(carol_phone.wait_log, "Call established")
+        timeline.started["carol"] = time.monotonic()
+        await h.wait_for(lambda: _state(alice, iid, party["id"], "connected"), what="carol connected")
+        timeline.phase("consult")
+        await asyncio.sleep(2.5)
+
+        await alice.request("PATCH", f"/api/v1/interactions/{iid}/participants/{party['id']}",
+                            json={"mode": "conference"})
+        timeline.phase("conference")
+        await asyncio.sleep(2.5)
+
+        monitor = (await supervisor.request("POST", f"/api/v1/interactions/{iid}/monitor",
+                                            json={"mode": "whisper", "endpoint": "sip:2001@127.0.0.1"}))["monitor"]
+        await asyncio.to_thread(supervisor_phone.wait_log, "Call established")
+        timeline.started["2001"] = time.monotonic()
+        await h.wait_for(lambda: _monitoring(supervisor, iid), what="the supervisor connected")
+        timeline.phase("whisper")
+        await asyncio.sleep(2.5)
+        await supervisor.request("PATCH", f"/api/v1/interactions/{iid}/monitor", json={"mode": "barge"})
+        timeline.phase("barge")
+        await asyncio.sleep(2.5)
+        await supervisor.request("PATCH", f"/api/v1/interactions/{iid}/monitor", json={"mode": "listen"})
+        timeline.phase("listen")
+        await asyncio.sleep(2.5)
+        await supervisor.request("DELETE", f"/api/v1/interactions/{iid}/monitor")
+        await asyncio.to_thread(supervisor_phone.wait_call_over)
+        await alice.request("DELETE", f"/api/v1/interactions/{iid}/participants/{party['id']}")
+        await asyncio.to_thread(carol_phone.wait_call_over)
+        timeline.phase("two again")
+        await asyncio.sleep(2.0)
+        timeline.phase("end")
+        await alice.end(iid)
+        await asyncio.to_thread(bob_phone.wait_call_over)
+
+        # The agent's own stream and timeline never told her of the supervisor.
+        events = await h.services.bus.replay(0, EventFilter(types=["call.*"]))
+        mine = EventFilter(types=["call.*"], agent_id="alice", agent_queues=frozenset({"default"}))
+        assert [e.type.value for e in events if e.type.value.startswith("call.monitor.")] == [
+            "call.monitor.started", "call.monitor.changed", "call.monitor.changed", "call.monitor.ended"]
+        assert not [e for e in events if mine.accepts(e) and (e.type.value.startswith("call.monitor.")
+                                                            or e.data.get("role") == "supervisor")]
+        timeline_seen = await alice.timeline(events[0].case_id or "")
+        assert not [e for e in timeline_seen["entries"] if "monitor" in e["type"]
+                    or e["data"].get("role") == "supervisor" or e["data"].get("party_id") == monitor["id"]]
+        kinds = [e.type.value for e in events]
+        assert kinds.count("call.participant.joined") == 1 and kinds.count("call.participant.left") == 1
+        assert monitor["mode"] == "whisper"
+
+    # What each phone heard, phase by phase (levels relative to the loudest tone in the window).
+    def loud(levels: dict[float, float], tone: float) -> bool:
+        return levels[tone] > 0.25
+
+    def absent(levels: dict[float, float], tone: float) -> bool:
+        return levels[tone] < 0.06
+
+    bob = {p: heard(bob_phone, timeline, p) for p in ("consult", "conference", "whisper", "barge", "listen")}
+    alice_heard = {p: heard(alice_phone, timeline, p) for p in ("consult", "conference", "whisper", "barge")}
+    carol = heard(carol_phone, timeline, "conference")
+    assert loud(bob["consult"], HOLD) and absent(bob["consult"], CAROL), bob["consult"]  # hold audio, not carol
+    assert loud(alice_heard["consult"], CAROL) and absent(alice_heard["consult"], BOB), alice_heard["consult"]
+    assert loud(bob["conference"], ALICE) and loud(bob["conference"], CAROL), bob["conference"]
+    assert loud(carol, ALICE) and loud(carol, BOB), carol
+    assert absent(bob["conference"], BOB) and absent(carol, CAROL), "nobody hears their own voice back"
+    assert loud(alice_heard["conference"], BOB) and loud(alice_heard["conference"], CAROL)
+    assert loud(alice_heard["whisper"], SUPERVISOR), alice_heard["whisper"]  # coached...
+    assert absent(bob["whisper"], SUPERVISOR), bob["whisper"]  # ...and the customer heard nothing of it
+    assert loud(bob["barge"], SUPERVISOR) and loud(alice_heard["barge"], SUPERVISOR)
+    assert absent(bob["listen"], SUPERVISOR), bob["listen"]
+    supervisor_heard = heard(supervisor_phone, timeline, "listen")
+    assert loud(supervisor_heard, BOB) and loud(supervisor_heard, ALICE) and loud(supervisor_heard, CAROL)
+
+
+async def _state(client: Any, iid: str, party_id: str, state: str) -> bool:
+    items = (await client.request("GET", f"/api/v1/interactions/{iid}/participants"))["items"]
+    return any(p["id"] == party_id and p["state"] == state for p in items)
+
+
+async def _monitoring(client: Any, iid: str) -> bool:
+    items = (await client.request("GET", f"/api/v1/interactions/{iid}/participants"))["items"]
+    return any(p["role"] == "supervisor" and p["state"] == "connected" for p in items)
