@@ -26,6 +26,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "wrapup": {"disposition": "solved"}, "pivot": {"to": "callback", "send": False},
     "softphone": {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}, "reject": {},
     "state": {"state": "away"}, "notes": {"text": "I read your case"},
+    "participants": {"number": "2001", "mode": "conference"}, "{pid}": {"mode": "conference"},
 }
 # What an agent may read of a colleague: the roster (transfer targets).
 SHARED = {("GET", "/api/v1/agents/{id}")}
@@ -50,7 +51,7 @@ def _path_for(path: str, ids: dict[str, str]) -> str:
                          ("/api/v1/contacts/", "contact"), ("/api/v1/agents/", "agent"),
                          ("/api/v1/pivot-links/", "pivot-link"), ("/api/v1/callbacks/", "callback")):
         if path.startswith(prefix):
-            return path.replace("{id}", ids[kind])
+            return path.replace("{id}", ids[kind]).replace("{pid}", "pty_doesnotexist")
     raise AssertionError(f"a route with an id this test does not know: {path} (add it here)")
 
 
@@ -241,6 +242,6 @@ def test_every_agent_route_with_an_id_is_walked() -> None:
     """The walk above knows every kind of id an agent route names (a new route fails here first)."""
     for spec in all_routes().routes:
         if spec.role is Role.AGENT and "{" in spec.path:
-            assert re.fullmatch(r".*\{id\}[^{}]*", spec.path), spec.path
+            assert re.fullmatch(r".*\{id\}[^{}]*(/\{pid\})?", spec.path), spec.path
             _path_for(spec.path, {k: "x" for k in ("interaction", "case", "contact", "agent", "pivot-link",
                                                    "callback")})
