@@ -185,9 +185,10 @@ class CtiClient:
         return await self._verb(interaction_id, "resume")
 
     async def transfer(self, interaction_id: str, *, agent_id: str | None = None, queue: str | None = None,
-                       number: str | None = None) -> Json:
-        """POST /api/v1/interactions/{id}/transfer"""
-        body = {k: v for k, v in {"agent_id": agent_id, "queue": queue, "number": number}.items() if v}
+                       number: str | None = None, participant_id: str | None = None) -> Json:
+        """POST /api/v1/interactions/{id}/transfer (``participant_id``: an attended transfer to a consulted party)"""
+        body = {k: v for k, v in {"agent_id": agent_id, "queue": queue, "number": number,
+                                  "participant_id": participant_id}.items() if v}
         return await self._verb(interaction_id, "transfer", body)
 
     async def reply(self, interaction_id: str, text: str, mode: str | None = None) -> Json:

@@ -96,7 +96,7 @@ CallPayload.__doc__ = """call.*: the call's facts (``call_id`` is the SIP Call-I
 class CallCommand(TypedDict, total=False):
     """What the API asks the connector carrying a call to do."""
 
-    action: Required[Literal["dtmf", "transfer", "add_party", "party_mode", "drop_party"]]
+    action: Required[Literal["dtmf", "transfer", "add_party", "party_mode", "drop_party", "transfer_to_party"]]
     digits: str  # dtmf
     to: str  # transfer, add_party: the number or SIP URI to ring
     party_id: str  # add_party, party_mode, drop_party

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 
 from cti.bus import EventFilter
 from cti.client import CtiApiError
@@ -48,7 +49,8 @@ def heard(phone: Phone, timeline: Timeline, phase: str) -> dict[float, float]:
 
 
 async def test_consult_conference_and_a_supervisor_with_real_phones(
-        tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone], phones: Any) -> None:
+        tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone], phones: Any,
+        browser: Any) -> None:
     alice_phone, bob_phone = agent_and_customer
     carol_phone = await phones("carol", CAROL)
     supervisor_phone = await phones("2001", SUPERVISOR)
@@ -58,7 +60,8 @@ async def test_consult_conference_and_a_supervisor_with_real_phones(
         await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1", state="away")  # (a colleague, not in the queue)
         alice, iid = await bridged_call(h, alice_phone, bob_phone)
         timeline.started["alice"] = timeline.started["bob"] = time.monotonic()
-        supervisor = h.client((await h.admin.create_token("supervisor"))["token"])
+        supervisor_token = (await h.admin.create_token("supervisor"))["token"]
+        supervisor = h.client(supervisor_token)
         timeline.phase("talking")
         await asyncio.sleep(2.0)
 
@@ -81,8 +84,15 @@ async def test_consult_conference_and_a_supervisor_with_real_phones(
         timeline.phase("conference")
         await asyncio.sleep(2.5)
 
-        monitor = (await supervisor.request("POST", f"/api/v1/interactions/{iid}/monitor",
-                                            json={"mode": "whisper", "endpoint": "sip:2001@127.0.0.1"}))["monitor"]
+        # The supervisor starts from the wallboard: the live call's Whisper button, on her phone.
+        board = await browser.new_page()
+        await board.goto(h.url + "/wallboard")
+        await board.get_by_text("Sign in with an API token").click()
+        await board.get_by_label("Supervisor token").fill(supervisor_token)
+        await board.get_by_role("button", name="Use the token").click()
+        await board.get_by_label("Your phone (SIP URI)").fill("sip:2001@127.0.0.1")
+        await board.locator(f'#calls tr[data-id="{iid}"]').get_by_role("button", name="Whisper").click()
+        await expect(board.locator(f'#calls tr[data-id="{iid}"] [aria-pressed="true"]')).to_have_text("Whisper")
         await asyncio.to_thread(supervisor_phone.wait_log, "Call established")
         timeline.started["2001"] = time.monotonic()
         await h.wait_for(lambda: _monitoring(supervisor, iid), what="the supervisor connected")
@@ -94,8 +104,9 @@ async def test_consult_conference_and_a_supervisor_with_real_phones(
         await supervisor.request("PATCH", f"/api/v1/interactions/{iid}/monitor", json={"mode": "listen"})
         timeline.phase("listen")
         await asyncio.sleep(2.5)
-        await supervisor.request("DELETE", f"/api/v1/interactions/{iid}/monitor")
+        await board.locator(f'#calls tr[data-id="{iid}"]').get_by_role("button", name="Stop").click()
         await asyncio.to_thread(supervisor_phone.wait_call_over)
+        await board.close()
         await alice.request("DELETE", f"/api/v1/interactions/{iid}/participants/{party['id']}")
         await asyncio.to_thread(carol_phone.wait_call_over)
         timeline.phase("two again")
@@ -111,12 +122,14 @@ async def test_consult_conference_and_a_supervisor_with_real_phones(
             "call.monitor.started", "call.monitor.changed", "call.monitor.changed", "call.monitor.ended"]
         assert not [e for e in events if mine.accepts(e) and (e.type.value.startswith("call.monitor.")
                                                             or e.data.get("role") == "supervisor")]
+        monitor_id = next(e for e in events if e.type.value == "call.monitor.started").data["participant"]["id"]
         timeline_seen = await alice.timeline(events[0].case_id or "")
         assert not [e for e in timeline_seen["entries"] if "monitor" in e["type"]
-                    or e["data"].get("role") == "supervisor" or e["data"].get("party_id") == monitor["id"]]
+                    or e["data"].get("role") == "supervisor" or e["data"].get("party_id") == monitor_id]
         kinds = [e.type.value for e in events]
         assert kinds.count("call.participant.joined") == 1 and kinds.count("call.participant.left") == 1
-        assert monitor["mode"] == "whisper"
+        started = next(e for e in events if e.type.value == "call.monitor.started")
+        assert started.data["participant"]["mode"] == "whisper" and started.agent_id is None
 
     # What each phone heard, phase by phase (levels relative to the loudest tone in the window).
     def loud(levels: dict[float, float], tone: float) -> bool:
@@ -150,3 +163,53 @@ async def _state(client: Any, iid: str, party_id: str, state: str) -> bool:
 async def _monitoring(client: Any, iid: str) -> bool:
     items = (await client.request("GET", f"/api/v1/interactions/{iid}/participants"))["items"]
     return any(p["role"] == "supervisor" and p["state"] == "connected" for p in items)
+
+
+async def test_an_attended_transfer_and_a_consult_nobody_answers(
+        tmp_path: Path, registrar: Registrar, agent_and_customer: tuple[Phone, Phone], phones: Any) -> None:
+    """A consult to a number nobody has returns the agent to the customer; a consult that answers
+    is then handed the customer (attended transfer): the agent's phone is hung up, the customer and
+    the consulted party hear each other, the agent's part goes to wrap-up."""
+    alice_phone, bob_phone = agent_and_customer
+    carol_phone = await phones("carol", CAROL)
+    timeline = Timeline()
+    async with running_server(server_config(tmp_path, registrar)) as h:
+        await registered(h)
+        alice, iid = await bridged_call(h, alice_phone, bob_phone)
+        timeline.started["bob"] = time.monotonic()
+        nobody = (await alice.request("POST", f"/api/v1/interactions/{iid}/participants",
+                                      json={"number": "+358401234567", "mode": "consult"}))["participant"]
+        left = await h.wait_for(lambda: _party(alice, iid, nobody["id"], "left"), what="the consult gave up")
+        assert left["reason"].startswith("404"), left  # the registrar knows nobody there
+        timeline.phase("back with the agent")
+        await asyncio.sleep(2.0)
+
+        carol = (await alice.request("POST", f"/api/v1/interactions/{iid}/participants",
+                                     json={"sip_uri": "sip:carol@127.0.0.1"}))["participant"]
+        await asyncio.to_thread(carol_phone.wait_log, "Call established")
+        timeline.started["carol"] = time.monotonic()
+        await h.wait_for(lambda: _party(alice, iid, carol["id"], "connected"), what="carol connected")
+        with pytest.raises(CtiApiError) as unknown:
+            await alice.transfer(iid, participant_id="pty_unknown")
+        assert unknown.value.status == 404
+        await alice.transfer(iid, participant_id=carol["id"])
+        await asyncio.to_thread(alice_phone.wait_call_over)  # the first agent leaves
+        done = await h.interaction_in_state(iid, "wrapup")
+        assert done["agent_id"] == "alice"
+        timeline.phase("transferred")
+        await asyncio.sleep(2.5)
+        timeline.phase("end")
+        await asyncio.to_thread(bob_phone.hangup)
+        await asyncio.to_thread(carol_phone.wait_call_over)  # the call ends with the customer
+        kinds = [e.type.value for e in await h.services.bus.replay(0, EventFilter(types=["call.*"]))]
+        assert "call.transferred" in kinds and kinds.count("call.participant.left") == 2
+    back = heard(bob_phone, timeline, "back with the agent")
+    assert back[ALICE] > 0.25 and back[HOLD] < 0.06, back  # the failed consult gave her back her agent
+    bob_after, carol_after = heard(bob_phone, timeline, "transferred"), heard(carol_phone, timeline, "transferred")
+    assert bob_after[CAROL] > 0.25 and bob_after[ALICE] < 0.06, bob_after
+    assert carol_after[BOB] > 0.25, carol_after
+
+
+async def _party(client: Any, iid: str, party_id: str, state: str) -> dict[str, Any] | None:
+    items = (await client.request("GET", f"/api/v1/interactions/{iid}/participants"))["items"]
+    return next((p for p in items if p["id"] == party_id and p["state"] == state), None)

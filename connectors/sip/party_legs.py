@@ -32,6 +32,7 @@ class PartyLeg:
     party_id: str
     role: str  # guest | supervisor
     mode: str  # consult | conference | listen | whisper | barge
+    to: str = ""  # the number or SIP URI rung
     leg: OutgoingCall | None = None
     connected: bool = False
 
@@ -47,9 +48,9 @@ class PartyLegs:
         self.desk = desk
 
     async def add(self, session: VoiceSession, data: dict[str, Any]) -> None:
-        party = PartyLeg(str(data.get("party_id") or ""), str(data.get("role") or "guest"),
-                         str(data.get("mode") or "consult"))
         to = str(data.get("to") or "")
+        party = PartyLeg(str(data.get("party_id") or ""), str(data.get("role") or "guest"),
+                         str(data.get("mode") or "consult"), to)
         if not party.party_id or party.party_id in session.parties or session.done:
             return
         session.parties[party.party_id] = party
@@ -85,6 +86,32 @@ class PartyLegs:
         if party.leg is not None:
             await party.leg.hangup()
         await self._gone(session, party, "dropped")
+
+    async def transfer(self, session: VoiceSession, data: dict[str, Any]) -> None:
+        """Attended transfer: the consulted party takes the agent's place (its socket becomes the
+        agent's, so two parties talking are relayed untouched again), the agent's leg is hung up,
+        and the core hands the agent's part to wrap-up as for a transfer out."""
+        desk = self.desk
+        party = session.parties.get(str(data.get("party_id") or ""))
+        if party is None or not party.connected or party.role != "guest" or party.leg is None or session.done:
+            await desk.core.call_transfer_failed(session.interaction_id, session.caller.call_id,
+                                                 str(data.get("party_id") or ""), "that party is not in the call")
+            return
+        released, leg = session.agent_leg, party.leg
+        socket = session.media.guests.pop(party.name)
+        if session.media.mixer is not None:
+            session.media.mixer.detach(party.name)
+        del session.parties[party.party_id]
+        session.agent_leg, session.transferred_to = leg, party.to
+        assert socket.peer is not None
+        session.media.swap_in(socket, socket.peer, socket.events_payload)
+        self.regraph(session)
+        if released is not None:
+            await released.hangup()
+        await desk.core.call_party(session.interaction_id, session.caller.call_id, party.party_id, "left",
+                                   reason="took the call")
+        await desk.core.call_transferred_out(session.interaction_id, session.caller.call_id, party.to)
+        desk.spawn(desk.phones.end_with(session, leg, "transfer_target"))
 
     def regraph(self, session: VoiceSession) -> None:
         """Who hears whom now, from the table; hold audio to the customer whenever it hears nobody."""

@@ -63,7 +63,7 @@ class PhoneLegs:
         session.media.add_party(AGENT, (media.host, media.port), events_payload=media.events_payload)
         desk.agent_arrived(session)
         await desk.core.call_answered(session.interaction_id, session.caller.call_id, leg="agent", agent_id=agent_id)
-        await self._end_with(session, leg, "agent")  # (a leg we released for a transfer does not end the call)
+        await self.end_with(session, leg, "agent")  # (a leg we released for a transfer does not end the call)
 
     async def release_agent(self, session: VoiceSession) -> None:
         """A blind transfer to a queue or agent: the current agent's phone is hung up; the caller
@@ -150,10 +150,10 @@ class PhoneLegs:
             await released.hangup()
         await desk.core.call_transferred_out(session.interaction_id, session.caller.call_id, to)
         if not isinstance(session.caller, OutgoingCall):  # (MakeCall's own loop watches the new leg)
-            desk.spawn(self._end_with(session, leg, "transfer_target"))
+            desk.spawn(self.end_with(session, leg, "transfer_target"))
         return True
 
-    async def _end_with(self, session: VoiceSession, leg: OutgoingCall, by: str) -> None:
+    async def end_with(self, session: VoiceSession, leg: OutgoingCall, by: str) -> None:
         """When this leg's far end hangs up, the call is over."""
         await leg.ended.wait()
         if leg.ended_by == "them" and session.agent_leg is leg:

@@ -264,6 +264,8 @@ class VoiceDesk:
             self.parties.set_mode(session, data)
         elif action == "drop_party":
             self.spawn(self.parties.drop(session, data))
+        elif action == "transfer_to_party":
+            self.spawn(self.parties.transfer(session, data))
         else:
             log.warning("call %s: unknown command %r ignored", session.caller.call_id, action)
 

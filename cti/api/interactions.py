@@ -24,6 +24,7 @@ from cti.services.inbound import InboundItem, ingest
 from cti.services.interactions import CommandParams, apply_command
 from cti.services.outbound import last_inbound, recipient_of, reply
 from cti.services.outreach import start_outbound
+from cti.services.parties import request_transfer
 from cti.state import Command
 
 api = Api()
@@ -169,6 +170,12 @@ async def abandon(call: Call) -> dict[str, Any]:
            errors=(*ERRORS, 422, 503))
 async def transfer(call: Call) -> dict[str, Any]:
     b = call.body
+    if b.participant_id is not None:  # attended: the consulted party takes the caller, the agent leaves
+        svc, iid, pid, actor = services(call.request), call.path("id"), b.participant_id, call.actor
+        await _call_control(svc, iid, actor)
+        await svc.db.write(lambda tx: request_transfer(tx, iid, pid, actor=actor))
+        row = await svc.db.read(lambda c: get_row(c, INTERACTIONS, iid, "interaction"))
+        return render.interaction(row)
     if b.number is not None:
         svc, iid = services(call.request), call.path("id")
         control = await _call_control(svc, iid, call.actor)

@@ -119,6 +119,7 @@ async def delete_participant(call: Call) -> web.StreamResponse:
            response={"type": "object", "required": ["monitor"], "properties": {"monitor": PARTY_OUT}})
 async def post_monitor(call: Call) -> dict[str, Any]:
     svc, iid, b, actor = services(call.request), call.path("id"), call.body, call.actor
+    await _own_call(svc, iid, actor)  # 404 and 422 come before 503
     _voice(svc)
 
     def op(tx: Any) -> dict[str, Any]:

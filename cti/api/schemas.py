@@ -132,11 +132,13 @@ class TransferBody(Body):
     agent_id: str | None = Field(default=None, min_length=1, max_length=40)
     queue: str | None = Field(default=None, min_length=1, max_length=64)
     number: str | None = Field(default=None, min_length=1, max_length=40)
+    participant_id: str | None = Field(default=None, min_length=1, max_length=40,
+                                       description="attended transfer: the consulted party takes the call")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TransferBody:
-        if sum(x is not None for x in (self.agent_id, self.queue, self.number)) != 1:
-            raise ValueError("give exactly one of agent_id, queue or number")
+        if sum(x is not None for x in (self.agent_id, self.queue, self.number, self.participant_id)) != 1:
+            raise ValueError("give exactly one of agent_id, queue, number or participant_id")
         return self
 
 

@@ -117,6 +117,17 @@ def drop_party(tx: Tx, interaction_id: str, party_id: str, *, role: str, actor: 
     return party
 
 
+def request_transfer(tx: Tx, interaction_id: str, party_id: str, *, actor: Actor) -> Record:
+    """Attended transfer: the consulted guest (connected) takes the caller; the agent leaves."""
+    row = _connected_call(tx, interaction_id, actor, own=True)
+    party = Record(party_of(tx.conn, interaction_id, party_id, "guest"))
+    if party["state"] != "connected":
+        raise Conflict("that party is not in the call (it rings, or has left)", code="party_not_connected",
+                       details={"state": party["state"]})
+    _command(tx, row, {"action": "transfer_to_party", "party_id": party_id}, actor=actor)
+    return party
+
+
 def party_state(tx: Tx, interaction_id: str, party_id: str, state: str, *, call_id: str,
                 reason: str | None = None) -> None:
     """What the connector reports: the party answered (``connected``) or is gone (``left``)."""

@@ -41,11 +41,50 @@ async function refresh() {
   tickWaits();
 }
 
-function soon() { clearTimeout(board.pending); board.pending = setTimeout(refresh, 100); }
+// Live calls: a supervisor listens, whispers or barges from here, on the phone named above (kept in
+// this browser); the agent and the customer are not told. One monitor per call at a time.
+const monitoring = new Map();  // interaction id -> the mode this supervisor monitors it in
+async function refreshCalls() {
+  const calls = [];
+  for (const state of ["active", "held"]) {
+    calls.push(...(await cti.api("GET", `/api/v1/interactions?channel=voice&state=${state}`)).items);
+  }
+  for (const id of [...monitoring.keys()]) if (!calls.some((c) => c.id === id)) monitoring.delete(id);
+  $("calls").querySelector("tbody").replaceChildren(...calls.map(callRow));
+  $("calls").hidden = !calls.length; $("calls-empty").hidden = !!calls.length;
+}
+function callRow(item) {
+  const mode = monitoring.get(item.id);
+  const buttons = ["listen", "whisper", "barge"].map((m) => cti.el("button", {type: "button", class: mode === m ? "" : "secondary",
+    "aria-pressed": String(mode === m), onclick: () => monitor(item.id, m)}, cti.t(`monitor.${m}`)));
+  if (mode) buttons.push(cti.el("button", {type: "button", class: "secondary", onclick: () => stopMonitor(item.id)}, cti.t("monitor.stop")));
+  return cti.el("tr", {"data-id": item.id}, cti.el("td", {}, item.agent_id || "–"), cti.el("td", {}, cti.t(`state.${item.state}`)),
+    cti.el("td", {}, cti.time(item.accepted_at || item.created_at)),
+    cti.el("td", {}, cti.el("div", {class: "row", role: "group", "aria-label": cti.t("wall.col_monitor")}, buttons)));
+}
+async function monitor(id, mode) {
+  $("calls-error").hidden = true;
+  try {
+    if (monitoring.has(id)) await cti.api("PATCH", `/api/v1/interactions/${id}/monitor`, {mode});
+    else await cti.api("POST", `/api/v1/interactions/${id}/monitor`, {mode, endpoint: $("my-phone").value.trim() || undefined});
+    monitoring.set(id, mode);
+  } catch (error) { $("calls-error").textContent = error.message; $("calls-error").hidden = false; }
+  await refreshCalls();
+}
+async function stopMonitor(id) {
+  try { await cti.api("DELETE", `/api/v1/interactions/${id}/monitor`); } catch { /* already over */ }
+  monitoring.delete(id);
+  await refreshCalls();
+}
+$("my-phone").value = localStorage.getItem("cti_monitor_phone") || "";
+$("my-phone").addEventListener("change", () => localStorage.setItem("cti_monitor_phone", $("my-phone").value.trim()));
+
+function soon() { clearTimeout(board.pending); board.pending = setTimeout(() => { refresh(); refreshCalls(); }, 100); }
 
 async function signIn(who) {
   if (who.role === "agent") throw new Error(cti.t("wall.supervisors_only"));
   await refresh();
+  await refreshCalls();
   $("wallboard").hidden = false;
   board.stream = cti.stream("interaction.*,agent.state_changed,pivot.*,callback.*", soon,
     (state) => { $("link-status").textContent = cti.t(`link.${state}`); $("link-status").className = "pill " + (state === "live" ? "ok" : "bad"); if (state === "live") soon(); });
