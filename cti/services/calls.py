@@ -93,17 +93,24 @@ def call_event(tx: Tx, interaction_id: str, event_type: EventType, data: CallPay
                        agent_id=row["agent_id"], queue=row["queue"], data=data))
 
 
-def request_call_command(tx: Tx, interaction_id: str, command: CallCommand, *, actor: Actor) -> None:
-    """``call.command``: the connector carrying the call (on whichever node holds it) acts on it.
-    Only a connected call (active or held) takes commands, and an agent only on their own call."""
+def connected_call(tx: Tx, interaction_id: str, actor: Actor, *, own: bool = True) -> Record:
+    """A connected call (active or held) that takes commands; with ``own``, an agent's own only.
+    404, 403, 422, 409, in that order: nothing about others' work is told."""
     row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
-    if actor.is_agent and row["agent_id"] != actor.agent_id:  # first: nothing about others' work is told
+    if own and actor.is_agent and row["agent_id"] != actor.agent_id:
         raise Forbidden("this call is not assigned to you", code="not_your_interaction")
     if row["channel"] != "voice":
         raise Unprocessable("this is for calls", code="channel_not_voice")
     if row["state"] not in (State.ACTIVE.value, State.HELD.value):
         raise Conflict(f"the call is {row['state']}, not connected", code="call_not_connected",
                        details={"state": row["state"]})
+    return row
+
+
+def request_call_command(tx: Tx, interaction_id: str, command: CallCommand, *, actor: Actor) -> None:
+    """``call.command``: the connector carrying the call (on whichever node holds it) acts on it.
+    Only a connected call (active or held) takes commands, and an agent only on their own call."""
+    row = connected_call(tx, interaction_id, actor)
     tx.emit(Event.make(EventType.CALL_COMMAND, case_id=row["case_id"], interaction_id=interaction_id,
                        agent_id=row["agent_id"], queue=row["queue"],
                        data={**command, "by": actor.agent_id or actor.role.value}))

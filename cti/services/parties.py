@@ -23,8 +23,8 @@ from cti.event_payloads import CallCommand
 from cti.events import Event, EventType, iso
 from cti.ids import new_id
 from cti.services.actors import Actor
+from cti.services.calls import connected_call
 from cti.services.rows import Record, fetch_one
-from cti.state import State
 from cti.storage.db import Tx
 
 PARTIES, INTERACTIONS, AGENTS = models.call_parties, models.interactions, models.agents
@@ -42,18 +42,6 @@ def render_party(row: Any) -> dict[str, Any]:
             "joined_at": iso(row["joined_at"]), "left_at": iso(row["left_at"])}
 
 
-def _connected_call(tx: Tx, interaction_id: str, actor: Actor, *, own: bool) -> Any:
-    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
-    if own and actor.is_agent and row["agent_id"] != actor.agent_id:  # first: nothing about others' work is told
-        raise Forbidden("this call is not assigned to you", code="not_your_interaction")
-    if row["channel"] != "voice":
-        raise Unprocessable("this is for calls", code="channel_not_voice")
-    if row["state"] not in (State.ACTIVE.value, State.HELD.value):
-        raise Conflict(f"the call is {row['state']}, not connected", code="call_not_connected",
-                       details={"state": row["state"]})
-    return row
-
-
 def agent_target(tx: Tx, agent_id: str) -> str:
     """Where a colleague brought into a call is rung: their SIP phone."""
     endpoint = tx.conn.execute(sa.select(AGENTS.c.voice_endpoint).where(
@@ -69,7 +57,7 @@ def agent_target(tx: Tx, agent_id: str) -> str:
 def add_party(tx: Tx, interaction_id: str, *, role: str, kind: str, target: str, dial: str, mode: str,
               actor: Actor) -> Record:
     """Ring a guest or a monitoring supervisor into a connected call (``dial``: the number or URI to ring)."""
-    row = _connected_call(tx, interaction_id, actor, own=role == "guest")
+    row = connected_call(tx, interaction_id, actor, own=role == "guest")
     live = tx.conn.execute(sa.select(sa.func.count()).where(
         PARTIES.c.interaction_id == interaction_id, PARTIES.c.role == role, PARTIES.c.state != "left")).scalar() or 0
     if live >= MAX_LIVE[role]:
@@ -93,7 +81,7 @@ def party_of(conn: Any, interaction_id: str, party_id: str, role: str) -> Any:
 
 def change_mode(tx: Tx, interaction_id: str, party_id: str, *, role: str, mode: str, actor: Actor) -> Record:
     """Consult -> conference (or back); listen -> whisper -> barge."""
-    row = _connected_call(tx, interaction_id, actor, own=role == "guest")
+    row = connected_call(tx, interaction_id, actor, own=role == "guest")
     party = Record(party_of(tx.conn, interaction_id, party_id, role))
     if party["state"] == "left":
         raise Conflict("that party has left the call", code="party_left")
@@ -119,7 +107,7 @@ def drop_party(tx: Tx, interaction_id: str, party_id: str, *, role: str, actor: 
 
 def request_transfer(tx: Tx, interaction_id: str, party_id: str, *, actor: Actor) -> Record:
     """Attended transfer: the consulted guest (connected) takes the caller; the agent leaves."""
-    row = _connected_call(tx, interaction_id, actor, own=True)
+    row = connected_call(tx, interaction_id, actor, own=True)
     party = Record(party_of(tx.conn, interaction_id, party_id, "guest"))
     if party["state"] != "connected":
         raise Conflict("that party is not in the call (it rings, or has left)", code="party_not_connected",
