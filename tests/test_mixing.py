@@ -172,3 +172,47 @@ async def test_the_bridge_mixes_a_conference_and_a_whisper_with_real_rtp() -> No
         bridge.close()
         for phone in phones.values():
             phone.transport.close()
+
+
+async def test_a_paused_stretch_leaves_nothing_in_the_recording(tmp_path: Any) -> None:
+    """The customer says something else (1700 Hz) only while the recording is paused: the file has
+    the rest (1000 Hz) and nothing of that, not even its length."""
+    import wave
+
+    from connectors.sip.bridge import CallBridge
+    from sip_test_env.phones import tone_levels
+
+    bridge = CallBridge("127.0.0.1")
+    ports = dict(zip((CUSTOMER, AGENT), await bridge.open(), strict=True))
+    loop = asyncio.get_running_loop()
+    phones: dict[str, TonePhone] = {}
+    for name, hz in ((CUSTOMER, 1000.0), (AGENT, 440.0)):
+        _, phone = await loop.create_datagram_endpoint(lambda hz=hz: TonePhone(hz), local_addr=("127.0.0.1", 0))
+        phone.target = ("127.0.0.1", ports[name])
+        bridge.add_party(name, phone.address)
+        phones[name] = phone
+    path = tmp_path / "call.wav"
+    try:
+        bridge.record(path)
+        await talk(phones, 1.0)
+        assert bridge.recorder is not None
+        bridge.recorder.pause()
+        phones[CUSTOMER].hz = 1700.0  # the card number
+        await talk(phones, 1.5)
+        phones[CUSTOMER].hz = 1000.0
+        bridge.recorder.resume()
+        await talk(phones, 1.0)
+    finally:
+        seconds = bridge.close()
+        for phone in phones.values():
+            phone.transport.close()
+    assert seconds is not None and 1.7 < seconds < 2.4, seconds  # 2 s recorded, the 1.5 s pause left out
+    assert bridge.recorder is not None and len(bridge.recorder.paused) == 1
+    start, end = bridge.recorder.paused[0]
+    assert 1.3 < end - start < 1.8
+    with wave.open(str(path)) as recording, wave.open(str(tmp_path / "left.wav"), "wb") as left:
+        frames = recording.readframes(recording.getnframes())
+        left.setnchannels(1), left.setsampwidth(2), left.setframerate(8000)
+        left.writeframes(b"".join(frames[i:i + 2] for i in range(0, len(frames), 4)))  # the customer's channel
+    levels = tone_levels(tmp_path / "left.wav", [1000.0, 1700.0], skip_seconds=0.1)
+    assert levels[1000.0] == 1.0 and levels[1700.0] < 0.02, levels

@@ -5,6 +5,11 @@ Each packet is placed by its arrival time, so silence (hold, a muted phone, lost
 silence of the right length and the channels stay aligned. Audio is written to disk every two
 seconds (the WAV header is completed when the recording closes), so a long call costs no
 memory. Only payload types 0 (PCMU) and 8 (PCMA) are audio; telephone events are skipped.
+
+``pause()`` (for card numbers) writes what came before and then keeps nothing: packets are
+dropped, and the recording's clock stops, so the paused stretch leaves no trace in the file, not
+even its length; ``resume()`` goes on from there. ``paused`` lists the stretches, in seconds of
+the call.
 """
 
 from __future__ import annotations
@@ -49,9 +54,32 @@ class Recorder:
         self._written = 0  # samples per channel already on disk
         self._pending = [bytearray(), bytearray()]
         self.closed = False
+        self._call_started = time.monotonic()
+        self._paused_at: float | None = None
+        self.paused: list[tuple[float, float]] = []  # (from, to) in seconds since the recording began
+
+    @property
+    def is_paused(self) -> bool:
+        return self._paused_at is not None
+
+    def pause(self) -> None:
+        """Keep nothing from now on (until ``resume``)."""
+        if self.closed or self._paused_at is not None:
+            return
+        self._flush(final=True)
+        self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        """Record again; the paused stretch is not in the file."""
+        if self.closed or self._paused_at is None:
+            return
+        now = time.monotonic()
+        self._started += now - self._paused_at  # the recording's clock did not run while paused
+        self.paused.append((round(self._paused_at - self._call_started, 3), round(now - self._call_started, 3)))
+        self._paused_at = None
 
     def add(self, channel: int, packet: bytes) -> None:
-        if self.closed:
+        if self.closed or self._paused_at is not None:
             return
         audio = rtp_audio(packet)
         if audio is None or audio[0] not in (0, 8):
@@ -69,6 +97,7 @@ class Recorder:
     def close(self) -> float:
         """Write what is left and complete the file; the recording's length in seconds."""
         if not self.closed:
+            self.resume()  # (a stretch still paused is closed as one; nothing of it was kept)
             self._flush(final=True)
             self._out.close()
             self.closed = True
