@@ -270,7 +270,12 @@ class Core(Protocol):
         """A party brought into the call (``call.command`` add_party) is ``connected`` or has ``left``."""
         ...
 
-    async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float) -> None:
+    async def call_recording(self, interaction_id: str, call_id: str, path: str, state: str) -> None:
+        """A recording ``started``, ``paused`` (nothing is kept) or ``resumed``."""
+        ...
+
+    async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float,
+                            paused: list[list[float]] | None = None) -> None:
         """A recording of the call is complete on disk: call.recorded."""
         ...
 

@@ -38,6 +38,7 @@ from cti.api import (
     ops,
     parties,
     people,
+    recordings,
     sso,
     stats,
     webhooks,
@@ -57,6 +58,7 @@ from cti.leases import LeasedRunner
 from cti.main import AppConfig
 from cti.metrics import Metrics
 from cti.passwords import Passwords
+from cti.retention import RecordingRetention
 from cti.routing.live_policy import PolicyHolder
 from cti.routing.router import Router
 from cti.services.actors import Actor
@@ -75,8 +77,8 @@ from pivot.scheduler import CALLBACK_SCHEDULER, CallbackScheduler
 from softphone_bridge import api as softphone_api
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, contacts, notes, interactions, parties, pivot_api, desk, admin, people, sso, stats, events,
-           pivot_pages, webhooks, softphone_api, web_pages)
+MODULES = (ops, agents, contacts, notes, interactions, parties, recordings, pivot_api, desk, admin, people, sso, stats,
+           events, pivot_pages, webhooks, softphone_api, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -187,6 +189,8 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
             svc.leases = [
                 LeasedRunner(db, "router", node, router.run, ttl=ttl),
                 LeasedRunner(db, "webhook-fanout", node, WebhookFanout(db, bus).run, ttl=ttl),
+                *([LeasedRunner(db, "recording-retention", node, RecordingRetention(
+                    db, config.recording.retention_days).run, ttl=ttl)] if config.recording.retention_days else []),
                 LeasedRunner(db, "outbox", node, OutboxWorker(
                     db, config, metrics, kind="webhook", deliver=WebhookSender(db, config, session)).run, ttl=ttl),
                 *(LeasedRunner(db, f"connector:{spec.name}", node, host.work(spec), ttl=ttl,

@@ -111,6 +111,12 @@ class ReportsConfig(_Strict):
     short_abandon_seconds: float = 5.0
 
 
+class RecordingConfig(_Strict):
+    """``[recording]``: how long recordings of calls are kept (cti/services/recordings.py)."""
+
+    retention_days: float = Field(default=0.0, ge=0)  # 0: kept until deleted by hand; else the file goes after
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -118,6 +124,7 @@ class Config(_Strict):
     routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     social: SocialConfig = Field(default_factory=SocialConfig)
 

@@ -89,6 +89,8 @@ CallPayload = TypedDict("CallPayload", {
     "reason": str,  # transfer_failed
     "path": str,  # recorded: the WAV file
     "seconds": float,  # recorded: its length
+    "recording_id": str,  # recorded, recording.*: the recording (GET /api/v1/recordings/{id})
+    "paused": list[list[float]],  # recorded: the paused stretches (from, to) in seconds of the recording's run
 }, total=False)
 CallPayload.__doc__ = """call.*: the call's facts (``call_id`` is the SIP Call-ID or the provider's id)."""
 
@@ -96,7 +98,9 @@ CallPayload.__doc__ = """call.*: the call's facts (``call_id`` is the SIP Call-I
 class CallCommand(TypedDict, total=False):
     """What the API asks the connector carrying a call to do."""
 
-    action: Required[Literal["dtmf", "transfer", "add_party", "party_mode", "drop_party", "transfer_to_party"]]
+    action: Required[Literal["dtmf", "transfer", "add_party", "party_mode", "drop_party", "transfer_to_party",
+                             "recording"]]
+    op: Literal["start", "pause", "resume", "stop"]  # recording
     digits: str  # dtmf
     to: str  # transfer, add_party: the number or SIP URI to ring
     party_id: str  # add_party, party_mode, drop_party

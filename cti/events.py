@@ -41,7 +41,10 @@ class EventType(StrEnum):
     CALL_COMMAND = "call.command"  # the API asked the call's connector to act (send DTMF, transfer out)
     CALL_TRANSFERRED = "call.transferred"  # the caller was connected to a number (blind transfer out)
     CALL_TRANSFER_FAILED = "call.transfer_failed"  # the number did not take it; the agent still has the caller
-    CALL_RECORDED = "call.recorded"  # a recording of the call is on disk
+    CALL_RECORDED = "call.recorded"  # a recording of the call is on disk (data.recording_id)
+    CALL_RECORDING_STARTED = "call.recording.started"
+    CALL_RECORDING_PAUSED = "call.recording.paused"  # nothing is kept until call.recording.resumed
+    CALL_RECORDING_RESUMED = "call.recording.resumed"
     CALL_PARTICIPANT_JOINED = "call.participant.joined"  # a guest answered and is in the call (consult or conference)
     CALL_PARTICIPANT_LEFT = "call.participant.left"  # a guest hung up, was dropped, or never answered
     CALL_MONITOR_STARTED = "call.monitor.started"  # supervisors only: a supervisor listens, whispers or barges

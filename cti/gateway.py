@@ -29,7 +29,7 @@ from cti.events import Event, EventType
 from cti.hooks import CallHooks
 from cti.routing.live_policy import PolicyHolder
 from cti.routing.policy import RoutingPolicy
-from cti.services import calls, outbound, parties
+from cti.services import calls, outbound, parties, recordings
 from cti.services.identities import normalize_identity
 from cti.services.inbound import InboundItem, ingest
 from cti.social.screen import screen
@@ -260,10 +260,12 @@ class CoreGateway:
         await self.db.write(lambda tx: parties.party_state(tx, interaction_id, party_id, state, call_id=call_id,
                                                            reason=reason))
 
-    async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float) -> None:
-        await self.db.write(lambda tx: calls.call_event(tx, interaction_id, EventType.CALL_RECORDED,
-                                                        {"call_id": call_id, "path": path,
-                                                         "seconds": round(seconds, 2)}))
+    async def call_recording(self, interaction_id: str, call_id: str, path: str, state: str) -> None:
+        await self.db.write(lambda tx: recordings.recording_state(tx, interaction_id, call_id, path, state))
+
+    async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float,
+                            paused: list[list[float]] | None = None) -> None:
+        await self.db.write(lambda tx: recordings.recorded(tx, interaction_id, call_id, path, seconds, paused))
 
     async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float,
                          outcome: str | None = None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from cti.models_people import CallParty, CannedReply, CaseNote, SignInFailure, User, UserSession
+from cti.models_people import CallParty, CannedReply, CaseNote, Recording, SignInFailure, User, UserSession
 
 
 def _json(**kwargs: Any) -> Any:
@@ -317,4 +317,5 @@ sign_in_failures = _table(SignInFailure)
 case_notes = _table(CaseNote)
 canned_replies = _table(CannedReply)
 call_parties = _table(CallParty)
+recordings = _table(Recording)
 metadata = SQLModel.metadata

@@ -5,6 +5,8 @@ and monitoring supervisors). Their Core tables are aliased in ``cti/models.py`` 
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
@@ -77,6 +79,25 @@ class CannedReply(SQLModel, table=True):
     deleted: bool = False
     created_at: float
     updated_at: float
+
+
+class Recording(SQLModel, table=True):
+    """A call's recording on disk (stereo WAV: customer left, agent right), with its paused stretches."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (sa.Index("ix_recordings_interaction", "interaction_id"),)
+    id: str = Field(primary_key=True, max_length=40)
+    interaction_id: str = Field(max_length=40)
+    case_id: str | None = Field(default=None, max_length=40)
+    agent_id: str | None = Field(default=None, max_length=40)  # whose call it was (agents see only their own)
+    call_id: str = Field(max_length=200)
+    path: str = Field(max_length=500, unique=True)
+    state: str = Field(max_length=16)  # recording | paused | stopped | deleted
+    seconds: float | None = None
+    paused: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    started_at: float
+    ended_at: float | None = None
+    deleted_at: float | None = None
 
 
 class CallParty(SQLModel, table=True):

@@ -54,7 +54,7 @@ class SipSettings(BaseSettings):
     place_outbound_calls: bool = True  # MakeCall and callbacks through SIP (one voice connector may place them)
     dial_format: Literal["e164", "digits"] = "e164"  # how numbers are dialled: +358401234567 or 358401234567
     customer_ring_seconds: float = Field(default=45.0, gt=0)  # MakeCall/callback: then "no answer" (retried)
-    record: bool = False  # record every call (stereo WAV: customer left, agent right) with call.recorded
+    record: bool = False  # record every call (stereo WAV: customer left, agent right); else on demand by API
     recordings_dir: str = ""  # default: <data_dir>/recordings
     keepalive_seconds: float = Field(default=5.0, ge=1.0, le=3600)  # the registration is refreshed this often
     trusted_sources: list[str] = Field(default_factory=list)  # trunks (addresses, CIDR) besides the registrar
@@ -95,10 +95,11 @@ class SipChannel(Channel[SipSettings]):
                                                                 settings.expires),
                                          answer_timeout=settings.answer_timeout_seconds)
         self.calls = CallManager(self.endpoint, self.registration.account, (host, port), fallback=self._on_request)
-        recordings = Path(settings.recordings_dir or ctx.data_dir / "recordings") if settings.record else None
+        recordings = Path(settings.recordings_dir or ctx.data_dir / "recordings")  # (also on demand, by API)
         self.desk = VoiceDesk(ctx.core, self.calls, settings.local_host, agent_ring_seconds=settings.agent_ring_seconds,
                               hold_audio=wav_pcm(Path(settings.hold_audio)) if settings.hold_audio else None,
-                              recordings=recordings, transfer_ring_seconds=settings.transfer_ring_seconds,
+                              recordings=recordings, record_all=settings.record,
+                              transfer_ring_seconds=settings.transfer_ring_seconds,
                               customer_ring_seconds=settings.customer_ring_seconds,
                               dial_format=settings.dial_format, place_outbound=settings.place_outbound_calls,
                               media_nat=settings.media_nat, no_media_seconds=settings.no_media_seconds)

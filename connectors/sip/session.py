@@ -41,6 +41,7 @@ class VoiceSession:
     keys: asyncio.Lock = field(default_factory=asyncio.Lock)  # one DTMF string at a time
     browser_offers: asyncio.Queue[Any] | None = None  # the agent answers in the browser: her connections
     held: bool = False  # the agent holds the call (the customer hears hold audio)
+    recordings: int = 0  # files recorded so far (a stop and a new start make another)
     parties: dict[str, Any] = field(default_factory=dict)  # guests and supervisors by party id (party_legs.py)
     done: bool = False
 

@@ -56,7 +56,7 @@ class VoiceDesk:
     """Every call the SIP connector carries (and the calls of browsers and Twilio streams it bridges)."""
 
     def __init__(self, core: Core, manager: CallManager, host: str, *, agent_ring_seconds: float = 20.0,
-                 hold_audio: bytes | None = None, recordings: Path | None = None,
+                 hold_audio: bytes | None = None, recordings: Path | None = None, record_all: bool = True,
                  transfer_ring_seconds: float = 30.0, customer_ring_seconds: float = 45.0,
                  dial_format: str = "e164", place_outbound: bool = True, media_nat: bool = False,
                  no_media_seconds: float = 30.0) -> None:
@@ -65,7 +65,8 @@ class VoiceDesk:
         self.customer_ring_seconds = customer_ring_seconds  # MakeCall and callbacks: then "no answer"
         self.dial_format = dial_format  # "digits": numbers go to the PBX without the leading +
         self.place_outbound = place_outbound  # MakeCall and callbacks (else another voice connector places them)
-        self.recordings = recordings  # None: calls are not recorded
+        self.recordings = recordings  # where recordings go (None: nowhere, not even on demand)
+        self.record_all = record_all  # every call from its start; else only when the API asks
         self.media_nat = media_nat  # parties' RTP may come from another port of their signalled address
         self.hold_audio = hold_audio or tone_pcm()
         self.sessions: dict[str, VoiceSession] = {}
@@ -219,11 +220,28 @@ class VoiceDesk:
         return f"sip:{value}@{self.manager.account.domain}"
 
     def record(self, session: VoiceSession) -> None:
-        """Record the call, when recording is on."""
-        if self.recordings is None:
-            return
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", session.caller.call_id)[:80]
-        session.media.record(self.recordings / f"{session.interaction_id}-{safe}.wav")
+        """Record the call from its start, when every call is recorded."""
+        if self.record_all:
+            self.spawn(self._recording(session, "start"))
+
+    async def _recording(self, session: VoiceSession, op: str) -> None:
+        """Start, pause, resume or stop the call's recording (a stop then start makes a new file)."""
+        recorder = session.media.recorder
+        live = recorder is not None and not recorder.closed
+        iid, call_id = session.interaction_id, session.caller.call_id
+        if op == "start" and not live and self.recordings is not None and not session.done:
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", call_id)[:80]
+            session.recordings += 1
+            suffix = f"-{session.recordings}" if session.recordings > 1 else ""
+            session.media.record(self.recordings / f"{iid}-{safe}{suffix}.wav")
+            await self.core.call_recording(iid, call_id, str(session.media.recorder.path), "started")  # type: ignore[union-attr]
+        elif live and recorder is not None and op in ("pause", "resume") and recorder.is_paused != (op == "pause"):
+            recorder.pause() if op == "pause" else recorder.resume()
+            await self.core.call_recording(iid, call_id, str(recorder.path), "paused" if op == "pause" else "resumed")
+        elif live and recorder is not None and op == "stop":
+            seconds = recorder.close()
+            await self.core.call_recorded(iid, call_id, str(recorder.path), seconds,
+                                          [list(p) for p in recorder.paused])
 
     async def end(self, session: VoiceSession, by: str, *, outcome: str | None = None) -> None:
         """The call is over: both legs are hung up, the media closed, the core told (once)."""
@@ -237,11 +255,13 @@ class VoiceDesk:
                 *await self.parties.hang_up_all(session)]
         byes = [asyncio.ensure_future(leg.hangup()) for leg in legs]  # both BYEs go out now, together
         await asyncio.wait(byes, timeout=HANGUP_GRACE_SECONDS)  # (a live party's leg is closed before we say so)
+        recorder = session.media.recorder
+        was_live = recorder is not None and not recorder.closed
         recorded = session.media.close()
-        if recorded is not None and session.media.recorder is not None:
+        if recorded is not None and recorder is not None and was_live:
             try:
                 await self.core.call_recorded(session.interaction_id, session.caller.call_id,
-                                              str(session.media.recorder.path), recorded)
+                                              str(recorder.path), recorded, [list(p) for p in recorder.paused])
             except Exception:
                 log.exception("call %s: could not record its recording", session.caller.call_id)
         try:  # the interaction ends now, not after a dead phone's BYE times out
@@ -266,6 +286,8 @@ class VoiceDesk:
             self.spawn(self.parties.drop(session, data))
         elif action == "transfer_to_party":
             self.spawn(self.parties.transfer(session, data))
+        elif action == "recording":
+            self.spawn(self._recording(session, str(data.get("op") or "")))
         else:
             log.warning("call %s: unknown command %r ignored", session.caller.call_id, action)
 

@@ -25,6 +25,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "ModeBody": {"mode": "conference"},
     "MonitorBody": {"mode": "listen", "endpoint": "sip:supervisor@pbx.example.com"},
     "MonitorModeBody": {"mode": "whisper"},
+    "RecordingBody": {"action": "pause"},
     "WrapupBody": {"disposition": "solved", "notes": "router replaced under warranty"},
     "AbandonBody": {"reason": "the customer hung up"},
     "WebhookCreate": {"url": "https://crm.example.com/cti-events", "types": ["interaction.*", "pivot.*"]},

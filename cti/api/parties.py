@@ -59,7 +59,7 @@ class MonitorModeBody(_Body):
     mode: Literal["listen", "whisper", "barge"]
 
 
-def _voice(svc: Services) -> None:
+def require_voice(svc: Services) -> None:
     if svc.call_control is None:
         raise Unavailable("no voice connector is configured", code="connector_unavailable")
 
@@ -70,8 +70,8 @@ def _voice(svc: Services) -> None:
            response={"type": "object", "required": ["participant"], "properties": {"participant": PARTY_OUT}})
 async def post_participant(call: Call) -> dict[str, Any]:
     svc, iid, b, actor = services(call.request), call.path("id"), call.body, call.actor
-    await _own_call(svc, iid, actor)
-    _voice(svc)
+    await own_call(svc, iid, actor)
+    require_voice(svc)
     kind = "agent" if b.agent_id else "sip" if b.sip_uri else "number"
     target = b.agent_id or b.sip_uri or b.number
     dial = None if b.agent_id else target_of(b.sip_uri or b.number)
@@ -89,7 +89,7 @@ async def post_participant(call: Call) -> dict[str, Any]:
                                                                                        "items": PARTY_OUT}}})
 async def get_participants(call: Call) -> dict[str, Any]:
     svc, iid, actor = services(call.request), call.path("id"), call.actor
-    await _own_call(svc, iid, actor)
+    await own_call(svc, iid, actor)
     return {"items": await svc.db.read(lambda c: list_parties(c, iid, monitors=not actor.is_agent))}
 
 
@@ -98,7 +98,7 @@ async def get_participants(call: Call) -> dict[str, Any]:
            errors=(403, 404, 409, 422), response={"type": "object", "properties": {"participant": PARTY_OUT}})
 async def patch_participant(call: Call) -> dict[str, Any]:
     svc, iid, pid, actor = services(call.request), call.path("id"), call.path("pid"), call.actor
-    await _own_call(svc, iid, actor)
+    await own_call(svc, iid, actor)
     mode = call.body.mode
     party = await svc.db.write(lambda tx: change_mode(tx, iid, pid, role="guest", mode=mode, actor=actor))
     return {"participant": _shown(party)}
@@ -108,7 +108,7 @@ async def patch_participant(call: Call) -> dict[str, Any]:
            tag="calls", role=Role.AGENT, status=204, errors=(403, 404), raw=True)
 async def delete_participant(call: Call) -> web.StreamResponse:
     svc, iid, pid, actor = services(call.request), call.path("id"), call.path("pid"), call.actor
-    await _own_call(svc, iid, actor)
+    await own_call(svc, iid, actor)
     await svc.db.write(lambda tx: drop_party(tx, iid, pid, role="guest", actor=actor))
     return web.Response(status=204)
 
@@ -119,8 +119,8 @@ async def delete_participant(call: Call) -> web.StreamResponse:
            response={"type": "object", "required": ["monitor"], "properties": {"monitor": PARTY_OUT}})
 async def post_monitor(call: Call) -> dict[str, Any]:
     svc, iid, b, actor = services(call.request), call.path("id"), call.body, call.actor
-    await _own_call(svc, iid, actor)  # 404 and 422 come before 503
-    _voice(svc)
+    await own_call(svc, iid, actor)  # 404 and 422 come before 503
+    require_voice(svc)
 
     def op(tx: Any) -> dict[str, Any]:
         endpoint = b.endpoint or (agent_target(tx, actor.agent_id) if actor.agent_id else None)
@@ -152,7 +152,7 @@ async def delete_monitor(call: Call) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-async def _own_call(svc: Services, interaction_id: str, actor: Actor) -> None:
+async def own_call(svc: Services, interaction_id: str, actor: Actor) -> None:
     """404 for an unknown call, 403 for another agent's, 422 for a written conversation: in that order."""
     row = await svc.db.read(lambda c: get_row(c, INTERACTIONS, interaction_id, "interaction"))
     if actor.is_agent and row.agent_id != actor.agent_id:
