@@ -20,6 +20,7 @@ from tests.harness import running_server
 from tests.voice_helpers import bridged_call, registered, server_config
 
 pytestmark = pytest.mark.slow
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 BOB, ALICE, CAROL, SUPERVISOR, HOLD = 1000.0, 440.0, 600.0, 1400.0, 800.0  # (hold audio: the default 800 Hz tone)
 TONES = [BOB, ALICE, CAROL, SUPERVISOR, HOLD]
 
@@ -69,18 +70,29 @@ async def test_consult_conference_and_a_supervisor_with_real_phones(
             await alice.request("POST", f"/api/v1/interactions/{iid}/participants",
                                 json={"agent_id": "carol", "number": "2001"})
         assert refused.value.status == 400
-        body = await alice.request("POST", f"/api/v1/interactions/{iid}/participants",
-                                   json={"agent_id": "carol", "mode": "consult"})
-        party = body["participant"]
-        assert (party["state"], party["mode"], party["kind"]) == ("ringing", "consult", "agent")
+        # Alice brings her colleague in from the desk: a consult first, then everyone together.
+        agent_token = (await h.admin.create_token("agent", agent_id="alice"))["token"]
+        desk = await browser.new_page()
+        await desk.goto(h.url + "/desk")
+        await desk.get_by_text("Sign in with an API token").click()
+        await desk.get_by_label("Your API token").fill(agent_token)
+        await desk.get_by_role("button", name="Use the token").click()
+        card = desk.locator(f'#work [data-id="{iid}"]')
+        await card.get_by_label("Colleague, number or SIP URI to call in").fill("carol")
+        await card.get_by_role("button", name="Call them in").click()
         await asyncio.to_thread(carol_phone.wait_log, "Call established")
         timeline.started["carol"] = time.monotonic()
-        await h.wait_for(lambda: _state(alice, iid, party["id"], "connected"), what="carol connected")
+        guest = card.locator(".parties li")
+        await expect(guest).to_contain_text("in the call")
+        party = (await alice.request("GET", f"/api/v1/interactions/{iid}/participants"))["items"][0]
+        assert (party["state"], party["mode"], party["kind"]) == ("connected", "consult", "agent")
         timeline.phase("consult")
         await asyncio.sleep(2.5)
 
-        await alice.request("PATCH", f"/api/v1/interactions/{iid}/participants/{party['id']}",
-                            json={"mode": "conference"})
+        await guest.get_by_role("button", name="Join everyone").click()
+        await expect(guest).to_contain_text("conference")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await desk.screenshot(path=str(ARTIFACTS / "desk-conference.png"), full_page=True)
         timeline.phase("conference")
         await asyncio.sleep(2.5)
 
@@ -107,8 +119,10 @@ async def test_consult_conference_and_a_supervisor_with_real_phones(
         await board.locator(f'#calls tr[data-id="{iid}"]').get_by_role("button", name="Stop").click()
         await asyncio.to_thread(supervisor_phone.wait_call_over)
         await board.close()
-        await alice.request("DELETE", f"/api/v1/interactions/{iid}/participants/{party['id']}")
+        await guest.get_by_role("button", name="Hang up them").click()
         await asyncio.to_thread(carol_phone.wait_call_over)
+        await expect(guest).to_have_count(0)
+        await desk.close()
         timeline.phase("two again")
         await asyncio.sleep(2.0)
         timeline.phase("end")

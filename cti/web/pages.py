@@ -17,11 +17,9 @@ from cti.services.people import COOKIE, find_session
 from cti.web import i18n
 
 api = Api()
-STATIC = {"desk.js": "application/javascript", "desk-work.js": "application/javascript",
-          "desk-contact.js": "application/javascript", "wallboard.js": "application/javascript",
-          "reports.js": "application/javascript", "voice.js": "application/javascript",
-          "softphone.js": "application/javascript", "webrtc-audio.js": "application/javascript",
-          "cti.js": "application/javascript", "style.css": "text/css"}
+SCRIPTS = ("cti.js", "desk.js", "desk-work.js", "desk-call.js", "desk-contact.js", "wallboard.js", "reports.js",
+           "voice.js", "softphone.js", "webrtc-audio.js")
+STATIC = {**{name: "application/javascript" for name in SCRIPTS}, "style.css": "text/css"}
 HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
            "Referrer-Policy": "no-referrer",
            "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "

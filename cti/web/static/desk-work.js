@@ -1,7 +1,7 @@
 // The agent's work cards (the middle column of desk.js): a written conversation with timestamps,
 // each reply's delivery state and the internal notes in line; the reply box with the channel's own
 // reply modes, canned replies (pick from the list, or type /shortcut and press Enter) and a note
-// box; pivot links that keep their state across reloads; a call's controls; the wrap-up form.
+// box; pivot links that keep their state across reloads; a call's controls (desk-call.js); wrap-up.
 "use strict";
 const work = {
   card(item) {
@@ -39,15 +39,7 @@ const work = {
   },
 
   call(item) {
-    const keypad = cti.el("div", {class: "row keypad", role: "group", "aria-label": t("call.keypad")},
-      [..."123456789*0#"].map((k) => cti.el("button", {class: "secondary", onclick: () => act(item.id, "dtmf", {digits: k})}, k)));
-    const number = cti.el("input", {id: `xfer-${item.id}`, placeholder: "+358…", "aria-label": t("call.transfer_to")});
-    return [cti.el("p", {class: "call-status", role: "status"}, t("call.connected")),
-      inBrowser() ? cti.el("p", {class: "softphone-status", "aria-live": "polite"}, me.audio.get(item.id) || t("call.in_browser")) : "",
-      cti.el("div", {class: "row"},
-        cti.el("button", {onclick: () => act(item.id, item.state === "held" ? "resume" : "hold")}, t(item.state === "held" ? "verb.resume" : "verb.hold")),
-        number, cti.el("button", {class: "secondary", onclick: () => act(item.id, "transfer", {number: number.value})}, t("verb.transfer")),
-        cti.el("button", {onclick: () => act(item.id, "end")}, t("call.hang_up"))), keypad];
+    return callPanel.render(item);  // desk-call.js
   },
 
   reply(item) {

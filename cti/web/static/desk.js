@@ -85,6 +85,7 @@ function onEvent(event) {
     for (const [id, item] of me.items) if (item.case_id === event.case_id) work.loadConversation(id);
   }
   if (event.type.startsWith("pivot.") || event.type.startsWith("callback.")) work.pivotStatus(event);
+  if (event.type.startsWith("call.") && me.cards.has(event.interaction_id)) callPanel.onEvent(event);
   if (event.type.startsWith("call.") && me.cards.has(event.interaction_id)) {
     const line = me.cards.get(event.interaction_id).querySelector(".call-status");
     if (line) line.textContent = t(`call.${event.type.replace("call.", "")}`) + (event.data.leg ? ` (${event.data.leg})` : "");
