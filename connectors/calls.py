@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -64,3 +64,69 @@ class CallUpdates(Protocol):
     def __aiter__(self) -> AsyncIterator[CallUpdate]: ...
 
     def close(self) -> None: ...
+
+
+class CallReports(Protocol):
+    """What the core offers voice connectors (SIP, Twilio): calls start, change and end, and the
+    live feed of what the core does to them. Part of ``connectors.base.Core``."""
+
+    async def start_call(self, caller_kind: str, caller: str, call_id: str, name: str | None = None) -> str:
+        """An answered inbound call becomes a queued voice interaction (call.ringing); its id."""
+        ...
+
+    async def call_answered(self, interaction_id: str, call_id: str, *, leg: str, agent_id: str | None) -> None:
+        """A leg (``agent`` or ``customer``) answered: call.answered."""
+        ...
+
+    async def agent_missed(self, interaction_id: str, agent_id: str) -> None:
+        """The agent's phone did not answer: the agent goes away, the call back to the queue."""
+        ...
+
+    async def call_dtmf(self, interaction_id: str, call_id: str, digits: str, *, leg: str,
+                        direction: Literal["received", "sent"] = "received") -> None:
+        """Keys pressed on a leg, or sent to it (``direction`` "sent"): call.dtmf."""
+        ...
+
+    async def call_hold(self, interaction_id: str, held: bool) -> None:
+        """The agent's own phone held (or resumed) the call: the interaction follows."""
+        ...
+
+    async def call_transferred_out(self, interaction_id: str, call_id: str, to: str) -> None:
+        """The caller now talks to ``to`` (a number): call.transferred; the agent goes to wrap-up."""
+        ...
+
+    async def call_transfer_failed(self, interaction_id: str, call_id: str, to: str, reason: str) -> None:
+        """``to`` did not take the call; the agent still has the caller: call.transfer_failed."""
+        ...
+
+    async def call_party(self, interaction_id: str, call_id: str, party_id: str, state: str, *,
+                         reason: str | None = None) -> None:
+        """A party brought into the call (``call.command`` add_party) is ``connected`` or has ``left``."""
+        ...
+
+    async def call_recording(self, interaction_id: str, call_id: str, path: str, state: str) -> None:
+        """A recording ``started``, ``paused`` (nothing is kept) or ``resumed``."""
+        ...
+
+    async def call_recorded(self, interaction_id: str, call_id: str, path: str, seconds: float,
+                            paused: list[list[float]] | None = None) -> None:
+        """A recording of the call is complete on disk: call.recorded."""
+        ...
+
+    async def call_ended(self, interaction_id: str, call_id: str, *, by: str, started_at: float,
+                         outcome: str | None = None) -> None:
+        """The call is over: call.ended; the interaction is abandoned or moves to wrap-up. ``outcome``
+        says why an outbound call never connected: no_answer, busy, failed or agent_unreachable."""
+        ...
+
+    async def call_target(self, interaction_id: str) -> tuple[str, str] | None:
+        """(kind, value) to dial for an outbound voice interaction (MakeCall)."""
+        ...
+
+    async def agent_endpoint(self, agent_id: str) -> str | None:
+        """The agent's voice endpoint (a SIP URI or ``browser``)."""
+        ...
+
+    def call_updates(self) -> CallUpdates:
+        """A live feed of what the core does to voice interactions (accepts, holds, commands...)."""
+        ...
