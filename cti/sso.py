@@ -123,15 +123,21 @@ class OidcClient:
         return login
 
     # ---- the provider ------------------------------------------------------------------------
-    async def _get_json(self, url: str) -> dict[str, Any]:
+    async def _call(self, method: str, url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        """One request to the provider: (status, JSON object), bounded in time and size."""
         try:
-            async with self._session.get(url, timeout=HTTP_TIMEOUT, allow_redirects=False) as response:
-                body = await response.content.read(MAX_BODY)
-                if response.status != 200:
-                    raise SignOnFailed("sso_unavailable", f"{url} answered {response.status}")
+            async with self._session.request(method, url, timeout=HTTP_TIMEOUT, allow_redirects=False,
+                                             **kwargs) as response:
+                status, body = response.status, await response.content.read(MAX_BODY)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SignOnFailed("sso_unavailable", f"the provider cannot be reached: {exc}") from exc
-        return _json_object(body)
+        return status, _json_object(body)
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        status, found = await self._call("GET", url)
+        if status != 200:
+            raise SignOnFailed("sso_unavailable", f"{url} answered {status}")
+        return found
 
     async def _discover(self) -> dict[str, Any]:
         if self._metadata is None:
@@ -149,14 +155,7 @@ class OidcClient:
         auth = aiohttp.BasicAuth(quote(self.settings.client_id, safe=""), quote(self.settings.client_secret, safe=""))
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
                 "code_verifier": pending.verifier}
-        try:
-            async with self._session.post(endpoint, data=form, auth=auth, timeout=HTTP_TIMEOUT,
-                                          allow_redirects=False) as response:
-                body = await response.content.read(MAX_BODY)
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SignOnFailed("sso_unavailable", f"the provider cannot be reached: {exc}") from exc
-        answer = _json_object(body)
+        status, answer = await self._call("POST", endpoint, data=form, auth=auth)
         if status != 200 or not isinstance(answer.get("id_token"), str):
             raise SignOnFailed("sso_failed", f"the provider refused the code: {answer.get('error', status)}")
         return answer
@@ -167,13 +166,7 @@ class OidcClient:
         endpoint = (await self._discover()).get("userinfo_endpoint")
         if not isinstance(endpoint, str):
             return claims
-        try:
-            async with self._session.get(endpoint, headers={"Authorization": f"Bearer {access_token}"},
-                                         timeout=HTTP_TIMEOUT, allow_redirects=False) as response:
-                body, status = await response.content.read(MAX_BODY), response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SignOnFailed("sso_unavailable", f"the provider cannot be reached: {exc}") from exc
-        info = _json_object(body)
+        status, info = await self._call("GET", endpoint, headers={"Authorization": f"Bearer {access_token}"})
         if status != 200 or info.get("sub") != claims["sub"]:
             raise SignOnFailed("sso_failed", "the provider's UserInfo is not about the person who signed in")
         return {**info, **claims}

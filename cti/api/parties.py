@@ -80,7 +80,7 @@ async def post_participant(call: Call) -> dict[str, Any]:
         to = dial or agent_target(tx, b.agent_id)
         return dict(add_party(tx, iid, role="guest", kind=kind, target=str(target), dial=to, mode=b.mode, actor=actor))
 
-    return {"participant": _shown(await svc.db.write(op))}
+    return {"participant": render_party(await svc.db.write(op))}
 
 
 @api.route("GET", "/api/v1/interactions/{id}/participants", summary="The parties of the call and their state "
@@ -101,7 +101,7 @@ async def patch_participant(call: Call) -> dict[str, Any]:
     await own_call(svc, iid, actor)
     mode = call.body.mode
     party = await svc.db.write(lambda tx: change_mode(tx, iid, pid, role="guest", mode=mode, actor=actor))
-    return {"participant": _shown(party)}
+    return {"participant": render_party(party)}
 
 
 @api.route("DELETE", "/api/v1/interactions/{id}/participants/{pid}", summary="Hang up that party; the call goes on",
@@ -130,7 +130,7 @@ async def post_monitor(call: Call) -> dict[str, Any]:
         return dict(add_party(tx, iid, role="supervisor", kind="sip", target=endpoint, dial=endpoint, mode=b.mode,
                               actor=actor))
 
-    return {"monitor": _shown(await svc.db.write(op))}
+    return {"monitor": render_party(await svc.db.write(op))}
 
 
 @api.route("PATCH", "/api/v1/interactions/{id}/monitor", summary="Supervisor: change your monitor mode",
@@ -140,7 +140,7 @@ async def patch_monitor(call: Call) -> dict[str, Any]:
     svc, iid, actor, mode = services(call.request), call.path("id"), call.actor, call.body.mode
     pid = await _my_monitor(svc, iid, actor)
     party = await svc.db.write(lambda tx: change_mode(tx, iid, pid, role="supervisor", mode=mode, actor=actor))
-    return {"monitor": _shown(party)}
+    return {"monitor": render_party(party)}
 
 
 @api.route("DELETE", "/api/v1/interactions/{id}/monitor", summary="Supervisor: stop monitoring", tag="calls",
@@ -172,8 +172,4 @@ async def _my_monitor(svc: Services, interaction_id: str, actor: Actor) -> str:
         raise NotFound("you are not monitoring this call", code="not_monitoring")
 
     return await svc.db.read(find)
-
-
-def _shown(party: Any) -> dict[str, Any]:
-    return render_party(party)
 

@@ -67,7 +67,7 @@ def add_party(tx: Tx, interaction_id: str, *, role: str, kind: str, target: str,
                    created_at=tx.now, updated_at=tx.now, joined_at=None, left_at=None)
     tx.conn.execute(PARTIES.insert(), party)
     _command(tx, row, {"action": "add_party", "party_id": party["id"], "role": role,  # type: ignore[typeddict-item]
-                       "to": dial, "mode": mode}, actor=actor)
+                       "to": dial, "mode": mode}, actor=actor, private=role == "supervisor")
     return party
 
 
@@ -88,7 +88,8 @@ def change_mode(tx: Tx, interaction_id: str, party_id: str, *, role: str, mode: 
     if party["mode"] != mode:
         tx.conn.execute(sa.update(PARTIES).where(PARTIES.c.id == party_id).values(mode=mode, updated_at=tx.now))
         party.update(mode=mode, updated_at=tx.now)
-        _command(tx, row, {"action": "party_mode", "party_id": party_id, "mode": mode}, actor=actor)
+        _command(tx, row, {"action": "party_mode", "party_id": party_id, "mode": mode}, actor=actor,
+                 private=role == "supervisor")
         if role == "supervisor" and party["state"] == "connected":
             _tell(tx, row, EventType.CALL_MONITOR_CHANGED, party)
     return party
@@ -101,7 +102,7 @@ def drop_party(tx: Tx, interaction_id: str, party_id: str, *, role: str, actor: 
         raise Forbidden("this call is not assigned to you", code="not_your_interaction")
     party = Record(party_of(tx.conn, interaction_id, party_id, role))
     if party["state"] != "left":
-        _command(tx, row, {"action": "drop_party", "party_id": party_id}, actor=actor)
+        _command(tx, row, {"action": "drop_party", "party_id": party_id}, actor=actor, private=role == "supervisor")
     return party
 
 
@@ -112,7 +113,7 @@ def request_transfer(tx: Tx, interaction_id: str, party_id: str, *, actor: Actor
     if party["state"] != "connected":
         raise Conflict("that party is not in the call (it rings, or has left)", code="party_not_connected",
                        details={"state": party["state"]})
-    _command(tx, row, {"action": "transfer_to_party", "party_id": party_id}, actor=actor)
+    _command(tx, row, {"action": "transfer_to_party", "party_id": party_id}, actor=actor, private=False)
     return party
 
 
@@ -149,16 +150,11 @@ def list_parties(conn: Any, interaction_id: str, *, monitors: bool) -> list[dict
     return [render_party(r) for r in conn.execute(query.order_by(PARTIES.c.created_at)).mappings().all()]
 
 
-def _command(tx: Tx, row: Any, command: CallCommand, *, actor: Actor) -> None:
-    private = command.get("role") == "supervisor" or (command["action"] != "add_party" and _is_monitor(tx, command))
+def _command(tx: Tx, row: Any, command: CallCommand, *, actor: Actor, private: bool) -> None:
+    """``call.command`` to the connector; ``private`` (a supervisor's monitor): no agent, no queue."""
     tx.emit(Event.make(EventType.CALL_COMMAND, case_id=row["case_id"], interaction_id=row["id"],
                        agent_id=None if private else row["agent_id"], queue=None if private else row["queue"],
                        data={**command, "by": actor.agent_id or actor.role.value}))
-
-
-def _is_monitor(tx: Tx, command: CallCommand) -> bool:
-    role = tx.conn.execute(sa.select(PARTIES.c.role).where(PARTIES.c.id == command.get("party_id"))).scalar()
-    return bool(role == "supervisor")
 
 
 def _tell(tx: Tx, row: Any, kind: EventType, party: Record, *, call_id: str | None = None) -> None:
