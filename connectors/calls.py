@@ -104,6 +104,12 @@ class CallReports(Protocol):
         """A party brought into the call (``call.command`` add_party) is ``connected`` or has ``left``."""
         ...
 
+    async def call_taken_by_party(self, interaction_id: str, call_id: str, party_id: str) -> None:
+        """Attended transfer done: the customer talks to that guest now and the agent has left. A
+        colleague takes the interaction; a number or SIP URI takes the call out (the agent's part
+        goes to wrap-up)."""
+        ...
+
     async def call_recording(self, interaction_id: str, call_id: str, path: str, state: str) -> None:
         """A recording ``started``, ``paused`` (nothing is kept) or ``resumed``."""
         ...

@@ -123,3 +123,7 @@ class MediaBridge(Protocol):
     def answer_in_browser(self, interaction_id: str, party: MediaParty) -> str | None:
         """The accepting agent's browser joins the call; why not, when it cannot."""
         ...
+
+    def join_party(self, interaction_id: str, party_id: str, party: MediaParty) -> str | None:
+        """A guest or supervisor rung in the browser joins the call as that party; why not, when it cannot."""
+        ...

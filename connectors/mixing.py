@@ -109,3 +109,14 @@ def mix(frames: Mapping[str, bytes], graph: Hears) -> dict[str, bytes]:
                 total = audioop.add(total, frame[: len(SILENCE)].ljust(len(SILENCE), b"\x00"), 2)
         out[listener] = total
     return out
+
+
+def recorded_sides(frames: Mapping[str, bytes]) -> tuple[bytes | None, bytes | None]:
+    """What a recording of a mixed call keeps of one tick: (the customer, the company's side: the
+    agent and the guests summed). Supervisors are never recorded (coaching is not the call)."""
+    side = [frame for party, frame in frames.items() if party == AGENT or party.startswith(GUEST_PREFIX)]
+    total = None
+    for frame in side:
+        frame = frame[: len(SILENCE)].ljust(len(SILENCE), b"\x00")
+        total = frame if total is None else audioop.add(total, frame, 2)
+    return frames.get(CUSTOMER), total

@@ -64,6 +64,7 @@ from cti.routing.router import Router
 from cti.services.actors import Actor
 from cti.services.people import COOKIE as SESSION_COOKIE
 from cti.services.people import find_session
+from cti.services.recordings import RecordEveryCall
 from cti.services.tokens import UNKNOWN, Refusal
 from cti.sso import OidcClient
 from cti.storage.db import Database
@@ -167,7 +168,8 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
         directory = ChannelDirectory(config)
         health: dict[str, str] = {}
         # Features that follow call outcomes register here (the core calls none of them by name).
-        hooks = CallHooks((CallbackOutcomes(config.pivot.retry_seconds),))
+        hooks = CallHooks((CallbackOutcomes(config.pivot.retry_seconds),
+                           *((RecordEveryCall(),) if config.recording.record == "all" else ())))
         host = ConnectorHost(config, db, bus, policies, metrics, session, health, specs, call_hooks=hooks)
         host.register_channels(directory)
         handlers = {spec.name: spec.cls.webhook(spec.settings, spec.name) for spec in specs}

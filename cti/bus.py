@@ -70,7 +70,9 @@ class EventFilter:
         if self.agent_queues is None:
             return True
         if event.agent_id is not None:
-            return event.agent_id == self.agent_id
+            return event.agent_id == self.agent_id or (  # (the agent a transfer took it from sees it go)
+                event.type is EventType.INTERACTION_TRANSFERRED and self.agent_id is not None
+                and event.data.get("previous_agent_id") == self.agent_id)
         if event.queue is not None:
             return event.queue in self.agent_queues
         return event.type is EventType.CONNECTOR_HEALTH

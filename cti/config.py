@@ -112,8 +112,11 @@ class ReportsConfig(_Strict):
 
 
 class RecordingConfig(_Strict):
-    """``[recording]``: how long recordings of calls are kept (cti/services/recordings.py)."""
+    """``[recording]``: which calls are recorded and how long recordings are kept (cti/services/recordings.py)."""
 
+    # all: every call from the moment its customer is connected; on_demand: when an agent asks
+    # (POST .../recording); none: never (a request to start is refused)
+    record: Literal["all", "on_demand", "none"] = "on_demand"
     retention_days: float = Field(default=0.0, ge=0)  # 0: kept until deleted by hand; else the file goes after
 
 

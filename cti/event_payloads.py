@@ -105,14 +105,17 @@ class CallCommand(TypedDict, total=False):
     to: str  # transfer, add_party: the number or SIP URI to ring
     party_id: str  # add_party, party_mode, drop_party
     role: Literal["guest", "supervisor"]  # add_party
+    kind: Literal["agent", "number", "sip", "browser"]  # add_party (an agent takes the interaction when handed it)
     mode: str  # add_party, party_mode: consult | conference | listen | whisper | barge
+    reason: str  # drop_party: why the party goes (declined by the colleague; default "dropped")
 
 
 class PartyPayload(TypedDict, total=False):
-    """call.participant.joined|left and call.monitor.started|changed|ended: one party of the call."""
+    """call.participant.ringing|joined|left and call.monitor.started|changed|ended: one party of the call."""
 
     call_id: str
     participant: Required[Snapshot]  # id, role, kind, target, mode, state, reason
+    browser: bool  # call.participant.ringing: the invited colleague joins from her browser
 
 
 class CallCommandPayload(CallCommand, total=False):

@@ -45,6 +45,7 @@ class EventType(StrEnum):
     CALL_RECORDING_STARTED = "call.recording.started"
     CALL_RECORDING_PAUSED = "call.recording.paused"  # nothing is kept until call.recording.resumed
     CALL_RECORDING_RESUMED = "call.recording.resumed"
+    CALL_PARTICIPANT_RINGING = "call.participant.ringing"  # to the colleague brought in (in the browser: she joins)
     CALL_PARTICIPANT_JOINED = "call.participant.joined"  # a guest answered and is in the call (consult or conference)
     CALL_PARTICIPANT_LEFT = "call.participant.left"  # a guest hung up, was dropped, or never answered
     CALL_MONITOR_STARTED = "call.monitor.started"  # supervisors only: a supervisor listens, whispers or barges

@@ -260,6 +260,11 @@ class CoreGateway:
         await self.db.write(lambda tx: parties.party_state(tx, interaction_id, party_id, state, call_id=call_id,
                                                            reason=reason))
 
+    async def call_taken_by_party(self, interaction_id: str, call_id: str, party_id: str) -> None:
+        policy = self.policies.current
+        await self.db.write(lambda tx: parties.party_took_call(tx, interaction_id, party_id, call_id=call_id,
+                                                               policy=policy))
+
     async def call_recording(self, interaction_id: str, call_id: str, path: str, state: str) -> None:
         await self.db.write(lambda tx: recordings.recording_state(tx, interaction_id, call_id, path, state))
 

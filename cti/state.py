@@ -6,6 +6,7 @@
                    -> queued       wrapup -> ended
     queued|offered -> abandoned (the customer left)
     active|held -> queued (transfer to a queue) or offered (transfer to an agent)
+    active|held -> active (hand over: an attended transfer to the colleague already on the call)
 
 For a call ``active`` is bridged audio and ``held`` is on hold; for written channels
 ``active`` is an agent working it and ``held`` is waiting for the customer. Each row of
@@ -43,6 +44,7 @@ class Command(StrEnum):
     RESUME = "resume"
     TRANSFER_TO_QUEUE = "transfer_to_queue"
     TRANSFER_TO_AGENT = "transfer_to_agent"
+    HAND_OVER = "hand_over"  # attended transfer: the consulted agent already talks to the customer
     END = "end"
     WRAPUP = "wrapup"
     ABANDON = "abandon"
@@ -63,6 +65,8 @@ TRANSITIONS: dict[tuple[Command, State], tuple[State, EventType]] = {
     (C.TRANSFER_TO_QUEUE, S.HELD): (S.QUEUED, E.INTERACTION_TRANSFERRED),
     (C.TRANSFER_TO_AGENT, S.ACTIVE): (S.OFFERED, E.INTERACTION_TRANSFERRED),
     (C.TRANSFER_TO_AGENT, S.HELD): (S.OFFERED, E.INTERACTION_TRANSFERRED),
+    (C.HAND_OVER, S.ACTIVE): (S.ACTIVE, E.INTERACTION_TRANSFERRED),
+    (C.HAND_OVER, S.HELD): (S.ACTIVE, E.INTERACTION_TRANSFERRED),
     (C.END, S.ACTIVE): (S.WRAPUP, E.INTERACTION_WRAPUP),
     (C.END, S.HELD): (S.WRAPUP, E.INTERACTION_WRAPUP),
     (C.WRAPUP, S.WRAPUP): (S.ENDED, E.INTERACTION_ENDED),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
@@ -27,6 +28,7 @@ from cti.api.framework import Api, Call
 from cti.api.queries import get_row
 from cti.errors import Conflict, Forbidden, InvalidInput, Unauthorized, Unavailable
 from cti.services.actors import Role
+from cti.services.parties import invited_party
 from softphone_bridge.forward import to_media_node
 from softphone_bridge.twilio_stream import TwilioStreamLeg
 
@@ -71,20 +73,52 @@ async def softphone(call: Call) -> dict[str, Any]:
     if payload is None:  # (a MakeCall's audio is set up a moment after the accept: the desktop retries)
         raise Conflict("the call has no audio here yet, or is over; try again in a moment",
                        code="not_ringing_in_browser")
+    answered = await _answered_leg(call.body.sdp, payload)
+    refused = bridge.answer_in_browser(iid, answered.leg)
+    if refused is not None:
+        await answered.leg.hangup()
+        raise Conflict(refused, code="not_ringing_in_browser")
+    return {"type": "answer", "sdp": answered.answer}
+
+
+@dataclass
+class _Answered:
+    leg: Any  # softphone_bridge.webrtc.BrowserLeg
+    answer: str
+
+
+async def _answered_leg(offer: str, payload: int) -> _Answered:
+    """A browser's WebRTC leg in the call's codec, answered; 400 for an offer it cannot use."""
     from softphone_bridge.webrtc import BrowserLeg
 
     leg = BrowserLeg(payload_type=payload)
     try:
-        answer = await leg.answer(call.body.sdp)
+        return _Answered(leg, await leg.answer(offer))
     except Exception as exc:
         await leg.hangup()
         raise InvalidInput(f"the offer could not be used: {exc}", code="invalid_offer",
                            details={"sdp": "not a usable WebRTC audio offer"}) from exc
-    refused = bridge.answer_in_browser(iid, leg)
+
+
+@api.route("POST", "/api/v1/interactions/{id}/participants/{pid}/softphone", summary="Join a call you are asked "
+           "into (a colleague's consult or conference) or monitor it from the browser: your WebRTC offer in, the "
+           "answer out", tag="calls", role=Role.AGENT, body=SoftphoneOffer, response=SDP_OUT,
+           errors=(400, 404, 409, 503))
+async def party_softphone(call: Call) -> dict[str, Any]:
+    svc, iid, pid, actor = services(call.request), call.path("id"), call.path("pid"), call.actor
+    await svc.db.read(lambda c: invited_party(c, iid, pid, actor))  # 404 for anyone else's, 409 once answered
+    bridge = media_bridge(svc)
+    if bridge is None:
+        return await to_media_node(call.request, await call.request.read())  # type: ignore[return-value]
+    payload = bridge.codec_of(iid)
+    if payload is None:
+        raise Conflict("the call is not here, or is over", code="not_ringing_in_browser")
+    leg = await _answered_leg(call.body.sdp, payload)
+    refused = bridge.join_party(iid, pid, leg.leg)
     if refused is not None:
-        await leg.hangup()
+        await leg.leg.hangup()
         raise Conflict(refused, code="not_ringing_in_browser")
-    return {"type": "answer", "sdp": answer}
+    return {"type": "answer", "sdp": leg.answer}
 
 
 @api.route("GET", "/media/twilio", summary="Twilio Media Streams (WebSocket; signed by Twilio): a call's "

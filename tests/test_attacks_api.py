@@ -27,7 +27,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "softphone": {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}, "reject": {},
     "state": {"state": "away"}, "notes": {"text": "I read your case"},
     "participants": {"number": "2001", "mode": "conference"}, "{pid}": {"mode": "conference"},
-    "recording": {"action": "start"},
+    "recording": {"action": "start"}, "decline": {},
 }
 # What an agent may read of a colleague: the roster (transfer targets).
 SHARED = {("GET", "/api/v1/agents/{id}")}
@@ -245,6 +245,6 @@ def test_every_agent_route_with_an_id_is_walked() -> None:
     """The walk above knows every kind of id an agent route names (a new route fails here first)."""
     for spec in all_routes().routes:
         if spec.role is Role.AGENT and "{" in spec.path:
-            assert re.fullmatch(r".*\{id\}[^{}]*(/\{pid\})?", spec.path), spec.path
+            assert re.fullmatch(r".*\{id\}[^{}]*(/\{pid\}(/[a-z]+)?)?", spec.path), spec.path
             _path_for(spec.path, {k: "x" for k in ("interaction", "case", "contact", "agent", "pivot-link",
                                                    "callback", "recording")})

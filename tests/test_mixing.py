@@ -177,8 +177,6 @@ async def test_the_bridge_mixes_a_conference_and_a_whisper_with_real_rtp() -> No
 async def test_a_paused_stretch_leaves_nothing_in_the_recording(tmp_path: Any) -> None:
     """The customer says something else (1700 Hz) only while the recording is paused: the file has
     the rest (1000 Hz) and nothing of that, not even its length."""
-    import wave
-
     from connectors.sip.bridge import CallBridge
     from sip_test_env.phones import tone_levels
 
@@ -210,9 +208,55 @@ async def test_a_paused_stretch_leaves_nothing_in_the_recording(tmp_path: Any) -
     assert bridge.recorder is not None and len(bridge.recorder.paused) == 1
     start, end = bridge.recorder.paused[0]
     assert 1.3 < end - start < 1.8
-    with wave.open(str(path)) as recording, wave.open(str(tmp_path / "left.wav"), "wb") as left:
-        frames = recording.readframes(recording.getnframes())
-        left.setnchannels(1), left.setsampwidth(2), left.setframerate(8000)
-        left.writeframes(b"".join(frames[i:i + 2] for i in range(0, len(frames), 4)))  # the customer's channel
-    levels = tone_levels(tmp_path / "left.wav", [1000.0, 1700.0], skip_seconds=0.1)
+    levels = tone_levels(channel(path, 0, tmp_path / "left.wav"), [1000.0, 1700.0], skip_seconds=0.1)
     assert levels[1000.0] == 1.0 and levels[1700.0] < 0.02, levels
+
+
+def channel(path: Any, index: int, out: Any) -> Any:
+    """One channel of a stereo WAV as its own mono file (0: the customer, 1: the agent's side)."""
+    import wave
+
+    with wave.open(str(path)) as recording, wave.open(str(out), "wb") as mono:
+        frames = recording.readframes(recording.getnframes())
+        mono.setnchannels(1), mono.setsampwidth(2), mono.setframerate(8000)
+        mono.writeframes(b"".join(frames[i + 2 * index:i + 2 * index + 2] for i in range(0, len(frames), 4)))
+    return out
+
+
+async def test_a_recorded_conference_keeps_the_guests_and_never_the_supervisor(tmp_path: Any) -> None:
+    """Recorded from the start: while two parties talk the relay's packets are kept, while the call
+    is mixed the mixer's frames: the guest joins the agent's side, the whispering supervisor is in
+    neither channel."""
+    from connectors.sip.bridge import CallBridge
+    from sip_test_env.phones import tone_levels
+
+    bridge = CallBridge("127.0.0.1")
+    ports = dict(zip((CUSTOMER, AGENT), await bridge.open(), strict=True))
+    ports[G], ports[S] = await bridge.open_party(G), await bridge.open_party(S)
+    loop = asyncio.get_running_loop()
+    phones: dict[str, TonePhone] = {}
+    for name, hz in FREQUENCIES.items():
+        _, phone = await loop.create_datagram_endpoint(lambda hz=hz: TonePhone(hz), local_addr=("127.0.0.1", 0))
+        phone.target = ("127.0.0.1", ports[name])
+        bridge.add_party(name, phone.address)
+        phones[name] = phone
+    path = tmp_path / "call.wav"
+    try:
+        bridge.record(path)
+        bridge.connect(hears(CallMode.TALKING, (CUSTOMER, AGENT)))
+        await talk(phones, 1.0)
+        bridge.connect(hears(CallMode.CONFERENCE, FREQUENCIES, {S: Monitor.WHISPER}))
+        await talk(phones, 1.5)
+    finally:
+        seconds = bridge.close()
+        for phone in phones.values():
+            phone.transport.close()
+    assert seconds is not None and 2.2 < seconds < 2.9, seconds  # one recording across relayed and mixed
+    customer = tone_levels(channel(path, 0, tmp_path / "0.wav"), list(FREQUENCIES.values()), skip_seconds=0.1)
+    relayed = tone_levels(channel(path, 1, tmp_path / "1.wav"), list(FREQUENCIES.values()), skip_seconds=0.1,
+                          until_seconds=0.9)
+    mixed = tone_levels(tmp_path / "1.wav", list(FREQUENCIES.values()), skip_seconds=1.3)
+    supervisor, guest = FREQUENCIES[S], FREQUENCIES[G]
+    assert customer[FREQUENCIES[CUSTOMER]] > 0.5 and customer[supervisor] < 0.02, customer
+    assert relayed[FREQUENCIES[AGENT]] > 0.5 and relayed[guest] < 0.02, relayed
+    assert mixed[FREQUENCIES[AGENT]] > 0.3 and mixed[guest] > 0.3 and mixed[supervisor] < 0.02, mixed

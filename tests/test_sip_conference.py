@@ -15,9 +15,10 @@ from playwright.async_api import expect
 from cti.bus import EventFilter
 from cti.client import CtiApiError
 from sip_test_env.kamailio import Registrar
-from sip_test_env.phones import Phone, tone_levels
+from sip_test_env.phones import Phone
 from tests.harness import running_server
-from tests.voice_helpers import bridged_call, registered, server_config
+from tests.voice_helpers import Timeline, bridged_call, registered, server_config
+from tests.voice_helpers import heard as heard_tones
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -25,28 +26,8 @@ BOB, ALICE, CAROL, SUPERVISOR, HOLD = 1000.0, 440.0, 600.0, 1400.0, 800.0  # (ho
 TONES = [BOB, ALICE, CAROL, SUPERVISOR, HOLD]
 
 
-class Timeline:
-    """When each phase of the call began, on one clock, and when each phone's call began on it."""
-
-    def __init__(self) -> None:
-        self.phases: list[tuple[str, float]] = []
-        self.started: dict[str, float] = {}
-
-    def phase(self, name: str) -> None:
-        self.phases.append((name, time.monotonic()))
-
-    def window(self, phone: str, name: str) -> tuple[float, float]:
-        """The phase in that phone's recording: from 0.8 s after it began to 0.3 s before the next."""
-        times = [t for _, t in self.phases] + [time.monotonic()]
-        index = [n for n, _ in self.phases].index(name)
-        start = self.started[phone]
-        return times[index] - start + 0.8, times[index + 1] - start - 0.3
-
-
 def heard(phone: Phone, timeline: Timeline, phase: str) -> dict[float, float]:
-    [recording] = [r for r in phone.recordings() if r.name.endswith("-dec.wav")]
-    skip, until = timeline.window(phone.name, phase)
-    return tone_levels(recording, TONES, skip_seconds=skip, until_seconds=until)
+    return heard_tones(phone, timeline, phase, TONES)
 
 
 async def test_consult_conference_and_a_supervisor_with_real_phones(

@@ -20,6 +20,7 @@ import pytest
 from connectors.sip.voice import VoiceDesk
 from sip_test_env.emulators.twilio import TwilioEmulator, twilio_signature
 from sip_test_env.kamailio import Registrar
+from sip_test_env.phones import tone_levels
 from tests.harness import Harness, make_config, running_server
 from tests.pg import free_port
 from tests.test_twilio_channel import calls_over, heard, wire_number
@@ -179,3 +180,42 @@ async def test_a_twilio_caller_talks_to_an_agent_in_the_browser(
         await h.wait_for(call.done.is_set, what="the Twilio call completed")
         assert desk_of(h).sessions == {}
     assert abs(heard(caller_phone) - 700) < 25, "the caller heard the agent's browser"
+
+
+async def test_a_twilio_caller_in_a_conference_hears_both_and_is_heard(
+        tmp_path: Path, registrar: Registrar, phones: Any, twilio: TwilioEmulator) -> None:
+    """The customer on a Media Stream, the agent and a colleague on phones: a conference mixes the
+    stream with the phones (the caller hears both; the colleague hears the caller through it)."""
+    alice_phone, caller_phone, carol_phone = await phones("alice", 440), await phones("bob", 1000), \
+        await phones("carol", 600)
+    port = free_port()
+    async with running_server(stream_config(tmp_path, twilio, registrar, port), port=port) as h:
+        wire_number(twilio, h)
+        await registered(h)
+        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
+        call = await twilio.place_inbound_call("+358409998877", caller_sip=caller_phone.uri)
+        iid = await call_in_state(h, "offered", agent="alice", what="the streamed call offered")
+        await alice.accept(iid)
+        await asyncio.to_thread(alice_phone.wait_log, "Call established")
+        await alice.request("POST", f"/api/v1/interactions/{iid}/participants",
+                            json={"sip_uri": "sip:carol@127.0.0.1", "mode": "conference"})
+        await asyncio.to_thread(carol_phone.wait_log, "Call established")
+
+        async def joined() -> bool:
+            items = (await alice.request("GET", f"/api/v1/interactions/{iid}/participants"))["items"]
+            return any(p["state"] == "connected" for p in items)
+
+        await h.wait_for(joined, what="carol in the conference")
+        await asyncio.sleep(1.0)
+        assert call.stream is not None
+        start = len(call.stream.heard)
+        await h.wait_for(lambda: len(call.stream.heard) - start > 16000, what="two seconds of the conference")
+        conference = bytes(call.stream.heard[start:start + 16000])
+        assert tone_power(conference, 440) > 0.1 and tone_power(conference, 600) > 0.1, "the caller hears both"
+        assert tone_power(conference, 1000) < 0.02, "and not itself"
+        await alice.end(iid)
+        await asyncio.to_thread(caller_phone.wait_call_over)
+        await asyncio.to_thread(carol_phone.wait_call_over)
+    carol_heard = [r for r in carol_phone.recordings() if r.name.endswith("-dec.wav")]
+    levels = tone_levels(carol_heard[0], [1000.0, 440.0], skip_seconds=0.8)
+    assert levels[1000.0] > 0.15 and levels[440.0] > 0.15, levels  # the colleague hears the streamed caller

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 from cti.bus import EventFilter
 from sip_test_env.kamailio import Registrar
-from sip_test_env.phones import Phone, dominant_frequency
+from sip_test_env.phones import Phone, dominant_frequency, tone_levels
 from tests.harness import Harness, make_config
 
 CUSTOMER_MOBILE = "358401234567"  # the customer's mobile (+358 40 123 4567), dialled as digits through the PBX
@@ -67,3 +68,29 @@ async def bridged_call(h: Harness, agent_phone: Phone, customer: Phone) -> tuple
     await client.accept(iid)
     await asyncio.to_thread(agent_phone.wait_log, "Call established")
     return client, iid
+
+
+class Timeline:
+    """When each phase of a call began, on one clock, and when each phone's call began on it
+    (``started[name]``, or ``started[f"{name}#2"]`` for that phone's second call)."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, float]] = []
+        self.started: dict[str, float] = {}
+
+    def phase(self, name: str) -> None:
+        self.phases.append((name, time.monotonic()))
+
+    def window(self, call: str, name: str) -> tuple[float, float]:
+        """The phase in that call's recording: from 0.8 s after it began to 0.3 s before the next."""
+        times = [t for _, t in self.phases] + [time.monotonic()]
+        index = [n for n, _ in self.phases].index(name)
+        start = self.started[call]
+        return times[index] - start + 0.8, times[index + 1] - start - 0.3
+
+
+def heard(phone: Phone, timeline: Timeline, phase: str, tones: list[float], *, call: int = 1) -> dict[float, float]:
+    """How loud each tone was in what the phone heard during that phase of its ``call``-th call."""
+    recordings = [r for r in phone.recordings() if r.name.endswith("-dec.wav")]
+    skip, until = timeline.window(phone.name if call == 1 else f"{phone.name}#{call}", phase)
+    return tone_levels(recordings[call - 1], tones, skip_seconds=skip, until_seconds=until)

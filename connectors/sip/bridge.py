@@ -122,9 +122,7 @@ class CallBridge:
         talking = hears.get(CUSTOMER) == frozenset({AGENT}) and hears.get(AGENT) == frozenset({CUSTOMER})
         plain = named <= set(SOCKETS) and not needs_mix(hears) and (talking or not any(hears.values()))
         if plain:
-            if self.mixer is not None:
-                self.mixer.stop()
-                self.mixer = None
+            self._stop_mixing()
             self.hears = TALKING if talking else APART
             self.relay.hold(not talking)
             return
@@ -133,9 +131,23 @@ class CallBridge:
         if self.mixer is None:
             legs = {CUSTOMER: self.relay.a, AGENT: self.relay.b, **self.guests}
             self.mixer = CallMixer(legs, hears, payload=self.payload)
+            self._record_mix()
             self.mixer.start()
         else:
             self.mixer.graph = hears
+
+    def _record_mix(self) -> None:
+        """A mixed call is recorded from the mixer's frames (so guests are in it), not the relay's packets."""
+        if self.mixer is not None and self.recorder is not None:
+            self.recorder.mixed = True
+            self.mixer.on_frames = self.recorder.add_frames
+
+    def _stop_mixing(self) -> None:
+        if self.mixer is not None:
+            self.mixer.stop()
+            self.mixer = None
+        if self.recorder is not None:
+            self.recorder.mixed = False
 
     @property
     def apart(self) -> bool:
@@ -162,6 +174,7 @@ class CallBridge:
         """Record both directions to a stereo WAV (customer left, agent right)."""
         recorder = self.recorder = Recorder(path)
         self.relay.record(lambda packet: recorder.add(0, packet), lambda packet: recorder.add(1, packet))
+        self._record_mix()
 
     async def standby(self) -> _Leg:
         """A socket for a party who will take the agent's place (a transfer rings there meanwhile)."""
@@ -176,9 +189,7 @@ class CallBridge:
     def close(self) -> float | None:
         """Stop playing, release the sockets, finish the recording; its length in seconds, if recorded."""
         self.play(CUSTOMER, None)
-        if self.mixer is not None:
-            self.mixer.stop()
-            self.mixer = None
+        self._stop_mixing()
         for leg in self.guests.values():
             leg.close()
         self.guests.clear()

@@ -61,6 +61,7 @@ class SipSettings(BaseSettings):
     invites_per_source_per_second: float = Field(default=20.0, gt=0)  # new calls from one address (burst: 2 s worth)
     media_nat: bool = False  # parties' RTP may come from another port of their signalled IP address (NAT)
     no_media_seconds: float = Field(default=30.0, ge=5.0)  # a party silent this long has gone: the call ends
+    last_agent_ends_call: bool = True  # false: a conference's number or SIP URI guest keeps the customer after her
 
     @field_validator("trusted_sources")
     @classmethod
@@ -102,7 +103,8 @@ class SipChannel(Channel[SipSettings]):
                               transfer_ring_seconds=settings.transfer_ring_seconds,
                               customer_ring_seconds=settings.customer_ring_seconds,
                               dial_format=settings.dial_format, place_outbound=settings.place_outbound_calls,
-                              media_nat=settings.media_nat, no_media_seconds=settings.no_media_seconds)
+                              media_nat=settings.media_nat, no_media_seconds=settings.no_media_seconds,
+                              last_agent_ends_call=settings.last_agent_ends_call)
         self.gate = CallGate(account_user=settings.username, rate_per_second=settings.invites_per_source_per_second,
                              burst=2 * settings.invites_per_source_per_second,
                              our_hosts={h.lower() for h in (settings.local_host, settings.domain, host) if h})

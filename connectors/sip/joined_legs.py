@@ -68,6 +68,13 @@ class JoinedLegs:
         session.browser_offers.put_nowait(party)
         return None
 
+    def join_party(self, interaction_id: str, party_id: str, party: MediaParty) -> str | None:
+        """A colleague's or a supervisor's browser answered the party it was rung as (party_legs.py)."""
+        session = self.desk.sessions.get(interaction_id)
+        if session is None or session.done:
+            return "the call is not on this server (or is over)"
+        return self.desk.parties.answer_in_browser(session, party_id, party)
+
     async def make_call_from_browser(self, interaction_id: str, agent_id: str | None,
                                      target: tuple[str, str]) -> None:
         """MakeCall (and callbacks) for an agent who talks in the browser: her desktop connects
@@ -115,7 +122,7 @@ class JoinedLegs:
                         if session.done:
                             return
                         if answered:  # she did not come back
-                            await self.desk.end(session, "agent")
+                            await self.desk.agent_left(session)
                         elif outbound:
                             await self.desk.end(session, "agent", outcome="agent_unreachable")
                         elif agent_id:
@@ -162,5 +169,8 @@ class JoinedLegs:
                  session.caller.call_id)
         session.agent_leg = None
         session.media.remove_party(AGENT)
-        self.desk.start_hold_audio(session)
+        if session.parties:  # (the guests go on talking with the customer)
+            self.desk.parties.regraph(session)
+        else:
+            self.desk.start_hold_audio(session)
         return None

@@ -61,6 +61,7 @@ class CallMixer:
         self.worst_gap = 0.0
         self.busy_seconds = 0.0  # CPU time spent mixing (decode, sum, encode)
         self._task: asyncio.Task[None] | None = None
+        self.on_frames: Callable[[Mapping[str, bytes]], None] | None = None  # each tick's decoded frames (recording)
         for name, leg in self.legs.items():
             self.attach(name, leg)
 
@@ -104,6 +105,8 @@ class CallMixer:
         """One 20 ms frame for every listener."""
         started = time.perf_counter()
         frames = {name: queue.popleft() for name, queue in self.queues.items() if queue}
+        if self.on_frames is not None:
+            self.on_frames(frames)
         header_ts = self.timestamp & 0xFFFFFFFF
         for listener, linear in mix(frames, self.graph).items():
             leg = self.legs.get(listener)

@@ -7,15 +7,18 @@ the call mode follows from the parties (a guest in consult: ``consult``, the cus
 audio; guests in conference: ``conference``; a held call: ``hold``; else ``talking``), and each
 supervisor adds its monitor mode. A party that does not answer, hangs up or is dropped leaves;
 the call goes on, and the core is told (``Core.call_party``) either way. A supervisor's leg is
-invisible to the agent and the customer: no re-INVITE, no tone, no event on their side.
+invisible to the agent and the customer: no re-INVITE, no tone, no event on their side. A party
+rung in the ``browser`` (a colleague whose desk has no phone, a supervisor on the wallboard) is a
+``MediaParty`` that its page connects within ``transfer_ring_seconds``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from connectors.media import AGENT, CUSTOMER
+from connectors.media import AGENT, CUSTOMER, MediaParty
 from connectors.mixing import CallMode, Monitor, guest, hears, supervisor
 from connectors.sip import sdp
 from connectors.sip.call import CallFailed, OutgoingCall
@@ -32,13 +35,18 @@ class PartyLeg:
     party_id: str
     role: str  # guest | supervisor
     mode: str  # consult | conference | listen | whisper | barge
-    to: str = ""  # the number or SIP URI rung
-    leg: OutgoingCall | None = None
+    to: str = ""  # the number or SIP URI rung, or ``browser``
+    kind: str = "number"  # agent | number | sip | browser: an agent who takes the call takes the interaction too
+    leg: OutgoingCall | MediaParty | None = None
     connected: bool = False
+    browser: asyncio.Future[MediaParty] | None = None  # rung in the browser: its connection, once it comes
 
     @property
     def name(self) -> str:
         return guest(self.party_id) if self.role == "guest" else supervisor(self.party_id)
+
+
+BROWSER = "browser"
 
 
 class PartyLegs:
@@ -50,24 +58,59 @@ class PartyLegs:
     async def add(self, session: VoiceSession, data: dict[str, Any]) -> None:
         to = str(data.get("to") or "")
         party = PartyLeg(str(data.get("party_id") or ""), str(data.get("role") or "guest"),
-                         str(data.get("mode") or "consult"), to)
+                         str(data.get("mode") or "consult"), to, kind=str(data.get("kind") or "number"))
         if not party.party_id or party.party_id in session.parties or session.done:
             return
         session.parties[party.party_id] = party
+        if to == BROWSER:
+            await self._ring_browser(session, party)
+            return
         desk = self.desk
         port = await session.media.open_party(party.name)
         self.regraph(session)  # a consult puts the customer on hold audio while the colleague rings
-        party.leg = desk.manager.call(desk.uri_of(("phone", to)))
+        leg = party.leg = desk.manager.call(desk.uri_of(("phone", to)))
         try:
-            media = await party.leg.dial(sdp.offer(desk.host, port, payloads=(session.media.payload, 101)),
-                                         ring_seconds=desk.transfer_ring_seconds)
+            media = await leg.dial(sdp.offer(desk.host, port, payloads=(session.media.payload, 101)),
+                                   ring_seconds=desk.transfer_ring_seconds)
         except CallFailed as exc:
             await self._gone(session, party, "no answer" if exc.status == 0 else f"{exc.status} {exc.reason}")
             return
         if session.done or party.party_id not in session.parties:  # the call ended (or the party was dropped)
-            await party.leg.hangup()
+            await leg.hangup()
             return
         session.media.add_party(party.name, (media.host, media.port), events_payload=media.events_payload)
+        await self._connected(session, party)
+
+    async def _ring_browser(self, session: VoiceSession, party: PartyLeg) -> None:
+        """The person's page is told (the core's call.participant.ringing) and has
+        ``transfer_ring_seconds`` to connect its WebRTC audio (``answer_in_browser``)."""
+        party.browser = asyncio.get_running_loop().create_future()
+        self.regraph(session)
+        try:
+            leg = await asyncio.wait_for(asyncio.shield(party.browser), self.desk.transfer_ring_seconds)
+        except TimeoutError:
+            await self._gone(session, party, "no answer")
+            return
+        except asyncio.CancelledError:
+            if party.browser.cancelled():
+                return  # dropped (or declined) while it rang
+            raise
+        if session.done or session.parties.get(party.party_id) is not party:
+            await leg.hangup()
+            return
+        party.leg = leg
+        await session.media.add_media_party(party.name, leg)
+        await self._connected(session, party)
+
+    def answer_in_browser(self, session: VoiceSession, party_id: str, leg: MediaParty) -> str | None:
+        party = session.parties.get(party_id)
+        if party is None or party.browser is None or party.browser.done():
+            return "that party is not waiting for a browser (it answered, left, or rings a phone)"
+        party.browser.set_result(leg)
+        return None
+
+    async def _connected(self, session: VoiceSession, party: PartyLeg) -> None:
+        desk = self.desk
         party.connected = True
         self.regraph(session)
         await desk.core.call_party(session.interaction_id, session.caller.call_id, party.party_id, "connected")
@@ -85,7 +128,7 @@ class PartyLegs:
             return
         if party.leg is not None:
             await party.leg.hangup()
-        await self._gone(session, party, "dropped")
+        await self._gone(session, party, str(data.get("reason") or "dropped"))
 
     async def transfer(self, session: VoiceSession, data: dict[str, Any]) -> None:
         """Attended transfer: the consulted party takes the agent's place (its socket becomes the
@@ -102,16 +145,31 @@ class PartyLegs:
         if session.media.mixer is not None:
             session.media.mixer.detach(party.name)
         del session.parties[party.party_id]
-        session.agent_leg, session.transferred_to = leg, party.to
+        session.agent_leg = leg
+        if party.kind != "agent":  # (a colleague's interaction goes on: her desk ends the call as any agent's)
+            session.transferred_to = party.to
         assert socket.peer is not None
         session.media.swap_in(socket, socket.peer, socket.events_payload)
         self.regraph(session)
         if released is not None:
             await released.hangup()
-        await desk.core.call_party(session.interaction_id, session.caller.call_id, party.party_id, "left",
-                                   reason="took the call")
-        await desk.core.call_transferred_out(session.interaction_id, session.caller.call_id, party.to)
-        desk.spawn(desk.phones.end_with(session, leg, "transfer_target"))
+        await desk.core.call_taken_by_party(session.interaction_id, session.caller.call_id, party.party_id)
+        desk.spawn(desk.phones.end_with(session, leg, "agent" if party.kind == "agent" else "transfer_target"))
+
+    async def take_over(self, session: VoiceSession) -> bool:
+        """The agent left: a guest still connected takes her place, as in an attended transfer (a
+        colleague first; a number or SIP URI only when the desk keeps calls without agents). True
+        when one did; False when the call should end."""
+        if session.done:
+            return False
+        guests = [p for p in session.parties.values() if p.role == "guest" and p.connected and p.leg is not None]
+        heir = next((p for p in guests if p.kind == "agent"), None)
+        if heir is None and guests and not self.desk.last_agent_ends_call:
+            heir = guests[0]
+        if heir is None:
+            return False
+        await self.transfer(session, {"party_id": heir.party_id})
+        return True
 
     def regraph(self, session: VoiceSession) -> None:
         """Who hears whom now, from the table; hold audio to the customer whenever it hears nobody."""
@@ -135,7 +193,7 @@ class PartyLegs:
         else:
             self.desk.start_hold_audio(session)
 
-    async def hang_up_all(self, session: VoiceSession) -> list[OutgoingCall]:
+    async def hang_up_all(self, session: VoiceSession) -> list[OutgoingCall | MediaParty]:
         """The call ends: every party's leg, to hang up with the others."""
         legs = [p.leg for p in session.parties.values() if p.leg is not None]
         session.parties.clear()
@@ -151,6 +209,8 @@ class PartyLegs:
         if session.parties.get(party.party_id) is not party:
             return
         del session.parties[party.party_id]
+        if party.browser is not None and not party.browser.done():
+            party.browser.cancel()
         session.media.remove_party(party.name)
         if not session.done:
             self.regraph(session)

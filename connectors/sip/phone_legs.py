@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from connectors.media import AGENT, CUSTOMER, TALKING
 from connectors.sip import sdp
 from connectors.sip.call import CallFailed, OutgoingCall
-from connectors.sip.session import VoiceSession, failure_outcome, first_to_end
+from connectors.sip.session import CallLeg, VoiceSession, failure_outcome, first_to_end
 
 if TYPE_CHECKING:
     from connectors.sip.voice import VoiceDesk
@@ -113,8 +113,11 @@ class PhoneLegs:
         while True:
             current = session.agent_leg or agent_leg
             ended = await first_to_end(current, customer_leg)  # type: ignore[arg-type]
-            if ended is customer_leg or session.agent_leg is current:
-                break  # (else the agent's leg was handed over to a transfer target: watch the new one)
+            if ended is customer_leg or session.done:
+                break
+            handed_over = session.agent_leg is not current  # (a transfer: watch the new leg)
+            if not handed_over and not (ended.ended_by == "them" and await desk.parties.take_over(session)):
+                break  # (take_over: she left a conference and a guest has her place)
         await desk.end(session, "customer" if ended is customer_leg else
                        "transfer_target" if session.transferred_to else "agent")
 
@@ -153,11 +156,11 @@ class PhoneLegs:
             desk.spawn(self.end_with(session, leg, "transfer_target"))
         return True
 
-    async def end_with(self, session: VoiceSession, leg: OutgoingCall, by: str) -> None:
-        """When this leg's far end hangs up, the call is over."""
+    async def end_with(self, session: VoiceSession, leg: OutgoingCall | CallLeg, by: str) -> None:
+        """When this leg's far end hangs up, the agent has left (``VoiceDesk.agent_left``)."""
         await leg.ended.wait()
         if leg.ended_by == "them" and session.agent_leg is leg:
-            await self.desk.end(session, by)
+            await self.desk.agent_left(session, by)
 
     def _take_transfers(self, session: VoiceSession, leg: OutgoingCall) -> None:
         """The agent's phone may transfer the call itself (REFER): the server carries it out."""

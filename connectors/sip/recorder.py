@@ -1,6 +1,7 @@
 """Recording a bridged call: both directions, decoded from G.711, into one stereo WAV.
 
-Left is what the customer said (leg a's packets), right what the agent side said (leg b's).
+Left is what the customer said (leg a's packets), right what the agent side said (leg b's; in a
+mixed call, the mixer's frames of the agent and the guests summed, ``mixing.recorded_sides``).
 Each packet is placed by its arrival time, so silence (hold, a muted phone, lost packets) stays
 silence of the right length and the channels stay aligned. Audio is written to disk every two
 seconds (the WAV header is completed when the recording closes), so a long call costs no
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import time
 import wave
+from collections.abc import Mapping
 from pathlib import Path
 
+from connectors.mixing import recorded_sides
 from connectors.sip.player import audioop
 
 RATE = 8000
@@ -57,6 +60,7 @@ class Recorder:
         self._call_started = time.monotonic()
         self._paused_at: float | None = None
         self.paused: list[tuple[float, float]] = []  # (from, to) in seconds since the recording began
+        self.mixed = False  # the call is mixed: its frames come from the mixer (``add_frames``), not packets
 
     @property
     def is_paused(self) -> bool:
@@ -79,12 +83,25 @@ class Recorder:
         self._paused_at = None
 
     def add(self, channel: int, packet: bytes) -> None:
-        if self.closed or self._paused_at is not None:
+        """A party's RTP packet (``channel`` 0: the customer, 1: the agent), while the call is relayed."""
+        if self.closed or self._paused_at is not None or self.mixed:
             return
         audio = rtp_audio(packet)
         if audio is None or audio[0] not in (0, 8):
             return
-        pcm = audioop.ulaw2lin(audio[1], 2) if audio[0] == 0 else audioop.alaw2lin(audio[1], 2)
+        self._place(channel, audioop.ulaw2lin(audio[1], 2) if audio[0] == 0 else audioop.alaw2lin(audio[1], 2))
+
+    def add_frames(self, frames: Mapping[str, bytes]) -> None:
+        """One tick of a mixed call (``mixer.py``): the customer left, the agent and guests summed right."""
+        if self.closed or self._paused_at is not None:
+            return
+        customer, side = recorded_sides(frames)
+        if customer is not None:
+            self._place(0, customer)
+        if side is not None:
+            self._place(1, side)
+
+    def _place(self, channel: int, pcm: bytes) -> None:
         buffer = self._pending[channel]
         starts_at = self._now() - self._written - len(pcm) // 2  # where this frame belongs in the buffer
         have = len(buffer) // 2

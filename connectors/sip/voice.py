@@ -59,7 +59,7 @@ class VoiceDesk:
                  hold_audio: bytes | None = None, recordings: Path | None = None, record_all: bool = True,
                  transfer_ring_seconds: float = 30.0, customer_ring_seconds: float = 45.0,
                  dial_format: str = "e164", place_outbound: bool = True, media_nat: bool = False,
-                 no_media_seconds: float = 30.0) -> None:
+                 no_media_seconds: float = 30.0, last_agent_ends_call: bool = True) -> None:
         self.core, self.manager, self.host = core, manager, host
         self.agent_ring_seconds, self.transfer_ring_seconds = agent_ring_seconds, transfer_ring_seconds
         self.customer_ring_seconds = customer_ring_seconds  # MakeCall and callbacks: then "no answer"
@@ -68,6 +68,7 @@ class VoiceDesk:
         self.recordings = recordings  # where recordings go (None: nowhere, not even on demand)
         self.record_all = record_all  # every call from its start; else only when the API asks
         self.media_nat = media_nat  # parties' RTP may come from another port of their signalled address
+        self.last_agent_ends_call = last_agent_ends_call  # else a number or SIP URI guest keeps the customer
         self.hold_audio = hold_audio or tone_pcm()
         self.sessions: dict[str, VoiceSession] = {}
         self.tasks = TaskSet(log)
@@ -158,7 +159,8 @@ class VoiceDesk:
             session.browser_offers = session.browser_offers or asyncio.Queue()  # (her desktop may be quick)
             self.spawn(self.phones.ring_agent(session, update.agent_id))
         elif update.kind is CallUpdateKind.TRANSFERRED:
-            self.spawn(self.phones.release_agent(session))
+            if (update.data.get("interaction") or {}).get("state") != "active":  # (active: handed over in the call)
+                self.spawn(self.phones.release_agent(session))
         elif update.kind is CallUpdateKind.HELD:
             self._hold(session)
         elif update.kind is CallUpdateKind.RESUMED:
@@ -242,6 +244,13 @@ class VoiceDesk:
             seconds = recorder.close()
             await self.core.call_recorded(iid, call_id, str(recorder.path), seconds,
                                           [list(p) for p in recorder.paused])
+
+    async def agent_left(self, session: VoiceSession, by: str = "agent") -> None:
+        """The agent (or whoever took her place) hung up. While a guest is still on the call it goes
+        on: a colleague takes the interaction, or, unless ``last_agent_ends_call``, a number or SIP
+        URI keeps the customer (``PartyLegs.take_over``); else the call is over."""
+        if not await self.parties.take_over(session):
+            await self.end(session, by)
 
     async def end(self, session: VoiceSession, by: str, *, outcome: str | None = None) -> None:
         """The call is over: both legs are hung up, the media closed, the core told (once)."""

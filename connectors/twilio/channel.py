@@ -5,7 +5,8 @@ caller in a queue named after the interaction (connectors/twilio/webhook.py). Wh
 accepts, the call is redirected (REST update with TwiML) to ``<Dial><Sip>`` the agent's SIP
 endpoint; hold redirects the caller back to the queue (hold audio, the agent's leg released) and
 resume dials the agent again; ending the interaction completes the call. DTMF and transfers to
-numbers are not carried in this mode. With ``media = "stream"`` the call's audio comes to our own
+numbers are not carried in this mode; recording is Twilio's own (connectors/twilio/recording.py).
+With ``media = "stream"`` the call's audio comes to our own
 media bridge over a Media Stream (softphone_bridge/api.py, ``/media/twilio``), and the SIP
 connector's voice desk does the rest as for its own calls: hold audio, ringing the agent's phone
 or browser, hold, DTMF both ways, transfers, recording. That needs the SIP connector running on
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -44,6 +46,7 @@ from connectors.base import (
 )
 from connectors.tasks import TaskSet
 from connectors.twilio import twiml
+from connectors.twilio.recording import TwilioRecordings
 from connectors.twilio.webhook import TwilioWebhook
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class TwilioSettings(Settings):
     hold_audio_url: str = ""  # <Enqueue waitUrl>: TwiML that plays while the caller waits
     agent_ring_seconds: float = Field(default=20.0, gt=0)
     customer_ring_seconds: float = Field(default=45.0, gt=0)
+    recordings_dir: str = ""  # Twilio's recordings of dial-mode calls are fetched here; default <data_dir>/recordings
 
 
 class TwilioChannel(Channel[TwilioSettings]):
@@ -82,6 +86,9 @@ class TwilioChannel(Channel[TwilioSettings]):
         self.streamed: dict[str, str] = {}  # interaction id -> CallSid whose audio the media bridge carries
         self._tasks = TaskSet(log)
         self._follower: asyncio.Task[None] | None = None
+        self.recordings = TwilioRecordings(
+            ctx.core, self.client, ctx.http, account_sid=settings.account_sid, auth_token=settings.auth_token,
+            api_base=settings.api_base, directory=Path(settings.recordings_dir or ctx.data_dir / "recordings"))
 
     @classmethod
     def webhook(cls, settings: TwilioSettings, name: str) -> TwilioWebhook:
@@ -160,8 +167,11 @@ class TwilioChannel(Channel[TwilioSettings]):
         try:
             async for event in sub:
                 if event.kind is CallUpdateKind.COMMAND:
-                    if event.interaction_id in self.calls:
-                        self._spawn(self._refuse_command(event.interaction_id, event.data))
+                    iid = event.interaction_id
+                    if iid in self.calls and event.data.get("action") == "recording":
+                        self._spawn(self.recordings.command(iid, self.calls[iid], str(event.data.get("op") or "")))
+                    elif iid in self.calls:
+                        self._spawn(self._refuse_command(iid, event.data))
                     continue
                 snapshot = event.data.get("interaction") or {}
                 if snapshot.get("channel") != "voice":
@@ -187,6 +197,7 @@ class TwilioChannel(Channel[TwilioSettings]):
                     continue
                 elif iid in self.calls:
                     self._spawn(self._complete(iid, self.calls.pop(iid)))
+                    self._spawn(self.recordings.finish(iid))  # (Twilio completes a recording with its call)
         finally:
             sub.close()
 

@@ -18,11 +18,23 @@ from cti.api.queries import get_row
 from cti.call_control import target_of
 from cti.errors import Forbidden, InvalidInput, NotFound, Unavailable, Unprocessable
 from cti.services.actors import Actor, Role
-from cti.services.parties import add_party, agent_target, change_mode, drop_party, list_parties, party_of, render_party
+from cti.services.parties import (
+    BROWSER,
+    PartyKind,
+    add_party,
+    agent_target,
+    change_mode,
+    decline_party,
+    drop_party,
+    list_parties,
+    party_of,
+    render_party,
+)
 
 api = Api()
 PARTY_OUT = {"type": "object", "required": ["id", "role", "kind", "target", "mode", "state"], "properties": {
-    "id": {"type": "string"}, "role": {"enum": ["guest", "supervisor"]}, "kind": {"enum": ["agent", "number", "sip"]},
+    "id": {"type": "string"}, "role": {"enum": ["guest", "supervisor"]},
+    "kind": {"enum": ["agent", "number", "sip", "browser"]},
     "target": {"type": "string"}, "mode": {"type": "string"},
     "state": {"enum": ["ringing", "connected", "left"]}, "reason": {"type": ["string", "null"]}}}
 INTERACTIONS = models.interactions
@@ -51,8 +63,9 @@ class ModeBody(_Body):
 
 class MonitorBody(_Body):
     mode: Literal["listen", "whisper", "barge"] = "listen"
-    endpoint: str | None = Field(default=None, min_length=5, max_length=200, pattern=r"^sip:[^\s<>\"]+$",
-                                 description="the supervisor's phone (default: the supervisor's own voice endpoint)")
+    endpoint: str | None = Field(default=None, min_length=5, max_length=200, pattern=r"^(sip:[^\s<>\"]+|browser)$",
+                                 description="the supervisor's phone, or browser (then the page joins through "
+                                 ".../participants/{pid}/softphone); default: the supervisor's own voice endpoint")
 
 
 class MonitorModeBody(_Body):
@@ -72,7 +85,7 @@ async def post_participant(call: Call) -> dict[str, Any]:
     svc, iid, b, actor = services(call.request), call.path("id"), call.body, call.actor
     await own_call(svc, iid, actor)
     require_voice(svc)
-    kind = "agent" if b.agent_id else "sip" if b.sip_uri else "number"
+    kind: PartyKind = "agent" if b.agent_id else "sip" if b.sip_uri else "number"
     target = b.agent_id or b.sip_uri or b.number
     dial = None if b.agent_id else target_of(b.sip_uri or b.number)
 
@@ -113,6 +126,15 @@ async def delete_participant(call: Call) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+@api.route("POST", "/api/v1/interactions/{id}/participants/{pid}/decline", summary="The colleague asked into a "
+           "call says no (the asking agent is back with the customer at once)", tag="calls", role=Role.AGENT,
+           status=204, errors=(404, 409), raw=True)
+async def decline_participant(call: Call) -> web.StreamResponse:
+    svc, iid, pid, actor = services(call.request), call.path("id"), call.path("pid"), call.actor
+    await svc.db.write(lambda tx: decline_party(tx, iid, pid, actor=actor))
+    return web.Response(status=204)
+
+
 @api.route("POST", "/api/v1/interactions/{id}/monitor", summary="Supervisor: listen to a call, whisper to its "
            "agent or barge in (nobody is told)", tag="calls", role=Role.SUPERVISOR, body=MonitorBody, status=201,
            errors=(400, 404, 409, 422, 503),
@@ -127,7 +149,8 @@ async def post_monitor(call: Call) -> dict[str, Any]:
         if endpoint is None:
             raise InvalidInput("say where to ring you: endpoint (a SIP URI), or use a token linked to your agent "
                                "with a phone", code="endpoint_required")
-        return dict(add_party(tx, iid, role="supervisor", kind="sip", target=endpoint, dial=endpoint, mode=b.mode,
+        kind: PartyKind = "browser" if endpoint == BROWSER else "sip"
+        return dict(add_party(tx, iid, role="supervisor", kind=kind, target=endpoint, dial=endpoint, mode=b.mode,
                               actor=actor))
 
     return {"monitor": render_party(await svc.db.write(op))}

@@ -47,7 +47,8 @@ async def post_recording(call: Call) -> dict[str, Any]:
     svc, iid, actor, action = services(call.request), call.path("id"), call.actor, call.body.action
     await own_call(svc, iid, actor)
     require_voice(svc)
-    await svc.db.write(lambda tx: request_recording(tx, iid, action, actor=actor))
+    policy = svc.config.recording.record
+    await svc.db.write(lambda tx: request_recording(tx, iid, action, actor=actor, policy=policy))
     return {"action": action}
 
 

@@ -148,6 +148,14 @@ def apply_command(tx: Tx, interaction_id: str, command: Command, *, actor: Actor
                        offer_expires_at=now + (p.offer_timeout or policy.offer_timeout),
                        routing={"rule": "transfer", "agent_id": p.agent_id, "reasons": ["transferred by agent"]})
         extra["to"], extra["previous_agent_id"] = {"agent_id": p.agent_id}, previous_agent
+    elif command is Command.HAND_OVER:
+        assert p.agent_id is not None
+        _target_agent(conn, p.agent_id, row, policy, check_room=False)  # (she is on the call already)
+        changes.update(agent_id=p.agent_id, offer_expires_at=None,
+                       routing={"rule": "transfer", "agent_id": p.agent_id, "reasons": ["attended transfer"]})
+        extra["to"], extra["previous_agent_id"] = {"agent_id": p.agent_id}, previous_agent
+        if previous_agent:
+            conn.execute(models.agents.update().where(models.agents.c.id == previous_agent).values(idle_since=now))
     elif command is Command.END:
         changes.update(ended_at=now)
     elif command is Command.WRAPUP:

@@ -13,7 +13,7 @@ case timeline leaves them out for agents (``MONITOR_EVENTS``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -22,12 +22,17 @@ from cti.errors import Conflict, Forbidden, NotFound, Unprocessable
 from cti.event_payloads import CallCommand
 from cti.events import Event, EventType, iso
 from cti.ids import new_id
-from cti.services.actors import Actor
-from cti.services.calls import connected_call
+from cti.routing.policy import RoutingPolicy
+from cti.services.actors import SYSTEM, Actor
+from cti.services.calls import call_event, call_transferred_out, connected_call
+from cti.services.interactions import CommandParams, apply_command
 from cti.services.rows import Record, fetch_one
+from cti.state import Command
 from cti.storage.db import Tx
 
 PARTIES, INTERACTIONS, AGENTS = models.call_parties, models.interactions, models.agents
+PartyKind = Literal["agent", "number", "sip", "browser"]
+BROWSER = "browser"  # a party that joins from its person's browser (desk or wallboard) instead of a phone
 GUEST_MODES = ("consult", "conference")
 MONITOR_MODES = ("listen", "whisper", "barge")
 MAX_LIVE = {"guest": 3, "supervisor": 3}  # at once on one call: every party costs a socket and a mix
@@ -43,18 +48,44 @@ def render_party(row: Any) -> dict[str, Any]:
 
 
 def agent_target(tx: Tx, agent_id: str) -> str:
-    """Where a colleague brought into a call is rung: their SIP phone."""
+    """Where a colleague brought into a call is rung: their SIP phone, or ``browser`` (their desk
+    is told, ``call.participant.ringing``, and joins through ``.../participants/{pid}/softphone``)."""
     endpoint = tx.conn.execute(sa.select(AGENTS.c.voice_endpoint).where(
         AGENTS.c.id == agent_id, AGENTS.c.deleted.is_(False))).scalar()
     if endpoint is None:
         raise NotFound(f"no agent {agent_id}", code="not_found")
-    if not str(endpoint).startswith("sip:"):
-        raise Unprocessable("this agent answers calls in the browser; bringing a browser agent into a call is not "
-                            "built yet", code="agent_not_on_a_phone")
+    if endpoint != BROWSER and not str(endpoint).startswith("sip:"):
+        raise Unprocessable("this agent has no phone and no browser softphone to ring", code="agent_unreachable")
     return str(endpoint)
 
 
-def add_party(tx: Tx, interaction_id: str, *, role: str, kind: str, target: str, dial: str, mode: str,
+def invited_party(conn: Any, interaction_id: str, party_id: str, actor: Actor) -> Record:
+    """The party a person's browser may join as: a colleague's own invitation (``agent_id`` = hers),
+    or a supervisor's own monitor session in the browser; still ringing. 404 for anyone else's."""
+    found = conn.execute(sa.select(PARTIES).where(PARTIES.c.id == party_id,
+                                                  PARTIES.c.interaction_id == interaction_id)).mappings().first()
+    me = actor.agent_id or actor.user_id or actor.role.value
+    mine = found is not None and (
+        (found["role"] == "guest" and found["kind"] == "agent" and found["target"] == actor.agent_id)
+        or (found["role"] == "supervisor" and not actor.is_agent and found["requested_by"] == me))
+    if found is None or not mine:
+        raise NotFound(f"no invitation {party_id} for you on this call", code="not_found")
+    if found["state"] != "ringing":
+        raise Conflict(f"that party is {found['state']}, not ringing", code="party_not_ringing",
+                       details={"state": found["state"]})
+    return Record(found)
+
+
+def decline_party(tx: Tx, interaction_id: str, party_id: str, *, actor: Actor) -> Record:
+    """The invited colleague says no: the party leaves at once (the agent is back with the customer)."""
+    party = invited_party(tx.conn, interaction_id, party_id, actor)
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
+    _command(tx, row, {"action": "drop_party", "party_id": party_id, "reason": "declined"}, actor=actor,
+             private=party["role"] == "supervisor")
+    return party
+
+
+def add_party(tx: Tx, interaction_id: str, *, role: str, kind: PartyKind, target: str, dial: str, mode: str,
               actor: Actor) -> Record:
     """Ring a guest or a monitoring supervisor into a connected call (``dial``: the number or URI to ring)."""
     row = connected_call(tx, interaction_id, actor, own=role == "guest")
@@ -66,8 +97,12 @@ def add_party(tx: Tx, interaction_id: str, *, role: str, kind: str, target: str,
                    state="ringing", requested_by=actor.agent_id or actor.user_id or actor.role.value, reason=None,
                    created_at=tx.now, updated_at=tx.now, joined_at=None, left_at=None)
     tx.conn.execute(PARTIES.insert(), party)
+    if kind == "agent" and role == "guest":  # her desk says who asks (and, in the browser, offers to join)
+        tx.emit(Event.make(EventType.CALL_PARTICIPANT_RINGING, case_id=None, interaction_id=interaction_id,
+                           agent_id=target, queue=None,
+                           data={"participant": render_party(party), "browser": dial == BROWSER}))
     _command(tx, row, {"action": "add_party", "party_id": party["id"], "role": role,  # type: ignore[typeddict-item]
-                       "to": dial, "mode": mode}, actor=actor, private=role == "supervisor")
+                       "kind": kind, "to": dial, "mode": mode}, actor=actor, private=role == "supervisor")
     return party
 
 
@@ -133,6 +168,25 @@ def party_state(tx: Tx, interaction_id: str, party_id: str, state: str, *, call_
     else:
         kind = EventType.CALL_PARTICIPANT_JOINED if state == "connected" else EventType.CALL_PARTICIPANT_LEFT
     _tell(tx, row, kind, party, call_id=call_id)
+
+
+def party_took_call(tx: Tx, interaction_id: str, party_id: str, *, call_id: str, policy: RoutingPolicy) -> None:
+    """An attended transfer is done: the customer now talks to the guest, the first agent has left.
+    A colleague takes the interaction itself (it stays active, now hers: ``interaction.transferred``
+    to her, seen also by the agent it left); a number or SIP URI takes the call out, and the
+    agent's part goes to wrap-up (as a blind transfer out)."""
+    party = tx.conn.execute(sa.select(PARTIES).where(PARTIES.c.id == party_id,
+                                                     PARTIES.c.interaction_id == interaction_id)).mappings().first()
+    if party is None:
+        return
+    party_state(tx, interaction_id, party_id, "left", call_id=call_id, reason="took the call")
+    row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
+    if party["kind"] == "agent" and row["state"] in ("active", "held"):
+        apply_command(tx, interaction_id, Command.HAND_OVER, actor=SYSTEM, policy=policy,
+                      params=CommandParams(agent_id=party["target"]))
+        call_event(tx, interaction_id, EventType.CALL_TRANSFERRED, {"call_id": call_id, "to": party["target"]})
+    else:
+        call_transferred_out(tx, interaction_id, call_id=call_id, to=party["target"], policy=policy)
 
 
 def end_all(tx: Tx, interaction_id: str, *, call_id: str) -> None:

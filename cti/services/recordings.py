@@ -16,19 +16,22 @@ import os
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from cti import models
-from cti.errors import Forbidden, NotFound
+from cti.errors import Conflict, Forbidden, NotFound
 from cti.event_payloads import CallCommandPayload
 from cti.events import Event, EventType, iso
 from cti.ids import new_id
+from cti.routing.policy import RoutingPolicy
 from cti.services.actors import Actor
 from cti.services.calls import connected_call
-from cti.services.rows import fetch_one
+from cti.services.rows import Record, fetch_one
 from cti.storage.db import Tx
 
 RECORDINGS, INTERACTIONS = models.recordings, models.interactions
 RecordingAction = Literal["start", "pause", "resume", "stop"]
+RecordPolicy = Literal["all", "on_demand", "none"]
 EVENTS = {"started": EventType.CALL_RECORDING_STARTED, "paused": EventType.CALL_RECORDING_PAUSED,
           "resumed": EventType.CALL_RECORDING_RESUMED}
 
@@ -40,12 +43,35 @@ def render_recording(row: Any) -> dict[str, Any]:
             "deleted_at": iso(row["deleted_at"])}
 
 
-def request_recording(tx: Tx, interaction_id: str, action: RecordingAction, *, actor: Actor) -> None:
-    """Start, pause, resume or stop the recording of one's own connected call."""
+def request_recording(tx: Tx, interaction_id: str, action: RecordingAction, *, actor: Actor,
+                      policy: RecordPolicy = "on_demand") -> None:
+    """Start, pause, resume or stop the recording of one's own connected call (``policy`` "none":
+    nothing is ever started)."""
     row = connected_call(tx, interaction_id, actor)
-    command: CallCommandPayload = {"action": "recording", "op": action, "by": actor.agent_id or actor.role.value}
-    tx.emit(Event.make(EventType.CALL_COMMAND, case_id=row["case_id"], interaction_id=interaction_id,
+    if action == "start" and policy == "none":
+        raise Conflict("calls are not recorded here ([recording] record = \"none\")", code="recording_off")
+    _record_command(tx, row, action, by=actor.agent_id or actor.role.value)
+
+
+def _record_command(tx: Tx, row: Any, action: RecordingAction, *, by: str) -> None:
+    command: CallCommandPayload = {"action": "recording", "op": action, "by": by}
+    tx.emit(Event.make(EventType.CALL_COMMAND, case_id=row["case_id"], interaction_id=row["id"],
                        agent_id=row["agent_id"], queue=row["queue"], data=command))
+
+
+class RecordEveryCall:
+    """``[recording] record = "all"``: a call listener (``cti/hooks.py``) that starts the recording
+    of every call on whatever connector carries it, as soon as a leg answers (a SIP caller when the
+    server answers it, a Twilio call when its agent does; a start while recording changes nothing)."""
+
+    def leg_answered(self, tx: Tx, interaction: Record, leg: str) -> None:
+        _record_command(tx, interaction, "start", by="policy")
+
+    def call_ended(self, tx: Tx, interaction: Record, *, outcome: str | None, policy: RoutingPolicy) -> None:
+        return None
+
+    def dial_target(self, conn: Connection, interaction_id: str) -> tuple[str, str] | None:
+        return None
 
 
 def _row_for(tx: Tx, interaction_id: str, call_id: str, path: str) -> Any:

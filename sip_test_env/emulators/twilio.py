@@ -1,9 +1,10 @@
 """A Twilio emulator: the REST API the twilio library calls (accounts, messages, calls create and
-update) and a call engine that drives calls as Twilio does: the number's voice webhook, TwiML
-(Say, Play, Pause, Enqueue, Dial with Sip/Number, Connect with Stream, Hangup, Redirect), <Dial> action requests and
-status callbacks in order, every request signed with X-Twilio-Signature. ``<Dial><Sip>`` and
-``<Dial><Number>`` place real SIP calls through a registrar (Kamailio) and relay RTP between the
-legs, so audio crosses end to end. Numbers are mapped to SIP URIs (``numbers``).
+update, call recordings: twilio_recordings.py) and a call engine that drives calls as Twilio does:
+the number's voice webhook, TwiML (Say, Play, Pause, Enqueue, Dial with Sip/Number, Connect with
+Stream, Hangup, Redirect), <Dial> action requests and status callbacks in order, every request
+signed with X-Twilio-Signature. ``<Dial><Sip>`` and ``<Dial><Number>`` place real SIP calls
+through a registrar (Kamailio) and relay RTP between the legs, so audio crosses end to end.
+Numbers are mapped to SIP URIs (``numbers``).
 
 Control: ``POST /_control/number {"voice_url", "status_url", "sms_url"}`` configures the Twilio
 number; ``POST /_control/sms {"from", "body"}`` delivers an inbound SMS; ``POST /_control/call
@@ -27,6 +28,7 @@ from connectors.sip.endpoint import SipEndpoint
 from connectors.sip.register import Account
 from connectors.tasks import TaskSet
 from sip_test_env.emulators.base import Emulator
+from sip_test_env.emulators.twilio_recordings import RecordingsApi
 from sip_test_env.emulators.twiml_engine import CallEngine, EmulatedCall, sid, twilio_signature
 
 API = "/2010-04-01/Accounts/{account}"
@@ -36,7 +38,7 @@ __all__ = ["TwilioEmulator", "twilio_signature"]
 log = logging.getLogger(__name__)
 
 
-class TwilioEmulator(CallEngine, Emulator):
+class TwilioEmulator(RecordingsApi, CallEngine, Emulator):
     def __init__(self, *, account_sid: str = "AC" + "0" * 32, auth_token: str = "twilio-auth-token",
                  phone_number: str = "+15550100", sip_proxy: tuple[str, int] | None = None,
                  numbers: dict[str, str] | None = None) -> None:
@@ -56,6 +58,7 @@ class TwilioEmulator(CallEngine, Emulator):
         r.add_post(base + "/Calls.json", self.create_call)
         r.add_post(base + "/Calls/{call}.json", self.update_call)
         r.add_get(base + "/Calls/{call}.json", self.fetch_call)
+        self.add_recording_routes(r, base)
         r.add_post("/_control/number", self.configure_number)
         r.add_post("/_control/sms", self.inbound_sms)
         r.add_post("/_control/call", self.inbound_call)
@@ -81,6 +84,10 @@ class TwilioEmulator(CallEngine, Emulator):
 
     def _spawn(self, coro: Any) -> None:
         self._tasks.spawn(coro)
+
+    async def _finish(self, call: EmulatedCall, status: str) -> None:
+        self.complete_recordings_of(call)
+        await super()._finish(call, status)
 
     def error_body(self, status: int) -> dict[str, Any]:
         return {"code": 20429 if status == 429 else 20500, "message": f"injected {status}",

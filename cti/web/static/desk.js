@@ -90,6 +90,7 @@ function onEvent(event) {
     const line = me.cards.get(event.interaction_id).querySelector(".call-status");
     if (line) line.textContent = t(`call.${event.type.replace("call.", "")}`) + (event.data.leg ? ` (${event.data.leg})` : "");
   }
+  if (event.type === "call.participant.ringing" && event.agent_id === me.agent.id) guest.invited(event);
   if (event.type === "contact.updated") customer.updated(event.data.contact);
   if (event.type === "agent.state_changed" && event.agent_id === me.agent.id) $("state").value = event.data.agent.state;
 }
@@ -105,6 +106,7 @@ async function show(item) {
   }
   let card = me.cards.get(item.id);
   if (!card) {
+    guest.handedOver(item.id);  // (she was a guest on this call, and it was handed to her)
     card = cti.el("article", {class: "card", "data-id": item.id, "aria-labelledby": `work-h-${item.id}`});
     card.addEventListener("focusin", () => select(item.id));
     card.addEventListener("click", () => select(item.id));

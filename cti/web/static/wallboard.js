@@ -41,15 +41,17 @@ async function refresh() {
   tickWaits();
 }
 
-// Live calls: a supervisor listens, whispers or barges from here, on the phone named above (kept in
-// this browser); the agent and the customer are not told. One monitor per call at a time.
+// Live calls: a supervisor listens, whispers or barges from here, on the phone named above or in this
+// browser (both kept in this browser); the agent and the customer are not told. One monitor per call
+// at a time. In the browser the page connects its audio to the monitor party (softphone.js) and the
+// row shows what it hears.
 const monitoring = new Map();  // interaction id -> the mode this supervisor monitors it in
 async function refreshCalls() {
   const calls = [];
   for (const state of ["active", "held"]) {
     calls.push(...(await cti.api("GET", `/api/v1/interactions?channel=voice&state=${state}`)).items);
   }
-  for (const id of [...monitoring.keys()]) if (!calls.some((c) => c.id === id)) monitoring.delete(id);
+  for (const id of [...monitoring.keys()]) if (!calls.some((c) => c.id === id)) { monitoring.delete(id); softphone.close(id); }
   $("calls").querySelector("tbody").replaceChildren(...calls.map(callRow));
   $("calls").hidden = !calls.length; $("calls-empty").hidden = !!calls.length;
 }
@@ -60,24 +62,35 @@ function callRow(item) {
   if (mode) buttons.push(cti.el("button", {type: "button", class: "secondary", onclick: () => stopMonitor(item.id)}, cti.t("monitor.stop")));
   return cti.el("tr", {"data-id": item.id}, cti.el("td", {}, item.agent_id || "–"), cti.el("td", {}, cti.t(`state.${item.state}`)),
     cti.el("td", {}, cti.time(item.accepted_at || item.created_at)),
-    cti.el("td", {}, cti.el("div", {class: "row", role: "group", "aria-label": cti.t("wall.col_monitor")}, buttons)));
+    cti.el("td", {}, cti.el("div", {class: "row", role: "group", "aria-label": cti.t("wall.col_monitor")}, buttons),
+      softphone.has(item.id) ? cti.el("span", {class: "softphone-status", "aria-live": "polite"}, heard.get(item.id) || "") : ""));
 }
+const heard = new Map();  // interaction id -> what this browser's audio to it is doing
 async function monitor(id, mode) {
   $("calls-error").hidden = true;
   try {
     if (monitoring.has(id)) await cti.api("PATCH", `/api/v1/interactions/${id}/monitor`, {mode});
-    else await cti.api("POST", `/api/v1/interactions/${id}/monitor`, {mode, endpoint: $("my-phone").value.trim() || undefined});
+    else if ($("in-browser").checked) {
+      const party = (await cti.api("POST", `/api/v1/interactions/${id}/monitor`, {mode, endpoint: "browser"})).monitor;
+      softphone.connect(id, (text) => { heard.set(id, text); const line = statusOf(id); if (line) line.textContent = text; }, {
+        path: `/api/v1/interactions/${id}/participants/${party.id}/softphone`, status: () => statusOf(id),
+        onEnd: () => { monitoring.delete(id); refreshCalls(); }});
+    } else await cti.api("POST", `/api/v1/interactions/${id}/monitor`, {mode, endpoint: $("my-phone").value.trim() || undefined});
     monitoring.set(id, mode);
   } catch (error) { $("calls-error").textContent = error.message; $("calls-error").hidden = false; }
   await refreshCalls();
 }
 async function stopMonitor(id) {
   try { await cti.api("DELETE", `/api/v1/interactions/${id}/monitor`); } catch { /* already over */ }
+  softphone.close(id);
   monitoring.delete(id);
   await refreshCalls();
 }
+function statusOf(id) { return document.querySelector(`#calls [data-id="${id}"] .softphone-status`); }
 $("my-phone").value = localStorage.getItem("cti_monitor_phone") || "";
 $("my-phone").addEventListener("change", () => localStorage.setItem("cti_monitor_phone", $("my-phone").value.trim()));
+$("in-browser").checked = localStorage.getItem("cti_monitor_browser") === "1";
+$("in-browser").addEventListener("change", () => localStorage.setItem("cti_monitor_browser", $("in-browser").checked ? "1" : "0"));
 
 function soon() { clearTimeout(board.pending); board.pending = setTimeout(() => { refresh(); refreshCalls(); }, 100); }
 
