@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from cti.bus import EventFilter
+from cti.client import CtiApiError
 from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import Phone
 from tests.harness import running_server
@@ -42,14 +43,19 @@ async def test_a_colleague_takes_the_call_and_the_last_agent_leaving_ends_it(
     timeline = Timeline()
     async with running_server(server_config(tmp_path, registrar)) as h:
         await registered(h)
-        for name, phone in (("carol", "carol"), ("dave", "2001")):
-            await h.agent(name, voice_endpoint=f"sip:{phone}@127.0.0.1", state="away")  # (colleagues, not queued)
-        carol = h.client((await h.admin.create_token("agent", agent_id="carol"))["token"])
+        await h.agent("dave", voice_endpoint="sip:2001@127.0.0.1", state="away")  # (a colleague, not in the queue)
         alice, iid = await bridged_call(h, alice_phone, bob_phone)
         timeline.started["bob"] = time.monotonic()
+        with pytest.raises(CtiApiError) as nobody:  # nobody else is free in the queue
+            await alice.request("POST", f"/api/v1/interactions/{iid}/participants", json={"queue": "default"})
+        assert (nobody.value.status, nobody.value.code) == (409, "no_agent_free")
+        await h.agent("carol", voice_endpoint="sip:carol@127.0.0.1")  # (available now)
+        carol = h.client((await h.admin.create_token("agent", agent_id="carol"))["token"])
 
-        # 1. Alice consults her colleague Carol and hands her the customer: the interaction is Carol's.
-        consulted = await connected(h, alice, iid, {"agent_id": "carol", "mode": "consult"})
+        # 1. Alice consults the queue (its next free agent: Carol) and hands her the customer: the
+        # interaction is Carol's.
+        consulted = await connected(h, alice, iid, {"queue": "default", "mode": "consult"})
+        assert (consulted["kind"], consulted["target"]) == ("agent", "carol")
         await alice.transfer(iid, participant_id=consulted["id"])
         await asyncio.to_thread(alice_phone.wait_call_over)
         handed = await h.wait_for(lambda: _interaction(h, iid, agent="carol"), what="the interaction is Carol's")

@@ -27,6 +27,7 @@ from cti.services.parties import (
     decline_party,
     drop_party,
     list_parties,
+    next_free_agent,
     party_of,
     render_party,
 )
@@ -48,12 +49,14 @@ class ParticipantBody(_Body):
     agent_id: str | None = Field(default=None, min_length=1, max_length=40, description="a colleague (rung)")
     number: str | None = Field(default=None, min_length=1, max_length=40, description="an extension or E.164 number")
     sip_uri: str | None = Field(default=None, min_length=5, max_length=200, pattern=r"^sip:[^\s<>\"]+$")
+    queue: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                              description="the next free agent of this queue (longest idle) is rung")
     mode: Literal["consult", "conference"] = "consult"
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ParticipantBody:
-        if sum(x is not None for x in (self.agent_id, self.number, self.sip_uri)) != 1:
-            raise ValueError("give exactly one of agent_id, number or sip_uri")
+        if sum(x is not None for x in (self.agent_id, self.number, self.sip_uri, self.queue)) != 1:
+            raise ValueError("give exactly one of agent_id, number, sip_uri or queue")
         return self
 
 
@@ -77,20 +80,22 @@ def require_voice(svc: Services) -> None:
         raise Unavailable("no voice connector is configured", code="connector_unavailable")
 
 
-@api.route("POST", "/api/v1/interactions/{id}/participants", summary="Bring a colleague, a number or a SIP URI "
-           "into your call: consult (the customer hears hold audio) or conference", tag="calls", role=Role.AGENT,
-           body=ParticipantBody, status=201, errors=(403, 404, 409, 422, 503),
+@api.route("POST", "/api/v1/interactions/{id}/participants", summary="Bring a colleague, the next free agent of a "
+           "queue, a number or a SIP URI into your call: consult (the customer hears hold audio) or conference",
+           tag="calls", role=Role.AGENT, body=ParticipantBody, status=201, errors=(403, 404, 409, 422, 503),
            response={"type": "object", "required": ["participant"], "properties": {"participant": PARTY_OUT}})
 async def post_participant(call: Call) -> dict[str, Any]:
     svc, iid, b, actor = services(call.request), call.path("id"), call.body, call.actor
     await own_call(svc, iid, actor)
     require_voice(svc)
-    kind: PartyKind = "agent" if b.agent_id else "sip" if b.sip_uri else "number"
-    target = b.agent_id or b.sip_uri or b.number
-    dial = None if b.agent_id else target_of(b.sip_uri or b.number)
+    kind: PartyKind = "agent" if b.agent_id or b.queue else "sip" if b.sip_uri else "number"
+    dial = None if kind == "agent" else target_of(b.sip_uri or b.number)
+    policy = svc.policies.current
 
     def op(tx: Any) -> dict[str, Any]:
-        to = dial or agent_target(tx, b.agent_id)
+        colleague = b.agent_id or (next_free_agent(tx, b.queue, policy, exclude=actor.agent_id) if b.queue else None)
+        target = colleague or b.sip_uri or b.number
+        to = dial or agent_target(tx, str(colleague))
         return dict(add_party(tx, iid, role="guest", kind=kind, target=str(target), dial=to, mode=b.mode, actor=actor))
 
     return {"participant": render_party(await svc.db.write(op))}

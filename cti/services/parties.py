@@ -18,14 +18,14 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from cti import models
-from cti.errors import Conflict, Forbidden, NotFound, Unprocessable
+from cti.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from cti.event_payloads import CallCommand
 from cti.events import Event, EventType, iso
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
 from cti.services.actors import SYSTEM, Actor
 from cti.services.calls import call_event, call_transferred_out, connected_call
-from cti.services.interactions import CommandParams, apply_command
+from cti.services.interactions import CommandParams, apply_command, has_room, occupied_load
 from cti.services.rows import Record, fetch_one
 from cti.state import Command
 from cti.storage.db import Tx
@@ -57,6 +57,24 @@ def agent_target(tx: Tx, agent_id: str) -> str:
     if endpoint != BROWSER and not str(endpoint).startswith("sip:"):
         raise Unprocessable("this agent has no phone and no browser softphone to ring", code="agent_unreachable")
     return str(endpoint)
+
+
+def next_free_agent(tx: Tx, queue: str, policy: RoutingPolicy, *, exclude: str | None) -> str:
+    """A consult to a queue rings its next free agent: available, with the queue's skills, room for
+    one more call and a phone or browser to ring; the longest idle first."""
+    spec = policy.queue(queue)
+    if spec is None:
+        raise InvalidInput(f"unknown queue {queue!r}", code="unknown_queue", details={"queue": "unknown"})
+    rows = tx.conn.execute(sa.select(AGENTS).where(AGENTS.c.state == "available", AGENTS.c.deleted.is_(False))
+                           .order_by(AGENTS.c.idle_since.asc().nulls_first(), AGENTS.c.id)).all()
+    for agent in rows:
+        skills = agent.skills or {}
+        reachable = agent.voice_endpoint == BROWSER or str(agent.voice_endpoint or "").startswith("sip:")
+        if agent.id == exclude or not reachable or any(skills.get(k, 0) < v for k, v in spec.skills.items()):
+            continue
+        if has_room(agent, occupied_load(tx.conn, agent.id, policy), "voice", policy):
+            return str(agent.id)
+    raise Conflict(f"nobody in {queue} is free to take a call now", code="no_agent_free", details={"queue": queue})
 
 
 def invited_party(conn: Any, interaction_id: str, party_id: str, actor: Actor) -> Record:
