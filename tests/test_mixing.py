@@ -132,7 +132,8 @@ async def talk(phones: dict[str, TonePhone], seconds: float) -> dict[str, int]:
     return marks
 
 
-async def test_the_bridge_mixes_a_conference_and_a_whisper_with_real_rtp() -> None:
+async def four_parties() -> tuple[Any, dict[str, TonePhone]]:
+    """A call's bridge with a customer, an agent, a guest and a supervisor, each a socket sending its tone."""
     from connectors.sip.bridge import CallBridge
 
     bridge = CallBridge("127.0.0.1")
@@ -145,6 +146,11 @@ async def test_the_bridge_mixes_a_conference_and_a_whisper_with_real_rtp() -> No
         phone.target = ("127.0.0.1", ports[name])
         bridge.add_party(name, phone.address)
         phones[name] = phone
+    return bridge, phones
+
+
+async def test_the_bridge_mixes_a_conference_and_a_whisper_with_real_rtp() -> None:
+    bridge, phones = await four_parties()
     try:
         bridge.connect(hears(CallMode.CONFERENCE, FREQUENCIES, {S: Monitor.LISTEN}))
         start = await talk(phones, 1.0)
@@ -227,19 +233,9 @@ async def test_a_recorded_conference_keeps_the_guests_and_never_the_supervisor(t
     """Recorded from the start: while two parties talk the relay's packets are kept, while the call
     is mixed the mixer's frames: the guest joins the agent's side, the whispering supervisor is in
     neither channel."""
-    from connectors.sip.bridge import CallBridge
     from sip_test_env.phones import tone_levels
 
-    bridge = CallBridge("127.0.0.1")
-    ports = dict(zip((CUSTOMER, AGENT), await bridge.open(), strict=True))
-    ports[G], ports[S] = await bridge.open_party(G), await bridge.open_party(S)
-    loop = asyncio.get_running_loop()
-    phones: dict[str, TonePhone] = {}
-    for name, hz in FREQUENCIES.items():
-        _, phone = await loop.create_datagram_endpoint(lambda hz=hz: TonePhone(hz), local_addr=("127.0.0.1", 0))
-        phone.target = ("127.0.0.1", ports[name])
-        bridge.add_party(name, phone.address)
-        phones[name] = phone
+    bridge, phones = await four_parties()
     path = tmp_path / "call.wav"
     try:
         bridge.record(path)

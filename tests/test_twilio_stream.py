@@ -11,6 +11,7 @@ import asyncio
 import audioop
 import math
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,22 @@ async def test_forged_and_mismatched_streams_are_refused(
         assert desk_of(h).sessions == {}
 
 
+@asynccontextmanager
+async def streamed_call(tmp_path: Path, twilio: TwilioEmulator, registrar: Registrar, caller_phone: Any, agent: str,
+                        endpoint: str) -> AsyncIterator[tuple[Harness, Any, Any, str]]:
+    """A server with both connectors; the caller's phone calls the Twilio number, the call streams in
+    and the agent (at ``endpoint``) accepts it."""
+    port = free_port()
+    async with running_server(stream_config(tmp_path, twilio, registrar, port), port=port) as h:
+        wire_number(twilio, h)
+        await registered(h)
+        client = await h.agent(agent, voice_endpoint=endpoint)
+        call = await twilio.place_inbound_call("+358409998877", caller_sip=caller_phone.uri)
+        iid = await call_in_state(h, "offered", agent=agent, what=f"the streamed call offered to {agent}")
+        await client.accept(iid)
+        yield h, client, call, iid
+
+
 async def test_a_twilio_caller_talks_to_an_agent_in_the_browser(
         tmp_path: Path, registrar: Registrar, phones: Any, twilio: TwilioEmulator) -> None:
     """Neither side is a SIP phone of ours: a Media Stream on one side, WebRTC on the other."""
@@ -149,14 +166,7 @@ async def test_a_twilio_caller_talks_to_an_agent_in_the_browser(
     from tests.test_media_legs import strongest
 
     caller_phone = await phones("bob", 1000)
-    port = free_port()
-    async with running_server(stream_config(tmp_path, twilio, registrar, port), port=port) as h:
-        wire_number(twilio, h)
-        await registered(h)
-        dana = await h.agent("dana", voice_endpoint="browser")
-        call = await twilio.place_inbound_call("+358409998877", caller_sip=caller_phone.uri)
-        iid = await call_in_state(h, "offered", agent="dana", what="the streamed call offered to dana")
-        await dana.accept(iid)
+    async with streamed_call(tmp_path, twilio, registrar, caller_phone, "dana", "browser") as (h, dana, call, iid):
         received: list[bytes] = []
         browser = await connect_softphone(dana, iid)
         listeners = []
@@ -188,14 +198,8 @@ async def test_a_twilio_caller_in_a_conference_hears_both_and_is_heard(
     stream with the phones (the caller hears both; the colleague hears the caller through it)."""
     alice_phone, caller_phone, carol_phone = await phones("alice", 440), await phones("bob", 1000), \
         await phones("carol", 600)
-    port = free_port()
-    async with running_server(stream_config(tmp_path, twilio, registrar, port), port=port) as h:
-        wire_number(twilio, h)
-        await registered(h)
-        alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
-        call = await twilio.place_inbound_call("+358409998877", caller_sip=caller_phone.uri)
-        iid = await call_in_state(h, "offered", agent="alice", what="the streamed call offered")
-        await alice.accept(iid)
+    async with streamed_call(tmp_path, twilio, registrar, caller_phone, "alice",
+                             "sip:alice@127.0.0.1") as (h, alice, call, iid):
         await asyncio.to_thread(alice_phone.wait_log, "Call established")
         await alice.request("POST", f"/api/v1/interactions/{iid}/participants",
                             json={"sip_uri": "sip:carol@127.0.0.1", "mode": "conference"})

@@ -29,10 +29,12 @@ const callPanel = {
       parties, callPanel.recorder(id), keypad];
   },
 
-  // "bob" is a colleague, "sip:..." a SIP URI, anything with digits a number.
+  // "bob" is a colleague, "queue:billing" that queue's next free agent, "sip:..." a SIP URI,
+  // anything with digits a number.
   async add(id, value, mode) {
     if (!value) return;
-    const body = value.startsWith("sip:") ? {sip_uri: value} : /^[+\d][\d\s()-]*$/.test(value) ? {number: value} : {agent_id: value};
+    const body = value.startsWith("sip:") ? {sip_uri: value} : value.startsWith("queue:") ? {queue: value.slice(6).trim()}
+      : /^[+\d][\d\s()-]*$/.test(value) ? {number: value} : {agent_id: value};
     try { await cti.api("POST", `/api/v1/interactions/${id}/participants`, {...body, mode}); await callPanel.loadParties(id); }
     catch (error) { alert(`${t("call.add_party")}: ${error.message}`); }
   },
