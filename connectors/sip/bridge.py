@@ -68,6 +68,7 @@ class CallBridge:
         if name in SOCKETS or name in self.guests:
             raise ValueError(f"the call already has a party {name!r}")
         leg = _Leg(self.relay.latch_any_port)
+        leg.held = True  # a party beyond the two is never relayed packet to packet, only mixed
         await asyncio.get_running_loop().create_datagram_endpoint(lambda: leg, local_addr=(self.host, 0))
         self.guests[name] = leg
         if self.mixer is not None:

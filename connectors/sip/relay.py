@@ -124,12 +124,11 @@ class _Leg(asyncio.DatagramProtocol):
             if event is not None and event[2] and event[1] != self._last_event:  # the end packet comes 3 times
                 self._last_event = event[1]
                 self.on_key(event[0])
-        if self.on_mix is not None:
-            self.on_mix(data)  # a mixed call: the mixer sends every party its own frame
-            return
         partner = self.partner
-        if self.held:
-            return  # on hold: neither party hears the other
+        if self.held:  # on hold: neither party hears the other; mixed: the mixer sends each party its own frame
+            if self.on_mix is not None:  # (checked only here, so two parties talking pay nothing for mixing)
+                self.on_mix(data)
+            return
         if partner is not None and partner.send(data):
             self.forwarded += 1
 

@@ -199,7 +199,9 @@ def party_took_call(tx: Tx, interaction_id: str, party_id: str, *, call_id: str,
         return
     party_state(tx, interaction_id, party_id, "left", call_id=call_id, reason="took the call")
     row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
-    if party["kind"] == "agent" and row["state"] in ("active", "held"):
+    colleague = party["kind"] == "agent" and tx.conn.execute(sa.select(AGENTS.c.id).where(
+        AGENTS.c.id == party["target"], AGENTS.c.deleted.is_(False))).first() is not None
+    if colleague and row["state"] in ("active", "held"):  # (an agent deleted meanwhile: as a number)
         apply_command(tx, interaction_id, Command.HAND_OVER, actor=SYSTEM, policy=policy,
                       params=CommandParams(agent_id=party["target"]))
         call_event(tx, interaction_id, EventType.CALL_TRANSFERRED, {"call_id": call_id, "to": party["target"]})
