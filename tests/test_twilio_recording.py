@@ -25,6 +25,7 @@ from tests.harness import Harness, running_server
 from tests.pg import free_port
 from tests.test_mixing import channel
 from tests.test_twilio_channel import twilio, twilio_config, wire_number
+from tests.voice_helpers import call_in_state
 
 __all__ = ["twilio"]  # (the emulator fixture)
 pytestmark = pytest.mark.slow
@@ -39,12 +40,7 @@ async def test_a_dial_mode_call_is_recorded_by_twilio_paused_and_served(
         wire_number(twilio, h)
         alice = await h.agent("alice", voice_endpoint="sip:alice@127.0.0.1")
         call = await twilio.place_inbound_call("+358409998877", caller_sip=caller_phone.uri)
-
-        async def offered() -> str | None:
-            items = (await h.admin.list_interactions(channel="voice", state="offered"))["items"]
-            return items[0]["id"] if items else None
-
-        iid = await h.wait_for(offered, timeout=20, what="the Twilio call offered")
+        iid = await call_in_state(h, "offered", agent="alice", what="the Twilio call offered")
         await alice.accept(iid)
         await asyncio.to_thread(alice_phone.wait_log, "Call established")
         await h.wait_for(lambda: "recording started" in call.log, what="Twilio recording (policy: all)")
