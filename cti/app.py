@@ -40,6 +40,7 @@ from cti.api import (
     people,
     recordings,
     sso,
+    staffing,
     stats,
     webhooks,
 )
@@ -79,7 +80,7 @@ from softphone_bridge import api as softphone_api
 
 log = logging.getLogger(__name__)
 MODULES = (ops, agents, contacts, notes, interactions, parties, recordings, pivot_api, desk, admin, people, sso, stats,
-           events, pivot_pages, webhooks, softphone_api, web_pages)
+           staffing, events, pivot_pages, webhooks, softphone_api, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
