@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ANSWERED_CLASSES = ("voice", "chat")
 
@@ -138,3 +140,17 @@ def social_sentiment(rows: Iterable[Any]) -> dict[str, Any]:
     negative = sum(1 for v in values if v <= -0.05)
     return {"scored": len(values), "average_sentiment": _round(_avg(values)),
             "negative_percent": _round(100.0 * negative / len(values)) if values else None}
+
+
+INTERVAL_SECONDS = {"15m": 900, "30m": 1800, "1h": 3600}
+
+
+def time_key(ts: float, group_by: str, zone: ZoneInfo, interval: str = "30m") -> str:
+    """The group of a moment, in ``zone``: its interval's start (``2026-12-07T09:30``, local time), or
+    its hour of the week (``1-09``: ISO weekday 1 = Monday, then the hour), both sortable as text."""
+    local = datetime.fromtimestamp(ts, zone)
+    if group_by == "hour_of_week":
+        return f"{local.isoweekday()}-{local.hour:02d}"
+    step = INTERVAL_SECONDS[interval] // 60
+    return local.replace(minute=local.minute - local.minute % step, second=0, microsecond=0,
+                         tzinfo=None).isoformat(timespec="minutes")

@@ -228,7 +228,10 @@ class EventsQuery(Query):
 class ReportQuery(Query):
     from_: datetime | None = Field(default=None, alias="from")
     to: datetime | None = None
-    group_by: Literal["channel", "agent", "queue"] = "channel"
+    group_by: Literal["channel", "agent", "queue", "interval", "hour_of_week"] = "channel"
+    interval: Literal["15m", "30m", "1h"] = Field(default="30m", description="group_by=interval: the length")
+    tz: str = Field(default="UTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$",
+                    description="an IANA time zone: where intervals and hours of the week are counted")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

@@ -7,6 +7,7 @@ import io
 import time
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -17,10 +18,10 @@ from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import InvalidInput
 from cti.events import EventType, iso
-from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, summarize
+from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, summarize, time_key
 from cti.services.actors import Role
 from cti.web import i18n
-from cti.web.svg import bar_chart
+from cti.web.svg import bar_chart, heat_map
 
 api = Api()
 INTERACTIONS = models.interactions
@@ -114,6 +115,10 @@ async def chart(call: Call) -> web.Response:
                       group=i18n.text(lang, f"reports.by_{report['group_by']}").lower())
     unit = "%" if metric.endswith("percent") else "s" if metric.endswith(("_avg", "_p90")) else ""
     units = {name: i18n.text(lang, f"unit.{name}") for name in ("s", "min", "h")}
+    if report["group_by"] == "hour_of_week":
+        days = [i18n.text(lang, f"day.{day}") for day in range(1, 8)]
+        return web.Response(text=heat_map(title, values, days=days, unit=unit, units=units),
+                            content_type="image/svg+xml")
     return web.Response(text=bar_chart(title, values, unit=unit, units=units), content_type="image/svg+xml")
 
 
@@ -125,26 +130,39 @@ async def _summary(call: Call) -> dict[str, Any]:
     if end < start:
         raise InvalidInput("'to' is before 'from'", details={"to": "before from"})
     policy, cfg = svc.policies.current, svc.config.reports
+    try:
+        zone = ZoneInfo(q.tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"unknown time zone {q.tz!r}", details={"tz": "not an IANA time zone"}) from exc
 
     def read(conn: Any) -> tuple[list[Any], list[Any]]:
         rows = conn.execute(
             sa.select(INTERACTIONS).where(INTERACTIONS.c.created_at >= start, INTERACTIONS.c.created_at < end)
         ).all()
         pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data, models.events.c.queue,
-                                        models.events.c.agent_id)
+                                        models.events.c.agent_id, models.events.c.ts)
                               .where(models.events.c.ts >= start, models.events.c.ts < end,
                                      models.events.c.type.in_([t.value for t in PIVOT_FUNNEL]))).all()
         return rows, pivots
 
     rows, pivots = await svc.db.read(read)
-    field = q.group_by if q.group_by != "agent" else "agent_id"
-    groups = summarize(rows, key=lambda r: getattr(r, field), channel_class=policy.channel_class,
+    by_time = q.group_by in ("interval", "hour_of_week")
+    field = {"agent": "agent_id"}.get(q.group_by, q.group_by)
+
+    def key(row: Any) -> str | None:
+        return time_key(row.created_at, q.group_by, zone, q.interval) if by_time else getattr(row, field)
+
+    groups = summarize(rows, key=key, channel_class=policy.channel_class,
                        sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds, now=now)
     for g in groups.values():
         g.update({name: 0 for name in PIVOT_FUNNEL.values()})
     for p in pivots:
-        name = {"agent": p.agent_id, "queue": p.queue, "channel": (p.data or {}).get("channel")}[q.group_by]
+        name = time_key(p.ts, q.group_by, zone, q.interval) if by_time else {
+            "agent": p.agent_id, "queue": p.queue, "channel": (p.data or {}).get("channel")}[q.group_by]
         groups.setdefault(name or "(none)", {c: 0 for c in CSV_COLUMNS[1:]})
         groups[name or "(none)"][PIVOT_FUNNEL[EventType(p.type)]] += 1
-    return {"from": iso(start), "to": iso(end), "group_by": q.group_by, "groups": groups,
-            "pivot": pivot_funnel(pivots)}
+    report = {"from": iso(start), "to": iso(end), "group_by": q.group_by, "groups": dict(sorted(groups.items())),
+              "pivot": pivot_funnel(pivots)}
+    if by_time:
+        report.update(tz=q.tz, **({"interval": q.interval} if q.group_by == "interval" else {}))
+    return report

@@ -74,3 +74,40 @@ def bar_chart(title: str, values: dict[str, float | None], *, unit: str = "",
         parts.append('<text x="0" y="48">no data in this period</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+CELL, DAY_LABEL = 22, 48
+NO_VALUE = "\u2013"  # (an en dash: no figure)
+EMPTY = "#e4e7eb"  # a cell without a figure (nothing arrived); a zero is near-white, the largest dark blue
+
+
+def heat_map(title: str, values: Mapping[str, float | None], *, days: list[str], unit: str = "",
+             units: Mapping[str, str] = ENGLISH_UNITS) -> str:
+    """A week as 7 rows (``days``: Monday first, in the reader's language) of 24 hours; ``values``
+    keyed ``<ISO weekday>-<hour>`` (``1-09``). The darker the cell, the larger its value against the
+    week's largest; each cell names its day, hour and value."""
+    known = {k: float(v) for k, v in values.items() if v is not None}
+    top = max(known.values(), default=0.0)
+    width, height = DAY_LABEL + 24 * CELL + 4, 44 + 7 * CELL + 4
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" '
+             f'font-size="11">', f"<title>{escape(title)}</title>",
+             f'<text x="0" y="16" font-size="13" font-weight="700">{escape(title)}</text>']
+    for hour in range(0, 24, 3):
+        parts.append(f'<text x="{DAY_LABEL + hour * CELL + 2}" y="36" fill="#555">{hour:02d}</text>')
+    for day in range(1, 8):
+        y = 40 + (day - 1) * CELL
+        parts.append(f'<text x="0" y="{y + 15}">{escape(days[day - 1])}</text>')
+        for hour in range(24):
+            key = f"{day}-{hour:02d}"
+            value = known.get(key)
+            share = value / top if value is not None and top > 0 else 0.0
+            fill = EMPTY if value is None else \
+                f"rgb({int(250 - 239 * share)},{int(252 - 153 * share)},{int(255 - 49 * share)})"
+            shown = NO_VALUE if value is None else format_value(value, unit, units)
+            data = "" if value is None else f"{value:g}"
+            parts.append(f'<rect x="{DAY_LABEL + hour * CELL}" y="{y}" width="{CELL - 2}" height="{CELL - 2}" '
+                         f'fill="{fill}" data-key="{key}" data-value="{data}">'
+                         f"<title>{escape(f'{days[day - 1]} {hour:02d}:00: {shown}')}</title></rect>")
+    parts.append("</svg>")
+    return "".join(parts)

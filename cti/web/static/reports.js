@@ -22,10 +22,25 @@ function formatValue(value, kind) {
 }
 const CHARTS = ["handled", "sla_percent", "handle_time_avg", "pivots_connected"];
 
+// Intervals and hours of the week are counted in this browser's time zone.
+const TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 function query() {
   const from = new Date($("from").value + "T00:00:00Z"), to = new Date($("to").value + "T00:00:00Z");
   to.setUTCDate(to.getUTCDate() + 1);
-  return new URLSearchParams({from: from.toISOString(), to: to.toISOString(), group_by: $("group").value});
+  const params = new URLSearchParams({from: from.toISOString(), to: to.toISOString(), group_by: $("group").value});
+  if (["interval", "hour_of_week"].includes($("group").value)) params.set("tz", TZ);
+  if ($("group").value === "interval") params.set("interval", $("interval").value);
+  return params;
+}
+// A group as people read it: "Mon 09:00" for an hour of the week, "2026-12-07 09:30" for an interval.
+function groupName(name, groupBy) {
+  if (groupBy === "hour_of_week" && /^\d-\d\d$/.test(name)) return `${cti.t(`day.${name[0]}`)} ${name.slice(2)}:00`;
+  if (groupBy === "interval") return name.replace("T", " ");
+  return name;
+}
+function syncInterval() {
+  const shown = $("group").value === "interval";
+  $("interval").hidden = !shown; document.querySelector('label[for="interval"]').hidden = !shown;
 }
 
 async function show() {
@@ -37,11 +52,12 @@ async function show() {
       cti.el("th", {scope: "col"}, cti.t(`reports.by_${report.group_by}`)),
       COLUMNS.map(([field]) => cti.el("th", {scope: "col"}, cti.t(`reports.col_${field}`)))));
     $("summary").querySelector("tbody").replaceChildren(...Object.entries(report.groups).map(([name, g]) =>
-      cti.el("tr", {}, cti.el("th", {scope: "row"}, name),
+      cti.el("tr", {}, cti.el("th", {scope: "row"}, groupName(name, report.group_by)),
         COLUMNS.map(([field, kind]) => cti.el("td", {class: kind ? "num" : "num count", "data-field": field},
                                                  formatValue(g[field], kind))))));
     const charts = [];
-    for (const metric of CHARTS) {
+    const byTime = ["interval", "hour_of_week"].includes(report.group_by);  // (staffing looks at arrivals first)
+    for (const metric of byTime ? ["offered", ...CHARTS.slice(0, 3)] : CHARTS) {
       const response = await fetch(`/api/v1/reports/chart?${params}&metric=${metric}&lang=${cti.lang}`,
                                    {headers: cti.headers()});
       const figure = cti.el("figure", {class: "chart", "data-metric": metric});
@@ -62,3 +78,4 @@ cti.start(async (who) => {
   await show();
 });
 $("period").addEventListener("submit", (e) => { e.preventDefault(); show(); });
+$("group").addEventListener("change", syncInterval);
