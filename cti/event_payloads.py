@@ -159,6 +159,7 @@ class PivotExtras(TypedDict, total=False):
     voice: bool  # redeemed: for a browser voice session
     interaction_id: str  # redeemed for voice: the call's interaction
     callback_id: str  # redeemed for a callback
+    since_link_sent: float  # connected: seconds from the link's minting to the agent answering
 
 
 class PivotPayload(PivotExtras, total=False):

@@ -61,6 +61,7 @@ class EventType(StrEnum):
     PIVOT_OPENED = "pivot.opened"
     PIVOT_REDEEMED = "pivot.redeemed"
     PIVOT_EXPIRED = "pivot.expired"
+    PIVOT_CONNECTED = "pivot.connected"  # the customer reached an agent through the link (browser call)
     CALLBACK_SCHEDULED = "callback.scheduled"
     CALLBACK_DIALING = "callback.dialing"
     CALLBACK_CONNECTED = "callback.connected"

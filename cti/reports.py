@@ -114,12 +114,13 @@ CSV_COLUMNS = ["group", "offered", "handled", "abandoned", "short_abandoned", "s
 
 
 PIVOT_STEPS = {"pivot.created": "sent", "pivot.opened": "opened", "pivot.redeemed": "redeemed",
-               "callback.connected": "connected"}
+               "callback.connected": "connected", "pivot.connected": "connected"}
 
 
 def pivot_funnel(events: Iterable[Any]) -> dict[str, Any]:
-    """Links sent, opened, redeemed, connected, and the median seconds from link sent to voice
-    connected, from pivot.* and callback.connected events (rows with ``type`` and ``data``)."""
+    """Links sent, opened, redeemed, connected (a callback's customer answered, or a browser call's
+    agent did), and the median seconds from link sent to voice connected, from pivot.* and
+    callback.connected events (rows with ``type`` and ``data``)."""
     counts = dict.fromkeys(PIVOT_STEPS.values(), 0)
     to_voice: list[float] = []
     for event in events:

@@ -34,6 +34,7 @@ from cti.storage.db import Tx
 from pivot.links import link_event, link_status
 from pivot.settings import PivotConfig
 from pivot.tokens import mask_number
+from pivot.voice import browser_call_answered
 
 CALLBACKS, PIVOT_LINKS, IDENTITIES = models.callbacks, models.pivot_links, models.identities
 HOUR = 3600.0
@@ -166,6 +167,8 @@ class CallbackOutcomes:
         """A leg of an attempt answered: dialing, then connected."""
         if interaction["initiation"] == "callback":
             on_leg_answered(tx, interaction["id"], leg)
+        elif interaction["initiation"] == "pivot" and leg == "agent" and interaction["channel"] == "voice":
+            browser_call_answered(tx, interaction)
 
     def call_ended(self, tx: Tx, interaction: Record, *, outcome: str | None, policy: RoutingPolicy) -> None:
         """An attempt is over: completed, retried or failed. An attempt that never reached the customer

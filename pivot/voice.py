@@ -1,14 +1,17 @@
-"""Talk in the browser: redeeming a pivot link for a browser voice session (the write op).
+"""Talk in the browser: redeeming a pivot link for a browser voice session (the write ops).
 
 The link is used once (pivot.redeemed with ``voice``), and the session becomes a voice
 interaction on the link's case (``initiation: pivot``, ``source_interaction_id`` set), queued and
 offered first to the agent who sent the link, with call.ringing; the voice connector then holds
-the browser with hold audio and bridges it to the accepting agent's phone.
+the browser with hold audio and bridges it to the accepting agent's phone. When the agent's leg
+answers, ``pivot.connected`` (once) closes the funnel as ``callback.connected`` does for callbacks.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import sqlalchemy as sa
 
 from cti import models
 from cti.errors import Gone
@@ -41,3 +44,19 @@ def start_browser_voice(tx: Tx, link_id: str, call_id: str, *, config: PivotConf
     tx.emit(Event.make(EventType.CALL_RINGING, case_id=row["case_id"], interaction_id=row["id"], queue=row["queue"],
                        data={"call_id": call_id, "from": {"kind": "browser", "value": link_id}}))
     return row
+
+
+def browser_call_answered(tx: Tx, interaction: Record) -> None:
+    """The agent answered a browser call that came through a link: pivot.connected, once per call.
+    The link is the case's most recently used voice link (the call was made from it)."""
+    EVENTS = models.events
+    told = tx.conn.execute(sa.select(EVENTS.c.seq).where(EVENTS.c.interaction_id == interaction["id"],
+                                                         EVENTS.c.type == EventType.PIVOT_CONNECTED.value)
+                           .limit(1)).first()
+    link = tx.conn.execute(sa.select(PIVOT_LINKS).where(
+        PIVOT_LINKS.c.case_id == interaction["case_id"], PIVOT_LINKS.c.to == "voice",
+        PIVOT_LINKS.c.redeemed_at.is_not(None)).order_by(PIVOT_LINKS.c.redeemed_at.desc()).limit(1)).first()
+    if told is not None or link is None:
+        return
+    tx.emit(link_event(EventType.PIVOT_CONNECTED, link, tx.now, voice=True, interaction_id=interaction["id"],
+                       since_link_sent=round(tx.now - link.created_at, 3)))

@@ -103,6 +103,7 @@ async def test_an_x_dm_becomes_a_browser_call_with_the_agent(
             await voice_card.get_by_role("button", name="Finish wrap-up").click()
             await expect(voice_card).to_have_count(0)
             await expect(board.locator("#pivot")).to_contain_text("used: 1")
+            await expect(board.locator("#pivot")).to_contain_text("connected: 1")  # (the agent answered the browser)
             await board.screenshot(path=str(ARTIFACTS / "journey-wallboard.png"), full_page=True)
             await desk.set_viewport_size({"width": 390, "height": 844})
             await desk.screenshot(path=str(ARTIFACTS / "journey-desk-phone.png"), full_page=True)

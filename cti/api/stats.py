@@ -26,7 +26,8 @@ from cti.web.svg import bar_chart, heat_map
 api = Api()
 INTERACTIONS = models.interactions
 PIVOT_FUNNEL = {EventType.PIVOT_CREATED: "pivots_sent", EventType.PIVOT_OPENED: "pivots_opened",
-                EventType.PIVOT_REDEEMED: "pivots_redeemed", EventType.CALLBACK_CONNECTED: "pivots_connected"}
+                EventType.PIVOT_REDEEMED: "pivots_redeemed", EventType.CALLBACK_CONNECTED: "pivots_connected",
+                EventType.PIVOT_CONNECTED: "pivots_connected"}  # (a callback, or a browser call, reached an agent)
 
 
 def _start_of_day(now: float) -> float:

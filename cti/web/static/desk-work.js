@@ -140,7 +140,7 @@ const work = {
     const link = event.data.pivot_link, callback = event.data.callback;
     const id = link ? link.id : callback && callback.pivot_link_id;
     const state = {"pivot.created": "sent", "pivot.opened": "opened", "pivot.redeemed": "redeemed", "pivot.expired": "expired",
-                   "callback.scheduled": "scheduled", "callback.dialing": "dialing", "callback.connected": "connected",
+                   "pivot.connected": "connected", "callback.scheduled": "scheduled", "callback.dialing": "dialing", "callback.connected": "connected",
                    "callback.failed": "failed"}[event.type];
     if (!id || !state) return;
     me.pivots.set(id, state);
