@@ -188,6 +188,7 @@ class AgentExtras(TypedDict, total=False):
     """What some agent.* events add."""
 
     previous: str  # state_changed: the state before
+    by: str  # state_changed: who set it, when not the agent herself (a supervisor, the system)
     created: bool  # updated: the agent was created
     deleted: bool  # updated: the agent was deleted
 

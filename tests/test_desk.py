@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import expect
 
+from cti.bus import EventFilter
 from cti.languages import LANGUAGES
 from cti.web import i18n
 from tests.harness import CALLS, make_config, running_server
@@ -206,8 +207,19 @@ async def test_the_wallboard_follows_the_floor_live(tmp_path: Path, shop: Any, b
         await alice.accept(stored["interaction_id"])
         await alice.pivot(stored["interaction_id"], "callback")
         await expect(page.locator("#pivot")).to_contain_text("sent: 1")
+        # Each agent by name, with state, time in it and current work; the supervisor sets Alice away.
+        row = page.locator('#people tr[data-agent="alice"]')
+        await expect(row).to_contain_text("Available")
+        await expect(row).to_contain_text("shop-chat 1")
+        await expect(row.locator(".in-state")).to_have_text(re.compile(r"^0:0\d$"))
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "wallboard.png"), full_page=True)
+        await row.get_by_role("button", name="Set away").click()
+        await expect(row).to_contain_text("Away")
+        assert (await h.admin.request("GET", "/api/v1/agents/alice"))["state"] == "away"
+        changes = await h.services.bus.replay(0, EventFilter(types=["agent.state_changed"]))
+        assert changes[-1].data["previous"] == "available" and changes[-1].data["by"].startswith("supervisor:")
+        assert "by" not in changes[-2].data  # (she made herself available)
         await page.close()
 
 

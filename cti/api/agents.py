@@ -70,6 +70,8 @@ async def delete(call: Call) -> None:
 @api.route("PUT", "/api/v1/agents/{id}/state", summary="Set presence (available, away, offline)", tag="agents",
            role=Role.AGENT, body=s.AgentStateBody, response=s.AgentOut, errors=(400, 403, 404))
 async def put_state(call: Call) -> dict[str, Any]:
-    agent_id, state = call.path("id"), call.body.state
+    agent_id, state, actor = call.path("id"), call.body.state, call.actor
     _own_or_supervisor(call, agent_id)
-    return render.agent(await services(call.request).db.write(lambda tx: set_presence(tx, agent_id, state)))
+    by = None if actor.agent_id == agent_id else \
+        f"{actor.role.value}:{actor.user_id or actor.agent_id or actor.token_id or 'token'}"
+    return render.agent(await services(call.request).db.write(lambda tx: set_presence(tx, agent_id, state, by=by)))

@@ -35,7 +35,8 @@ def _start_of_day(now: float) -> float:
     return day.timestamp()
 
 
-@api.route("GET", "/api/v1/stats/realtime", summary="Per queue and channel: waiting, longest wait, agents, SLA % today",
+@api.route("GET", "/api/v1/stats/realtime", summary="Per queue and channel: waiting, longest wait, agents, SLA % "
+           "today; each agent by name with state, since when and current work",
            tag="stats", role=Role.SUPERVISOR, response={"type": "object", "required": ["queues"]})
 async def realtime(call: Call) -> dict[str, Any]:
     svc = services(call.request)
@@ -43,7 +44,7 @@ async def realtime(call: Call) -> dict[str, Any]:
     now = time.time()
     since = _start_of_day(now)
 
-    def read(conn: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    def read(conn: Any) -> tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]:
         waiting = conn.execute(
             sa.select(
                 INTERACTIONS.c.queue, INTERACTIONS.c.channel, sa.func.count(), sa.func.min(INTERACTIONS.c.queued_at)
@@ -55,9 +56,12 @@ async def realtime(call: Call) -> dict[str, Any]:
         agents = conn.execute(sa.select(models.agents).where(models.agents.c.deleted.is_(False))).all()
         pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data).where(
             models.events.c.ts >= since, models.events.c.type.in_([t.value for t in PIVOT_FUNNEL]))).all()
-        return waiting, today, agents, pivots
+        work = conn.execute(sa.select(INTERACTIONS.c.agent_id, INTERACTIONS.c.channel, sa.func.count())
+                            .where(INTERACTIONS.c.state.in_(WORKING), INTERACTIONS.c.agent_id.is_not(None))
+                            .group_by(INTERACTIONS.c.agent_id, INTERACTIONS.c.channel)).all()
+        return waiting, today, agents, pivots, work
 
-    waiting, today, agents, pivots = await svc.db.read(read)
+    waiting, today, agents, pivots, work = await svc.db.read(read)
     by_key = summarize(today, key=lambda r: f"{r.queue}|{r.channel}", channel_class=policy.channel_class,
                        sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds, now=now)
     overall = summarize(today, key=lambda r: "all", channel_class=policy.channel_class, sla_seconds=cfg.sla_seconds,
@@ -84,9 +88,22 @@ async def realtime(call: Call) -> dict[str, Any]:
     states: dict[str, int] = {}
     for a in agents:
         states[a.state] = states.get(a.state, 0) + 1
-    return {"ts": iso(now), "queues": queues, "agents": states, "pivot_today": pivot_funnel(pivots),
+    return {"ts": iso(now), "queues": queues, "agents": states, "people": people(agents, work),
+            "pivot_today": pivot_funnel(pivots),
             "today": {k: (overall or {}).get(k) for k in ("offered", "handled", "abandoned", "sla_percent")},
             "social_today": social_sentiment(today)}
+
+
+WORKING = ("offered", "active", "held", "wrapup")
+
+
+def people(agents: list[Any], work: list[Any]) -> list[dict[str, Any]]:
+    """Each agent by name: state, since when, and what they hold now (interactions per channel)."""
+    holding: dict[str, dict[str, int]] = {}
+    for agent_id, channel, count in work:
+        holding.setdefault(agent_id, {})[channel] = int(count)
+    return [{"id": a.id, "name": a.name, "state": a.state, "state_since": iso(a.state_changed_at),
+             "work": holding.get(a.id, {})} for a in sorted(agents, key=lambda a: (a.name.lower(), a.id))]
 
 
 @api.route("GET", "/api/v1/reports/summary", summary="Summary report (Accept: text/csv for CSV)", tag="stats",

@@ -77,8 +77,9 @@ def delete_agent(tx: Tx, agent_id: str) -> Record:
     return row
 
 
-def set_presence(tx: Tx, agent_id: str, state: str) -> Record:
-    """available / away / offline; emits agent.state_changed when it changes."""
+def set_presence(tx: Tx, agent_id: str, state: str, *, by: str | None = None) -> Record:
+    """available / away / offline; emits agent.state_changed when it changes (``by``: who did it,
+    when not the agent herself; the event log is the audit trail)."""
     row = get_live_agent(tx, agent_id)
     previous = row["state"]
     if previous == state:
@@ -87,5 +88,8 @@ def set_presence(tx: Tx, agent_id: str, state: str) -> Record:
     if state == "available":
         changes["idle_since"] = tx.now
     update_row(tx.conn, AGENTS, row, changes)
-    tx.emit(_agent_event(EventType.AGENT_STATE_CHANGED, row, previous=previous))
+    if by is None:
+        tx.emit(_agent_event(EventType.AGENT_STATE_CHANGED, row, previous=previous))
+    else:
+        tx.emit(_agent_event(EventType.AGENT_STATE_CHANGED, row, previous=previous, by=by))
     return row

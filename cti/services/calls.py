@@ -71,7 +71,7 @@ def agent_missed(tx: Tx, interaction_id: str, *, agent_id: str, policy: RoutingP
     """Ring-no-answer: the agent's phone did not take the call. The agent is set away (as contact
     centers do, so the next call does not ring an empty desk) and the call goes back to the queue
     for the next agent."""
-    set_presence(tx, agent_id, "away")
+    set_presence(tx, agent_id, "away", by="system: the phone did not answer")
     row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     if row["state"] in (State.ACTIVE.value, State.HELD.value) and row["agent_id"] == agent_id:
         row = apply_command(tx, interaction_id, Command.TRANSFER_TO_QUEUE, actor=SYSTEM, policy=policy)

@@ -1,7 +1,7 @@
 // The wallboard: realtime stats, refreshed within a moment of each event (no polling); waits tick locally.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const board = {stream: null, pending: null, oldest: [], tick: null};
+const board = {stream: null, pending: null, oldest: [], tick: null, skew: 0};
 const percent = (value) => new Intl.NumberFormat(cti.lang, {style: "percent", maximumFractionDigits: 1}).format(value / 100);
 
 // Every wait on the board (the tile and each row) is "now - oldest queued_at" from one snapshot,
@@ -13,11 +13,32 @@ function tickWaits() {
   document.querySelectorAll("#queues tbody tr").forEach((row, i) => {
     row.querySelector(".wait").textContent = cti.clock(waits[i] || 0);
   });
+  document.querySelectorAll("#people tbody tr[data-since]").forEach((row) => {
+    row.querySelector(".in-state").textContent = cti.clock(Math.max(0, now - Number(row.dataset.since) - board.skew));
+  });
+}
+
+// Each agent by name: state, how long in it, what they hold now; a supervisor can set one away or
+// offline (the change is an agent.state_changed event naming who made it).
+function personRow(p) {
+  const work = Object.entries(p.work).map(([channel, n]) => `${cti.messages[`channel.${channel}`] || channel} ${n}`).join(" · ");
+  const actions = ["away", "offline"].filter((state) => state !== p.state).map((state) => cti.el("button", {type: "button",
+    class: "secondary", onclick: () => setState(p.id, state)}, cti.t(`wall.set_${state}`)));
+  return cti.el("tr", {"data-agent": p.id, "data-since": p.state_since ? String(Date.parse(p.state_since) / 1000) : null},
+    cti.el("th", {scope: "row"}, cti.el("bdi", {}, p.name)), cti.el("td", {}, cti.t(`agent.${p.state}`)),
+    cti.el("td", {class: "in-state"}, ""), cti.el("td", {}, work || "–"),
+    cti.el("td", {}, cti.el("div", {class: "row", role: "group"}, actions)));
+}
+async function setState(id, state) {
+  $("people-error").hidden = true;
+  try { await cti.api("PUT", `/api/v1/agents/${id}/state`, {state}); }
+  catch (error) { $("people-error").textContent = error.message; $("people-error").hidden = false; }
+  soon();
 }
 
 async function refresh() {
   const stats = await cti.api("GET", "/api/v1/stats/realtime");
-  const skew = Date.now() / 1000 - Date.parse(stats.ts) / 1000;  // this screen's clock against the server's
+  const skew = board.skew = Date.now() / 1000 - Date.parse(stats.ts) / 1000;  // this screen's clock against the server's
   board.oldest = stats.queues.map((q) => (q.waiting ? Date.parse(stats.ts) / 1000 + skew - q.longest_wait : null));
   const waiting = stats.queues.reduce((n, q) => n + q.waiting, 0);
   $("waiting").textContent = String(waiting);
@@ -37,6 +58,7 @@ async function refresh() {
     cti.el("td", {class: "wait"}, cti.clock(q.longest_wait)),
     cti.el("td", {}, q.sla_percent_today === null ? "–" : percent(q.sla_percent_today)),
     cti.el("td", {}, q.agents_available))));
+  $("people").querySelector("tbody").replaceChildren(...(stats.people || []).map(personRow));
   $("updated").textContent = cti.t("wall.updated", {time: new Date().toLocaleTimeString(cti.lang)});
   tickWaits();
 }
