@@ -20,6 +20,7 @@ from cti.errors import InvalidInput
 from cti.events import EventType, iso
 from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, summarize, time_key
 from cti.services.actors import Role
+from cti.state import OCCUPYING_STATES
 from cti.web import i18n
 from cti.web.svg import bar_chart, heat_map
 
@@ -94,7 +95,7 @@ async def realtime(call: Call) -> dict[str, Any]:
             "social_today": social_sentiment(today)}
 
 
-WORKING = ("offered", "active", "held", "wrapup")
+WORKING = sorted(state.value for state in OCCUPYING_STATES)  # what an agent holds (offered, active, held, wrap-up)
 
 
 def people(agents: list[Any], work: list[Any]) -> list[dict[str, Any]]:
