@@ -13,11 +13,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from cti import models
 from cti.bus import EventFilter
 from cti.errors import Conflict
 from cti.gateway import CoreGateway
 from cti.services.actors import Actor, Role
-from cti.services.recordings import request_recording
+from cti.services.recordings import RecordEveryCall, recording_state, request_recording
+from cti.services.rows import fetch_one
 from sip_test_env.emulators.twilio import TwilioEmulator
 from sip_test_env.kamailio import Registrar
 from sip_test_env.phones import tone_levels
@@ -76,7 +78,7 @@ async def test_a_dial_mode_call_is_recorded_by_twilio_paused_and_served(
     assert agent[440.0] > 0.5 and agent[1000.0] < 0.05, agent
 
 
-async def test_the_none_policy_refuses_to_start_a_recording(harness: Harness) -> None:
+async def test_the_none_policy_refuses_to_start_a_recording(harness: Harness, tmp_path: Path) -> None:
     alice = await harness.agent("alice")
     svc = harness.services
     gateway = CoreGateway("sip", svc.db, svc.policies, {}, svc.bus)
@@ -90,3 +92,15 @@ async def test_the_none_policy_refuses_to_start_a_recording(harness: Harness) ->
     await svc.db.write(lambda tx: request_recording(tx, iid, "start", actor=actor, policy="on_demand"))
     commands = await svc.bus.replay(0, EventFilter(types=["call.command"]))
     assert [(e.data["action"], e.data["op"]) for e in commands] == [("recording", "start")]  # one, not two
+
+    # "all": the first leg to answer asks for a start; once the call has a recording, later legs do not.
+    policy = RecordEveryCall()
+    row = await svc.db.read(lambda c: fetch_one(c, models.interactions, iid, what="interaction"))
+    other = await gateway.start_call("phone", "+358401234568", "call-none-2")
+    other_row = await svc.db.read(lambda c: fetch_one(c, models.interactions, other, what="interaction"))
+    await svc.db.write(lambda tx: policy.leg_answered(tx, other_row, "customer"))
+    await svc.db.write(lambda tx: recording_state(tx, iid, "call-none-1", str(tmp_path / "r.wav"), "started"))
+    await svc.db.write(lambda tx: policy.leg_answered(tx, row, "agent"))
+    starts = [e.interaction_id for e in await svc.bus.replay(0, EventFilter(types=["call.command"]))
+              if e.data.get("by") == "policy"]
+    assert starts == [other], starts

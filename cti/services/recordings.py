@@ -62,10 +62,14 @@ def _record_command(tx: Tx, row: Any, action: RecordingAction, *, by: str) -> No
 class RecordEveryCall:
     """``[recording] record = "all"``: a call listener (``cti/hooks.py``) that starts the recording
     of every call on whatever connector carries it, as soon as a leg answers (a SIP caller when the
-    server answers it, a Twilio call when its agent does; a start while recording changes nothing)."""
+    server answers it, a Twilio call when its agent does). Once per call: when the call already has
+    a recording (the first leg's start landed, or an agent stopped it), a later leg asks nothing."""
 
     def leg_answered(self, tx: Tx, interaction: Record, leg: str) -> None:
-        _record_command(tx, interaction, "start", by="policy")
+        recorded = tx.conn.execute(sa.select(RECORDINGS.c.id).where(
+            RECORDINGS.c.interaction_id == interaction["id"]).limit(1)).first()
+        if recorded is None:
+            _record_command(tx, interaction, "start", by="policy")
 
     def call_ended(self, tx: Tx, interaction: Record, *, outcome: str | None, policy: RoutingPolicy) -> None:
         return None
