@@ -30,6 +30,7 @@ from cti import __version__
 from cti.api import (
     admin,
     agents,
+    approvals,
     contacts,
     desk,
     events,
@@ -59,6 +60,7 @@ from cti.leases import LeasedRunner
 from cti.main import AppConfig
 from cti.metrics import Metrics
 from cti.passwords import Passwords
+from cti.report_queries import MetricRules
 from cti.retention import RecordingRetention
 from cti.routing.live_policy import PolicyHolder
 from cti.routing.router import Router
@@ -67,6 +69,7 @@ from cti.services.people import COOKIE as SESSION_COOKIE
 from cti.services.people import find_session
 from cti.services.recordings import RecordEveryCall
 from cti.services.tokens import UNKNOWN, Refusal
+from cti.sla_watch import SlaWatch
 from cti.sso import OidcClient
 from cti.storage.db import Database
 from cti.storage.migrate import upgrade_database
@@ -79,8 +82,8 @@ from pivot.scheduler import CALLBACK_SCHEDULER, CallbackScheduler
 from softphone_bridge import api as softphone_api
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, contacts, notes, interactions, parties, recordings, pivot_api, desk, admin, people, sso, stats,
-           staffing, events, pivot_pages, webhooks, softphone_api, web_pages)
+MODULES = (ops, agents, approvals, contacts, notes, interactions, parties, recordings, pivot_api, desk, admin, people,
+           sso, stats, staffing, events, pivot_pages, webhooks, softphone_api, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -192,6 +195,8 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
             svc.leases = [
                 LeasedRunner(db, "router", node, router.run, ttl=ttl),
                 LeasedRunner(db, "webhook-fanout", node, WebhookFanout(db, bus).run, ttl=ttl),
+                LeasedRunner(db, "sla-watch", node, SlaWatch(db, lambda: MetricRules.of(
+                    config.reports, policies.current, directory.names())).run, ttl=ttl),
                 *([LeasedRunner(db, "recording-retention", node, RecordingRetention(
                     db, config.recording.retention_days).run, ttl=ttl)] if config.recording.retention_days else []),
                 LeasedRunner(db, "outbox", node, OutboxWorker(

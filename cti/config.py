@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cti.errors import ConfigError
 from cti.routing.policy import RoutingPolicy
@@ -111,6 +111,25 @@ class ReportsConfig(_Strict):
     short_abandon_seconds: float = 5.0
 
 
+class ApprovalConfig(_Strict):
+    """``[approval]``: which public replies wait for a supervisor before they go out (cti/services/approvals.py).
+
+    A reply is public when it is sent in ``public`` mode on a network that has public replies (a tweet,
+    a page comment). It is held when ``public_replies`` is on, when its agent is marked
+    ``needs_approval``, or when it contains one of ``words`` (whole words, any case)."""
+
+    public_replies: bool = False
+    words: list[str] = Field(default_factory=list, max_length=500)
+
+    @field_validator("words")
+    @classmethod
+    def _words(cls, words: list[str]) -> list[str]:
+        cleaned = [w.strip() for w in words]
+        if any(not w or len(w) > 100 for w in cleaned):
+            raise ValueError("each word must be 1-100 characters")
+        return cleaned
+
+
 class RecordingConfig(_Strict):
     """``[recording]``: which calls are recorded and how long recordings are kept (cti/services/recordings.py)."""
 
@@ -128,6 +147,7 @@ class Config(_Strict):
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     social: SocialConfig = Field(default_factory=SocialConfig)
 

@@ -59,8 +59,19 @@ class DeliveryFacts(TypedDict):
     retry_at: str | None
 
 
+class ApprovalFacts(TypedDict, total=False):
+    """message.approval_requested|approved|rejected: why it was held and who decided."""
+
+    reasons: list[str]  # requested: all, agent (the agent needs approval), word:<the word matched>
+    by: str  # approved, rejected: who decided (supervisor:<user or token id>)
+    reason: str  # rejected: why (for the agent)
+    edited: bool  # approved: the supervisor changed the text
+    original_text: str  # approved and edited: what the agent wrote
+
+
 MessagePayload = TypedDict("MessagePayload", {
     "message": Required[Snapshot],
+    "approval": ApprovalFacts,  # approval_requested, approved, rejected
     "from": Party,  # received: the sender
     "metadata": dict[str, Any],  # received: what the network said about it (mention, followers...)
     "delivery": DeliveryFacts,  # retrying
@@ -207,6 +218,24 @@ class ConnectorPayload(TypedDict):
     detail: str
 
 
+class SlaPayload(TypedDict):
+    """sla.breached: the interaction has waited longer than its channel's service-level threshold."""
+
+    channel: str
+    threshold_seconds: float
+    waited_seconds: float  # at the moment it was noticed
+    state: str  # the interaction's state then (queued, offered; for written channels also active, held)
+
+
+class SurveyPayload(TypedDict):
+    """survey.answered: the customer's rating of an interaction."""
+
+    survey_id: str
+    rating: int  # 1 (very unhappy) .. 5 (very happy)
+    comment: str | None
+    channel: str
+
+
 class RoutingPayload(TypedDict):
     """routing.updated: the routing policy now in force."""
 
@@ -217,12 +246,12 @@ EventPayload = (InteractionPayload | MessagePayload | ChatStatePayload | CallPay
                 | PartyPayload
                 | CasePayload | CaseNotePayload | ContactPayload | ContactUpdatedPayload
                 | PivotPayload | CallbackPayload | AgentPayload | ConnectorPayload
-                | RoutingPayload)
+                | RoutingPayload | SlaPayload | SurveyPayload)
 
 _FAMILIES: dict[str, type[Any]] = {
     "interaction": InteractionPayload, "message": MessagePayload, "call": CallPayload, "case": CasePayload,
     "contact": ContactPayload, "pivot": PivotPayload, "callback": CallbackPayload, "agent": AgentPayload,
-    "connector": ConnectorPayload, "routing": RoutingPayload,
+    "connector": ConnectorPayload, "routing": RoutingPayload, "sla": SlaPayload, "survey": SurveyPayload,
 }
 _SPECIAL: dict[EventType, type[Any]] = {
     EventType.MESSAGE_CHAT_STATE: ChatStatePayload, EventType.CALL_COMMAND: CallCommandPayload,

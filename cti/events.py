@@ -34,6 +34,9 @@ class EventType(StrEnum):
     MESSAGE_SENT = "message.sent"
     MESSAGE_FAILED = "message.failed"
     MESSAGE_CHAT_STATE = "message.chat_state"
+    MESSAGE_APPROVAL_REQUESTED = "message.approval_requested"  # a public reply waits for a supervisor's decision
+    MESSAGE_APPROVED = "message.approved"  # a supervisor let it go (as written, or edited): it is queued to send
+    MESSAGE_REJECTED = "message.rejected"  # a supervisor stopped it, with a reason: it is never sent
     CALL_RINGING = "call.ringing"
     CALL_ANSWERED = "call.answered"
     CALL_DTMF = "call.dtmf"
@@ -69,6 +72,8 @@ class EventType(StrEnum):
     AGENT_STATE_CHANGED = "agent.state_changed"
     AGENT_UPDATED = "agent.updated"
     CONNECTOR_HEALTH = "connector.health"
+    SLA_BREACHED = "sla.breached"  # an interaction waited past its channel's threshold (once per interaction)
+    SURVEY_ANSWERED = "survey.answered"  # the customer rated the service (1-5, a comment)
     ROUTING_UPDATED = "routing.updated"
 
 

@@ -62,6 +62,7 @@ class Interaction(SQLModel, table=True):
         sa.Index("ix_interactions_thread", "channel", "thread_key"),
         sa.Index("ix_interactions_state_queue", "state", "queue"),
         sa.Index("ix_interactions_contact", "contact_id", "created_at"),
+        sa.Index("ix_interactions_created", "created_at"),
     )
     id: str = Field(primary_key=True, max_length=40)
     case_id: str = Field(foreign_key="cases.id", index=True, max_length=40)
@@ -91,6 +92,7 @@ class Interaction(SQLModel, table=True):
     first_response_at: float | None = None
     ended_at: float | None = None
     closed_at: float | None = None
+    sla_breached_at: float | None = None  # when sla.breached was emitted (once per interaction)
     # Raised by a database trigger on every UPDATE of the row (migration 0006), whoever writes it;
     # a read checks a cached rendering against it (cti/api/rendered.py).
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
@@ -129,6 +131,7 @@ class Agent(SQLModel, table=True):
     capacity: dict[str, int] | None = _json()
     voice_endpoint: str | None = Field(default=None, max_length=300)
     rating: float = 0.0
+    needs_approval: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     state: str = Field(default="offline", max_length=16)
     state_changed_at: float
     idle_since: float
@@ -151,6 +154,7 @@ class ApiToken(SQLModel, table=True):
 
 class EventRecord(SQLModel, table=True):
     __tablename__ = "events"
+    __table_args__ = (sa.Index("ix_events_type_ts", "type", "ts"),)
     seq: int = Field(
         sa_column=sa.Column(
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=False
@@ -291,6 +295,28 @@ class SocialMention(SQLModel, table=True):
 
 
 
+class Survey(SQLModel, table=True):
+    """A satisfaction survey sent after wrap-up: one answer (1-5 and a comment) per survey.
+
+    Only the SHA-256 of the token is stored, as for pivot links."""
+
+    __tablename__ = "surveys"
+    id: str = Field(primary_key=True, max_length=40)
+    token_hash: str = Field(max_length=64, unique=True)
+    interaction_id: str = Field(max_length=40, unique=True)
+    case_id: str = Field(max_length=40)
+    agent_id: str | None = Field(default=None, max_length=40)
+    channel: str = Field(max_length=32)
+    queue: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)
+    created_at: float
+    expires_at: float
+    opened_at: float | None = None
+    answered_at: float | None = Field(default=None, index=True)
+    rating: int | None = None
+    comment: str | None = None
+
+
 def _table(model: type[SQLModel]) -> sa.Table:
     """The model's table (SQLModel sets ``__table__`` on table models; its stubs do not say so)."""
     return model.__table__  # type: ignore[attr-defined]
@@ -318,4 +344,5 @@ case_notes = _table(CaseNote)
 canned_replies = _table(CannedReply)
 call_parties = _table(CallParty)
 recordings = _table(Recording)
+surveys = _table(Survey)
 metadata = SQLModel.metadata

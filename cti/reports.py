@@ -13,8 +13,7 @@ accepted -> wrap-up done.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,73 +38,28 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def summarize(rows: Iterable[Any], *, key: Callable[[Any], str | None], channel_class: Callable[[str], str],
-              sla_seconds: dict[str, float], short_abandon_seconds: float,
-              now: float | None = None) -> dict[str, dict[str, Any]]:
-    """Metrics per group (key(row) names the group), as of ``now`` (default: the current time)."""
-    now = time.time() if now is None else now
-    groups: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        name = key(row) or "(none)"
-        g = groups.setdefault(name, {"offered": 0, "handled": 0, "abandoned": 0, "short_abandoned": 0,
-                                     "_answer": [], "_first": [], "_handle": [], "_in_sla": 0, "_not_yet": 0})
-        cls = channel_class(row.channel)
-        threshold = sla_seconds.get(row.channel, sla_seconds.get(cls, 60.0))
-        if row.queued_at is not None:
-            g["offered"] += 1
-        if row.state == "abandoned":
-            waited = (row.ended_at or row.queued_at or 0) - (row.queued_at or row.created_at)
-            if waited < short_abandon_seconds:
-                g["short_abandoned"] += 1
-            else:
-                g["abandoned"] += 1
-        if row.accepted_at is not None:
-            g["handled"] += 1
-            if row.queued_at is not None and cls in ANSWERED_CLASSES:
-                g["_answer"].append(row.accepted_at - row.queued_at)
-            if row.closed_at is not None:
-                g["_handle"].append(row.closed_at - row.accepted_at)
-        if row.first_response_at is not None and cls not in ANSWERED_CLASSES and row.direction == "inbound":
-            g["_first"].append(row.first_response_at - row.created_at)
-        if row.queued_at is not None and _within_sla(row, cls, threshold):
-            g["_in_sla"] += 1
-        elif row.queued_at is not None and _still_inside(row, cls, threshold, now):
-            g["_not_yet"] += 1
-    return {name: _finish(g) for name, g in sorted(groups.items())}
-
-
 OUTCOME_STATES = ("abandoned", "ended", "wrapup")
 
 
-def _still_inside(row: Any, cls: str, threshold: float, now: float) -> bool:
-    """Waiting for its answer (or first response) and not yet past the threshold: no outcome yet."""
-    if row.state in OUTCOME_STATES:
-        return False
-    if cls in ANSWERED_CLASSES:
-        return row.accepted_at is None and now - row.queued_at <= threshold
-    return row.first_response_at is None and now - row.created_at <= threshold
-
-
-def _within_sla(row: Any, cls: str, threshold: float) -> bool:
-    if cls in ANSWERED_CLASSES:
-        return row.accepted_at is not None and row.accepted_at - row.queued_at <= threshold
-    return row.first_response_at is not None and row.first_response_at - row.created_at <= threshold
-
-
-def _finish(g: dict[str, Any]) -> dict[str, Any]:
-    base = g["offered"] - g["short_abandoned"] - g["_not_yet"]
+def finish_group(sums: dict[str, float], *, p90: dict[str, float | None]) -> dict[str, Any]:
+    """A group's metrics from its sums (cti/report_queries.py: SUMS) and 90th percentiles."""
+    base = sums["offered"] - sums["short_abandoned"] - sums["not_yet"]
     return {
-        "offered": g["offered"],
-        "handled": g["handled"],
-        "abandoned": g["abandoned"],
-        "short_abandoned": g["short_abandoned"],
-        "speed_of_answer_avg": _round(_avg(g["_answer"])),
-        "speed_of_answer_p90": _round(percentile(g["_answer"], 90)),
-        "first_response_avg": _round(_avg(g["_first"])),
-        "first_response_p90": _round(percentile(g["_first"], 90)),
-        "handle_time_avg": _round(_avg(g["_handle"])),
-        "sla_percent": _round(100.0 * g["_in_sla"] / base) if base > 0 else None,
+        "offered": int(sums["offered"]),
+        "handled": int(sums["handled"]),
+        "abandoned": int(sums["abandoned"]),
+        "short_abandoned": int(sums["short_abandoned"]),
+        "speed_of_answer_avg": _round(_ratio(sums["answer_sum"], sums["answer_n"])),
+        "speed_of_answer_p90": _round(p90.get("answer")),
+        "first_response_avg": _round(_ratio(sums["first_sum"], sums["first_n"])),
+        "first_response_p90": _round(p90.get("first")),
+        "handle_time_avg": _round(_ratio(sums["handle_sum"], sums["handle_n"])),
+        "sla_percent": _round(100.0 * sums["in_sla"] / base) if base > 0 else None,
     }
+
+
+def _ratio(total: float, count: float) -> float | None:
+    return total / count if count else None
 
 
 CSV_COLUMNS = ["group", "offered", "handled", "abandoned", "short_abandoned", "speed_of_answer_avg",

@@ -73,7 +73,7 @@ async def pivot_interaction(call: Call) -> dict[str, Any]:
     def op(tx: Any) -> dict[str, Any]:
         channel = tx.conn.execute(sa.select(INTERACTIONS.c.channel).where(INTERACTIONS.c.id == iid)).scalar()
         return mint_link(tx, iid, request, actor=actor, config=settings, public_url=public_url,
-                         reach=svc.voice_reach,
+                         reach=svc.voice_reach, approval=svc.config.approval,
                          channel=directory.get(channel) if channel else None)
 
     return await svc.db.write(op)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from cti import models
 from cti.channels import ChannelInfo, VoiceReach
+from cti.config import ApprovalConfig
 from cti.errors import Forbidden, InvalidInput, Unprocessable
 from cti.event_payloads import PivotExtras, PivotPayload
 from cti.events import Event, EventType, iso
@@ -82,7 +83,8 @@ NEEDS = {"callback": "a connector that places calls ([connectors.sip] or [connec
 
 
 def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor, config: PivotConfig,
-              public_url: str, channel: ChannelInfo | None, reach: VoiceReach | None = None) -> dict[str, Any]:
+              public_url: str, channel: ChannelInfo | None, reach: VoiceReach | None = None,
+              approval: ApprovalConfig | None = None) -> dict[str, Any]:
     """Mint a link on this interaction's case (pivot.created); with ``send``, queue it to the customer
     on the interaction's own channel. Returns {"pivot_link": ..., "message"?: ...}. A link promises
     only what can happen: to a callback or a browser call only where a voice connector can do it."""
@@ -121,7 +123,8 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
         shown = {**words, "url": f"{public_url}/p/{STORED_TOKEN}"}  # the token lives only in the outbox item
         message = reply(tx, interaction_id, actor=actor, text=i18n.text(language, key, **words), mode=request.mode,
                         channel=channel, stored_text=i18n.text(language, key, **shown),
-                        recipient=recipient_of(tx, interaction_id, prefer=channel.identity_kind if channel else None))
+                        recipient=recipient_of(tx, interaction_id, prefer=channel.identity_kind if channel else None),
+                        approval=approval)
         update_row(tx.conn, PIVOT_LINKS, row, {"message_id": message["id"]})
         result["message"] = render.message(message)
     tx.emit(link_event(EventType.PIVOT_CREATED, row, tx.now, sent=request.send))

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from playwright.async_api import expect
 
 from cti import models
-from cti.reports import summarize
+from cti.report_queries import MetricRules, everything, summarize
 from cti.web.svg import LABEL, RIGHT, WIDTH, bar_chart, format_value, nice_max
 from tests.harness import make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET
@@ -31,8 +31,16 @@ def chat(waited: float, *, answered_after: float | None = None, state: str = "qu
 
 
 def sla(rows: list[Any]) -> float | None:
-    return summarize(rows, key=lambda r: "all", channel_class=lambda c: c, sla_seconds={"chat": 60},
-                     short_abandon_seconds=5, now=NOW)["all"]["sla_percent"]
+    """The service level the database computes for these interactions (SQLite in memory)."""
+    engine = sa.create_engine("sqlite://")
+    models.interactions.create(engine)
+    with engine.begin() as conn:
+        for n, row in enumerate(rows):
+            conn.execute(models.interactions.insert().values(
+                id=f"i{n}", case_id="c", contact_id="k", initiation="inbound", updated_at=NOW, **vars(row)))
+        rules = MetricRules(channel_class=lambda c: c, known_channels=["chat"], sla_seconds={"chat": 60},
+                            short_abandon_seconds=5)
+        return summarize(conn, sa.true(), everything(), rules, now=NOW)["all"]["sla_percent"]
 
 
 def test_service_level_counts_only_interactions_with_an_outcome_or_past_the_threshold() -> None:

@@ -72,6 +72,5 @@ async def delete(call: Call) -> None:
 async def put_state(call: Call) -> dict[str, Any]:
     agent_id, state, actor = call.path("id"), call.body.state, call.actor
     _own_or_supervisor(call, agent_id)
-    by = None if actor.agent_id == agent_id else \
-        f"{actor.role.value}:{actor.user_id or actor.agent_id or actor.token_id or 'token'}"
+    by = None if actor.agent_id == agent_id else actor.label
     return render.agent(await services(call.request).db.write(lambda tx: set_presence(tx, agent_id, state, by=by)))

@@ -26,6 +26,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "MonitorBody": {"mode": "listen", "endpoint": "sip:supervisor@pbx.example.com"},
     "MonitorModeBody": {"mode": "whisper"},
     "RecordingBody": {"action": "pause"},
+    "DecisionBody": {"decision": "approve", "text": "@dana Sorry for the wait: your refund left today."},
     "WrapupBody": {"disposition": "solved", "notes": "router replaced under warranty"},
     "AbandonBody": {"reason": "the customer hung up"},
     "WebhookCreate": {"url": "https://crm.example.com/cti-events", "types": ["interaction.*", "pivot.*"]},

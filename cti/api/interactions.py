@@ -221,7 +221,7 @@ async def post_message(call: Call) -> dict[str, Any]:
     def op(tx: Any) -> Any:
         channel = tx.conn.execute(sa.select(INTERACTIONS.c.channel).where(INTERACTIONS.c.id == iid)).scalar()
         info = directory.get(channel) if channel else None
-        return reply(tx, iid, actor=actor, text=b.text, mode=b.mode, channel=info,
+        return reply(tx, iid, actor=actor, text=b.text, mode=b.mode, channel=info, approval=svc.config.approval,
                      recipient=recipient_of(tx, iid, prefer=info.identity_kind if info else None))
 
     return render.message(await svc.db.write(op))

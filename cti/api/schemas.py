@@ -43,6 +43,7 @@ class AgentFields(Body):
     capacity: dict[str, int] | None = None
     voice_endpoint: VoiceEndpoint | None = Field(default=None, max_length=300)
     rating: float | None = Field(default=None, ge=0, le=5)
+    needs_approval: bool | None = Field(default=None, description="her public replies wait for a supervisor")
 
     @field_validator("skills")
     @classmethod
@@ -347,6 +348,7 @@ class AgentOut(Out):
     capacity: dict[str, int]
     voice_endpoint: str | None
     rating: float
+    needs_approval: bool = False
     state: str
 
 

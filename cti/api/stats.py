@@ -18,7 +18,8 @@ from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import InvalidInput
 from cti.events import EventType, iso
-from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, summarize, time_key
+from cti.report_queries import MetricRules, by_columns, by_time, everything, summarize
+from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, time_key
 from cti.services.actors import Role
 from cti.state import OCCUPYING_STATES
 from cti.web import i18n
@@ -41,39 +42,40 @@ def _start_of_day(now: float) -> float:
            tag="stats", role=Role.SUPERVISOR, response={"type": "object", "required": ["queues"]})
 async def realtime(call: Call) -> dict[str, Any]:
     svc = services(call.request)
-    policy, cfg = svc.policies.current, svc.config.reports
-    now = time.time()
+    policy, now = svc.policies.current, time.time()
     since = _start_of_day(now)
+    rules = metric_rules(svc)
+    today = INTERACTIONS.c.created_at >= since
 
-    def read(conn: Any) -> tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]:
+    def read(conn: Any) -> tuple[Any, ...]:
         waiting = conn.execute(
-            sa.select(
-                INTERACTIONS.c.queue, INTERACTIONS.c.channel, sa.func.count(), sa.func.min(INTERACTIONS.c.queued_at)
-            )
+            sa.select(INTERACTIONS.c.queue, INTERACTIONS.c.channel, sa.func.count(),
+                      sa.func.min(INTERACTIONS.c.queued_at), sa.func.count(INTERACTIONS.c.sla_breached_at))
             .where(INTERACTIONS.c.state == "queued")
             .group_by(INTERACTIONS.c.queue, INTERACTIONS.c.channel)
         ).all()
-        today = conn.execute(sa.select(INTERACTIONS).where(INTERACTIONS.c.created_at >= since)).all()
+        by_key = summarize(conn, today, by_columns("queue", "channel"), rules, now=now)
+        overall = summarize(conn, today, everything(), rules, now=now)["all"]
+        breaches = conn.execute(sa.select(sa.func.count()).where(today, INTERACTIONS.c.sla_breached_at.is_not(None))
+                                ).scalar_one()
+        scored = conn.execute(sa.select(INTERACTIONS.c.scoring).where(today, INTERACTIONS.c.scoring.is_not(None))).all()
         agents = conn.execute(sa.select(models.agents).where(models.agents.c.deleted.is_(False))).all()
         pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data).where(
             models.events.c.ts >= since, models.events.c.type.in_([t.value for t in PIVOT_FUNNEL]))).all()
         work = conn.execute(sa.select(INTERACTIONS.c.agent_id, INTERACTIONS.c.channel, sa.func.count())
                             .where(INTERACTIONS.c.state.in_(WORKING), INTERACTIONS.c.agent_id.is_not(None))
                             .group_by(INTERACTIONS.c.agent_id, INTERACTIONS.c.channel)).all()
-        return waiting, today, agents, pivots, work
+        return waiting, by_key, overall, breaches, scored, agents, pivots, work
 
-    waiting, today, agents, pivots, work = await svc.db.read(read)
-    by_key = summarize(today, key=lambda r: f"{r.queue}|{r.channel}", channel_class=policy.channel_class,
-                       sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds, now=now)
-    overall = summarize(today, key=lambda r: "all", channel_class=policy.channel_class, sla_seconds=cfg.sla_seconds,
-                        short_abandon_seconds=cfg.short_abandon_seconds, now=now).get("all")
+    waiting, by_key, overall, breaches, scored, agents, pivots, work = await svc.db.read(read)
     rows: dict[str, dict[str, Any]] = {}
-    for queue, channel, count, oldest in waiting:
-        rows[f"{queue}|{channel}"] = {"waiting": count, "longest_wait": round(now - oldest, 3) if oldest else 0.0}
+    for queue, channel, count, oldest, breached in waiting:
+        rows[f"{queue or '(none)'}|{channel}"] = {"waiting": count, "breached_waiting": breached,
+                                                  "longest_wait": round(now - oldest, 3) if oldest else 0.0}
         svc.metrics.queue_waiting.labels(queue or "", channel).set(count)
         svc.metrics.queue_longest_wait.labels(queue or "", channel).set(now - oldest if oldest else 0)
     for key in by_key:
-        rows.setdefault(key, {"waiting": 0, "longest_wait": 0.0})
+        rows.setdefault(key, {"waiting": 0, "breached_waiting": 0, "longest_wait": 0.0})
     queues = []
     for key, entry in sorted(rows.items()):
         queue, channel = key.split("|", 1)
@@ -91,8 +93,14 @@ async def realtime(call: Call) -> dict[str, Any]:
         states[a.state] = states.get(a.state, 0) + 1
     return {"ts": iso(now), "queues": queues, "agents": states, "people": people(agents, work),
             "pivot_today": pivot_funnel(pivots),
-            "today": {k: (overall or {}).get(k) for k in ("offered", "handled", "abandoned", "sla_percent")},
-            "social_today": social_sentiment(today)}
+            "today": {**{k: overall.get(k) for k in ("offered", "handled", "abandoned", "sla_percent")},
+                      "sla_breaches": breaches},
+            "social_today": social_sentiment(scored)}
+
+
+def metric_rules(svc: Any) -> MetricRules:
+    """The report definitions' inputs from the running configuration and routing policy."""
+    return MetricRules.of(svc.config.reports, svc.policies.current, svc.channels.names())
 
 
 WORKING = sorted(state.value for state in OCCUPYING_STATES)  # what an agent holds (offered, active, held, wrap-up)
@@ -148,40 +156,35 @@ async def _summary(call: Call) -> dict[str, Any]:
     end = q.to.timestamp() if q.to else now
     if end < start:
         raise InvalidInput("'to' is before 'from'", details={"to": "before from"})
-    policy, cfg = svc.policies.current, svc.config.reports
     try:
         zone = ZoneInfo(q.tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidInput(f"unknown time zone {q.tz!r}", details={"tz": "not an IANA time zone"}) from exc
 
-    def read(conn: Any) -> tuple[list[Any], list[Any]]:
-        rows = conn.execute(
-            sa.select(INTERACTIONS).where(INTERACTIONS.c.created_at >= start, INTERACTIONS.c.created_at < end)
-        ).all()
+    by_time_of_day = q.group_by in ("interval", "hour_of_week")
+    grouping = by_time(q.group_by, zone=zone, start=start, end=end, interval=q.interval, postgres=not svc.db.is_sqlite
+                       ) if by_time_of_day else by_columns({"agent": "agent_id"}.get(q.group_by, q.group_by))
+    rules = metric_rules(svc)
+
+    def read(conn: Any) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+        where = sa.and_(INTERACTIONS.c.created_at >= start, INTERACTIONS.c.created_at < end)
+        groups = summarize(conn, where, grouping, rules, now=now)
         pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data, models.events.c.queue,
                                         models.events.c.agent_id, models.events.c.ts)
                               .where(models.events.c.ts >= start, models.events.c.ts < end,
                                      models.events.c.type.in_([t.value for t in PIVOT_FUNNEL]))).all()
-        return rows, pivots
+        return groups, pivots
 
-    rows, pivots = await svc.db.read(read)
-    by_time = q.group_by in ("interval", "hour_of_week")
-    field = {"agent": "agent_id"}.get(q.group_by, q.group_by)
-
-    def key(row: Any) -> str | None:
-        return time_key(row.created_at, q.group_by, zone, q.interval) if by_time else getattr(row, field)
-
-    groups = summarize(rows, key=key, channel_class=policy.channel_class,
-                       sla_seconds=cfg.sla_seconds, short_abandon_seconds=cfg.short_abandon_seconds, now=now)
+    groups, pivots = await svc.db.read(read)
     for g in groups.values():
         g.update({name: 0 for name in PIVOT_FUNNEL.values()})
     for p in pivots:
-        name = time_key(p.ts, q.group_by, zone, q.interval) if by_time else {
+        name = time_key(p.ts, q.group_by, zone, q.interval) if by_time_of_day else {
             "agent": p.agent_id, "queue": p.queue, "channel": (p.data or {}).get("channel")}[q.group_by]
         groups.setdefault(name or "(none)", {c: 0 for c in CSV_COLUMNS[1:]})
         groups[name or "(none)"][PIVOT_FUNNEL[EventType(p.type)]] += 1
     report = {"from": iso(start), "to": iso(end), "group_by": q.group_by, "groups": dict(sorted(groups.items())),
               "pivot": pivot_funnel(pivots)}
-    if by_time:
+    if by_time_of_day:
         report.update(tz=q.tz, **({"interval": q.interval} if q.group_by == "interval" else {}))
     return report

@@ -34,6 +34,11 @@ class Actor:
         """True for agent tokens, which act only on their own work."""
         return self.role is Role.AGENT
 
+    @property
+    def label(self) -> str:
+        """Who, as the audit trail names them: ``supervisor:<user, agent or token id>``."""
+        return f"{self.role.value}:{self.user_id or self.agent_id or self.token_id or 'token'}"
+
     def at_least(self, role: Role) -> bool:
         """True when this actor's role includes ``role``'s permissions."""
         return _RANK[self.role] >= _RANK[role]

@@ -31,7 +31,8 @@ def create_agent(tx: Tx, fields: dict[str, Any]) -> Record:
     row = Record(
         id=fields.get("id") or new_id("agt"), name=fields["name"], skills=fields.get("skills") or {},
         capacity=fields.get("capacity") or {}, voice_endpoint=fields.get("voice_endpoint"),
-        rating=fields.get("rating") or 0.0, state=fields.get("state") or "offline", state_changed_at=tx.now,
+        rating=fields.get("rating") or 0.0, needs_approval=bool(fields.get("needs_approval")),
+        state=fields.get("state") or "offline", state_changed_at=tx.now,
         idle_since=tx.now, deleted=False, created_at=tx.now, updated_at=tx.now,
     )
     existing = tx.conn.execute(sa.select(AGENTS.c.id).where(AGENTS.c.id == row["id"])).first()
@@ -53,9 +54,10 @@ def get_live_agent(tx: Tx, agent_id: str) -> Record:
 def update_agent(tx: Tx, agent_id: str, fields: dict[str, Any]) -> Record:
     """Change name, skills, capacity, voice endpoint or rating."""
     row = get_live_agent(tx, agent_id)
-    defaults: dict[str, Any] = {"skills": {}, "capacity": {}, "rating": 0.0, "voice_endpoint": None}
+    defaults: dict[str, Any] = {"skills": {}, "capacity": {}, "rating": 0.0, "voice_endpoint": None,
+                                "needs_approval": False}
     changes = {k: (defaults.get(k) if v is None else v) for k, v in fields.items()
-               if k in ("name", "skills", "capacity", "voice_endpoint", "rating")}
+               if k in ("name", "skills", "capacity", "voice_endpoint", "rating", "needs_approval")}
     changes["updated_at"] = tx.now
     update_row(tx.conn, AGENTS, row, changes)
     tx.emit(_agent_event(EventType.AGENT_UPDATED, row))

@@ -14,12 +14,14 @@ import sqlalchemy as sa
 
 from cti import models
 from cti.channels import ChannelInfo
+from cti.config import ApprovalConfig
 from cti.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from cti.event_payloads import DeliveryFacts
 from cti.events import Event, EventType
 from cti.ids import new_id
 from cti.services import render
 from cti.services.actors import Actor
+from cti.services.approval_policy import hold_reasons
 from cti.services.rows import Record, fetch_one, update_row
 from cti.storage.db import Tx
 
@@ -38,11 +40,14 @@ def enqueue_delivery(tx: Tx, *, kind: str, target: str, url: str, payload: dict[
 
 
 def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | None,
-          channel: ChannelInfo | None, recipient: dict[str, str], stored_text: str | None = None) -> Record:
+          channel: ChannelInfo | None, recipient: dict[str, str], stored_text: str | None = None,
+          approval: ApprovalConfig | None = None) -> Record:
     """Store an agent's reply and queue it for delivery on the interaction's channel.
 
     ``stored_text`` is what the message row, events and timeline keep when the text sent holds a
-    secret (a pivot link's token): the secret lives only in the outbox item until it is delivered."""
+    secret (a pivot link's token): the secret lives only in the outbox item until it is delivered.
+    A public reply that ``approval`` holds is stored ``held`` and waits for a supervisor
+    (cti/services/approvals.py); it is not a first response until it is approved."""
     row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     if actor.is_agent and row["agent_id"] != actor.agent_id:
         raise Forbidden("this interaction is not assigned to you", code="not_your_interaction")
@@ -59,9 +64,12 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
         if problem is not None:
             raise Unprocessable(problem[1], code=problem[0], details={"mode": mode or "default",
                                                                       "suggestion": "send a pivot link"})
-    message = _queue_message(tx, row, text=text, mode=mode, agent_id=actor.agent_id or row["agent_id"],
-                             channel=channel, recipient=recipient, stored_text=stored_text)
-    if row["first_response_at"] is None:
+    agent_id = actor.agent_id or row["agent_id"]
+    reasons = hold_reasons(tx.conn, approval, text=text, mode=mode, public_channel=channel.public_reply,
+                           agent_id=agent_id) if approval is not None else []
+    message = _queue_message(tx, row, text=text, mode=mode, agent_id=agent_id, channel=channel,
+                             recipient=recipient, stored_text=stored_text, held_for=reasons)
+    if row["first_response_at"] is None and not reasons:
         update_row(tx.conn, INTERACTIONS, row, {"first_response_at": tx.now, "updated_at": tx.now})
     return message
 
@@ -95,11 +103,13 @@ def notify_customer(tx: Tx, interaction_id: str, *, text: str, channel: ChannelI
 
 
 def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id: str | None,
-                   channel: ChannelInfo, recipient: dict[str, str], stored_text: str | None = None) -> Record:
+                   channel: ChannelInfo, recipient: dict[str, str], stored_text: str | None = None,
+                   held_for: list[str] | None = None) -> Record:
     message = Record(
         id=new_id("msg"), interaction_id=row["id"], case_id=row["case_id"], channel=row["channel"],
-        direction="outbound", external_id=None, mode=mode, subject=None, text=stored_text or text, status="queued",
-        error=None, agent_id=agent_id, created_at=tx.now, sent_at=None, attachments=None, meta=None,
+        direction="outbound", external_id=None, mode=mode, subject=None, text=stored_text or text,
+        status="held" if held_for else "queued", error=None, agent_id=agent_id, created_at=tx.now, sent_at=None,
+        attachments=None, meta={"approval": {"reasons": held_for, "state": "waiting"}} if held_for else None,
     )
     tx.conn.execute(MESSAGES.insert(), message)
     payload = {
@@ -114,8 +124,14 @@ def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id
     }
     if stored_text is not None and stored_text != text:
         payload["stored_text"] = stored_text  # what the finished item keeps instead of the secret (_scrubbed)
-    enqueue_delivery(tx, kind="channel", target=row["channel"], url=channel.outbound_url or "", payload=payload,
-                     message_id=message["id"])
+    item = enqueue_delivery(tx, kind="channel", target=row["channel"], url=channel.outbound_url or "",
+                            payload=payload, message_id=message["id"])
+    if held_for:  # the delivery worker takes only pending items
+        update_row(tx.conn, OUTBOX, item, {"state": "held"})
+        tx.emit(Event.make(EventType.MESSAGE_APPROVAL_REQUESTED, case_id=row["case_id"], interaction_id=row["id"],
+                           agent_id=agent_id or row["agent_id"], queue=row["queue"],
+                           data={"message": render.message(message), "approval": {"reasons": held_for}}))
+        return message
     tx.emit(Event.make(EventType.MESSAGE_QUEUED, case_id=row["case_id"], interaction_id=row["id"],
                        agent_id=agent_id or row["agent_id"], queue=row["queue"],
                        data={"message": render.message(message)}))
@@ -173,7 +189,7 @@ def mark_attempt_failed(tx: Tx, item_id: str, *, error: str, retry_at: float | N
         update_row(tx.conn, OUTBOX, item, {"attempts": attempts, "next_attempt_at": retry_at, "last_error": error})
         if item["message_id"]:
             message = fetch_one(tx.conn, MESSAGES, item["message_id"], what="message")
-            _emit_message(tx, EventType.MESSAGE_RETRYING, message, delivery={
+            emit_message(tx, EventType.MESSAGE_RETRYING, message, delivery={
                 "attempts": attempts, "error": error, "retry_at": render.iso(retry_at)})
         return
     update_row(tx.conn, OUTBOX, item, {"attempts": attempts, "state": "failed", "done_at": tx.now, "last_error": error,
@@ -201,10 +217,10 @@ def _finish_message(tx: Tx, message_id: str, *, status: str, external_id: str | 
         if external_id:
             changes["external_id"] = external_id
     update_row(tx.conn, MESSAGES, message, changes)
-    _emit_message(tx, EventType.MESSAGE_SENT if status == "sent" else EventType.MESSAGE_FAILED, message)
+    emit_message(tx, EventType.MESSAGE_SENT if status == "sent" else EventType.MESSAGE_FAILED, message)
 
 
-def _emit_message(tx: Tx, event_type: EventType, message: Record, *, delivery: DeliveryFacts | None = None) -> None:
+def emit_message(tx: Tx, event_type: EventType, message: Record, *, delivery: DeliveryFacts | None = None) -> None:
     """An event about an outbound message, to its agent (or the interaction's) and queue."""
     interaction = tx.conn.execute(
         sa.select(INTERACTIONS.c.agent_id, INTERACTIONS.c.queue).where(INTERACTIONS.c.id == message["interaction_id"])

@@ -124,6 +124,7 @@ def agent(row: Any) -> dict[str, Any]:
         "capacity": row.capacity or {},
         "voice_endpoint": row.voice_endpoint,
         "rating": row.rating,
+        "needs_approval": bool(row.needs_approval),
         "state": row.state,
         "state_changed_at": iso(row.state_changed_at),
         "idle_since": iso(row.idle_since),

@@ -167,8 +167,9 @@ const work = {
 
   message(m) {
     const inbound = m.direction === "inbound";
-    const state = inbound ? "" : cti.el("span", {class: `badge delivery ${m.status}`},
-      t(`delivery.${m.status}`), m.error ? `: ${m.error}` : "");
+    const edited = ((m.metadata || {}).approval || {}).edited ? cti.el("span", {class: "badge"}, t("approval.edited")) : "";
+    const state = inbound ? "" : [cti.el("span", {class: `badge delivery ${m.status}`},
+      t(`delivery.${m.status}`), m.error ? `: ${m.error}` : ""), edited];
     return cti.el("div", {class: `msg ${m.direction}`},
       cti.el("p", {class: "meta"}, inbound ? t("work.customer") : m.agent_id ? t("work.you") : t("work.automatic"),
         m.mode === "public" ? ` · ${t("mode.public")}` : "", " · ", cti.el("time", {datetime: m.created_at}, cti.time(m.created_at)), " ", state),

@@ -53,9 +53,13 @@ async function refresh() {
   const social = stats.social_today;
   $("sentiment").textContent = social.average_sentiment === null ? "–" : social.average_sentiment.toFixed(2);
   $("negative").textContent = social.scored ? cti.t("wall.negative", {percent: percent(social.negative_percent), scored: social.scored}) : cti.t("wall.no_social");
-  $("queues").querySelector("tbody").replaceChildren(...stats.queues.map((q) => cti.el("tr", {},
+  const breachedNow = stats.queues.reduce((n, q) => n + (q.breached_waiting || 0), 0);
+  $("breaches").textContent = String(today.sla_breaches || 0);
+  $("breached-now").textContent = breachedNow ? cti.t("wall.breached_now", {count: breachedNow}) : "";
+  $("tile-breaches").classList.toggle("alert", breachedNow > 0);
+  $("queues").querySelector("tbody").replaceChildren(...stats.queues.map((q) => cti.el("tr", {class: q.breached_waiting ? "breached" : null},
     cti.el("td", {}, q.queue), cti.el("td", {}, cti.messages[`channel.${q.channel}`] || q.channel), cti.el("td", {}, q.waiting),
-    cti.el("td", {class: "wait"}, cti.clock(q.longest_wait)),
+    cti.el("td", {class: "wait"}, cti.clock(q.longest_wait)), cti.el("td", {class: "past"}, q.breached_waiting || 0),
     cti.el("td", {}, q.sla_percent_today === null ? "–" : percent(q.sla_percent_today)),
     cti.el("td", {}, q.agents_available))));
   $("people").querySelector("tbody").replaceChildren(...(stats.people || []).map(personRow));
@@ -120,10 +124,14 @@ async function signIn(who) {
   if (who.role === "agent") throw new Error(cti.t("wall.supervisors_only"));
   await refresh();
   await refreshCalls();
+  await approvals.refresh();
   $("wallboard").hidden = false;
-  board.stream = cti.stream("interaction.*,agent.state_changed,pivot.*,callback.*", soon,
+  // (a breach or a held reply changes the board; replies held, approved or rejected change the list)
+  const onEvent = (event) => (event.type.startsWith("message.") ? approvals.refresh() : soon());
+  board.stream = cti.stream("interaction.*,agent.state_changed,pivot.*,callback.*,sla.breached,message.approval_requested,"
+    + "message.approved,message.rejected", onEvent,
     (state) => { $("link-status").textContent = cti.t(`link.${state}`); $("link-status").className = "pill " + (state === "live" ? "ok" : "bad"); if (state === "live") soon(); });
-  board.tick = setInterval(tickWaits, 1000);
+  board.tick = setInterval(() => { tickWaits(); approvals.tick(); }, 1000);
 }
 
 cti.start(signIn);
