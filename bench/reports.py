@@ -103,6 +103,30 @@ def _pivot_events(now: float) -> Iterator[tuple[object, ...]]:
         yield (n + 1, kind, now - rng.random() * DAYS * 86400, "agt_001", "general", '{"channel": "x"}')
 
 
+def _wait_rolled(server: ServerProcess, where: str) -> int:
+    """Wait until the roll-up has folded every finished interaction; how many it folded."""
+    query = "SELECT count(*) FROM interactions WHERE rolled_gen IS NULL AND state IN ('ended', 'abandoned')"
+    done = "SELECT count(*) FROM interactions WHERE rolled_gen IS NOT NULL"
+    while True:
+        if where.startswith("postgresql"):
+            import asyncpg
+
+            async def ask(sql: str) -> int:
+                conn = await asyncpg.connect(where.replace("postgresql+asyncpg", "postgresql"))
+                try:
+                    return int(await conn.fetchval(sql))
+                finally:
+                    await conn.close()
+
+            left, folded = asyncio.run(ask(query)), asyncio.run(ask(done))
+        else:
+            with sqlite3.connect(where) as db:
+                left, folded = db.execute(query).fetchone()[0], db.execute(done).fetchone()[0]
+        if not left:
+            return folded
+        time.sleep(2)
+
+
 def measure(server: ServerProcess, token: str, rounds: int = 3) -> dict[str, float]:
     figures: dict[str, float] = {}
     for query in (*REPORTS, "realtime"):
@@ -141,6 +165,10 @@ def run(backend: str, count: int) -> None:
         print(f"{backend}: {count:,} interactions written in {time.perf_counter() - started:.0f} s", flush=True)
         server.start(timeout=120)
         token = server.cli("token", "create", "--role", "supervisor")
+        started = time.perf_counter()
+        waited = _wait_rolled(server, env.get("CTI_SERVER__DATABASE_URL") or str(work / "data" / "cti.db"))
+        print(f"{backend}: the server folded {waited:,} finished interactions into report blocks in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
         for query, seconds in measure(server, token).items():
             print(f"  {backend:10s} {query:55s} {seconds * 1000:8.0f} ms  {'ok' if seconds < 2 else 'OVER 2 s'}")
     finally:

@@ -60,7 +60,8 @@ from cti.leases import LeasedRunner
 from cti.main import AppConfig
 from cti.metrics import Metrics
 from cti.passwords import Passwords
-from cti.report_queries import MetricRules
+from cti.report_engine import MetricRules
+from cti.report_rollup import ReportRollup
 from cti.retention import RecordingRetention
 from cti.routing.live_policy import PolicyHolder
 from cti.routing.router import Router
@@ -195,8 +196,10 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
             svc.leases = [
                 LeasedRunner(db, "router", node, router.run, ttl=ttl),
                 LeasedRunner(db, "webhook-fanout", node, WebhookFanout(db, bus).run, ttl=ttl),
-                LeasedRunner(db, "sla-watch", node, SlaWatch(db, lambda: MetricRules.of(
-                    config.reports, policies.current, directory.names())).run, ttl=ttl),
+                LeasedRunner(db, "sla-watch", node, SlaWatch(db, lambda: (
+                    rules := MetricRules.of(config.reports, policies.current),
+                    rules.known_channels(policies.current, directory.names()))).run, ttl=ttl),
+                LeasedRunner(db, "report-rollup", node, ReportRollup(db, config.reports.rollup_seconds).run, ttl=ttl),
                 *([LeasedRunner(db, "recording-retention", node, RecordingRetention(
                     db, config.recording.retention_days).run, ttl=ttl)] if config.recording.retention_days else []),
                 LeasedRunner(db, "outbox", node, OutboxWorker(

@@ -109,6 +109,9 @@ class ReportsConfig(_Strict):
         default_factory=lambda: {"voice": 20.0, "chat": 60.0, "social": 3600.0, "email": 86400.0}
     )
     short_abandon_seconds: float = 5.0
+    # Finished interactions are folded into report blocks this often (cti/report_rollup.py); a report
+    # reads the blocks and the few interactions not folded yet, so it is exact either way.
+    rollup_seconds: float = Field(default=10.0, gt=0, le=3600)
 
 
 class ApprovalConfig(_Strict):

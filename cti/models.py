@@ -63,6 +63,7 @@ class Interaction(SQLModel, table=True):
         sa.Index("ix_interactions_state_queue", "state", "queue"),
         sa.Index("ix_interactions_contact", "contact_id", "created_at"),
         sa.Index("ix_interactions_created", "created_at"),
+        sa.Index("ix_interactions_unrolled", "rolled_gen", "created_at"),
     )
     id: str = Field(primary_key=True, max_length=40)
     case_id: str = Field(foreign_key="cases.id", index=True, max_length=40)
@@ -93,6 +94,7 @@ class Interaction(SQLModel, table=True):
     ended_at: float | None = None
     closed_at: float | None = None
     sla_breached_at: float | None = None  # when sla.breached was emitted (once per interaction)
+    rolled_gen: int | None = None  # the report roll-up that took it (finished interactions only)
     # Raised by a database trigger on every UPDATE of the row (migration 0006), whoever writes it;
     # a read checks a cached rendering against it (cti/api/rendered.py).
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
@@ -308,6 +310,7 @@ class Survey(SQLModel, table=True):
     agent_id: str | None = Field(default=None, max_length=40)
     channel: str = Field(max_length=32)
     queue: str | None = Field(default=None, max_length=64)
+    interaction_created_at: float = Field(index=True)  # reports count a rating where its interaction began
     language: str | None = Field(default=None, max_length=16)
     created_at: float
     expires_at: float
@@ -315,6 +318,22 @@ class Survey(SQLModel, table=True):
     answered_at: float | None = Field(default=None, index=True)
     rating: int | None = None
     comment: str | None = None
+
+
+class ReportBlock(SQLModel, table=True):
+    """Finished interactions of one UTC day, channel, queue, agent and direction, as columns of
+    numbers (cti/report_facts.py): what reports read instead of a million rows."""
+
+    __tablename__ = "report_blocks"
+    id: str = Field(primary_key=True, max_length=400)
+    day: int = Field(index=True)
+    channel: str = Field(max_length=32)
+    queue: str | None = Field(default=None, max_length=64)
+    agent_id: str | None = Field(default=None, max_length=40)
+    direction: str = Field(max_length=16)
+    gen: int = Field(index=True)
+    count: int
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
 
 
 def _table(model: type[SQLModel]) -> sa.Table:
@@ -345,4 +364,5 @@ canned_replies = _table(CannedReply)
 call_parties = _table(CallParty)
 recordings = _table(Recording)
 surveys = _table(Survey)
+report_blocks = _table(ReportBlock)
 metadata = SQLModel.metadata

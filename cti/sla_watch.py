@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from cti import models
 from cti.events import Event, EventType
-from cti.report_queries import MetricRules, answered_channels, threshold_of
+from cti.report_engine import MetricRules
 from cti.storage.db import Database, Tx
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,13 @@ RECENT_SECONDS = 60.0  # waits that ended this recently are still looked at
 BATCH = 500
 
 
-def breached(rules: MetricRules, now: float) -> Any:
-    """Interactions that waited (or still wait) past the threshold and have not been told."""
-    answered, threshold = answered_channels(rules), threshold_of(rules)
+def breached(rules: MetricRules, channels: list[str], now: float) -> Any:
+    """Interactions that waited (or still wait) past the threshold and have not been told
+    (``channels``: every channel name known; any other counts as a chat, the routing default)."""
+    written = [c for c in channels if not rules.answered(c)]
+    answered = I.c.channel.not_in(written) if written else sa.true()
+    threshold = sa.case({c: rules.threshold(c) for c in channels}, value=I.c.channel,
+                        else_=rules.threshold("\x00unknown"))
     call_wait = sa.func.coalesce(I.c.accepted_at, I.c.ended_at, now) - I.c.queued_at
     written_wait = sa.func.coalesce(I.c.first_response_at, I.c.ended_at, now) - I.c.created_at
     recent = now - RECENT_SECONDS
@@ -55,7 +59,7 @@ def tell(tx: Tx, rows: Sequence[Any], rules: MetricRules) -> int:
                                .values(sla_breached_at=tx.now))
         if not done.rowcount:
             continue
-        written = rules.channel_class(row.channel) not in ("voice", "chat")
+        written = not rules.answered(row.channel)
         start = row.created_at if written else row.queued_at
         end = (row.first_response_at if written else row.accepted_at) or row.ended_at or tx.now
         tx.emit(Event.make(EventType.SLA_BREACHED, case_id=row.case_id, interaction_id=row.id,
@@ -67,16 +71,18 @@ def tell(tx: Tx, rows: Sequence[Any], rules: MetricRules) -> int:
 
 
 class SlaWatch:
-    """Looks for breaches every second; ``rules`` gives the definitions in force (they can change live)."""
+    """Looks for breaches every second; ``rules`` gives the definitions in force (they can change live)
+    and the channels known."""
 
-    def __init__(self, db: Database, rules: Callable[[], MetricRules], every: float = LOOK_EVERY_SECONDS) -> None:
+    def __init__(self, db: Database, rules: Callable[[], tuple[MetricRules, list[str]]],
+                 every: float = LOOK_EVERY_SECONDS) -> None:
         self.db, self.rules, self.every = db, rules, every
 
     async def look(self, now: float | None = None) -> int:
-        rules, now = self.rules(), time.time() if now is None else now
+        (rules, channels), now = self.rules(), time.time() if now is None else now
         columns = (I.c.id, I.c.case_id, I.c.agent_id, I.c.queue, I.c.channel, I.c.state, I.c.created_at,
                    I.c.queued_at, I.c.accepted_at, I.c.first_response_at, I.c.ended_at)
-        query = sa.select(*columns).where(breached(rules, now)).limit(BATCH)
+        query = sa.select(*columns).where(breached(rules, channels, now)).limit(BATCH)
         rows = await self.db.read(lambda conn: conn.execute(query).all())
         return await self.db.write(lambda tx: tell(tx, rows, rules)) if rows else 0
 

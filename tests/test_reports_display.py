@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from playwright.async_api import expect
 
 from cti import models
-from cti.report_queries import MetricRules, everything, summarize
+from cti.report_engine import MetricRules
+from cti.report_reading import grouped, load
 from cti.web.svg import LABEL, RIGHT, WIDTH, bar_chart, format_value, nice_max
 from tests.harness import make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET
@@ -38,9 +39,9 @@ def sla(rows: list[Any]) -> float | None:
         for n, row in enumerate(rows):
             conn.execute(models.interactions.insert().values(
                 id=f"i{n}", case_id="c", contact_id="k", initiation="inbound", updated_at=NOW, **vars(row)))
-        rules = MetricRules(channel_class=lambda c: c, known_channels=["chat"], sla_seconds={"chat": 60},
-                            short_abandon_seconds=5)
-        return summarize(conn, sa.true(), everything(), rules, now=NOW)["all"]["sla_percent"]
+        models.report_blocks.create(conn)
+        rules = MetricRules(channel_class=lambda c: c, sla_seconds={"chat": 60}, short_abandon_seconds=5)
+        return grouped(load(conn, 0, NOW + 1), "all", rules, now=NOW)["all"]["sla_percent"]
 
 
 def test_service_level_counts_only_interactions_with_an_outcome_or_past_the_threshold() -> None:

@@ -18,7 +18,8 @@ from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import InvalidInput
 from cti.events import EventType, iso
-from cti.report_queries import MetricRules, by_columns, by_time, everything, summarize
+from cti.report_engine import MetricRules
+from cti.report_reading import grouped, load, report_groups
 from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, time_key
 from cti.services.actors import Role
 from cti.state import OCCUPYING_STATES
@@ -54,8 +55,9 @@ async def realtime(call: Call) -> dict[str, Any]:
             .where(INTERACTIONS.c.state == "queued")
             .group_by(INTERACTIONS.c.queue, INTERACTIONS.c.channel)
         ).all()
-        by_key = summarize(conn, today, by_columns("queue", "channel"), rules, now=now)
-        overall = summarize(conn, today, everything(), rules, now=now)["all"]
+        facts = load(conn, since, now + 1)
+        by_key = grouped(facts, "queue|channel", rules, now=now)
+        overall = grouped(facts, "all", rules, now=now).get("all", {})
         breaches = conn.execute(sa.select(sa.func.count()).where(today, INTERACTIONS.c.sla_breached_at.is_not(None))
                                 ).scalar_one()
         scored = conn.execute(sa.select(INTERACTIONS.c.scoring).where(today, INTERACTIONS.c.scoring.is_not(None))).all()
@@ -100,7 +102,7 @@ async def realtime(call: Call) -> dict[str, Any]:
 
 def metric_rules(svc: Any) -> MetricRules:
     """The report definitions' inputs from the running configuration and routing policy."""
-    return MetricRules.of(svc.config.reports, svc.policies.current, svc.channels.names())
+    return MetricRules.of(svc.config.reports, svc.policies.current)
 
 
 WORKING = sorted(state.value for state in OCCUPYING_STATES)  # what an agent holds (offered, active, held, wrap-up)
@@ -162,13 +164,10 @@ async def _summary(call: Call) -> dict[str, Any]:
         raise InvalidInput(f"unknown time zone {q.tz!r}", details={"tz": "not an IANA time zone"}) from exc
 
     by_time_of_day = q.group_by in ("interval", "hour_of_week")
-    grouping = by_time(q.group_by, zone=zone, start=start, end=end, interval=q.interval, postgres=not svc.db.is_sqlite
-                       ) if by_time_of_day else by_columns({"agent": "agent_id"}.get(q.group_by, q.group_by))
     rules = metric_rules(svc)
 
     def read(conn: Any) -> tuple[dict[str, dict[str, Any]], list[Any]]:
-        where = sa.and_(INTERACTIONS.c.created_at >= start, INTERACTIONS.c.created_at < end)
-        groups = summarize(conn, where, grouping, rules, now=now)
+        groups = report_groups(conn, start, end, q.group_by, rules, now=now, zone=zone, interval=q.interval)
         pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data, models.events.c.queue,
                                         models.events.c.agent_id, models.events.c.ts)
                               .where(models.events.c.ts >= start, models.events.c.ts < end,

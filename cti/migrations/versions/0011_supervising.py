@@ -1,4 +1,4 @@
-"""Supervising: reports read by time (indexes), held public replies, SLA breaches once, surveys.
+"""Supervising: reports from rolled-up blocks, held public replies, SLA breaches once, surveys.
 
 Revision ID: 0011
 Revises: 0010
@@ -23,6 +23,24 @@ def upgrade() -> None:
     # Plain ADD COLUMN (no table copy): the interactions' version trigger (0006) stays.
     op.add_column("agents", sa.Column("needs_approval", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("interactions", sa.Column("sla_breached_at", sa.Float(), nullable=True))
+    # Finished interactions are rolled into report blocks (cti/report_rollup.py); reports read the
+    # blocks and only the interactions not rolled yet, found by this index.
+    op.add_column("interactions", sa.Column("rolled_gen", sa.Integer(), nullable=True))
+    op.create_index("ix_interactions_unrolled", "interactions", ["rolled_gen", "created_at"])
+    op.create_table(
+        "report_blocks",
+        sa.Column("id", sa.String(400), primary_key=True),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(32), nullable=False),
+        sa.Column("queue", sa.String(64), nullable=True),
+        sa.Column("agent_id", sa.String(40), nullable=True),
+        sa.Column("direction", sa.String(16), nullable=False),
+        sa.Column("gen", sa.Integer(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+    )
+    op.create_index("ix_report_blocks_day", "report_blocks", ["day"])
+    op.create_index("ix_report_blocks_gen", "report_blocks", ["gen"])
     op.create_table(
         "surveys",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -32,6 +50,7 @@ def upgrade() -> None:
         sa.Column("agent_id", sa.String(40), nullable=True),
         sa.Column("channel", sa.String(32), nullable=False),
         sa.Column("queue", sa.String(64), nullable=True),
+        sa.Column("interaction_created_at", sa.Float(), nullable=False),
         sa.Column("language", sa.String(16), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("expires_at", sa.Float(), nullable=False),
@@ -41,12 +60,19 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text(), nullable=True),
     )
     op.create_index("ix_surveys_answered_at", "surveys", ["answered_at"])
+    op.create_index("ix_surveys_interaction_created_at", "surveys", ["interaction_created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_surveys_interaction_created_at", table_name="surveys")
     op.drop_index("ix_surveys_answered_at", table_name="surveys")
     op.drop_table("surveys")
+    op.drop_index("ix_report_blocks_gen", table_name="report_blocks")
+    op.drop_index("ix_report_blocks_day", table_name="report_blocks")
+    op.drop_table("report_blocks")
+    op.drop_index("ix_interactions_unrolled", table_name="interactions")
     with op.batch_alter_table("interactions") as batch:
+        batch.drop_column("rolled_gen")
         batch.drop_column("sla_breached_at")
     with op.batch_alter_table("agents") as batch:
         batch.drop_column("needs_approval")
