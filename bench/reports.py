@@ -163,8 +163,8 @@ def run(backend: str, count: int) -> None:
         else:
             asyncio.run(fill_postgres(env["CTI_SERVER__DATABASE_URL"], count, now))
         print(f"{backend}: {count:,} interactions written in {time.perf_counter() - started:.0f} s", flush=True)
+        token = server.cli("token", "create", "--role", "supervisor")  # (before the roll-up keeps the writer busy)
         server.start(timeout=120)
-        token = server.cli("token", "create", "--role", "supervisor")
         started = time.perf_counter()
         waited = _wait_rolled(server, env.get("CTI_SERVER__DATABASE_URL") or str(work / "data" / "cti.db"))
         print(f"{backend}: the server folded {waited:,} finished interactions into report blocks in "

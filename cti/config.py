@@ -133,6 +133,19 @@ class ApprovalConfig(_Strict):
         return cleaned
 
 
+class SurveyConfig(_Strict):
+    """``[surveys]``: the satisfaction survey sent after wrap-up (cti/surveys.py)."""
+
+    # Written channels whose interactions get a survey after wrap-up (e.g. ["email", "x", "shop-chat"]);
+    # empty: never. Calls have no written channel of their own and get none.
+    channels: list[str] = Field(default_factory=list, max_length=100)
+    valid_days: float = Field(default=7.0, gt=0, le=90)
+    company_name: str = Field(default="Customer support", min_length=1, max_length=100)
+    # How much each answer moves the agent's routing rating (0: the rating is what an admin set;
+    # 0.1: an exponential average of the customers' ratings, each new one weighing 10 %).
+    rating_weight: float = Field(default=0.0, ge=0, le=1)
+
+
 class RecordingConfig(_Strict):
     """``[recording]``: which calls are recorded and how long recordings are kept (cti/services/recordings.py)."""
 
@@ -151,6 +164,7 @@ class Config(_Strict):
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    surveys: SurveyConfig = Field(default_factory=SurveyConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     social: SocialConfig = Field(default_factory=SocialConfig)
 

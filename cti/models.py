@@ -314,7 +314,6 @@ class Survey(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     created_at: float
     expires_at: float
-    opened_at: float | None = None
     answered_at: float | None = Field(default=None, index=True)
     rating: int | None = None
     comment: str | None = None

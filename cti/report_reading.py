@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import sqlalchemy as sa
+
+from cti import models
 from cti.report_engine import Labeled, MetricRules, group_by_key, group_by_time, summarize
 from cti.report_rollup import load
 
@@ -38,3 +42,30 @@ def report_groups(conn: Any, start: float, end: float, group_by: str, rules: Met
     return grouped(load(conn, start, end), group_by, rules, now=now, zone=zone, start=start, end=end,
                    interval=interval)
 
+
+
+def satisfaction(conn: Any, start: float, end: float, group_by: str, *, zone: ZoneInfo | None = None,
+                 interval: str = "30m") -> dict[str, dict[str, Any]]:
+    """CSAT per group: the average answer (1-5) and how many answered, for the surveys of the
+    interactions that began in [start, end) (a survey counts where its interaction is counted)."""
+    S = models.surveys
+    rows = conn.execute(sa.select(S.c.channel, S.c.queue, S.c.agent_id, S.c.interaction_created_at, S.c.rating)
+                        .where(S.c.interaction_created_at >= start, S.c.interaction_created_at < end,
+                               S.c.answered_at.is_not(None))).all()
+    if not rows:
+        return {}
+    if group_by in ("interval", "hour_of_week"):
+        assert zone is not None
+        codes, names = group_by_time(np.array([r.interaction_created_at for r in rows], np.float64), group_by,
+                                     zone=zone, start=start, end=end, interval=interval)
+        group_of = [names[c] for c in codes]
+    else:
+        namer = (lambda key: "all") if group_by == "all" else key_namer(*group_by.split("|"))
+        group_of = [namer((r.channel, r.queue, r.agent_id)) for r in rows]
+    totals: dict[str, list[int]] = {}
+    for name, row in zip(group_of, rows, strict=True):
+        entry = totals.setdefault(name, [0, 0])
+        entry[0] += int(row.rating)
+        entry[1] += 1
+    return {name: {"csat": round(total / count, 3), "csat_responses": count}
+            for name, (total, count) in totals.items()}

@@ -64,7 +64,7 @@ def _ratio(total: float, count: float) -> float | None:
 
 CSV_COLUMNS = ["group", "offered", "handled", "abandoned", "short_abandoned", "speed_of_answer_avg",
                "speed_of_answer_p90", "first_response_avg", "first_response_p90", "handle_time_avg", "sla_percent",
-               "pivots_sent", "pivots_opened", "pivots_redeemed", "pivots_connected"]
+               "csat", "csat_responses", "pivots_sent", "pivots_opened", "pivots_redeemed", "pivots_connected"]
 
 
 PIVOT_STEPS = {"pivot.created": "sent", "pivot.opened": "opened", "pivot.redeemed": "redeemed",

@@ -121,7 +121,7 @@ async def test_every_metric_matches_the_hand_worked_scenario(backend: Harness) -
         assert got == expected, (channel, got)
     # The finished ones folded into report blocks (as the roll-up does every few seconds): the same figures.
     await h.services.db.write(roll)
-    I = models.interactions  # noqa: E741
+    I = models.interactions
     rolled = await h.services.db.read(lambda c: c.execute(sa.select(I.c.state).where(I.c.rolled_gen.is_not(None))
                                                           ).scalars().all())
     assert sorted(rolled) == ["abandoned"] * 2 + ["ended"] * 6, "every finished one, and only those"

@@ -26,6 +26,7 @@ from cti.services.outbound import last_inbound, recipient_of, reply
 from cti.services.outreach import start_outbound
 from cti.services.parties import request_transfer
 from cti.state import Command
+from cti.surveys import offer as offer_survey
 
 api = Api()
 INTERACTIONS = models.interactions
@@ -153,10 +154,20 @@ async def reject(call: Call) -> dict[str, Any]:
     return await _command(call, Command.REJECT, CommandParams(reason=call.body.reason))
 
 
-@api.route("POST", "/api/v1/interactions/{id}/wrapup", summary="Finish wrap-up with disposition and notes",
+@api.route("POST", "/api/v1/interactions/{id}/wrapup", summary="Finish wrap-up with disposition and notes (and, "
+           "where [surveys] asks, send the customer a satisfaction survey)",
            tag="interactions", role=Role.AGENT, body=s.WrapupBody, response=s.InteractionOut, errors=ERRORS)
 async def wrapup(call: Call) -> dict[str, Any]:
-    return await _command(call, Command.WRAPUP, CommandParams(disposition=call.body.disposition, notes=call.body.notes))
+    svc, iid, actor = services(call.request), call.path("id"), call.actor
+    policy, params = svc.policies.current, CommandParams(disposition=call.body.disposition, notes=call.body.notes)
+    public_url = svc.config.server.resolved_public_url()
+
+    def op(tx: Any) -> Any:
+        row = apply_command(tx, iid, Command.WRAPUP, actor=actor, policy=policy, params=params)
+        offer_survey(tx, row, settings=svc.config.surveys, channels=svc.channels, public_url=public_url)
+        return row
+
+    return render.interaction(await svc.db.write(op))
 
 
 @api.route("POST", "/api/v1/interactions/{id}/abandon", summary="Record that the customer left (queued|offered)",

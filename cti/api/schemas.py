@@ -238,7 +238,8 @@ class ReportQuery(Query):
 
 class ChartQuery(ReportQuery):
     metric: Literal["offered", "handled", "abandoned", "speed_of_answer_avg", "first_response_avg",
-                    "handle_time_avg", "sla_percent", "pivots_sent", "pivots_opened", "pivots_redeemed",
+                    "handle_time_avg", "sla_percent", "csat", "csat_responses", "pivots_sent", "pivots_opened",
+                    "pivots_redeemed",
                     "pivots_connected"] = "handled"
     lang: Literal["en", "fi", "zh", "ko", "pl"] = Field(default="en", description="the language of the title and units")
 

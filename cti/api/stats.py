@@ -19,7 +19,7 @@ from cti.api.framework import Api, Call
 from cti.errors import InvalidInput
 from cti.events import EventType, iso
 from cti.report_engine import MetricRules
-from cti.report_reading import grouped, load, report_groups
+from cti.report_reading import grouped, load, report_groups, satisfaction
 from cti.reports import CSV_COLUMNS, pivot_funnel, social_sentiment, time_key
 from cti.services.actors import Role
 from cti.state import OCCUPYING_STATES
@@ -168,6 +168,8 @@ async def _summary(call: Call) -> dict[str, Any]:
 
     def read(conn: Any) -> tuple[dict[str, dict[str, Any]], list[Any]]:
         groups = report_groups(conn, start, end, q.group_by, rules, now=now, zone=zone, interval=q.interval)
+        for name, figures in satisfaction(conn, start, end, q.group_by, zone=zone, interval=q.interval).items():
+            groups.setdefault(name, {c: 0 for c in CSV_COLUMNS[1:]}).update(figures)
         pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data, models.events.c.queue,
                                         models.events.c.agent_id, models.events.c.ts)
                               .where(models.events.c.ts >= start, models.events.c.ts < end,
@@ -177,6 +179,8 @@ async def _summary(call: Call) -> dict[str, Any]:
     groups, pivots = await svc.db.read(read)
     for g in groups.values():
         g.update({name: 0 for name in PIVOT_FUNNEL.values()})
+        g.setdefault("csat", None)
+        g.setdefault("csat_responses", 0)
     for p in pivots:
         name = time_key(p.ts, q.group_by, zone, q.interval) if by_time_of_day else {
             "agent": p.agent_id, "queue": p.queue, "channel": (p.data or {}).get("channel")}[q.group_by]

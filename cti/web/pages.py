@@ -28,7 +28,7 @@ HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-
 
 
 @functools.lru_cache(maxsize=1)
-def _templates() -> jinja2.Environment:
+def templates() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.PackageLoader("cti.web", "templates"), autoescape=True,
                               auto_reload=False)
 
@@ -39,7 +39,7 @@ def _static(name: str) -> bytes:
 
 
 def _page(template: str, **values: Any) -> web.Response:
-    html = _templates().get_template(template).render(**values)
+    html = templates().get_template(template).render(**values)
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=HEADERS)
 
 

@@ -54,7 +54,6 @@ def upgrade() -> None:
         sa.Column("language", sa.String(16), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("expires_at", sa.Float(), nullable=False),
-        sa.Column("opened_at", sa.Float(), nullable=True),
         sa.Column("answered_at", sa.Float(), nullable=True),
         sa.Column("rating", sa.Integer(), nullable=True),
         sa.Column("comment", sa.Text(), nullable=True),

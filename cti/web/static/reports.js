@@ -4,7 +4,7 @@ const $ = (id) => document.getElementById(id);
 // [field, unit]: people read headers (reports.col_<field> in the page's language) and units, not field names
 const COLUMNS = [["offered", ""], ["handled", ""], ["abandoned", ""], ["short_abandoned", ""],
                  ["speed_of_answer_avg", "s"], ["speed_of_answer_p90", "s"], ["first_response_avg", "s"],
-                 ["handle_time_avg", "s"], ["sla_percent", "%"], ["pivots_sent", ""], ["pivots_opened", ""],
+                 ["handle_time_avg", "s"], ["sla_percent", "%"], ["csat", "1-5"], ["csat_responses", ""], ["pivots_sent", ""], ["pivots_opened", ""],
                  ["pivots_redeemed", ""], ["pivots_connected", ""]];
 
 // Rounded, with units in the page's language: 42.9 %, 8.5 s, 3 min 20 s, 2 h 05 min.

@@ -1,0 +1,82 @@
+"""The customer's satisfaction survey (public pages, no JavaScript): ``GET /s/{token}`` shows the
+question in the customer's language and records nothing (preview bots open links first);
+``POST /s/{token}`` records the one answer (cti/surveys.py). Unknown links answer 404, closed ones
+410, a second answer 409, each as a page that says so. The token is in the URL: the pages are
+never cached, framed or sent on as a referrer."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+from aiohttp import web
+
+from cti.api.context import services
+from cti.api.framework import Api, Call
+from cti.errors import ApiError, Conflict, Gone, InvalidInput
+from cti.surveys import answer, find
+from cti.web import i18n
+from cti.web.pages import templates
+
+api = Api()
+HEADERS = {
+    "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+}
+MAX_FORM_BYTES = 16_384
+
+
+def _page(call: Call, state: str, status: int, *, language: str | None = None, **values: Any) -> web.Response:
+    lang = i18n.negotiate(call.request.headers.get("Accept-Language"), requested=call.request.query.get("lang")
+                          or values.pop("form_lang", None), fallback=language)
+    company = services(call.request).config.surveys.company_name
+    html = templates().get_template("survey.html.j2").render(
+        state=state, lang=lang, t=functools.partial(i18n.text, lang), languages=i18n.LANGUAGES, company=company,
+        path=call.request.path, chosen=values.get("chosen"), comment=values.get("comment", ""),
+        error=values.get("error"))
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
+
+
+def _refused(call: Call, error: ApiError) -> web.Response:
+    state = "answered" if isinstance(error, Conflict) else "expired" if isinstance(error, Gone) else "unknown"
+    return _page(call, state, error.status)
+
+
+@api.route("GET", "/s/{token}", summary="The satisfaction survey page (opening it records nothing)",
+           tag="pages", role=None, raw=True)
+async def survey_page(call: Call) -> web.StreamResponse:
+    svc = services(call.request)
+    try:
+        survey = await svc.db.read(lambda conn: find(conn, call.path("token"), time.time()))
+    except ApiError as error:
+        return _refused(call, error)
+    if survey.answered_at is not None:
+        return _page(call, "answered", 200, language=survey.language)
+    return _page(call, "open", 200, language=survey.language)
+
+
+@api.route("POST", "/s/{token}", summary="The customer's answer (form: rating 1-5, comment): once",
+           tag="pages", role=None, raw=True)
+async def survey_answer(call: Call) -> web.StreamResponse:
+    svc, request = services(call.request), call.request
+    if (request.content_length or 0) > MAX_FORM_BYTES:
+        return _page(call, "unknown", 413)
+    form = await request.post()
+    comment = str(form.get("comment") or "")[:2000]
+    language = str(form.get("lang") or "") or None
+    try:
+        rating = int(str(form.get("rating") or ""))
+    except ValueError:
+        rating = 0
+    try:
+        await svc.db.write(lambda tx: answer(tx, call.path("token"), rating=rating, comment=comment,
+                                             settings=svc.config.surveys))
+    except InvalidInput:
+        return _page(call, "open", 400, form_lang=language, comment=comment,
+                     error=i18n.text(i18n.negotiate(None, requested=language), "survey.pick"))
+    except ApiError as error:
+        return _refused(call, error)
+    return _page(call, "thanks", 200, form_lang=language)
