@@ -34,6 +34,7 @@ from cti.api import (
     contacts,
     desk,
     events,
+    forecast,
     interactions,
     notes,
     ops,
@@ -85,7 +86,7 @@ from softphone_bridge import api as softphone_api
 
 log = logging.getLogger(__name__)
 MODULES = (ops, agents, approvals, contacts, notes, interactions, parties, recordings, pivot_api, desk, admin, people,
-           sso, stats, staffing, surveys, events, pivot_pages, webhooks, softphone_api, web_pages)
+           sso, stats, staffing, forecast, surveys, events, pivot_pages, webhooks, softphone_api, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

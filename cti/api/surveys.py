@@ -64,7 +64,10 @@ async def survey_answer(call: Call) -> web.StreamResponse:
     svc, request = services(call.request), call.request
     if (request.content_length or 0) > MAX_FORM_BYTES:
         return _page(call, "unknown", 413)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError:  # (a malformed form body: a broken multipart boundary, bad encoding)
+        return _page(call, "unknown", 400)
     comment = str(form.get("comment") or "")[:2000]
     language = str(form.get("lang") or "") or None
     try:

@@ -18,7 +18,7 @@ from cti.web import i18n
 
 api = Api()
 SCRIPTS = ("cti.js", "desk.js", "desk-work.js", "desk-call.js", "desk-contact.js", "desk-guest.js", "wallboard.js",
-           "wallboard-approvals.js",
+           "wallboard-approvals.js", "reports-forecast.js",
            "reports.js", "voice.js", "softphone.js", "webrtc-audio.js")
 STATIC = {**{name: "application/javascript" for name in SCRIPTS}, "style.css": "text/css"}
 HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",

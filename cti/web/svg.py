@@ -1,4 +1,5 @@
-"""Server-rendered SVG bar charts for the reports page (pure: figures in, SVG text out).
+"""Server-rendered SVG charts for the reports page (pure: figures in, SVG text out): bars by group, a
+week as a heat map, and a series over intervals (the forecast).
 
 A bar's length is its value on an axis that starts at zero and ends at a round number at or above
 the largest value (100 for percentages), so one group's 42.9 % draws as less than half a bar, and
@@ -109,5 +110,58 @@ def heat_map(title: str, values: Mapping[str, float | None], *, days: list[str],
             parts.append(f'<rect x="{DAY_LABEL + hour * CELL}" y="{y}" width="{CELL - 2}" height="{CELL - 2}" '
                          f'fill="{fill}" data-key="{key}" data-value="{data}">'
                          f"<title>{escape(f'{days[day - 1]} {hour:02d}:00: {shown}')}</title></rect>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+SERIES_COLORS = ("#0b63ce", "#c77700", "#2a8a3a")
+PLOT_LEFT, PLOT_TOP, PLOT_WIDTH, PLOT_HEIGHT = 44, 46, 660, 160
+
+
+def series_chart(title: str, ticks: list[tuple[int, str]], series: list[tuple[str, list[float | None], str]], *,
+                 count: int) -> str:
+    """Values over ``count`` intervals on one zero-based axis: each series (name, values, ``bars`` or
+    ``line``) in its own colour with a legend; ``ticks`` label some intervals (index, text), e.g. each
+    day's start. A gap (None) breaks a line."""
+    top = nice_max(max((v for _, values, _ in series for v in values if v is not None), default=0.0))
+    width, height = PLOT_LEFT + PLOT_WIDTH + 8, PLOT_TOP + PLOT_HEIGHT + 26
+    step = PLOT_WIDTH / max(count, 1)
+
+    def y(value: float) -> float:
+        return PLOT_TOP + PLOT_HEIGHT * (1 - min(value, top) / top)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" '
+             f'font-size="11">', f"<title>{escape(title)}</title>",
+             f'<text x="0" y="16" font-size="13" font-weight="700">{escape(title)}</text>',
+             f'<line x1="{PLOT_LEFT}" y1="{PLOT_TOP + PLOT_HEIGHT}" x2="{PLOT_LEFT + PLOT_WIDTH}" '
+             f'y2="{PLOT_TOP + PLOT_HEIGHT}" stroke="#888"/>',
+             f'<text x="{PLOT_LEFT - 4}" y="{PLOT_TOP + 4}" text-anchor="end" fill="#555">'
+             f'{format_value(top, "")}</text>',
+             f'<text x="{PLOT_LEFT - 4}" y="{PLOT_TOP + PLOT_HEIGHT}" text-anchor="end" fill="#555">0</text>']
+    legend_x = 0.0
+    for (name, values, kind), color in zip(series, SERIES_COLORS, strict=False):
+        parts.append(f'<rect x="{legend_x}" y="26" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{legend_x + 14}" y="35">{escape(name)}</text>')
+        legend_x += 24 + 7 * len(name)
+        if kind == "bars":
+            parts += [f'<rect x="{PLOT_LEFT + i * step:.1f}" y="{y(v):.1f}" width="{max(step - 1, 0.5):.1f}" '
+                      f'height="{PLOT_TOP + PLOT_HEIGHT - y(v):.1f}" fill="{color}" fill-opacity="0.55" '
+                      f'data-series="{escape(name)}" data-value="{v:g}"/>' for i, v in enumerate(values)
+                      if v is not None]
+            continue
+        runs: list[list[str]] = [[]]
+        for i, v in enumerate(values):
+            if v is None:
+                runs.append([])
+            else:
+                runs[-1].append(f"{PLOT_LEFT + (i + 0.5) * step:.1f},{y(v):.1f}")
+        parts += [f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="2" '
+                  f'data-series="{escape(name)}"/>' for run in runs if run]
+    for index, text in ticks:
+        x = PLOT_LEFT + index * step
+        parts.append(f'<line x1="{x:.1f}" y1="{PLOT_TOP}" x2="{x:.1f}" y2="{PLOT_TOP + PLOT_HEIGHT}" stroke="#ccc" '
+                     f'stroke-dasharray="2 3"/><text x="{x + 2:.1f}" y="{PLOT_TOP + PLOT_HEIGHT + 14}" '
+                     f'fill="#555">{escape(text)}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -72,7 +72,12 @@ async function show() {
 
 cti.start(async (who) => {
   if (who.role === "agent") throw new Error(cti.t("reports.supervisors_only"));
-  $("reports").hidden = false; $("who").textContent = cti.t(`role.${who.role}`);
+  $("reports").hidden = false; $("forecast").hidden = false; $("who").textContent = cti.t(`role.${who.role}`);
+  // (the channels that had contacts in the last 8 weeks: what there is history to forecast from)
+  const since = new Date(Date.now() - 56 * 86400e3).toISOString();
+  const recent = await cti.api("GET", `/api/v1/reports/summary?from=${encodeURIComponent(since)}&group_by=channel`).catch(() => ({groups: {}}));
+  const names = Object.keys(recent.groups).filter((name) => name !== "(none)");
+  forecast.channels(names.length ? names : ["voice"]);
   const today = new Date().toISOString().slice(0, 10);
   $("from").value = today; $("to").value = today;
   await show();
