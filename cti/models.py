@@ -320,18 +320,15 @@ class Survey(SQLModel, table=True):
 
 
 class ReportBlock(SQLModel, table=True):
-    """Finished interactions of one UTC day, channel, queue, agent and direction, as columns of
-    numbers (cti/report_facts.py): what reports read instead of a million rows."""
+    """The finished interactions that began on one UTC day, as columns of numbers
+    (cti/report_facts.py): what reports read instead of a million rows. ``keys`` lists the
+    [channel, queue, agent, direction] the elements' key codes point at."""
 
     __tablename__ = "report_blocks"
-    id: str = Field(primary_key=True, max_length=400)
-    day: int = Field(index=True)
-    channel: str = Field(max_length=32)
-    queue: str | None = Field(default=None, max_length=64)
-    agent_id: str | None = Field(default=None, max_length=40)
-    direction: str = Field(max_length=16)
+    day: int = Field(sa_column=sa.Column(sa.Integer(), primary_key=True, autoincrement=False))
     gen: int = Field(index=True)
     count: int
+    keys: list[list[str | None]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     data: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
 
 

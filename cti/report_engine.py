@@ -26,7 +26,7 @@ from cti.routing.policy import DEFAULT_CHANNEL_CLASSES
 
 EPOCH = datetime(1970, 1, 1)
 MONDAY_OFFSET_HOURS = 72  # 1970-01-01 was a Thursday: hour 0 of the epoch is hour 72 of its ISO week
-Key = tuple[str, str | None, str | None]  # channel, queue, agent
+Key = tuple[str, str | None, str | None, str]  # channel, queue, agent, direction
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@
 Each interaction becomes one element of a few NumPy arrays: when it began, how long after that it
 was queued, its speed of answer, first response, handle time and (abandoned) wait, and a few flags.
 Durations are the same float64 subtractions the definitions use, so a figure computed from facts
-is the figure computed from rows. Finished interactions are stored so, a block per UTC day,
-channel, queue, agent and direction (``report_blocks``, cti/report_rollup.py); the ones still
-open are converted from their rows when a report is asked for.
+is the figure computed from rows. Each element also has a *key* code: its (channel, queue, agent,
+direction) in a list kept beside the columns. Finished interactions are stored so, one block per
+UTC day (``report_blocks``, cti/report_rollup.py); the ones still open are converted from their
+rows when a report is asked for.
 """
 
 from __future__ import annotations
@@ -22,21 +23,7 @@ OUTCOME_STATES = ("abandoned", "ended", "wrapup")
 FINISHED_STATES = ("abandoned", "ended")  # nothing about them changes any more: they can be rolled up
 FORMAT = 1  # the first byte of a block's data (then padding, so every column is aligned)
 HEADER = 8
-
-
-@dataclass(frozen=True, slots=True)
-class BlockKey:
-    """What every interaction of a block shares."""
-
-    day: int  # UTC days since the epoch of created_at
-    channel: str
-    queue: str | None
-    agent_id: str | None
-    direction: str
-
-    @property
-    def id(self) -> str:
-        return "|".join((str(self.day), self.channel, self.queue or "", self.agent_id or "", self.direction))
+BYTES_PER_ELEMENT = 8 * 6 + 4 + 4 + 1
 
 
 @dataclass(slots=True)
@@ -51,6 +38,7 @@ class Facts:
     abandon_wait: np.ndarray
     flags: np.ndarray  # uint8
     gen: np.ndarray  # int32: the roll-up generation (0: not rolled, read from its row)
+    key: np.ndarray  # int32: the element's (channel, queue, agent, direction), an index into a list of keys
 
 
     def __len__(self) -> int:
@@ -67,15 +55,26 @@ class Facts:
 
 
 def empty() -> Facts:
-    return Facts(**{name: np.empty(0) for name in FIELDS}, flags=np.empty(0, np.uint8), gen=np.empty(0, np.int32))
+    return Facts(**{name: np.empty(0) for name in FIELDS}, flags=np.empty(0, np.uint8), gen=np.empty(0, np.int32),
+                 key=np.empty(0, np.int32))
 
 
-def from_rows(rows: Sequence[Any], gen: int = 0) -> Facts:
-    """Facts of interaction rows (with the columns of ``ROW_COLUMNS``)."""
+Key = tuple[str, str | None, str | None, str]  # channel, queue, agent, direction
+
+
+def key_of(row: Any) -> Key:
+    return (row.channel, row.queue, row.agent_id, row.direction)
+
+
+def from_rows(rows: Sequence[Any], keys: dict[Key, int], gen: int = 0) -> Facts:
+    """Facts of interaction rows (with the columns of ``ROW_COLUMNS``); ``keys`` gives (and gains) each
+    row's key code."""
     n = len(rows)
     cols = {name: np.full(n, np.nan) for name in FIELDS}
     flags = np.zeros(n, np.uint8)
+    codes = np.zeros(n, np.int32)
     for i, r in enumerate(rows):
+        codes[i] = keys.setdefault(key_of(r), len(keys))
         cols["created"][i] = r.created_at
         if r.queued_at is not None:
             cols["queued"][i] = r.queued_at - r.created_at
@@ -89,7 +88,7 @@ def from_rows(rows: Sequence[Any], gen: int = 0) -> Facts:
             cols["abandon_wait"][i] = (r.ended_at or r.queued_at or 0) - (r.queued_at or r.created_at)
         flags[i] = ((ACCEPTED if r.accepted_at is not None else 0) | (OUTCOME if r.state in OUTCOME_STATES else 0)
                     | (INBOUND if r.direction == "inbound" else 0) | (ABANDONED if r.state == "abandoned" else 0))
-    return Facts(**cols, flags=flags, gen=np.full(n, gen, np.int32))
+    return Facts(**cols, flags=flags, gen=np.full(n, gen, np.int32), key=codes)
 
 
 ROW_COLUMNS = ("id", "channel", "queue", "agent_id", "direction", "state", "created_at", "queued_at", "accepted_at",
@@ -97,21 +96,22 @@ ROW_COLUMNS = ("id", "channel", "queue", "agent_id", "direction", "state", "crea
 
 
 def encode(facts: Facts) -> bytes:
-    """A block's data: a format header, then each column's bytes (floats, generations, flags)."""
+    """A block's data: a format header, then each column's bytes (floats, generations, keys, flags)."""
     parts = [bytes([FORMAT]) + bytes(HEADER - 1)]
     parts.extend(getattr(facts, name).astype(np.float64).tobytes() for name in FIELDS)
-    parts.append(facts.gen.astype(np.int32).tobytes())
-    parts.append(facts.flags.astype(np.uint8).tobytes())
+    parts += [facts.gen.astype(np.int32).tobytes(), facts.key.astype(np.int32).tobytes(),
+              facts.flags.astype(np.uint8).tobytes()]
     return b"".join(parts)
 
 
 def decode(data: bytes, count: int) -> Facts:
-    if len(data) != HEADER + 53 * count or data[0] != FORMAT:
+    if len(data) != HEADER + BYTES_PER_ELEMENT * count or data[0] != FORMAT:
         raise ValueError("a report block of an unknown format or length")
-    offset, columns = HEADER, []
-    for _ in FIELDS:
-        columns.append(np.frombuffer(data, np.float64, count, offset))
+    offset, columns = HEADER, {}
+    for name in FIELDS:
+        columns[name] = np.frombuffer(data, np.float64, count, offset)
         offset += 8 * count
     gen = np.frombuffer(data, np.int32, count, offset)
-    flags = np.frombuffer(data, np.uint8, count, offset + 4 * count)
-    return Facts(**dict(zip(FIELDS, columns, strict=True)), flags=flags, gen=gen)
+    key = np.frombuffer(data, np.int32, count, offset + 4 * count)
+    flags = np.frombuffer(data, np.uint8, count, offset + 8 * count)
+    return Facts(**columns, flags=flags, gen=gen, key=key)

@@ -64,6 +64,12 @@ statistics count the same way (`cti/reports.py`):
 - **Handle time**: from accepted to wrap-up done (talking or working, holds and wrap-up), average.
 - **Pivot funnel**: links sent, opened, redeemed, connected (the call reached the agent), and the
   median time from the link being sent to the call connecting.
+- **CSAT**: the average of the customers' survey answers (1-5) and how many answered, counted with
+  the interaction the survey was about (`[surveys]`, docs/supervising.md).
+
+By time: `group_by=interval` (`interval=15m|30m|1h`) or `group_by=hour_of_week`, counted in `tz`
+(an IANA zone). Staffing (`GET /api/v1/staffing`), the forecast (`GET /api/v1/forecast`), approval
+of public replies and `sla.breached`: docs/supervising.md.
 """
 
 

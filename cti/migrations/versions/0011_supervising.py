@@ -29,17 +29,12 @@ def upgrade() -> None:
     op.create_index("ix_interactions_unrolled", "interactions", ["rolled_gen", "created_at"])
     op.create_table(
         "report_blocks",
-        sa.Column("id", sa.String(400), primary_key=True),
-        sa.Column("day", sa.Integer(), nullable=False),
-        sa.Column("channel", sa.String(32), nullable=False),
-        sa.Column("queue", sa.String(64), nullable=True),
-        sa.Column("agent_id", sa.String(40), nullable=True),
-        sa.Column("direction", sa.String(16), nullable=False),
+        sa.Column("day", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("gen", sa.Integer(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("keys", sa.JSON(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
     )
-    op.create_index("ix_report_blocks_day", "report_blocks", ["day"])
     op.create_index("ix_report_blocks_gen", "report_blocks", ["gen"])
     op.create_table(
         "surveys",
@@ -67,7 +62,6 @@ def downgrade() -> None:
     op.drop_index("ix_surveys_answered_at", table_name="surveys")
     op.drop_table("surveys")
     op.drop_index("ix_report_blocks_gen", table_name="report_blocks")
-    op.drop_index("ix_report_blocks_day", table_name="report_blocks")
     op.drop_table("report_blocks")
     op.drop_index("ix_interactions_unrolled", table_name="interactions")
     with op.batch_alter_table("interactions") as batch:
