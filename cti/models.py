@@ -321,14 +321,14 @@ class Survey(SQLModel, table=True):
 
 class ReportBlock(SQLModel, table=True):
     """The finished interactions that began on one UTC day, as columns of numbers
-    (cti/report_facts.py): what reports read instead of a million rows. ``keys`` lists the
-    [channel, queue, agent, direction] the elements' key codes point at."""
+    (cti/report_facts.py): what reports read instead of a million rows. ``keys`` is the codebook:
+    each component's values (channel, queue, agent, direction) that the elements' codes point at."""
 
     __tablename__ = "report_blocks"
     day: int = Field(sa_column=sa.Column(sa.Integer(), primary_key=True, autoincrement=False))
     gen: int = Field(index=True)
     count: int
-    keys: list[list[str | None]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    keys: dict[str, list[str | None]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     data: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
 
 

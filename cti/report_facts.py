@@ -3,27 +3,51 @@
 Each interaction becomes one element of a few NumPy arrays: when it began, how long after that it
 was queued, its speed of answer, first response, handle time and (abandoned) wait, and a few flags.
 Durations are the same float64 subtractions the definitions use, so a figure computed from facts
-is the figure computed from rows. Each element also has a *key* code: its (channel, queue, agent,
-direction) in a list kept beside the columns. Finished interactions are stored so, one block per
-UTC day (``report_blocks``, cti/report_rollup.py); the ones still open are converted from their
-rows when a report is asked for.
+is the figure computed from rows. Its channel, queue, agent and direction are small codes, each an
+index into that component's list of values (``Codebook``), kept beside the columns. Finished
+interactions are stored so, one block per UTC day (``report_blocks``, cti/report_rollup.py); the
+ones still open are converted from their rows when a report is asked for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 FIELDS = ("created", "queued", "answer", "first", "handle", "abandon_wait")  # float64, NaN: none
+COMPONENTS = ("channel", "queue", "agent", "direction")  # int32 codes into a Codebook
 ACCEPTED, OUTCOME, INBOUND, ABANDONED = 1, 2, 4, 8  # flag bits
 OUTCOME_STATES = ("abandoned", "ended", "wrapup")
 FINISHED_STATES = ("abandoned", "ended")  # nothing about them changes any more: they can be rolled up
-FORMAT = 1  # the first byte of a block's data (then padding, so every column is aligned)
+FORMAT = 2  # the first byte of a block's data (then padding, so every column is aligned)
 HEADER = 8
-BYTES_PER_ELEMENT = 8 * 6 + 4 + 4 + 1
+BYTES_PER_ELEMENT = 8 * len(FIELDS) + 4 + 4 * len(COMPONENTS) + 1
+ROW_COLUMNS = ("id", "channel", "queue", "agent_id", "direction", "state", "created_at", "queued_at", "accepted_at",
+               "first_response_at", "closed_at", "ended_at")
+
+
+@dataclass(slots=True)
+class Codebook:
+    """Each component's values in the order their codes were given (JSON-ready)."""
+
+    values: dict[str, dict[str | None, int]] = field(default_factory=lambda: {c: {} for c in COMPONENTS})
+
+    @classmethod
+    def load(cls, stored: dict[str, list[str | None]]) -> Codebook:
+        return cls({c: {v: i for i, v in enumerate(stored.get(c, []))} for c in COMPONENTS})
+
+    def code(self, component: str, value: str | None) -> int:
+        known = self.values[component]
+        return known.setdefault(value, len(known))
+
+    def dump(self) -> dict[str, list[str | None]]:
+        return {c: list(self.values[c]) for c in COMPONENTS}
+
+    def listed(self, component: str) -> list[str | None]:
+        return list(self.values[component])
 
 
 @dataclass(slots=True)
@@ -38,8 +62,10 @@ class Facts:
     abandon_wait: np.ndarray
     flags: np.ndarray  # uint8
     gen: np.ndarray  # int32: the roll-up generation (0: not rolled, read from its row)
-    key: np.ndarray  # int32: the element's (channel, queue, agent, direction), an index into a list of keys
-
+    channel: np.ndarray  # int32 codes (Codebook)
+    queue: np.ndarray
+    agent: np.ndarray
+    direction: np.ndarray
 
     def __len__(self) -> int:
         return len(self.created)
@@ -56,25 +82,18 @@ class Facts:
 
 def empty() -> Facts:
     return Facts(**{name: np.empty(0) for name in FIELDS}, flags=np.empty(0, np.uint8), gen=np.empty(0, np.int32),
-                 key=np.empty(0, np.int32))
+                 **{c: np.empty(0, np.int32) for c in COMPONENTS})
 
 
-Key = tuple[str, str | None, str | None, str]  # channel, queue, agent, direction
-
-
-def key_of(row: Any) -> Key:
-    return (row.channel, row.queue, row.agent_id, row.direction)
-
-
-def from_rows(rows: Sequence[Any], keys: dict[Key, int], gen: int = 0) -> Facts:
-    """Facts of interaction rows (with the columns of ``ROW_COLUMNS``); ``keys`` gives (and gains) each
-    row's key code."""
+def from_rows(rows: Sequence[Any], book: Codebook, gen: int = 0) -> Facts:
+    """Facts of interaction rows (with the columns of ``ROW_COLUMNS``), coded in ``book`` (which grows)."""
     n = len(rows)
     cols = {name: np.full(n, np.nan) for name in FIELDS}
     flags = np.zeros(n, np.uint8)
-    codes = np.zeros(n, np.int32)
+    codes = {c: np.zeros(n, np.int32) for c in COMPONENTS}
     for i, r in enumerate(rows):
-        codes[i] = keys.setdefault(key_of(r), len(keys))
+        for component, value in zip(COMPONENTS, (r.channel, r.queue, r.agent_id, r.direction), strict=True):
+            codes[component][i] = book.code(component, value)
         cols["created"][i] = r.created_at
         if r.queued_at is not None:
             cols["queued"][i] = r.queued_at - r.created_at
@@ -88,19 +107,16 @@ def from_rows(rows: Sequence[Any], keys: dict[Key, int], gen: int = 0) -> Facts:
             cols["abandon_wait"][i] = (r.ended_at or r.queued_at or 0) - (r.queued_at or r.created_at)
         flags[i] = ((ACCEPTED if r.accepted_at is not None else 0) | (OUTCOME if r.state in OUTCOME_STATES else 0)
                     | (INBOUND if r.direction == "inbound" else 0) | (ABANDONED if r.state == "abandoned" else 0))
-    return Facts(**cols, flags=flags, gen=np.full(n, gen, np.int32), key=codes)
-
-
-ROW_COLUMNS = ("id", "channel", "queue", "agent_id", "direction", "state", "created_at", "queued_at", "accepted_at",
-               "first_response_at", "closed_at", "ended_at")
+    return Facts(**cols, flags=flags, gen=np.full(n, gen, np.int32), **codes)
 
 
 def encode(facts: Facts) -> bytes:
-    """A block's data: a format header, then each column's bytes (floats, generations, keys, flags)."""
+    """A block's data: a format header, then each column's bytes (floats, generations, codes, flags)."""
     parts = [bytes([FORMAT]) + bytes(HEADER - 1)]
     parts.extend(getattr(facts, name).astype(np.float64).tobytes() for name in FIELDS)
-    parts += [facts.gen.astype(np.int32).tobytes(), facts.key.astype(np.int32).tobytes(),
-              facts.flags.astype(np.uint8).tobytes()]
+    parts.append(facts.gen.astype(np.int32).tobytes())
+    parts.extend(getattr(facts, c).astype(np.int32).tobytes() for c in COMPONENTS)
+    parts.append(facts.flags.astype(np.uint8).tobytes())
     return b"".join(parts)
 
 
@@ -111,7 +127,7 @@ def decode(data: bytes, count: int) -> Facts:
     for name in FIELDS:
         columns[name] = np.frombuffer(data, np.float64, count, offset)
         offset += 8 * count
-    gen = np.frombuffer(data, np.int32, count, offset)
-    key = np.frombuffer(data, np.int32, count, offset + 4 * count)
-    flags = np.frombuffer(data, np.uint8, count, offset + 8 * count)
-    return Facts(**columns, flags=flags, gen=gen, key=key)
+    for name in ("gen", *COMPONENTS):
+        columns[name] = np.frombuffer(data, np.int32, count, offset)
+        offset += 4 * count
+    return Facts(**columns, flags=np.frombuffer(data, np.uint8, count, offset))

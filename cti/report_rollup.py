@@ -4,8 +4,8 @@ of facts for a report.
 One node (a leased runner) folds finished interactions (ended or abandoned: nothing about them
 changes any more) every ``[reports] rollup_seconds``: in one transaction it takes the next
 *generation* number, appends each interaction to the block of the UTC day it began on (a block
-lists the channel, queue, agent and direction keys its elements point at), and marks the row
-``rolled_gen``. A report reads the newest generation G first,
+keeps its channels, queues, agents and directions in a small codebook its elements point into),
+and marks the row ``rolled_gen``. A report reads the newest generation G first,
 then the interactions not rolled by G (the open ones and the few finished since) from their rows,
 then the blocks of the range's days, keeping only elements of generations up to G. Each statement
 sees its own snapshot, and a fold that commits in between has a generation above G: its rows are
@@ -22,8 +22,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from cti import models
-from cti.report_engine import Labeled
-from cti.report_facts import FINISHED_STATES, ROW_COLUMNS, Facts, Key, decode, encode, from_rows
+from cti.report_engine import Key, Labeled
+from cti.report_facts import COMPONENTS, FINISHED_STATES, ROW_COLUMNS, Codebook, Facts, decode, encode, from_rows
 from cti.storage.db import Database, Tx
 
 log = logging.getLogger(__name__)
@@ -38,23 +38,42 @@ def load(conn: Any, start: float, end: float) -> Labeled:
     rows = conn.execute(sa.select(*(I.c[c] for c in ROW_COLUMNS)).where(
         I.c.created_at >= start, I.c.created_at < end,
         sa.or_(I.c.rolled_gen.is_(None), I.c.rolled_gen > newest))).all()
-    blocks = conn.execute(sa.select(B.c.count.label("n"), B.c["keys"].label("key_list"), B.c.data).where(
+    blocks = conn.execute(sa.select(B.c.count.label("n"), B.c["keys"].label("book"), B.c.data).where(
         B.c.day >= int(start // DAY), B.c.day <= int(end // DAY))).all()
-    keys: dict[Key, int] = {}
+    book = Codebook()
     parts: list[Facts] = []
     for block in blocks:
         facts = decode(block.data, block.n)
-        keep = (facts.created >= start) & (facts.created < end) & (facts.gen <= newest)
-        if not keep.any():
+        if not (facts.created[0] >= start and facts.created[-1] < end and block.n and facts.gen.max() <= newest):
+            facts = facts.take((facts.created >= start) & (facts.created < end) & (facts.gen <= newest))
+        if not len(facts):
             continue
-        facts = facts.take(keep)
-        to_global = np.array([keys.setdefault(tuple(k), len(keys)) for k in block.key_list], np.int32)
-        facts.key = to_global[facts.key]
+        for component in COMPONENTS:  # the block's codes -> this report's codes
+            to_here = np.array([book.code(component, v) for v in block.book.get(component, [])], np.int32)
+            setattr(facts, component, to_here[getattr(facts, component)])
         parts.append(facts)
     if rows:
-        parts.append(from_rows(rows, keys))
-    joined = Facts.join(parts)
-    return Labeled(facts=joined, key_index=joined.key, keys=list(keys))
+        parts.append(from_rows(rows, book))
+    return labeled(Facts.join(parts), book)
+
+
+def labeled(facts: Facts, book: Codebook) -> Labeled:
+    """Each element's (channel, queue, agent, direction) as one key index."""
+    sizes = [max(len(book.values[c]), 1) for c in COMPONENTS]
+    combined = np.zeros(len(facts), np.int64)
+    for component, size in zip(COMPONENTS, sizes, strict=True):
+        combined = combined * size + getattr(facts, component)
+    found, index = np.unique(combined, return_inverse=True)
+    values = [book.listed(c) for c in COMPONENTS]
+    keys: list[Key] = []
+    for number in found.tolist():
+        parts = []
+        for size in reversed(sizes):
+            number, code = divmod(number, size)
+            parts.append(code)
+        channel, queue, agent, direction = (values[k][code] for k, code in enumerate(reversed(parts)))
+        keys.append((channel or "", queue, agent, direction or ""))
+    return Labeled(facts=facts, key_index=index.astype(np.int32), keys=keys)
 
 
 def roll(tx: Tx, batch: int = BATCH) -> int:
@@ -68,12 +87,14 @@ def roll(tx: Tx, batch: int = BATCH) -> int:
     for row in rows:
         by_day.setdefault(int(row.created_at // DAY), []).append(row)
     for day, members in by_day.items():
-        found = tx.conn.execute(sa.select(B.c.count.label("n"), B.c["keys"].label("key_list"), B.c.data)
+        found = tx.conn.execute(sa.select(B.c.count.label("n"), B.c["keys"].label("book"), B.c.data)
                                 .where(B.c.day == day)).first()
-        keys: dict[Key, int] = {tuple(k): i for i, k in enumerate(found.key_list)} if found else {}
-        added = from_rows(members, keys, gen)
+        book = Codebook.load(found.book) if found else Codebook()
+        added = from_rows(members, book, gen)
         joined = Facts.join([decode(found.data, found.n), added]) if found else added
-        values = {"gen": gen, "count": len(joined), "keys": [list(k) for k in keys], "data": encode(joined)}
+        order = np.argsort(joined.created, kind="stable")  # (kept in time order: a report reads whole days fast)
+        joined = joined.take(order)
+        values = {"gen": gen, "count": len(joined), "keys": book.dump(), "data": encode(joined)}
         if found is None:
             tx.conn.execute(B.insert().values(day=day, **values))
         else:
