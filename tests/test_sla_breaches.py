@@ -81,7 +81,7 @@ async def test_an_answer_late_between_two_looks_is_still_told(tmp_path: Path, sh
         await h.interaction_in_state(iid, "offered")
         await alice.accept(iid)
         # As if the answer came 30 s after queueing, a moment ago: the watcher never saw it waiting.
-        I = models.interactions  # noqa: E741
+        I = models.interactions
         now = time.time()
         await h.services.db.write(lambda tx: tx.conn.execute(sa.update(I).where(I.c.id == iid).values(
             queued_at=now - 31, created_at=now - 31, accepted_at=now - 1, sla_breached_at=None)))
