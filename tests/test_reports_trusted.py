@@ -15,13 +15,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
 import sqlalchemy as sa
 
 from cti import models
+from cti.events import Event, EventType
 from cti.gateway import CoreGateway
 from cti.report_rollup import roll
 from tests.harness import Harness, make_config, running_server
@@ -57,24 +58,34 @@ SCENARIO: dict[str, dict[str, Any]] = {
                state="ended"),
     "E2": dict(channel="mail-gw", agent=None, queued=0, state="queued"),  # no answer yet, well inside a day
 }
+# Survey answers (1-5) for some of them, and pivot links sent from the social conversations: three
+# sent, two opened, one redeemed, one connected 120 s after it was sent.
+CSAT = {"C1": 4, "S1": 5, "S2": 2, "E1": 3}
+PIVOTS = [("pivot.created", "S1"), ("pivot.created", "S1"), ("pivot.created", "S2"), ("pivot.opened", "S1"),
+          ("pivot.opened", "S2"), ("pivot.redeemed", "S1"), ("callback.connected", "S1")]
 # Worked out by hand from the table above.
 EXPECTED = {
     "voice": dict(offered=5, handled=2, abandoned=1, short_abandoned=1, speed_of_answer_avg=20.0,
                   speed_of_answer_p90=30.0, first_response_avg=None, first_response_p90=None,
-                  handle_time_avg=210.0, sla_percent=33.333),  # V1 in; base 5 - V3 - V5 = 3
+                  handle_time_avg=210.0, sla_percent=33.333, csat=None, csat_responses=0),  # V1 in; base 5-V3-V5
     "shop-chat": dict(offered=2, handled=2, abandoned=0, short_abandoned=0, speed_of_answer_avg=70.0,
                       speed_of_answer_p90=90.0, first_response_avg=None, first_response_p90=None,
-                      handle_time_avg=600.0, sla_percent=50.0),  # C1 in, C2 out; C2 still open: no handle time
+                      handle_time_avg=600.0, sla_percent=50.0, csat=4.0, csat_responses=1,
+                      pivots_sent=0),  # C1 in, C2 out; C2 still open: no handle time
     "social-gw": dict(offered=2, handled=2, abandoned=0, short_abandoned=0, speed_of_answer_avg=None,
                       speed_of_answer_p90=None, first_response_avg=2800.0, first_response_p90=5000.0,
-                      handle_time_avg=950.0, sla_percent=50.0),  # (800 + 1100) / 2
+                      handle_time_avg=950.0, sla_percent=50.0,  # (800 + 1100) / 2
+                      csat=3.5, csat_responses=2, pivots_sent=3, pivots_opened=2, pivots_redeemed=1,
+                      pivots_connected=1),  # (5 + 2) / 2
     "mail-gw": dict(offered=2, handled=1, abandoned=0, short_abandoned=0, speed_of_answer_avg=None,
                     speed_of_answer_p90=None, first_response_avg=5900.0, first_response_p90=5900.0,
-                    handle_time_avg=5840.0, sla_percent=100.0),  # E2 waits inside its day: not counted
+                    handle_time_avg=5840.0, sla_percent=100.0,  # E2 waits inside its day: not counted
+                    csat=3.0, csat_responses=1),
 }
-BY_AGENT = {  # offered, handled, handle_time_avg (C2 is still open: no handle time yet)
-    "ann": (4, 4, round((120 + 600 + 800 + 5840) / 4, 3)), "ben": (3, 3, round((300 + 1100) / 2, 3)),
-    "(none)": (4, 0, None)}
+BY_AGENT = {  # offered, handled, handle_time_avg (C2 is still open: no handle time yet), csat
+    "ann": (4, 4, round((120 + 600 + 800 + 5840) / 4, 3), 4.0), "ben": (3, 3, round((300 + 1100) / 2, 3), 2.0),
+    "(none)": (4, 0, None, None)}  # ann: C1 4, S1 5, E1 3; ben: S2 2
+FUNNEL = {"sent": 3, "opened": 2, "redeemed": 1, "connected": 1, "median_seconds_to_voice": 120.0}
 TODAY = dict(offered=11, handled=7, abandoned=1, sla_percent=50.0,  # in: V1 C1 S1 E1; base 11 - 1 - 2 = 8
              sla_breaches=0)  # (C2 was answered late long ago; V5 and E2 still wait inside their thresholds)
 
@@ -89,6 +100,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 async def stage(h: Harness, t0: float) -> None:
     """Create each interaction as the server would, then set its moments to the scenario's."""
     INTERACTIONS = models.interactions
+    ids: dict[str, str] = {}
     gateway = CoreGateway("sip", h.services.db, h.services.policies, {}, h.services.bus)
     for name, spec in SCENARIO.items():
         if spec["channel"] == "voice":
@@ -106,6 +118,24 @@ async def stage(h: Harness, t0: float) -> None:
                   "offered_at": None, "offer_expires_at": None}
         await h.services.db.write(lambda tx, iid=iid, values=values: tx.conn.execute(
             sa.update(INTERACTIONS).where(INTERACTIONS.c.id == iid).values(**values)))
+        ids[name] = iid
+    await h.services.db.write(lambda tx: _answers_and_pivots(tx, ids, t0))
+
+
+def _answers_and_pivots(tx: Any, ids: dict[str, str], t0: float) -> None:
+    rows = {r.id: r for r in tx.conn.execute(sa.select(models.interactions)).all()}
+    for name, rating in CSAT.items():
+        row = rows[ids[name]]
+        tx.conn.execute(models.surveys.insert().values(
+            id=f"svy_{name}", token_hash=f"{name:0<64}", interaction_id=row.id, case_id=row.case_id,
+            agent_id=row.agent_id, channel=row.channel, queue=row.queue, interaction_created_at=row.created_at,
+            language="en", created_at=t0 + 5999, expires_at=t0 + 10**6, answered_at=t0 + 5999.5, rating=rating))
+    for event_type, name in PIVOTS:
+        row = rows[ids[name]]
+        tx.emit(Event.make(EventType(event_type), case_id=row.case_id, interaction_id=row.id, agent_id=row.agent_id,
+                           queue=row.queue, ts=t0 + 1000, data=cast(Any, {
+                               "channel": row.channel, **({"since_link_sent": 120.0}
+                                                          if event_type == "callback.connected" else {})})))
 
 
 async def test_every_metric_matches_the_hand_worked_scenario(backend: Harness) -> None:
@@ -128,8 +158,9 @@ async def test_every_metric_matches_the_hand_worked_scenario(backend: Harness) -
     again = await h.admin.request("GET", "/api/v1/reports/summary", params={**period, "group_by": "channel"})
     assert again["groups"] == report["groups"]
     by_agent = await h.admin.request("GET", "/api/v1/reports/summary", params={**period, "group_by": "agent"})
-    assert {name: (g["offered"], g["handled"], g["handle_time_avg"]) for name, g in by_agent["groups"].items()} \
-        == BY_AGENT
+    assert {name: (g["offered"], g["handled"], g["handle_time_avg"], g["csat"])
+            for name, g in by_agent["groups"].items()} == BY_AGENT
+    assert report["pivot"] == FUNNEL
 
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {h.admin.token}"}) as session:
         async with session.get(h.url + "/api/v1/reports/summary", params={**period, "group_by": "channel"},

@@ -64,9 +64,11 @@ async def realtime(call: Call) -> dict[str, Any]:
         agents = conn.execute(sa.select(models.agents).where(models.agents.c.deleted.is_(False))).all()
         pivots = conn.execute(sa.select(models.events.c.type, models.events.c.data).where(
             models.events.c.ts >= since, models.events.c.type.in_([t.value for t in PIVOT_FUNNEL]))).all()
-        work = conn.execute(sa.select(INTERACTIONS.c.agent_id, INTERACTIONS.c.channel, sa.func.count())
-                            .where(INTERACTIONS.c.state.in_(WORKING), INTERACTIONS.c.agent_id.is_not(None))
-                            .group_by(INTERACTIONS.c.agent_id, INTERACTIONS.c.channel)).all()
+        # One state at a time, nothing else in the WHERE and no GROUP BY: with table statistics SQLite
+        # would otherwise walk the agent index over every interaction ever (what is held is few rows).
+        work = [row for state in WORKING for row in conn.execute(
+            sa.select(INTERACTIONS.c.agent_id, INTERACTIONS.c.channel).where(INTERACTIONS.c.state == state))
+            if row.agent_id is not None]
         return waiting, by_key, overall, breaches, scored, agents, pivots, work
 
     waiting, by_key, overall, breaches, scored, agents, pivots, work = await svc.db.read(read)
@@ -111,8 +113,9 @@ WORKING = sorted(state.value for state in OCCUPYING_STATES)  # what an agent hol
 def people(agents: list[Any], work: list[Any]) -> list[dict[str, Any]]:
     """Each agent by name: state, since when, and what they hold now (interactions per channel)."""
     holding: dict[str, dict[str, int]] = {}
-    for agent_id, channel, count in work:
-        holding.setdefault(agent_id, {})[channel] = int(count)
+    for agent_id, channel in work:
+        mine = holding.setdefault(agent_id, {})
+        mine[channel] = mine.get(channel, 0) + 1
     return [{"id": a.id, "name": a.name, "state": a.state, "state_since": iso(a.state_changed_at),
              "work": holding.get(a.id, {})} for a in sorted(agents, key=lambda a: (a.name.lower(), a.id))]
 
