@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from cti.report_facts import ACCEPTED, INBOUND, OUTCOME, Facts
-from cti.reports import ANSWERED_CLASSES, INTERVAL_SECONDS, finish_group
+from cti.reports import ANSWERED_CLASSES, INTERVAL_SECONDS, finish_groups
 from cti.routing.policy import DEFAULT_CHANNEL_CLASSES
 
 EPOCH = datetime(1970, 1, 1)
@@ -145,18 +145,26 @@ def summarize(labeled: Labeled, codes: np.ndarray, names: list[str], rules: Metr
     def total(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.bincount(codes[mask], weights=values[mask], minlength=groups)
 
-    sums = {"offered": count(queued), "handled": count(accepted), "abandoned": count(long_abandon),
-            "short_abandoned": count(abandoned & ~long_abandon),
-            "answer_sum": total(has_answer, f.answer), "answer_n": count(has_answer),
-            "first_sum": total(first_valid, f.first), "first_n": count(first_valid),
-            "handle_sum": total(has_handle, f.handle), "handle_n": count(has_handle),
-            "in_sla": count(in_sla), "not_yet": count(not_yet)}
-    p90 = {"answer": _percentile(codes[has_answer], f.answer[has_answer], groups, 90),
-           "first": _percentile(codes[first_valid], f.first[first_valid], groups, 90)}
-    present = np.bincount(codes, minlength=groups) > 0
-    return {names[g]: finish_group({k: float(v[g]) for k, v in sums.items()},
-                                   p90={k: (None if np.isnan(v[g]) else float(v[g])) for k, v in p90.items()})
-            for g in range(groups) if present[g]}
+    offered = count(queued)
+    base = offered - count(abandoned & ~long_abandon) - count(not_yet)
+    figures = {"speed_of_answer_avg": _mean(total(has_answer, f.answer), count(has_answer)),
+               "speed_of_answer_p90": _percentile(codes[has_answer], f.answer[has_answer], groups, 90),
+               "first_response_avg": _mean(total(first_valid, f.first), count(first_valid)),
+               "first_response_p90": _percentile(codes[first_valid], f.first[first_valid], groups, 90),
+               "handle_time_avg": _mean(total(has_handle, f.handle), count(has_handle)),
+               "sla_percent": _mean(100.0 * count(in_sla), base)}
+    counts = {"offered": offered, "handled": count(accepted), "abandoned": count(long_abandon),
+              "short_abandoned": count(abandoned & ~long_abandon)}
+    present = np.flatnonzero(np.bincount(codes, minlength=groups) > 0)
+    return finish_groups([names[g] for g in present], {k: v[present].tolist() for k, v in counts.items()},
+                         {k: v[present].tolist() for k, v in figures.items()})
+
+
+def _mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """total / count, NaN where the count is not above 0."""
+    out = np.full(len(total), np.nan)
+    np.divide(total, count, out=out, where=count > 0)
+    return out
 
 
 def _percentile(codes: np.ndarray, values: np.ndarray, groups: int, pct: int) -> np.ndarray:

@@ -41,25 +41,18 @@ def _round(value: float | None) -> float | None:
 OUTCOME_STATES = ("abandoned", "ended", "wrapup")
 
 
-def finish_group(sums: dict[str, float], *, p90: dict[str, float | None]) -> dict[str, Any]:
-    """A group's metrics from its sums (cti/report_queries.py: SUMS) and 90th percentiles."""
-    base = sums["offered"] - sums["short_abandoned"] - sums["not_yet"]
-    return {
-        "offered": int(sums["offered"]),
-        "handled": int(sums["handled"]),
-        "abandoned": int(sums["abandoned"]),
-        "short_abandoned": int(sums["short_abandoned"]),
-        "speed_of_answer_avg": _round(_ratio(sums["answer_sum"], sums["answer_n"])),
-        "speed_of_answer_p90": _round(p90.get("answer")),
-        "first_response_avg": _round(_ratio(sums["first_sum"], sums["first_n"])),
-        "first_response_p90": _round(p90.get("first")),
-        "handle_time_avg": _round(_ratio(sums["handle_sum"], sums["handle_n"])),
-        "sla_percent": _round(100.0 * sums["in_sla"] / base) if base > 0 else None,
-    }
+COUNTS = ("offered", "handled", "abandoned", "short_abandoned")
+FIGURES = ("speed_of_answer_avg", "speed_of_answer_p90", "first_response_avg", "first_response_p90",
+           "handle_time_avg", "sla_percent")
 
 
-def _ratio(total: float, count: float) -> float | None:
-    return total / count if count else None
+def finish_groups(names: list[str], counts: dict[str, list[int]],
+                  figures: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    """Each group's metrics as the API answers them: whole counts, figures rounded to 3 decimals
+    (None for a figure without data: NaN in ``figures``)."""
+    return {name: {**{k: counts[k][i] for k in COUNTS},
+                   **{k: None if figures[k][i] != figures[k][i] else round(figures[k][i], 3) for k in FIGURES}}
+            for i, name in enumerate(names)}
 
 
 CSV_COLUMNS = ["group", "offered", "handled", "abandoned", "short_abandoned", "speed_of_answer_avg",
