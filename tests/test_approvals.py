@@ -186,7 +186,7 @@ async def test_in_the_browser_a_supervisor_edits_and_approves_and_rejects(tmp_pa
         held = board.locator("#approvals article.approval")
         await expect(held).to_have_count(1)
         await expect(held).to_contain_text("Held because: contains “refund”")
-        await expect(held.locator(".held-for")).to_contain_text("ann · X")
+        await expect(held.locator(".held-for")).to_contain_text("Ann · X")
         await expect(board.locator("#approvals-count")).to_have_text("1")
         await held.get_by_label("Reply").fill("@dana We are sorry. Your refund is on its way.")
         await held.get_by_role("button", name="Approve as edited").click()

@@ -29,11 +29,15 @@ MESSAGES, OUTBOX, INTERACTIONS = models.messages, models.outbox, models.interact
 
 def held_replies(conn: Any, limit: int = 200) -> list[dict[str, Any]]:
     """Replies waiting for a decision, oldest first, each with its interaction's agent and queue."""
+    AGENTS = models.agents
     rows = conn.execute(
-        sa.select(MESSAGES, INTERACTIONS.c.queue, INTERACTIONS.c.state.label("interaction_state"))
+        sa.select(MESSAGES, INTERACTIONS.c.queue, INTERACTIONS.c.state.label("interaction_state"),
+                  AGENTS.c.name.label("agent_name"))
         .join(INTERACTIONS, INTERACTIONS.c.id == MESSAGES.c.interaction_id)
+        .outerjoin(AGENTS, AGENTS.c.id == MESSAGES.c.agent_id)
         .where(MESSAGES.c.status == "held").order_by(MESSAGES.c.created_at).limit(limit)).all()
-    return [{**render.message(r), "queue": r.queue, "interaction_state": r.interaction_state} for r in rows]
+    return [{**render.message(r), "queue": r.queue, "interaction_state": r.interaction_state,
+             "agent_name": r.agent_name} for r in rows]
 
 
 def decide(tx: Tx, message_id: str, *, actor: Actor, decision: str, text: str | None,

@@ -30,7 +30,7 @@ const approvals = {
     return cti.el("article", {class: "approval", "data-message": m.id, "data-since": String(Date.parse(m.created_at) / 1000)},
       cti.el("p", {class: "meta held-for"}, ""),
       cti.el("p", {class: "hint"}, t("approval.why", {reasons})),
-      text, cti.el("div", {class: "row"}, approve, reason, reject), error);
+      text, reason, cti.el("div", {class: "row"}, approve, reject), error);
   },
 
   reason(code) {
@@ -54,7 +54,7 @@ const approvals = {
     document.querySelectorAll("#approvals [data-message]").forEach((card) => {
       const m = approvals.held.get(card.dataset.message);
       if (!m) return;
-      card.querySelector(".held-for").textContent = cti.t("approval.from", {agent: m.agent_id || "–",
+      card.querySelector(".held-for").textContent = cti.t("approval.from", {agent: m.agent_name || m.agent_id || "–",
         channel: cti.messages[`channel.${m.channel}`] || m.channel, queue: m.queue || "–",
         clock: cti.clock(Math.max(0, now - Date.parse(m.created_at) / 1000 - board.skew))});
     });
