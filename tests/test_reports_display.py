@@ -100,6 +100,9 @@ async def test_the_reports_page_reads_like_a_report(tmp_path: Path, shop: Any, b
         assert headers[0] == "Channel" and "Service level" in headers and "Avg speed of answer" in headers
         assert not any("_" in h or h.islower() for h in headers), headers
         await expect(row.locator('[data-field="sla_percent"]')).to_have_text("42.9%")
+        offered = row.locator('[data-field="offered"]')  # a plain cell, read like the others (no badge styling)
+        await expect(offered).to_have_css("background-color", "rgba(0, 0, 0, 0)")
+        await expect(offered).to_have_css("display", "table-cell")
         speed = await row.locator('[data-field="speed_of_answer_avg"]').text_content()
         assert speed == "1 min 9 sec", speed  # (3 x 0 s + 4 x 120 s) / 7, rounded, with its unit
         bar = page.locator('figure[data-metric="sla_percent"] svg rect')
