@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import time
 from abc import ABC, abstractmethod
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -21,6 +22,7 @@ from typing import Any
 from sip_test_env.chat_client import ChatCustomer
 from sip_test_env.emulators.meta import MetaEmulator
 from sip_test_env.emulators.twilio import TwilioEmulator
+from sip_test_env.emulators.whatsapp import WhatsAppEmulator
 from sip_test_env.emulators.x import XEmulator
 from sip_test_env.mail import MailServer
 from sip_test_env.xmpp import XmppServer
@@ -311,9 +313,44 @@ class TwilioSmsFarEnd(FarEnd):
         self.emulator.down = False
 
 
+class WhatsAppFarEnd(FarEnd):
+    """A customer on WhatsApp, through the Cloud API emulator's signed webhooks."""
+
+    channel, identity = "whatsapp", ("whatsapp", "358401234567")
+
+    async def start(self) -> None:
+        self.emulator = WhatsAppEmulator()
+        await self.emulator.start()
+
+    async def stop(self) -> None:
+        await self.emulator.stop()
+
+    def config(self) -> dict[str, Any]:
+        e = self.emulator
+        return {"connectors": {"whatsapp": {"phone_number_id": e.phone_number_id, "access_token": e.access_token,
+                                            "app_secret": e.app_secret, "verify_token": e.verify_token,
+                                            "api_base": e.url, "api_version": e.version, "timeout": 2.0}}}
+
+    async def send_inbound(self, key: str, text: str) -> None:
+        self.emulator.webhook_url = self.harness.url + "/webhooks/whatsapp"
+        payload = self.emulator.message_payload({"from": self.identity[1], "text": text, "id": f"wamid.{key}"})
+        self.emulator.last_from[self.identity[1]] = time.time()
+        status, body = await self.emulator.signed_post(payload)
+        assert status == 200, body
+
+    async def replies(self) -> list[str]:
+        return [m["text"]["body"] for m in self.emulator.sent if m["type"] == "text"]
+
+    async def go_down(self) -> None:
+        self.emulator.down = True
+
+    async def come_back(self) -> None:
+        self.emulator.down = False
+
+
 FAR_ENDS: dict[str, type[FarEnd]] = {"email": EmailFarEnd, "xmpp": XmppFarEnd, "custom": CustomFarEnd,
                                      "linechat": LineChatFarEnd, "x": XFarEnd, "meta": MetaFarEnd,
-                                     "twilio": TwilioSmsFarEnd}
+                                     "twilio": TwilioSmsFarEnd, "whatsapp": WhatsAppFarEnd}
 
 
 def vendor_id(key: str, vendor: str) -> str:

@@ -101,8 +101,8 @@ async def test_health_readiness_metrics_and_json_errors(tmp_path: Path) -> None:
             async with session.get(h.url + "/readyz") as r:
                 body = await r.json()
                 assert r.status == 200 and body["checks"]["database"] == "ok"
-                assert set(body["leases"]) == {"router", "webhook-fanout", "outbox", "connector:shop-chat",
-                                               "connector:sms-gw"}
+                assert set(body["leases"]) == {"router", "webhook-fanout", "sla-watch", "report-rollup", "outbox",
+                                               "connector:shop-chat", "connector:sms-gw"}
                 assert body["connectors"] == {"shop-chat": "connected", "sms-gw": "connected"}
             async with session.get(h.url + "/metrics") as r:
                 assert r.status == 401, "metrics name channels, agents' counts and traffic: not for strangers"

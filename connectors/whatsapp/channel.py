@@ -1,0 +1,156 @@
+"""The WhatsApp Business Cloud API connector: one business phone number.
+
+In: the webhook (every node) checks the subscription and the signature and turns messages into
+inbound messages (deduplicated by their ``wamid``) and statuses into delivery updates (a reply's
+``sent``, ``delivered``, ``read``, or ``failed`` with WhatsApp's error). Out: text replies within the
+customer-service window, and outside it only the approved templates configured here
+(``templates = {order_update = {language = "en_US", parameters = 1}}``), sent with the agent's
+parameters (``POST .../messages {"mode": "template", "template": {"name", "parameters"}}``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any, ClassVar
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.base import (
+    Capability,
+    Channel,
+    DeliveryUpdate,
+    Health,
+    InboundMessage,
+    OutboundMessage,
+    PermanentFailure,
+    Sent,
+    Settings,
+    TemporaryFailure,
+    WebhookRejected,
+    WebhookReply,
+    WebhookRequest,
+)
+from connectors.webhooks import SignedJsonWebhook
+from connectors.whatsapp import wire
+
+
+class Template(BaseModel):
+    """An approved message template: its language code and how many body parameters it takes."""
+
+    model_config = ConfigDict(extra="forbid")
+    language: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    parameters: int = Field(default=0, ge=0, le=10)
+
+
+class WhatsAppSettings(Settings):
+    """``[connectors.whatsapp]``"""
+
+    phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$")
+    access_token: str = Field(min_length=1)
+    app_secret: str = Field(min_length=1)  # signs webhooks
+    verify_token: str = Field(min_length=1)
+    api_base: str = "https://graph.facebook.com"
+    api_version: str = Field(default="v21.0", pattern=r"^v[0-9]{1,3}\.[0-9]$")
+    templates: dict[str, Template] = Field(default_factory=dict)
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class WhatsAppWebhook(SignedJsonWebhook):
+    header, what, acknowledgement = "x-hub-signature-256", "a WhatsApp webhook delivery", "EVENT_RECEIVED"
+
+    def __init__(self, settings: WhatsAppSettings) -> None:
+        super().__init__(settings.app_secret)
+        self.verify_token, self.phone_number_id = settings.verify_token, settings.phone_number_id
+
+    def challenge(self, request: WebhookRequest) -> WebhookReply | None:
+        if "hub.mode" not in request.query:
+            return None
+        if request.query.get("hub.mode") == "subscribe" and hmac.compare_digest(
+                request.query.get("hub.verify_token", "").encode(), self.verify_token.encode()):
+            challenge = request.query.get("hub.challenge", "")
+            if not wire.challenge_valid(challenge):
+                raise WebhookRejected(400, "invalid_challenge", "hub.challenge is a short token of digits and letters")
+            return WebhookReply(200, challenge)
+        raise WebhookRejected(403, "verify_token_mismatch", "the verify token does not match")
+
+    def signature_valid(self, body: bytes, signature: str) -> bool:
+        return wire.signature_valid(self.secret, body, signature)
+
+    def events(self, payload: Any) -> list[InboundMessage | DeliveryUpdate]:  # type: ignore[override]
+        return wire.parse(payload, self.phone_number_id)
+
+
+class WhatsAppChannel(Channel[WhatsAppSettings]):
+    settings_model = WhatsAppSettings
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PRIVATE_REPLY})
+    identity_kind = "whatsapp"
+
+    @classmethod
+    def webhook(cls, settings: WhatsAppSettings, name: str) -> WhatsAppWebhook:
+        return WhatsAppWebhook(settings)
+
+    @classmethod
+    def reply_problem(cls, settings: Settings, mode: str | None, last_inbound: dict[str, Any] | None,
+                      now: float) -> tuple[str, str] | None:
+        return wire.window_problem(mode, last_inbound, now)
+
+    async def start(self) -> None:
+        await self.set_health(Health.STARTING)
+        try:
+            status, body = await self._call("GET", f"/{self.settings.phone_number_id}",
+                                            params={"fields": "display_phone_number"})
+        except TemporaryFailure as exc:
+            await self.set_health(Health.TRANSIENT_DISCONNECT, str(exc))
+            return
+        await self.set_health(Health.BAD_CREDENTIALS if status in (400, 401, 403) else Health.CONNECTED,
+                              f"GET the phone number answered {status}" if status != 200 else "")
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, message: OutboundMessage) -> Sent:
+        template = message.raw.get("template")
+        spec = None
+        if template is not None:
+            spec = self.settings.templates.get(str(template.get("name")))
+            if spec is None:
+                raise PermanentFailure(f"no template {template.get('name')!r} is configured for WhatsApp")
+            if len(template.get("parameters") or []) != spec.parameters:
+                raise PermanentFailure(f"template {template['name']!r} takes {spec.parameters} parameter(s)")
+        else:
+            problem = wire.window_problem(message.mode, message.raw.get("last_inbound"), time.time())
+            if problem is not None:
+                raise PermanentFailure(problem[1])
+        body = wire.message_body(message.to, message.text, template, spec.model_dump() if spec else None)
+        status, answer = await self._call("POST", f"/{self.settings.phone_number_id}/messages", json_body=body)
+        if status == 200:
+            sent = ((answer or {}).get("messages") or [{}])[0].get("id")
+            return Sent(f"wamid:{sent}" if sent else None)
+        error = (answer or {}).get("error") or {} if isinstance(answer, dict) else {}
+        detail = f"{error.get('message') or 'HTTP ' + str(status)} (code {error.get('code')})"
+        if status == 429 or error.get("code") in (4, 80007, 130429, 131048, 131056):  # rate and pair limits
+            raise TemporaryFailure(f"rate limited by WhatsApp: {detail}", retry_after=60.0)
+        if status >= 500:
+            raise TemporaryFailure(f"WhatsApp answered {status}: {detail}")
+        raise PermanentFailure(f"WhatsApp refused it: {detail}")
+
+    async def _call(self, method: str, path: str, *, json_body: dict[str, Any] | None = None,
+                    params: dict[str, str] | None = None) -> tuple[int, Any]:
+        url = f"{self.settings.api_base.rstrip('/')}/{self.settings.api_version}{path}"
+        try:
+            async with self.ctx.http.request(method, url, json=json_body, params=params,
+                                             headers={"Authorization": f"Bearer {self.settings.access_token}"},
+                                             timeout=aiohttp.ClientTimeout(total=self.settings.timeout)) as response:
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+                await self.set_health(Health.TRANSIENT_DISCONNECT if response.status >= 500 else Health.CONNECTED,
+                                      f"WhatsApp answered {response.status}" if response.status >= 500 else "")
+                return response.status, body
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await self.set_health(Health.TRANSIENT_DISCONNECT, f"WhatsApp unreachable: {exc}")
+            raise TemporaryFailure(f"WhatsApp unreachable: {exc}") from exc
+

@@ -1,0 +1,193 @@
+"""The WhatsApp connector against the Cloud API emulator: signed webhooks in (text, media, location,
+contacts, interactive replies; duplicates stored once), replies out, the reply's statuses (sent,
+delivered, read, failed with WhatsApp's error) as its delivery state, the 24-hour window (a
+free-form reply refused before anything is queued, a configured template sent instead), and bad
+webhooks refused."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+
+from cti import models
+from cti.bus import EventFilter
+from cti.client import CtiApiError
+from sip_test_env.emulators.whatsapp import REENGAGEMENT, WhatsAppEmulator, whatsapp_signature
+from tests.harness import Harness, make_config, running_server
+
+CUSTOMER = "358401234567"
+
+
+@pytest.fixture
+async def wa() -> AsyncIterator[WhatsAppEmulator]:
+    emulator = WhatsAppEmulator()
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+@pytest.fixture
+async def h(tmp_path: Path, wa: WhatsAppEmulator) -> AsyncIterator[Harness]:
+    config = make_config(tmp_path, connectors={"whatsapp": {
+        "phone_number_id": wa.phone_number_id, "access_token": wa.access_token, "app_secret": wa.app_secret,
+        "verify_token": wa.verify_token, "api_base": wa.url, "api_version": wa.version,
+        "templates": {"order_update": {"language": "en_US", "parameters": 1}}}})
+    async with running_server(config) as harness:
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{wa.url}/_control/webhook", json={"url": harness.url + "/webhooks/whatsapp"}) as response:
+            assert response.status == 200, "the subscription check passed"
+        await harness.wait_for(lambda: harness.services.connector_health.get("whatsapp") == "connected",
+                               what="whatsapp connected")
+        yield harness
+
+
+async def customer_writes(wa: WhatsAppEmulator, **spec: Any) -> str:
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{wa.url}/_control/message", json={"from": CUSTOMER, "name": "Maija", **spec}) as response:
+        answer = await response.json()
+    assert answer["status"] == 200, answer
+    return str(answer["id"])
+
+
+async def inbound(h: Harness) -> list[Any]:
+    M = models.messages
+    return await h.services.db.read(lambda c: c.execute(
+        sa.select(M).where(M.c.channel == "whatsapp", M.c.direction == "inbound").order_by(M.c.created_at)).all())
+
+
+async def accepted(h: Harness, agent: Any) -> str:
+    [first] = await h.wait_for(lambda: inbound(h), what="the WhatsApp message stored")
+    await h.interaction_in_state(first.interaction_id, "offered")
+    await agent.accept(first.interaction_id)
+    return str(first.interaction_id)
+
+
+async def status_of(agent: Any, iid: str, message_id: str) -> tuple[str, str | None]:
+    row = next(m for m in (await agent.messages(iid))["items"] if m["id"] == message_id)
+    return row["status"], row["error"]
+
+
+async def test_a_message_in_a_reply_out_and_its_statuses(h: Harness, wa: WhatsAppEmulator) -> None:
+    ann = await h.agent("ann")
+    wamid = await customer_writes(wa, text="Hei! Tilaukseni ei ole tullut.")
+    iid = await accepted(h, ann)
+    [first] = await inbound(h)
+    assert first.external_id == f"wamid:{wamid}" and first.text == "Hei! Tilaukseni ei ole tullut."
+    contact = await h.admin.get_contact((await h.admin.get_case(first.case_id))["contact_id"])
+    assert contact["name"] == "Maija" and {"kind": "whatsapp", "value": CUSTOMER} in [
+        {"kind": i["kind"], "value": i["value"]} for i in contact["identities"]]
+    again = wa.message_payload({"from": CUSTOMER, "text": "Hei! Tilaukseni ei ole tullut.", "id": wamid})
+    status, _ = await wa.signed_post(again)
+    assert status == 200 and len(await inbound(h)) == 1, "a webhook delivered twice stores one message"
+
+    reply = await ann.reply(iid, "Pahoittelut! Katson tilauksesi heti.")
+    await h.wait_for(lambda: wa.sent, what="the reply at WhatsApp")
+    assert wa.sent[0]["to"] == CUSTOMER and wa.sent[0]["text"]["body"] == "Pahoittelut! Katson tilauksesi heti."
+
+    async def reached(state: str) -> bool:
+        return (await status_of(ann, iid, reply["id"]))[0] == state
+
+    await h.wait_for(lambda: reached("delivered"), what="delivered")
+    async with aiohttp.ClientSession() as session, session.post(f"{wa.url}/_control/read",
+                                                                json={"id": wa.sent[0]["id"]}):
+        pass
+    await h.wait_for(lambda: reached("read"), what="read")
+    events = await h.services.bus.replay(0, EventFilter(types=["message.*"]))
+    told = [e.type.value for e in events if e.data.get("message", {}).get("id") == reply["id"]]
+    assert told == ["message.queued", "message.sent", "message.delivered", "message.read"], told
+    stale = wa.status_payload(wa.sent[0]["id"], CUSTOMER, "delivered")  # late and out of order: ignored
+    assert (await wa.signed_post(stale))[0] == 200 and await reached("read")
+
+
+async def test_media_location_contacts_and_buttons_arrive_readable(h: Harness, wa: WhatsAppEmulator) -> None:
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 64).decode()
+    await customer_writes(wa, type="image", text="the broken box",
+                          media={"content_type": "image/png", "data_b64": png})
+    await customer_writes(wa, type="location", location={"latitude": 60.1699, "longitude": 24.9384,
+                                                          "name": "Kauppatori", "address": "Helsinki"})
+    await customer_writes(wa, type="contacts", contacts=[{"name": {"formatted_name": "Pekka Virtanen"},
+                                                          "phones": [{"phone": "+358 40 765 4321"}]}])
+    await customer_writes(wa, type="interactive", interactive={"type": "button_reply", "button_reply": {
+        "id": "track", "title": "Track my order"}})
+    rows = await h.wait_for(lambda: _at_least(h, 4), what="four messages")
+    assert [r.text for r in rows] == ["[image] the broken box", "[location] Kauppatori Helsinki (60.16990, 24.93840)",
+                                      "[contacts] Pekka Virtanen +358 40 765 4321", "Track my order"]
+    assert rows[0].meta["media"]["mime_type"] == "image/png" and rows[0].meta["media"]["media_id"].isdigit()
+    assert rows[1].meta["location"]["latitude"] == 60.1699 and rows[3].meta["reply_id"] == "track"
+
+
+async def _at_least(h: Harness, n: int) -> list[Any] | None:
+    rows = await inbound(h)
+    return rows if len(rows) >= n else None
+
+
+async def test_after_24_hours_only_a_template_goes(h: Harness, wa: WhatsAppEmulator) -> None:
+    ann = await h.agent("ann")
+    await customer_writes(wa, text="Where is my parcel?", age_seconds=25 * 3600)
+    iid = await accepted(h, ann)
+    with pytest.raises(CtiApiError) as closed:
+        await ann.reply(iid, "Sorry for the wait!")
+    assert closed.value.status == 422 and closed.value.code == "whatsapp_window_closed"
+    assert closed.value.details["suggestion"] == "send a pivot link"
+    template = await ann.request("POST", f"/api/v1/interactions/{iid}/messages", json={
+        "text": "Your order is on its way: ABC-123", "mode": "template",
+        "template": {"name": "order_update", "parameters": ["ABC-123"]}})
+    await h.wait_for(lambda: wa.sent, what="the template at WhatsApp")
+    assert wa.sent == [{"id": wa.sent[0]["id"], "to": CUSTOMER, "type": "template", "template": {
+        "name": "order_update", "language": {"code": "en_US"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "ABC-123"}]}]}}]
+    assert template["text"] == "Your order is on its way: ABC-123"
+    with pytest.raises(CtiApiError) as unknown:
+        await ann.request("POST", f"/api/v1/interactions/{iid}/messages", json={
+            "text": "x", "mode": "template", "template": {"name": "no such template", "parameters": []}})
+    assert unknown.value.status == 400, "a template name has the shape of one"
+
+
+async def test_a_failed_status_fails_the_reply_with_whatsapps_reason(h: Harness, wa: WhatsAppEmulator) -> None:
+    ann = await h.agent("ann")
+    await customer_writes(wa, text="hello")
+    iid = await accepted(h, ann)
+    reply = await ann.reply(iid, "hello back")
+    await h.wait_for(lambda: wa.sent, what="sent")
+    status, _ = await wa.signed_post(wa.status_payload(wa.sent[0]["id"], CUSTOMER, "failed", errors=[REENGAGEMENT]))
+    assert status == 200
+
+    async def failed() -> str | None:
+        state, error = await status_of(ann, iid, reply["id"])
+        return error if state == "failed" else None
+
+    error = await h.wait_for(failed, what="the reply failed")
+    assert error.startswith("Re-engagement message (code 131047)")
+
+
+async def test_bad_webhooks_are_refused_and_other_numbers_ignored(h: Harness, wa: WhatsAppEmulator) -> None:
+    payload = wa.message_payload({"from": CUSTOMER, "text": "forged"})
+    body = json.dumps(payload).encode()
+    async with aiohttp.ClientSession() as session:
+        url = h.url + "/webhooks/whatsapp"
+        async with session.post(url, data=body, headers={"X-Hub-Signature-256": "sha256=" + "0" * 64}) as response:
+            assert response.status == 403
+        async with session.post(url, data=body) as response:
+            assert response.status == 401
+        bad = json.dumps({"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {
+            "metadata": {"phone_number_id": wa.phone_number_id}, "messages": [{"from": "../../etc", "id": "x",
+                                                                                "type": "text"}]}}]}]}).encode()
+        async with session.post(url, data=bad, headers={"X-Hub-Signature-256": whatsapp_signature(
+                wa.app_secret, bad)}) as response:
+            assert response.status == 400, "a sender that is not a WhatsApp id is refused whole"
+        async with session.get(url, params={"hub.mode": "subscribe", "hub.verify_token": "wrong",
+                                            "hub.challenge": "123"}) as response:
+            assert response.status == 403
+    other = wa.message_payload({"from": CUSTOMER, "text": "for another number"})
+    other["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999"
+    assert (await wa.signed_post(other))[0] == 200
+    await asyncio.sleep(0.2)
+    assert await inbound(h) == [], "nothing stored: forged, malformed, or another number's"
