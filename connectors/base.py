@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import entry_points
@@ -140,6 +141,17 @@ class Sent:
     external_id: str | None = None
 
 
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    """What the network says became of a message we sent (a webhook's status): ``external_id`` as
+    ``Sent`` gave it; ``status`` sent, delivered, read or failed (``error`` says why)."""
+
+    external_id: str
+    status: str
+    error: str | None = None
+    at: float | None = None
+
+
 class TemporaryFailure(Exception):
     """Delivery failed for now (far end down, 4xx SMTP, timeout): the outbox retries later.
     ``retry_after``: seconds the far end asked us to wait (a rate limit's reset), if it said."""
@@ -195,9 +207,9 @@ class WebhookHandler(Protocol):
         """Raise WebhookRejected unless the request carries the vendor's valid signature."""
         ...
 
-    def parse(self, request: WebhookRequest) -> list[InboundMessage | CallEvent]:
-        """The inbound messages (and, for telephony, call events) in a verified request
-        (raise WebhookRejected(400) when malformed)."""
+    def parse(self, request: WebhookRequest) -> Sequence[InboundMessage | CallEvent | DeliveryUpdate]:
+        """The inbound messages (and, for telephony, call events; for networks that report on what
+        we sent, delivery updates) in a verified request (raise WebhookRejected(400) when malformed)."""
         ...
 
     def reply(self, request: WebhookRequest, stored: list[Received | str | None]) -> WebhookReply:
@@ -237,6 +249,11 @@ class Core(CallReports, Protocol):
         """How many agents are available right now (for presence such as XMPP's)."""
         ...
 
+    async def delivery_update(self, update: DeliveryUpdate) -> bool:
+        """Record what became of a sent message (delivered, read, failed); False when nothing
+        changed (an unknown message, or a status older than the one recorded)."""
+        ...
+
 
 @dataclass
 class ConnectorContext:
@@ -266,6 +283,12 @@ class Channel(ABC, Generic[SettingsT]):
     def webhook(cls, settings: Any, name: str) -> WebhookHandler | None:
         """This connector's webhook handler for these settings, if it takes webhooks."""
         return None
+
+    @classmethod
+    def templates(cls, settings: Any) -> dict[str, int]:
+        """The approved message templates a reply may use (name: how many body parameters), for
+        networks that send templates (WhatsApp outside its 24-hour window); none by default."""
+        return {}
 
     @classmethod
     def places_calls(cls, settings: Any) -> bool:

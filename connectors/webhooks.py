@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from connectors.base import (
     CallEvent,
+    DeliveryUpdate,
     InboundMessage,
     Received,
     WebhookRejected,
@@ -31,7 +32,7 @@ class SignedJsonWebhook:
         """The vendor's signature check (constant time)."""
         raise NotImplementedError
 
-    def events(self, payload: Any) -> list[InboundMessage]:
+    def events(self, payload: Any) -> list[InboundMessage] | list[InboundMessage | DeliveryUpdate]:
         """The messages of a parsed body (ValueError when it is not what the vendor sends)."""
         raise NotImplementedError
 
@@ -45,7 +46,7 @@ class SignedJsonWebhook:
         if not self.signature_valid(request.body, signature):
             raise WebhookRejected(403, "signature_invalid", "the signature does not match the body")
 
-    def parse(self, request: WebhookRequest) -> list[InboundMessage | CallEvent]:
+    def parse(self, request: WebhookRequest) -> list[InboundMessage | CallEvent | DeliveryUpdate]:
         try:
             return list(self.events(json.loads(request.body)))
         except (ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError) as exc:

@@ -7,7 +7,7 @@ Custom channels (config ``[[channels.custom]]``) deliver by a signed POST to the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cti.config import Config
@@ -28,6 +28,8 @@ class ChannelInfo:
     # cannot go out now (e.g. Meta's messaging window); None allows it.
     reply_problem: Callable[[str | None, dict[str, Any] | None, float], tuple[str, str] | None] | None = None
     public_reply: bool = False  # the network has public replies (a tweet, a comment) beside private ones
+    # approved templates a reply may send (name: body parameters), e.g. WhatsApp outside its window
+    templates: dict[str, int] = field(default_factory=dict)
 
     def reply_modes(self, last_inbound: dict[str, Any] | None, now: float) -> list[str]:
         """The reply modes the desk offers now: public only where the network has it and this
@@ -36,6 +38,9 @@ class ChannelInfo:
         problem = self.reply_problem("public", last_inbound, now) if self.reply_problem and self.public_reply else None
         if self.public_reply and problem is None:
             modes.append("public")
+        if self.templates:  # (outside the window a template is the only way; inside it, one more)
+            closed = self.reply_problem is not None and self.reply_problem("private", last_inbound, now) is not None
+            modes = ["template"] if closed else [*modes, "template"]
         return modes
 
     @property

@@ -33,6 +33,8 @@ class EventType(StrEnum):
     MESSAGE_RETRYING = "message.retrying"  # a delivery attempt failed; the next one is due at data.retry_at
     MESSAGE_SENT = "message.sent"
     MESSAGE_FAILED = "message.failed"
+    MESSAGE_DELIVERED = "message.delivered"  # the network says it reached the customer's device
+    MESSAGE_READ = "message.read"  # the network says the customer read it
     MESSAGE_CHAT_STATE = "message.chat_state"
     MESSAGE_APPROVAL_REQUESTED = "message.approval_requested"  # a public reply waits for a supervisor's decision
     MESSAGE_APPROVED = "message.approved"  # a supervisor let it go (as written, or edited): it is queued to send

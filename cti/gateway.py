@@ -5,6 +5,7 @@ on any node (the webhook routes make one per request)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, TypeVar, cast, get_args
@@ -16,6 +17,7 @@ from connectors.base import (
     CallEvent,
     CallUpdate,
     CallUpdateKind,
+    DeliveryUpdate,
     Health,
     InboundMessage,
     Received,
@@ -37,6 +39,7 @@ from cti.social.settings import SocialConfig
 from cti.storage.db import Database, Tx
 
 SETTINGS, INTERACTIONS, IDENTITIES = models.settings, models.interactions, models.identities
+UPDATE_TRIES = 8  # a status that overtook the record of its send: looked for again, 0.25 s apart
 
 
 def _cursor_key(name: str) -> str:
@@ -141,6 +144,23 @@ class CoreGateway:
             external_id=message.external_id, thread_id=message.thread_id, subject=message.subject,
             name=message.name, metadata=metadata or None, references=message.references,
             case_hint=message.case_hint, attachments=[a.as_dict() for a in message.attachments] or None)
+
+    async def delivery_update(self, update: DeliveryUpdate) -> bool:
+        """A network's status for a message we sent. A status can overtake the record of the send
+        itself (the network answers the send, then the webhook arrives before our write of its id):
+        a recent one is looked for again for up to two seconds, then dropped."""
+        for attempt in range(UPDATE_TRIES):
+            if await self.db.write(lambda tx: outbound.record_delivery(tx, self.name, update.external_id,
+                                                                       update.status, update.error)):
+                return True
+            known = await self.db.read(lambda c: c.execute(sa.select(models.messages.c.id).where(
+                models.messages.c.channel == self.name, models.messages.c.external_id == update.external_id)
+            ).first())
+            recent = update.at is None or time.time() - update.at < 120
+            if known is not None or not recent or attempt == UPDATE_TRIES - 1:
+                return False
+            await asyncio.sleep(0.25)
+        return False
 
     async def call_event(self, event: CallEvent) -> str | None:
         """A provider's call progress (cti/services/calls.py does the state changes); the interaction id."""

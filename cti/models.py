@@ -106,7 +106,8 @@ class Message(SQLModel, table=True):
     # and may repeat (migration 0007).
     __table_args__ = (sa.Index("uq_message_inbound_external", "channel", "external_id", unique=True,
                                sqlite_where=sa.text("direction = 'inbound'"),
-                               postgresql_where=sa.text("direction = 'inbound'")),)
+                               postgresql_where=sa.text("direction = 'inbound'")),
+                      sa.Index("ix_messages_external", "channel", "external_id"))
     id: str = Field(primary_key=True, max_length=40)
     interaction_id: str = Field(foreign_key="interactions.id", index=True, max_length=40)
     case_id: str = Field(max_length=40, index=True)

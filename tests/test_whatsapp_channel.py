@@ -16,12 +16,14 @@ from typing import Any
 import aiohttp
 import pytest
 import sqlalchemy as sa
+from playwright.async_api import expect
 
 from cti import models
 from cti.bus import EventFilter
 from cti.client import CtiApiError
 from sip_test_env.emulators.whatsapp import REENGAGEMENT, WhatsAppEmulator, whatsapp_signature
 from tests.harness import Harness, make_config, running_server
+from tests.test_desk import ARTIFACTS
 
 CUSTOMER = "358401234567"
 
@@ -191,3 +193,28 @@ async def test_bad_webhooks_are_refused_and_other_numbers_ignored(h: Harness, wa
     assert (await wa.signed_post(other))[0] == 200
     await asyncio.sleep(0.2)
     assert await inbound(h) == [], "nothing stored: forged, malformed, or another number's"
+
+
+async def test_the_desk_offers_the_template_once_the_window_has_closed(h: Harness, wa: WhatsAppEmulator,
+                                                                      browser: Any) -> None:
+    ann = await h.agent("ann")
+    await customer_writes(wa, text="Any news about my order?", age_seconds=30 * 3600)
+    iid = await accepted(h, ann)
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await page.goto(h.url + "/desk")
+    await page.get_by_text("Sign in with an API token").click()
+    await page.get_by_label("Your API token").fill((await h.admin.create_token("agent", agent_id="ann"))["token"])
+    await page.get_by_role("button", name="Use the token").click()
+    card = page.locator(f'#work [data-id="{iid}"]')
+    await expect(card.locator(f"#window-{iid}")).to_have_text(
+        "WhatsApp's 24-hour window is closed: only an approved template can be sent now, or a pivot link.")
+    await expect(card.get_by_label("Template")).to_have_value("order_update")
+    await card.get_by_label("Parameter 1").fill("ABC-987")
+    await card.get_by_role("button", name="Send", exact=True).click()
+    await h.wait_for(lambda: wa.sent, what="the template at WhatsApp")
+    assert wa.sent[0]["type"] == "template" and wa.sent[0]["template"]["components"][0]["parameters"] == [
+        {"type": "text", "text": "ABC-987"}]
+    await expect(card.locator(".msg.outbound")).to_contain_text("Approved template: order_update (ABC-987)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "desk-whatsapp-template.png"), full_page=True)
+    await page.close()

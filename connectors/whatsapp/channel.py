@@ -78,7 +78,7 @@ class WhatsAppWebhook(SignedJsonWebhook):
     def signature_valid(self, body: bytes, signature: str) -> bool:
         return wire.signature_valid(self.secret, body, signature)
 
-    def events(self, payload: Any) -> list[InboundMessage | DeliveryUpdate]:  # type: ignore[override]
+    def events(self, payload: Any) -> list[InboundMessage | DeliveryUpdate]:
         return wire.parse(payload, self.phone_number_id)
 
 
@@ -92,6 +92,10 @@ class WhatsAppChannel(Channel[WhatsAppSettings]):
         return WhatsAppWebhook(settings)
 
     @classmethod
+    def templates(cls, settings: WhatsAppSettings) -> dict[str, int]:
+        return {name: spec.parameters for name, spec in settings.templates.items()}
+
+    @classmethod
     def reply_problem(cls, settings: Settings, mode: str | None, last_inbound: dict[str, Any] | None,
                       now: float) -> tuple[str, str] | None:
         return wire.window_problem(mode, last_inbound, now)
@@ -99,7 +103,7 @@ class WhatsAppChannel(Channel[WhatsAppSettings]):
     async def start(self) -> None:
         await self.set_health(Health.STARTING)
         try:
-            status, body = await self._call("GET", f"/{self.settings.phone_number_id}",
+            status, _ = await self._call("GET", f"/{self.settings.phone_number_id}",
                                             params={"fields": "display_phone_number"})
         except TemporaryFailure as exc:
             await self.set_health(Health.TRANSIENT_DISCONNECT, str(exc))

@@ -87,7 +87,7 @@ def _content(kind: str, message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         caption = text_of(body.get("caption"))
         return (f"[{kind}] {caption}".strip(), {"media": {k: v for k, v in media.items() if v}})
     if kind == "location":
-        latitude, longitude = float(body.get("latitude")), float(body.get("longitude"))
+        latitude, longitude = float(body["latitude"]), float(body["longitude"])
         if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
             raise ValueError("a location out of range")
         place = " ".join(p for p in (label(body.get("name")), label(body.get("address"))) if p)
@@ -98,7 +98,7 @@ def _content(kind: str, message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         shared = []
         for contact in message.get("contacts") or []:
             name = label((contact.get("name") or {}).get("formatted_name")) or ""
-            phones = [label(p.get("phone")) for p in contact.get("phones") or [] if label(p.get("phone"))]
+            phones = [str(label(p.get("phone"))) for p in contact.get("phones") or [] if label(p.get("phone"))]
             shared.append({"name": name, "phones": phones})
         return "[contacts] " + "; ".join(f"{c['name']} {' '.join(c['phones'])}".strip() for c in shared), \
             {"contacts": shared}

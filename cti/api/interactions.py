@@ -233,14 +233,18 @@ async def post_message(call: Call) -> dict[str, Any]:
         channel = tx.conn.execute(sa.select(INTERACTIONS.c.channel).where(INTERACTIONS.c.id == iid)).scalar()
         info = directory.get(channel) if channel else None
         return reply(tx, iid, actor=actor, text=b.text, mode=b.mode, channel=info, approval=svc.config.approval,
-                     recipient=recipient_of(tx, iid, prefer=info.identity_kind if info else None))
+                     recipient=recipient_of(tx, iid, prefer=info.identity_kind if info else None),
+                     template=b.template.model_dump() if b.template else None)
 
     return render.message(await svc.db.write(op))
 
 
 MESSAGES_OUT = s.list_of(s.MessageOut)
+MESSAGES_OUT["properties"]["templates"] = {
+    "type": "object", "additionalProperties": {"type": "integer"},
+    "description": "the approved templates a reply may send (mode template): name -> how many body parameters"}
 MESSAGES_OUT["properties"]["reply_modes"] = {
-    "type": "array", "items": {"enum": ["private", "public"]},
+    "type": "array", "items": {"enum": ["private", "public", "template"]},
     "description": "the reply modes of this conversation now (public: the network has public replies and there "
                    "is a public post to answer)"}
 
@@ -259,6 +263,7 @@ async def list_messages(call: Call) -> dict[str, Any]:
                             .order_by(models.messages.c.created_at).limit(1000)).all()
         info = directory.get(row.channel)
         modes = info.reply_modes(last_inbound(conn, iid), time.time()) if info else ["private"]
-        return {"items": [render.message(m) for m in rows], "next": None, "reply_modes": modes}
+        return {"items": [render.message(m) for m in rows], "next": None, "reply_modes": modes,
+                "templates": dict(info.templates) if info else {}}
 
     return await services(call.request).db.read(read)

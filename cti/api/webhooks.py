@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.base import InboundMessage, Received, WebhookHandler, WebhookRejected, WebhookRequest
+from connectors.base import DeliveryUpdate, InboundMessage, Received, WebhookHandler, WebhookRejected, WebhookRequest
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import ApiError, NotFound
@@ -81,7 +81,13 @@ async def _handle(call: Call, kind: str) -> web.StreamResponse:
             received = iter(await gateway.receive_many(messages) if messages else [])
             stored: list[Received | str | None] = []
             for item in items:
-                stored.append(next(received) if isinstance(item, InboundMessage) else await gateway.call_event(item))
+                if isinstance(item, InboundMessage):
+                    stored.append(next(received))
+                elif isinstance(item, DeliveryUpdate):
+                    await gateway.delivery_update(item)
+                    stored.append(None)
+                else:
+                    stored.append(await gateway.call_event(item))
             svc.metrics.webhooks_received.labels(name, "stored" if items else "empty").inc()
             reply = handler.reply(wreq, stored)
     except WebhookRejected as exc:

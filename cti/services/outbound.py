@@ -41,7 +41,7 @@ def enqueue_delivery(tx: Tx, *, kind: str, target: str, url: str, payload: dict[
 
 def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | None,
           channel: ChannelInfo | None, recipient: dict[str, str], stored_text: str | None = None,
-          approval: ApprovalConfig | None = None) -> Record:
+          approval: ApprovalConfig | None = None, template: dict[str, Any] | None = None) -> Record:
     """Store an agent's reply and queue it for delivery on the interaction's channel.
 
     ``stored_text`` is what the message row, events and timeline keep when the text sent holds a
@@ -59,6 +59,11 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
     if channel is None or not channel.sends:
         raise Unprocessable(f"channel {row['channel']!r} has no outbound delivery configured",
                             code="channel_not_configured", details={"channel": row["channel"]})
+    if mode == "template" and not channel.templates:
+        raise Unprocessable(f"channel {row['channel']!r} sends no templates", code="templates_not_supported",
+                            details={"mode": "template"})
+    if template is not None:
+        _check_template(template, channel.templates)
     if channel.reply_problem is not None:
         problem = channel.reply_problem(mode, last_inbound(tx.conn, interaction_id), tx.now)
         if problem is not None:
@@ -68,10 +73,20 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
     reasons = hold_reasons(tx.conn, approval, text=text, mode=mode, public_channel=channel.public_reply,
                            agent_id=agent_id) if approval is not None else []
     message = _queue_message(tx, row, text=text, mode=mode, agent_id=agent_id, channel=channel,
-                             recipient=recipient, stored_text=stored_text, held_for=reasons)
+                             recipient=recipient, stored_text=stored_text, held_for=reasons, template=template)
     if row["first_response_at"] is None and not reasons:
         update_row(tx.conn, INTERACTIONS, row, {"first_response_at": tx.now, "updated_at": tx.now})
     return message
+
+
+def _check_template(template: dict[str, Any], known: dict[str, int]) -> None:
+    wanted = known.get(template["name"])
+    if wanted is None:
+        raise Unprocessable(f"no template {template['name']!r} is configured for this channel", code="unknown_template",
+                            details={"template.name": "not configured", "templates": ", ".join(sorted(known))})
+    if len(template.get("parameters") or []) != wanted:
+        raise InvalidInput(f"template {template['name']!r} takes {wanted} parameter(s)",
+                           details={"template.parameters": f"{wanted} expected"})
 
 
 def last_inbound(conn: Any, interaction_id: str) -> dict[str, Any] | None:
@@ -105,7 +120,7 @@ def notify_customer(tx: Tx, interaction_id: str, *, text: str, channel: ChannelI
 
 def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id: str | None,
                    channel: ChannelInfo, recipient: dict[str, str], stored_text: str | None = None,
-                   held_for: list[str] | None = None) -> Record:
+                   held_for: list[str] | None = None, template: dict[str, Any] | None = None) -> Record:
     message = Record(
         id=new_id("msg"), interaction_id=row["id"], case_id=row["case_id"], channel=row["channel"],
         direction="outbound", external_id=None, mode=mode, subject=None, text=stored_text or text,
@@ -123,6 +138,8 @@ def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id
         "case_id": row["case_id"],
         **_thread_facts(tx, row),
     }
+    if template is not None:
+        payload["template"] = template  # (the connector sends the template; the text is what people read)
     if stored_text is not None and stored_text != text:
         payload["stored_text"] = stored_text  # what the finished item keeps instead of the secret (_scrubbed)
     item = enqueue_delivery(tx, kind="channel", target=row["channel"], url=channel.outbound_url or "",
@@ -178,6 +195,35 @@ def mark_delivered(tx: Tx, item_id: str, *, external_id: str | None = None) -> N
                                   **_scrubbed(tx, item)})
     if item["message_id"]:
         _finish_message(tx, item["message_id"], status="sent", external_id=external_id, error=None)
+
+
+PROGRESS = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}  # a status only moves forward
+NETWORK_EVENTS = {"sent": EventType.MESSAGE_SENT, "delivered": EventType.MESSAGE_DELIVERED,
+                  "read": EventType.MESSAGE_READ, "failed": EventType.MESSAGE_FAILED}
+
+
+def record_delivery(tx: Tx, channel: str, external_id: str, status: str, error: str | None) -> bool:
+    """A network's word on a message it was given (by the id it gave): sent, delivered, read, or
+    failed with its reason. Statuses only move forward (a late "delivered" after "read" changes
+    nothing; a message read is never failed afterwards); False when nothing changed."""
+    row = tx.conn.execute(sa.select(MESSAGES.c.id).where(
+        MESSAGES.c.channel == channel, MESSAGES.c.external_id == external_id,
+        MESSAGES.c.direction == "outbound")).first()
+    if row is None or status not in NETWORK_EVENTS:
+        return False
+    message = fetch_one(tx.conn, MESSAGES, row.id, what="message", for_update=True)
+    current = message["status"]
+    if status == "failed":
+        if current in ("failed", "read", "rejected"):
+            return False
+        changes: dict[str, Any] = {"status": "failed", "error": (error or "failed")[:1000]}
+    elif PROGRESS.get(current, 99) >= PROGRESS[status]:
+        return False
+    else:
+        changes = {"status": status, **({"sent_at": tx.now} if message["sent_at"] is None else {})}
+    update_row(tx.conn, MESSAGES, message, changes)
+    emit_message(tx, NETWORK_EVENTS[status], message)
+    return True
 
 
 def mark_attempt_failed(tx: Tx, item_id: str, *, error: str, retry_at: float | None) -> None:

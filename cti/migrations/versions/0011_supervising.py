@@ -19,6 +19,8 @@ depends_on = None
 def upgrade() -> None:
     # Reports select interactions by when they began and pivot events by type and time.
     op.create_index("ix_interactions_created", "interactions", ["created_at"])
+    # A network's status for a sent message names it by the id the network gave it.
+    op.create_index("ix_messages_external", "messages", ["channel", "external_id"])
     op.create_index("ix_events_type_ts", "events", ["type", "ts"])
     # Plain ADD COLUMN (no table copy): the interactions' version trigger (0006) stays.
     op.add_column("agents", sa.Column("needs_approval", sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -72,4 +74,5 @@ def downgrade() -> None:
     with op.batch_alter_table("agents") as batch:
         batch.drop_column("needs_approval")
     op.drop_index("ix_events_type_ts", table_name="events")
+    op.drop_index("ix_messages_external", table_name="messages")
     op.drop_index("ix_interactions_created", table_name="interactions")

@@ -45,7 +45,10 @@ const work = {
   reply(item) {
     const text = cti.el("textarea", {id: `reply-${item.id}`, rows: "3", "aria-describedby": `reply-hint-${item.id}`});
     const mode = cti.el("select", {id: `mode-${item.id}`, "aria-label": t("work.reply_mode"), hidden: true},
-      cti.el("option", {value: "private"}, t("mode.private")), cti.el("option", {value: "public"}, t("mode.public")));
+      cti.el("option", {value: "private"}, t("mode.private")), cti.el("option", {value: "public"}, t("mode.public")),
+      cti.el("option", {value: "template", hidden: true}, t("mode.template")));
+    const template = cti.el("div", {class: "row template", id: `template-${item.id}`, hidden: true});
+    mode.addEventListener("change", () => work.templateFields(item.id));
     const suggestion = item.scoring && item.scoring.reply_mode;
     if (suggestion && suggestion.mode === "public") mode.value = "public";
     const canned = cti.el("select", {id: `canned-${item.id}`, "aria-label": t("work.canned"), hidden: true},
@@ -53,6 +56,8 @@ const work = {
     const form = cti.el("form", {class: "reply"},
       cti.el("label", {for: `reply-${item.id}`}, t("work.reply")), text,
       cti.el("p", {class: "hint", id: `reply-hint-${item.id}`}, t("work.reply_hint")),
+      cti.el("p", {class: "late", id: `window-${item.id}`, role: "status", hidden: true}, t("work.window_closed")),
+      template,
       cti.el("div", {class: "row"}, canned, mode, cti.el("button", {type: "submit"}, t("work.send"))));
     work.cannedReplies(item, canned, text);
     text.addEventListener("keydown", async (e) => {  // "/thanks" + Enter puts that canned reply in the box
@@ -64,7 +69,14 @@ const work = {
     });
     form.addEventListener("submit", async (e) => { e.preventDefault();
       try {
-        await cti.api("POST", `/api/v1/interactions/${item.id}/messages`, {text: text.value, mode: mode.hidden ? undefined : mode.value});
+        if (mode.value === "template") {
+          const name = template.querySelector("select").value;
+          const parameters = [...template.querySelectorAll("input")].map((input) => input.value);
+          await cti.api("POST", `/api/v1/interactions/${item.id}/messages`, {mode: "template", template: {name, parameters},
+            text: text.value.trim() || `${t("mode.template")}: ${name} (${parameters.join(", ")})`});
+        } else {
+          await cti.api("POST", `/api/v1/interactions/${item.id}/messages`, {text: text.value, mode: mode.hidden ? undefined : mode.value});
+        }
         text.value = "";
       } catch (error) { alert(`${t("work.send")}: ${error.message}`); } });
     return form;
@@ -155,14 +167,40 @@ const work = {
     if (!box || !item) return;
     const [messages, notes] = await Promise.all([cti.api("GET", `/api/v1/interactions/${id}/messages`),
                                                  cti.api("GET", `/api/v1/cases/${item.case_id}/notes`).catch(() => ({items: []}))]);
-    const mode = document.getElementById(`mode-${id}`);
-    if (mode) mode.hidden = !(messages.reply_modes || []).includes("public");
+    const mode = document.getElementById(`mode-${id}`), modes = messages.reply_modes || ["private"];
+    if (mode) {  // the modes this conversation has now; outside WhatsApp's window only a template
+      [...mode.options].forEach((option) => { option.hidden = !modes.includes(option.value); });
+      if (!modes.includes(mode.value)) mode.value = modes[0];
+      mode.hidden = modes.length < 2;
+      work.templatesOf.set(id, messages.templates || {});
+      document.getElementById(`window-${id}`).hidden = !(modes.length === 1 && modes[0] === "template");
+      work.templateFields(id);
+    }
     const entries = [...messages.items.map((m) => ({at: m.created_at, node: work.message(m)})),
                      ...notes.items.map((n) => ({at: n.created_at, node: work.noteLine(n)}))];
     entries.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     box.replaceChildren(...entries.map((e) => e.node));
     if (atBottom) box.scrollTop = box.scrollHeight;
+  },
+
+  // The approved template to send and one box per body parameter (mode template).
+  templatesOf: new Map(),
+  templateFields(id) {
+    const box = document.getElementById(`template-${id}`), mode = document.getElementById(`mode-${id}`);
+    if (!box || !mode) return;
+    box.hidden = mode.value !== "template";
+    if (box.hidden || box.querySelector("select")) return;
+    const templates = work.templatesOf.get(id) || {};
+    const pick = cti.el("select", {"aria-label": t("work.template")},
+      Object.keys(templates).map((name) => cti.el("option", {value: name}, name)));
+    const fields = cti.el("span", {class: "row"});
+    const draw = () => fields.replaceChildren(...Array.from({length: templates[pick.value] || 0}, (_, n) =>
+      cti.el("input", {type: "text", required: true, maxlength: "1024", "aria-label": t("work.template_parameter", {n: n + 1}),
+                       placeholder: t("work.template_parameter", {n: n + 1})})));
+    pick.addEventListener("change", draw);
+    box.replaceChildren(pick, fields);
+    draw();
   },
 
   message(m) {
