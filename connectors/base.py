@@ -11,6 +11,7 @@ network by publishing a package that declares ``[project.entry-points."cti.conne
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -142,6 +143,27 @@ class Sent:
 
 
 @dataclass(frozen=True)
+class WebhookTools:
+    """What a webhook handler may use to complete its items: an HTTP session, and where files are kept
+    (``keep`` writes content once under ``data_dir/attachments/<channel>`` and describes it)."""
+
+    http: aiohttp.ClientSession
+    data_dir: Path
+    channel: str
+
+    def keep(self, content: bytes, *, filename: str, content_type: str) -> Attachment:
+        digest = hashlib.sha256(content).hexdigest()
+        path = self.data_dir / "attachments" / self.channel / digest[:2] / digest
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".part")
+            partial.write_bytes(content)
+            partial.replace(path)
+        return Attachment(filename, content_type, len(content), sha256=digest,
+                          stored=str(path.relative_to(self.data_dir)))
+
+
+@dataclass(frozen=True)
 class DeliveryUpdate:
     """What the network says became of a message we sent (a webhook's status): ``external_id`` as
     ``Sent`` gave it; ``status`` sent, delivered, read or failed (``error`` says why)."""
@@ -210,6 +232,12 @@ class WebhookHandler(Protocol):
     def parse(self, request: WebhookRequest) -> Sequence[InboundMessage | CallEvent | DeliveryUpdate]:
         """The inbound messages (and, for telephony, call events; for networks that report on what
         we sent, delivery updates) in a verified request (raise WebhookRejected(400) when malformed)."""
+        ...
+
+    async def complete(self, items: Sequence[InboundMessage | CallEvent | DeliveryUpdate],
+                       tools: WebhookTools) -> Sequence[InboundMessage | CallEvent | DeliveryUpdate]:
+        """Fetch what the items only point at (a WhatsApp message's media, through the network's
+        API) before they are stored; most handlers return the items as they are."""
         ...
 
     def reply(self, request: WebhookRequest, stored: list[Received | str | None]) -> WebhookReply:

@@ -5,6 +5,7 @@ and a plain acknowledgement. Subclasses name the header and give the two pure fu
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from connectors.base import (
@@ -15,6 +16,7 @@ from connectors.base import (
     WebhookRejected,
     WebhookReply,
     WebhookRequest,
+    WebhookTools,
 )
 
 
@@ -51,6 +53,10 @@ class SignedJsonWebhook:
             return list(self.events(json.loads(request.body)))
         except (ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
             raise WebhookRejected(400, "malformed_event", f"not {self.what}: {exc}") from exc
+
+    async def complete(self, items: Sequence[InboundMessage | CallEvent | DeliveryUpdate],
+                       tools: WebhookTools) -> Sequence[InboundMessage | CallEvent | DeliveryUpdate]:
+        return items
 
     def reply(self, request: WebhookRequest, stored: list[Received | str | None]) -> WebhookReply:
         return WebhookReply(200, self.acknowledgement)

@@ -123,6 +123,10 @@ async def test_media_location_contacts_and_buttons_arrive_readable(h: Harness, w
     assert [r.text for r in rows] == ["[image] the broken box", "[location] Kauppatori Helsinki (60.16990, 24.93840)",
                                       "[contacts] Pekka Virtanen +358 40 765 4321", "Track my order"]
     assert rows[0].meta["media"]["mime_type"] == "image/png" and rows[0].meta["media"]["media_id"].isdigit()
+    [picture] = rows[0].attachments  # fetched through the media URL flow and kept
+    assert picture["content_type"] == "image/png" and picture["size"] == 72 and picture["filename"] == "image.png"
+    kept = await asyncio.to_thread((h.services.connectors.data_dir / picture["stored"]).read_bytes)
+    assert kept == base64.b64decode(png) and picture["stored"].startswith("attachments/whatsapp/")
     assert rows[1].meta["location"]["latitude"] == 60.1699 and rows[3].meta["reply_id"] == "track"
 
 
@@ -218,3 +222,15 @@ async def test_the_desk_offers_the_template_once_the_window_has_closed(h: Harnes
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "desk-whatsapp-template.png"), full_page=True)
     await page.close()
+
+
+async def test_media_that_cannot_be_fetched_is_noted_and_the_message_kept(h: Harness, wa: WhatsAppEmulator) -> None:
+    wa.down = True  # the Graph API answers 503 to the media lookup
+    await customer_writes(wa, type="document", text="my invoice",
+                          media={"content_type": "application/pdf", "data_b64": base64.b64encode(b"%PDF-1.7").decode(),
+                                 "filename": "invoice.pdf"})
+    [row] = await h.wait_for(lambda: inbound(h), what="the message stored")
+    assert row.text == "[document] my invoice"
+    [attachment] = row.attachments
+    assert attachment["filename"] == "invoice.pdf" and "stored" not in attachment
+    assert attachment["dropped"] == "not fetched: the media lookup answered 503"

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Sequence
 
 from twilio.request_validator import RequestValidator
 
 from connectors.base import (
     CallEvent,
+    DeliveryUpdate,
     InboundMessage,
     Received,
     WebhookRejected,
     WebhookReply,
     WebhookRequest,
+    WebhookTools,
 )
 from connectors.twilio import twiml
 
@@ -103,6 +106,10 @@ class TwilioWebhook:
             duration = _seconds(form.get("CallDuration"))
             return [CallEvent(call_sid, "ended", leg=leg, interaction_id=interaction, duration=duration)]
         return []
+
+    async def complete(self, items: Sequence[InboundMessage | CallEvent | DeliveryUpdate],
+                       tools: WebhookTools) -> Sequence[InboundMessage | CallEvent | DeliveryUpdate]:
+        return items
 
     def reply(self, request: WebhookRequest, stored: list[Received | str | None]) -> WebhookReply:
         if request.path_kind == "voice" and stored and isinstance(stored[0], str):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import (
+    CallEvent,
     Capability,
     Channel,
     DeliveryUpdate,
@@ -31,9 +33,11 @@ from connectors.base import (
     WebhookRejected,
     WebhookReply,
     WebhookRequest,
+    WebhookTools,
 )
 from connectors.webhooks import SignedJsonWebhook
 from connectors.whatsapp import wire
+from connectors.whatsapp.media import fetch_media
 
 
 class Template(BaseModel):
@@ -62,7 +66,14 @@ class WhatsAppWebhook(SignedJsonWebhook):
 
     def __init__(self, settings: WhatsAppSettings) -> None:
         super().__init__(settings.app_secret)
+        self.settings = settings
         self.verify_token, self.phone_number_id = settings.verify_token, settings.phone_number_id
+
+    async def complete(self, items: Sequence[InboundMessage | CallEvent | DeliveryUpdate],
+                       tools: WebhookTools) -> Sequence[InboundMessage | CallEvent | DeliveryUpdate]:
+        """Each media message's file, fetched through the media URL flow and kept with the message."""
+        return [await fetch_media(item, self.settings, tools)
+                if isinstance(item, InboundMessage) and "media" in item.metadata else item for item in items]
 
     def challenge(self, request: WebhookRequest) -> WebhookReply | None:
         if "hub.mode" not in request.query:

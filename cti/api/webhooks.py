@@ -15,7 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.base import DeliveryUpdate, InboundMessage, Received, WebhookHandler, WebhookRejected, WebhookRequest
+from connectors.base import (
+    DeliveryUpdate,
+    InboundMessage,
+    Received,
+    WebhookHandler,
+    WebhookRejected,
+    WebhookRequest,
+    WebhookTools,
+)
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import ApiError, NotFound
@@ -77,6 +85,8 @@ async def _handle(call: Call, kind: str) -> web.StreamResponse:
                 # reason): refused whole, nothing stored.
                 raise WebhookRejected(400, "malformed_event", f"the event could not be read: {exc}"[:300]) from exc
             gateway = svc.connectors.gateway(name)
+            items = list(await handler.complete(items, WebhookTools(
+                http=svc.connectors.http, data_dir=svc.connectors.data_dir, channel=name)))
             messages = [i for i in items if isinstance(i, InboundMessage)]
             received = iter(await gateway.receive_many(messages) if messages else [])
             stored: list[Received | str | None] = []
