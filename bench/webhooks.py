@@ -1,10 +1,10 @@
-"""Vendor webhook ingest: signed X, Meta and Twilio SMS webhooks accepted and durably stored.
+"""Vendor webhook ingest: signed X, Meta, WhatsApp and Twilio SMS webhooks accepted and durably stored.
 
     .venv/bin/python -m bench.webhooks [--seconds 10] [--connections 32]
 
 For each vendor format, this process pre-signs enough unique deliveries (X Account Activity DMs,
-Meta Messenger messages, Twilio SMS forms; 1,000 distinct customers, so conversations both start
-and continue) and wrk sends them to a ``cti serve`` process (SQLite, synchronous=FULL) as fast as
+Meta Messenger messages, WhatsApp Cloud API text messages, Twilio SMS forms; 1,000 distinct
+customers, so conversations both start and continue) and wrk sends them to a ``cti serve`` process (SQLite, synchronous=FULL) as fast as
 it answers. Each answer comes after the message is committed (store first); social listening
 scores X and Meta messages on the way in. After each run the messages in the database are
 counted against the 2xx answers. Target (issue 6): >= 1,000 events/s per vendor, p99 < 100 ms.
@@ -35,6 +35,12 @@ api_base = "http://127.0.0.1:9"
 app_secret = "meta-secret"
 verify_token = "meta-verify"
 page_token = "meta-token"
+api_base = "http://127.0.0.1:9"
+[connectors.whatsapp]
+phone_number_id = "106540352242922"
+access_token = "wa-token"
+app_secret = "wa-secret"
+verify_token = "wa-verify"
 api_base = "http://127.0.0.1:9"
 [connectors.twilio]
 account_sid = "AC00000000000000000000000000000000"
@@ -82,6 +88,18 @@ def meta_delivery(n: int, run: str) -> tuple[str, str]:
     return body, meta_signature("meta-secret", body.encode())
 
 
+def whatsapp_delivery(n: int, run: str) -> tuple[str, str]:
+    sender = str(358_400_000_000 + n % 1000)
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": f"Asiakas {n % 1000}"}, "wa_id": sender}],
+            "messages": [{"from": sender, "id": f"wamid.{run}{n:09d}", "timestamp": "1700000000", "type": "text",
+                          "text": {"body": f"Hei, tilaus {n} ei ole tullut"}}]}}]}]}, ensure_ascii=True)
+    return body, meta_signature("wa-secret", body.encode())
+
+
 def twilio_delivery(n: int, run: str, url: str) -> tuple[str, str]:
     params = {"AccountSid": "AC00000000000000000000000000000000", "ApiVersion": "2010-04-01",
               "MessageSid": f"SM{run}{n:024x}", "From": f"+35840{7_000_000 + n % 1000}", "To": "+15550100",
@@ -104,11 +122,13 @@ def main() -> None:
         for vendor, path, ctype, header in (
                 ("x", "/webhooks/x", "application/json", "x-twitter-webhooks-signature"),
                 ("meta", "/webhooks/meta", "application/json", "X-Hub-Signature-256"),
+                ("whatsapp", "/webhooks/whatsapp", "application/json", "X-Hub-Signature-256"),
                 ("twilio", "/webhooks/twilio/sms", "application/x-www-form-urlencoded", "X-Twilio-Signature")):
             run = uuid.uuid4().hex[:8]
             url = server.url + path
             made = [x_delivery(n, run) if vendor == "x" else meta_delivery(n, run) if vendor == "meta"
-                    else twilio_delivery(n, run, url) for n in range(args.deliveries)]
+                    else whatsapp_delivery(n, run) if vendor == "whatsapp" else twilio_delivery(n, run, url)
+                    for n in range(args.deliveries)]
             script = (LUA.replace("{BODIES}", "{" + ",".join(_lua_string(b) for b, _ in made) + "}")
                       .replace("{SIGS}", "{" + ",".join(_lua_string(s) for _, s in made) + "}")
                       .replace("PATH", path).replace("CTYPE", ctype).replace("HEADER", header))
