@@ -5,9 +5,10 @@
 For each vendor format, this process pre-signs enough unique deliveries (X Account Activity DMs,
 Meta Messenger messages, WhatsApp Cloud API text messages, Twilio SMS forms; 1,000 distinct
 customers, so conversations both start and continue) and wrk sends them to a ``cti serve``
-process (SQLite, synchronous=FULL) as fast as it answers. Each answer comes after the message is committed (store first); social listening
-scores X and Meta messages on the way in. After each run the messages in the database are
-counted against the 2xx answers. Target (issue 6): >= 1,000 events/s per vendor, p99 < 100 ms.
+process (SQLite, synchronous=FULL) as fast as it answers. Each answer comes after the message is
+committed (store first); social listening scores X and Meta messages on the way in. After each
+run the messages in the database are counted against the 2xx answers. Target (issue 6):
+>= 1,000 events/s per vendor, p99 < 100 ms.
 """
 
 from __future__ import annotations
