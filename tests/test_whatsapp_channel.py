@@ -234,3 +234,34 @@ async def test_media_that_cannot_be_fetched_is_noted_and_the_message_kept(h: Har
     [attachment] = row.attachments
     assert attachment["filename"] == "invoice.pdf" and "stored" not in attachment
     assert attachment["dropped"] == "not fetched: the media lookup answered 503"
+
+
+async def test_whatsapp_through_twilio_in_and_out(tmp_path: Path) -> None:
+    from sip_test_env.emulators.twilio import TwilioEmulator
+    from tests.pg import free_port
+    from tests.test_twilio_channel import twilio_config, wire_number
+
+    twilio = await TwilioEmulator().start()
+    port = free_port()
+    try:
+        async with running_server(twilio_config(tmp_path, twilio, port), port=port) as h:
+            wire_number(twilio, h)
+            await h.wait_for(lambda: h.services.connector_health.get("twilio") == "connected", what="twilio up")
+            ann = await h.agent("ann")
+            status, _ = await twilio.send_whatsapp(CUSTOMER, "Hei Twilion kautta", profile="Maija")
+            assert status == 200
+            M = models.messages
+            [row] = await h.wait_for(lambda: h.services.db.read(lambda c: c.execute(
+                sa.select(M).where(M.c.channel == "twilio")).all()), what="the WhatsApp message stored")
+            assert row.text == "Hei Twilion kautta" and row.meta["kind"] == "whatsapp"
+            contact = await h.admin.get_contact((await h.admin.get_case(row.case_id))["contact_id"])
+            assert contact["name"] == "Maija" and [(i["kind"], i["value"]) for i in contact["identities"]] == [
+                ("whatsapp", CUSTOMER)]
+            await h.interaction_in_state(row.interaction_id, "offered")
+            await ann.accept(row.interaction_id)
+            await ann.reply(row.interaction_id, "Kiitos viestistä!")
+            await h.wait_for(lambda: twilio.messages, what="the reply at Twilio")
+            assert (twilio.messages[0]["to"], twilio.messages[0]["from"]) == (
+                f"whatsapp:+{CUSTOMER}", f"whatsapp:{twilio.phone_number}")
+    finally:
+        await twilio.stop()

@@ -50,6 +50,7 @@ from connectors.twilio.recording import TwilioRecordings
 from connectors.twilio.webhook import TwilioWebhook
 
 log = logging.getLogger(__name__)
+DAY = 86_400.0  # WhatsApp's customer-service window
 
 
 class TwilioSettings(Settings):
@@ -67,6 +68,7 @@ class TwilioSettings(Settings):
     agent_ring_seconds: float = Field(default=20.0, gt=0)
     customer_ring_seconds: float = Field(default=45.0, gt=0)
     recordings_dir: str = ""  # Twilio's recordings of dial-mode calls are fetched here; default <data_dir>/recordings
+    whatsapp_number: str = ""  # the WhatsApp sender on Twilio ("whatsapp:" + this); default: phone_number
 
 
 class TwilioChannel(Channel[TwilioSettings]):
@@ -75,6 +77,17 @@ class TwilioChannel(Channel[TwilioSettings]):
     settings_model = TwilioSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PRIVATE_REPLY, Capability.VOICE})
     identity_kind = "phone"
+
+    @classmethod
+    def reply_problem(cls, settings: Any, mode: str | None, last_inbound: dict[str, Any] | None,
+                      now: float) -> tuple[str, str] | None:
+        """WhatsApp through Twilio has WhatsApp's 24-hour window (SMS has none)."""
+        last = last_inbound or {}
+        if (last.get("meta") or {}).get("kind") != "whatsapp" or now - float(last.get("created_at") or now) <= DAY:
+            return None
+        return ("whatsapp_window_closed", "WhatsApp allows free-form replies only within 24 hours of the customer's "
+                                          "last message: send a pivot link (templates through Twilio use Content "
+                                          "templates, not configured here)")
 
     def __init__(self, ctx: ConnectorContext, settings: TwilioSettings) -> None:
         super().__init__(ctx, settings)
@@ -127,8 +140,11 @@ class TwilioChannel(Channel[TwilioSettings]):
     # ---- SMS -----------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> Sent:
         try:
-            sent = await self.client.messages.create_async(to=message.to, from_=self.config.phone_number,
-                                                           body=message.text)
+            to, sender = message.to, self.config.phone_number
+            if message.to_kind == "whatsapp":  # WhatsApp through Twilio: both addresses "whatsapp:+<E.164>"
+                to = "whatsapp:+" + message.to.lstrip("+")
+                sender = "whatsapp:" + (self.config.whatsapp_number or self.config.phone_number)
+            sent = await self.client.messages.create_async(to=to, from_=sender, body=message.text)
         except TwilioRestException as exc:
             if exc.status >= 500:
                 await self.set_health(Health.TRANSIENT_DISCONNECT, f"Twilio answered {exc.status}")

@@ -35,6 +35,7 @@ from connectors.twilio import twiml
 
 CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")  # Twilio's SIDs: two letters and 32 hex digits
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
+WHATSAPP_NUMBER = re.compile(r"^[1-9][0-9]{6,14}$")
 OUTCOMES = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "no_answer"}
 XML = "text/xml"
 
@@ -69,6 +70,13 @@ class TwilioWebhook:
                 raise WebhookRejected(400, "malformed_event", "an SMS needs MessageSid and From")
             if not MESSAGE_SID.match(sid):
                 raise WebhookRejected(400, "malformed_event", "MessageSid is not a Twilio message SID")
+            if sender.startswith("whatsapp:"):  # WhatsApp through Twilio (From "whatsapp:+358...")
+                number = sender.removeprefix("whatsapp:").lstrip("+")
+                if not WHATSAPP_NUMBER.match(number):
+                    raise WebhookRejected(400, "malformed_event", "From is not a WhatsApp number")
+                return [InboundMessage(sender_kind="whatsapp", sender=number, text=form.get("Body", ""),
+                                       name=(form.get("ProfileName") or "")[:200] or None, external_id=f"sms:{sid}",
+                                       metadata={"kind": "whatsapp", "to": form.get("To")})]
             return [InboundMessage(sender_kind="phone", sender=sender, text=form.get("Body", ""),
                                    external_id=f"sms:{sid}", metadata={"kind": "sms", "to": form.get("To")})]
         call_sid = form.get("CallSid")

@@ -182,6 +182,13 @@ class TwilioEmulator(RecordingsApi, CallEngine, Emulator):
                                                 "From": sender, "To": self.phone_number, "Body": body,
                                                 "NumMedia": "0"})
 
+    async def send_whatsapp(self, number: str, body: str, profile: str = "Customer") -> tuple[int, str]:
+        """A WhatsApp message to the number through Twilio: From and To carry "whatsapp:", with WaId
+        and ProfileName, to the same messaging webhook as SMS."""
+        return await self.signed(self.sms_url, {"MessageSid": sid("SM"), "SmsSid": "", "From": f"whatsapp:+{number}",
+                                                "To": f"whatsapp:{self.phone_number}", "Body": body, "NumMedia": "0",
+                                                "WaId": number, "ProfileName": profile})
+
     async def inbound_sms(self, request: web.Request) -> web.Response:
         spec = await request.json()
         status, text = await self.send_sms(spec["from"], spec.get("body", ""), spec.get("sid"))
