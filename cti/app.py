@@ -57,7 +57,7 @@ from cti.connector_host import ConnectorHost, connector_specs
 from cti.delivery import OutboxWorker, WebhookFanout, WebhookSender
 from cti.errors import Forbidden, Unauthorized
 from cti.events import Event
-from cti.hooks import CallHooks
+from cti.hooks import CallHooks, MessageHooks
 from cti.leases import LeasedRunner
 from cti.main import AppConfig
 from cti.metrics import Metrics
@@ -80,6 +80,7 @@ from cti.web import pages as web_pages
 from pivot import api as pivot_api
 from pivot import pages as pivot_pages
 from pivot.callbacks import CallbackOutcomes
+from pivot.email import EmailPivots
 from pivot.pages import PIVOT_SITE, PivotSite
 from pivot.scheduler import CALLBACK_SCHEDULER, CallbackScheduler
 from softphone_bridge import api as softphone_api
@@ -177,7 +178,8 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
         # Features that follow call outcomes register here (the core calls none of them by name).
         hooks = CallHooks((CallbackOutcomes(config.pivot.retry_seconds),
                            *((RecordEveryCall(),) if config.recording.record == "all" else ())))
-        host = ConnectorHost(config, db, bus, policies, metrics, session, health, specs, call_hooks=hooks)
+        host = ConnectorHost(config, db, bus, policies, metrics, session, health, specs, call_hooks=hooks,
+                             message_hooks=MessageHooks((EmailPivots(),)))
         host.register_channels(directory)
         handlers = {spec.name: spec.cls.webhook(spec.settings, spec.name) for spec in specs}
         svc = Services(config=config, db=db, bus=bus, policies=policies, metrics=metrics, tokens=TokenCache(db),

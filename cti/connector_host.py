@@ -41,7 +41,7 @@ from cti.delivery import OutboxWorker, Outcome
 from cti.errors import ConfigError
 from cti.events import Event, EventType
 from cti.gateway import CoreGateway
-from cti.hooks import CallHooks
+from cti.hooks import CallHooks, MessageHooks
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
 from cti.storage.db import Database
@@ -122,9 +122,9 @@ class ConnectorHost:
 
     def __init__(self, config: Config, db: Database, bus: EventBus, policies: PolicyHolder, metrics: Metrics,
                  http: aiohttp.ClientSession, health: dict[str, str], specs: list[ConnectorSpec], *,
-                 call_hooks: CallHooks = CallHooks()) -> None:
+                 call_hooks: CallHooks = CallHooks(), message_hooks: MessageHooks = MessageHooks()) -> None:
         self.config, self.db, self.policies, self.metrics, self.http = config, db, policies, metrics, http
-        self.call_hooks = call_hooks
+        self.call_hooks, self.message_hooks = call_hooks, message_hooks
         self.health, self.specs, self.bus = health, specs, bus
         self.data_dir = Path(config.server.data_dir).resolve()
         self.running: dict[str, Channel[Any]] = {}
@@ -172,7 +172,7 @@ class ConnectorHost:
         spec = next((s for s in self.specs if s.name == name), None)
         public = spec is not None and Capability.PUBLIC_REPLY in spec.cls.capabilities
         return CoreGateway(name, self.db, self.policies, self.health, self.bus,
-                           call_hooks=self.call_hooks,
+                           call_hooks=self.call_hooks, message_hooks=self.message_hooks,
                            social=self.config.social if public else None)
 
     def _on_event(self, event: Event) -> None:

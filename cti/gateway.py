@@ -28,7 +28,7 @@ from cti.channels import ChannelInfo
 from cti.errors import InvalidInput
 from cti.event_payloads import ChatState
 from cti.events import Event, EventType
-from cti.hooks import CallHooks
+from cti.hooks import CallHooks, MessageHooks
 from cti.routing.live_policy import PolicyHolder
 from cti.routing.policy import RoutingPolicy
 from cti.services import calls, outbound, parties, recordings
@@ -85,9 +85,10 @@ class CoreGateway:
 
     def __init__(self, name: str, db: Database, policies: PolicyHolder, health: dict[str, str],
                  bus: EventBus | None = None, call_hooks: CallHooks = CallHooks(),
-                 social: SocialConfig | None = None) -> None:
+                 social: SocialConfig | None = None, message_hooks: MessageHooks = MessageHooks()) -> None:
         self.name, self.db, self.policies, self.health, self.bus = name, db, policies, health, bus
         self.call_hooks = call_hooks  # features that follow call outcomes (pivot's callbacks)
+        self.message_hooks = message_hooks  # features that follow customers' messages (pivot's email)
         self.social = social  # a public network's items go through social listening and scoring
 
     async def receive(self, message: InboundMessage, *, cursor: dict[str, Any] | None = None,
@@ -128,6 +129,8 @@ class CoreGateway:
         if screened is None:
             return NOT_ROUTED
         result = ingest(tx, screened, policy)
+        if result.created:
+            self.message_hooks.message_received(tx, result.interaction_id)
         return Received(result.message["id"], result.interaction_id, result.case_id, result.created,
                         result.case_created)
 

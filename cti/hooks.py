@@ -13,10 +13,12 @@ like every op, and whatever they emit commits with the call's own events.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from cti import models
 from cti.routing.policy import RoutingPolicy
 from cti.services.rows import Record
 from cti.storage.db import Tx
@@ -36,6 +38,29 @@ class CallListener(Protocol):
     def dial_target(self, conn: Connection, interaction_id: str) -> tuple[str, str] | None:
         """(kind, value) to dial for this outbound voice interaction, when the feature decides it."""
         ...
+
+
+class MessageListener(Protocol):
+    """A feature that follows customers' messages as they are stored."""
+
+    def message_received(self, tx: Tx, interaction: Any) -> None:
+        """A new inbound message was stored on ``interaction`` (a row)."""
+        ...
+
+
+@dataclass(frozen=True)
+class MessageHooks:
+    """The registered message listeners, called in order inside the storing transaction."""
+
+    listeners: tuple[MessageListener, ...] = ()
+
+    def message_received(self, tx: Tx, interaction_id: str) -> None:
+        if not self.listeners:
+            return
+        row = tx.conn.execute(sa.select(models.interactions).where(models.interactions.c.id == interaction_id)).first()
+        if row is not None:
+            for listener in self.listeners:
+                listener.message_received(tx, row)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,21 @@ LANGUAGES, DEFAULT = languages.LANGUAGES, languages.DEFAULT
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
+        "email_title": "Continue with {company} by email",
+        "email_intro": "{agent} from {company} suggests going on by email, on the same case as your message on "
+                       "{channel}.",
+        "email_intro_no_agent": "{company} suggests going on by email, on the same case as your message on "
+                                "{channel}.",
+        "your_email": "Your email address",
+        "email_on_file": "We will write to {address} unless you give another address.",
+        "continue_email": "Continue by email",
+        "email_sent": "Thank you! We have written to {address}: answer that email and we will carry on.",
+        "error_invalid_email": "Type an email address, e.g. name@example.com.",
+        "email_unavailable": "We cannot continue by email right now. Please keep writing to us on {channel}.",
+        "email_first": "Hello! You asked to go on with {company} by email. Answer this email and we will carry on "
+                       "from here, on the same case.",
+        "link_text_email": "{agent} at {company} can go on with you by email: {url}",
+        "link_text_email_no_agent": "{company} can go on with you by email: {url}",
         "title": "Talk to {company}",
         "intro": "{agent} from {company} would like to call you about your message on {channel}.",
         "intro_no_agent": "{company} would like to call you about your message on {channel}.",
@@ -48,6 +63,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed_text": "We tried to call you at {number} but could not reach you. Reply here and we will go on.",
     },
     "fi": {
+        "email_title": "Jatka sähköpostilla: {company}",
+        "email_intro": "{agent} ({company}) ehdottaa, että jatkamme sähköpostilla, samassa asiassa kuin viestisi "
+                       "kanavalla {channel}.",
+        "email_intro_no_agent": "{company} ehdottaa, että jatkamme sähköpostilla, samassa asiassa kuin viestisi "
+                                "kanavalla {channel}.",
+        "your_email": "Sähköpostiosoitteesi",
+        "email_on_file": "Kirjoitamme osoitteeseen {address}, ellet anna toista osoitetta.",
+        "continue_email": "Jatka sähköpostilla",
+        "email_sent": "Kiitos! Kirjoitimme osoitteeseen {address}: vastaa siihen viestiin, niin jatketaan.",
+        "error_invalid_email": "Kirjoita sähköpostiosoite, esim. nimi@esimerkki.fi.",
+        "email_unavailable": "Emme voi juuri nyt jatkaa sähköpostilla. Kirjoita meille edelleen kanavalla {channel}.",
+        "email_first": "Hei! Pyysit jatkamaan asiaasi ({company}) sähköpostilla. Vastaa tähän viestiin, niin "
+                       "jatkamme tästä samassa asiassa.",
+        "link_text_email": "{agent} ({company}) voi jatkaa kanssasi sähköpostilla: {url}",
+        "link_text_email_no_agent": "{company} voi jatkaa kanssasi sähköpostilla: {url}",
         "title": "Puhu: {company}",
         "intro": "{agent} ({company}) haluaa soittaa sinulle viestistäsi kanavalla {channel}.",
         "intro_no_agent": "{company} haluaa soittaa sinulle viestistäsi kanavalla {channel}.",
@@ -84,6 +114,19 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "niin jatketaan.",
     },
     "zh": {
+        "email_title": "通过电子邮件继续与{company}沟通",
+        "email_intro": "{company}的{agent}建议通过电子邮件继续，仍在您于{channel}上留言的同一工单中。",
+        "email_intro_no_agent": "{company}建议通过电子邮件继续，仍在您于{channel}上留言的同一工单中。",
+        "your_email": "您的电子邮件地址",
+        "email_on_file": "我们将发送至 {address}，除非您填写其他地址。",
+        "continue_email": "通过电子邮件继续",
+        "email_sent": "谢谢！我们已发送邮件至 {address}：回复该邮件即可继续。",
+        "error_invalid_email": "请输入电子邮件地址，例如 name@example.com。",
+        "email_unavailable": "目前无法通过电子邮件继续。请继续在{channel}上联系我们。",
+        "email_first": "您好！您希望通过电子邮件继续与{company}沟通。直接回复此邮件，我们会在同一工单中继续为您服务"
+                       "。",
+        "link_text_email": "{company}的{agent}可以通过电子邮件继续为您服务：{url}",
+        "link_text_email_no_agent": "{company}可以通过电子邮件继续为您服务：{url}",
         "title": "与{company}通话",
         "intro": "{company}的{agent}想就您在{channel}上的留言给您回电。",
         "intro_no_agent": "{company}想就您在{channel}上的留言给您回电。",
@@ -117,6 +160,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed_text": "我们尝试拨打 {number}，但未能联系到您。请在此回复，我们会继续跟进。",
     },
     "ko": {
+        "email_title": "이메일로 {company}와 계속하기",
+        "email_intro": "{company}의 {agent}님이 {channel}에 남기신 메시지와 같은 건으로 이메일로 계속하기를 "
+                       "제안합니다.",
+        "email_intro_no_agent": "{company}에서 {channel}에 남기신 메시지와 같은 건으로 이메일로 계속하기를 "
+                                "제안합니다.",
+        "your_email": "이메일 주소",
+        "email_on_file": "다른 주소를 입력하지 않으시면 {address}(으)로 보내 드립니다.",
+        "continue_email": "이메일로 계속하기",
+        "email_sent": "감사합니다! {address}(으)로 이메일을 보냈습니다. 그 이메일에 답장하시면 이어서 "
+                      "도와드리겠습니다.",
+        "error_invalid_email": "이메일 주소를 입력하세요. 예: name@example.com",
+        "email_unavailable": "지금은 이메일로 계속할 수 없습니다. {channel}에서 계속 문의해 주세요.",
+        "email_first": "안녕하세요! {company}와 이메일로 계속하기를 원하셨습니다. 이 이메일에 답장하시면 같은 "
+                       "건으로 이어서 도와드리겠습니다.",
+        "link_text_email": "{company}의 {agent}님이 이메일로 이어서 도와드릴 수 있습니다: {url}",
+        "link_text_email_no_agent": "{company}에서 이메일로 이어서 도와드릴 수 있습니다: {url}",
         "title": "{company}와(과) 통화하기",
         "intro": "{company}의 {agent}님이 {channel}에 남기신 메시지에 대해 전화를 드리고자 합니다.",
         "intro_no_agent": "{company}에서 {channel}에 남기신 메시지에 대해 전화를 드리고자 합니다.",
@@ -151,6 +210,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed_text": "{number}(으)로 전화드렸지만 연결되지 않았습니다. 여기에 답장해 주시면 이어서 도와드리겠습니다.",
     },
     "pl": {
+        "email_title": "Kontynuuj z {company} przez e-mail",
+        "email_intro": "{agent} z {company} proponuje kontynuować przez e-mail, w tej samej sprawie co Twoja "
+                       "wiadomość na {channel}.",
+        "email_intro_no_agent": "{company} proponuje kontynuować przez e-mail, w tej samej sprawie co Twoja "
+                                "wiadomość na {channel}.",
+        "your_email": "Twój adres e-mail",
+        "email_on_file": "Napiszemy na {address}, chyba że podasz inny adres.",
+        "continue_email": "Kontynuuj przez e-mail",
+        "email_sent": "Dziękujemy! Napisaliśmy na {address}: odpowiedz na tego e-maila, a będziemy kontynuować.",
+        "error_invalid_email": "Wpisz adres e-mail, np. imie@example.com.",
+        "email_unavailable": "Nie możemy teraz kontynuować przez e-mail. Pisz do nas dalej na {channel}.",
+        "email_first": "Dzień dobry! Prosiłeś o kontynuację rozmowy z {company} przez e-mail. Odpowiedz na tę "
+                       "wiadomość, a będziemy kontynuować w tej samej sprawie.",
+        "link_text_email": "{agent} z {company} może kontynuować z Tobą przez e-mail: {url}",
+        "link_text_email_no_agent": "{company} może kontynuować z Tobą przez e-mail: {url}",
         "title": "Rozmowa z {company}",
         "intro": "{agent} z {company} chce do Ciebie zadzwonić w sprawie Twojej wiadomości na {channel}.",
         "intro_no_agent": "{company} chce do Ciebie zadzwonić w sprawie Twojej wiadomości na {channel}.",

@@ -25,11 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from cti import models
 from cti.api.context import services
 from cti.api.framework import Api, Call
+from cti.channels import ChannelInfo
 from cti.config import Config
 from cti.errors import Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
+from cti.services.identities import normalize_identity
 from cti.storage.db import Database, Tx
 from pivot import i18n
 from pivot.callbacks import request_callback
+from pivot.email import continue_by_email
 from pivot.guard import MissLimiter
 from pivot.hours import parse_choice, slots
 from pivot.links import find_link, link_status, record_open
@@ -217,7 +220,88 @@ async def landing_page(call: Call) -> web.StreamResponse:
         return early
     if link.opened_at is None and not PREVIEW_BOTS.search(request.headers.get("User-Agent", "")):
         await services(request).db.write(lambda tx: record_open(tx, link.id))
+    if link.to == "email":
+        return await _email_form(request, link)
     return _form(request, link, phone)
+
+
+def _email_channel(request: web.Request) -> ChannelInfo | None:
+    """The channel that sends email here (the first email connector), if any."""
+    directory = services(request).channels
+    return next((info for name in directory.names() if (info := directory.get(name)) is not None
+                 and info.identity_kind == "email" and info.sends), None)
+
+
+async def _email_form(request: web.Request, link: Any, *, status: int = 200, error: str | None = None,
+                      typed: str = "", sent_to: str | None = None) -> web.Response:
+    pivot, now = site(request), time.time()
+    nonce = request.cookies.get(COOKIE) or ""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce):
+        nonce = new_nonce()
+    on_file = await services(request).db.read(lambda c: _email_on_file(c, link.contact_id))
+    response = pivot.page(
+        "email.html.j2", status, _language(request, link), request, agent=(link.agent_name or "").split(" ")[0],
+        channel=_channel_name(link.channel), source_channel=link.channel, email_masked=mask_email(on_file),
+        can_email=_email_channel(request) is not None, error_key=f"error_{error}" if error else None, typed=typed,
+        sent_to=sent_to, csrf=form_token(pivot.secret, link.token_hash, nonce),
+        expires=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(link.expires_at)),
+        action=f"{_base_path(request.path)}/email")
+    response.set_cookie(COOKIE, nonce, httponly=True, samesite="Strict", secure=pivot.secure_cookie,
+                        path="/p/", max_age=int(max(60, link.expires_at - now)))
+    return response
+
+
+def _email_on_file(conn: Any, contact_id: str) -> str | None:
+    found = conn.execute(sa.select(IDENTITIES.c.value).where(
+        IDENTITIES.c.contact_id == contact_id, IDENTITIES.c.kind == "email").order_by(IDENTITIES.c.created_at)
+        .limit(1)).scalar()
+    return str(found) if found else None
+
+
+def mask_email(address: str | None) -> str | None:
+    """n***@example.com: enough for the customer to recognise, little for whoever holds the link."""
+    if not address or "@" not in address:
+        return None
+    local, domain = address.split("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
+@api.route("POST", "/p/{token}/email", summary="Continue the case by email (form: email, csrf)",
+           tag="pivot pages", role=None, raw=True, errors=(403, 404, 410, 422, 429))
+async def continue_by_email_page(call: Call) -> web.StreamResponse:
+    request = call.request
+    link, _, early = await _lookup(request, call.path("token"))
+    if early is not None:
+        return early
+    pivot = site(request)
+    channel = _email_channel(request)
+    if link.to != "email" or channel is None:
+        return await _email_form(request, link, status=503 if channel is None else 404)
+    try:
+        form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
+                                                                     "multipart/form-data") else {}
+    except (UnicodeDecodeError, ValueError):
+        return await _email_form(request, link, status=400, error="csrf")
+    if not form_token_valid(pivot.secret, token_hash(call.path("token")), request.cookies.get(COOKIE),
+                            str(form.get("csrf") or "")):
+        return await _email_form(request, link, status=403, error="csrf")
+    typed = str(form.get("email") or "").strip()[:254]
+    svc = services(request)
+    if not typed:
+        on_file: str | None = await svc.db.read(lambda c: _email_on_file(c, link.contact_id))
+        typed = on_file or ""
+    try:
+        _, address = normalize_identity("email", typed, field="email")
+    except InvalidInput:
+        return await _email_form(request, link, status=422, error="invalid_email", typed=typed)
+    language, policy = _language(request, link), svc.policies.current
+    try:
+        await svc.db.write(lambda tx: continue_by_email(tx, link.id, address=address, channel=channel,
+                                                       policy=policy, language=language,
+                                                       company=pivot.settings.company_name))
+    except Gone:
+        return _gone(request, link)
+    return await _email_form(request, link, sent_to=address)
 
 
 @api.route("POST", "/p/{token}/callback", summary="Ask for a callback (form: phone, when=now|ISO time, csrf)",

@@ -109,13 +109,14 @@ def acknowledge(tx: Tx, interaction_id: str, *, channel: ChannelInfo, recipient:
 
 
 def notify_customer(tx: Tx, interaction_id: str, *, text: str, channel: ChannelInfo,
-                    mode: str | None = "private", stored_text: str | None = None) -> Record:
+                    mode: str | None = "private", stored_text: str | None = None,
+                    recipient: dict[str, str] | None = None) -> Record:
     """Queue a message from the server itself (no agent) on an interaction in any state, e.g. to
     say a callback could not reach the customer. Not counted as an agent's first response.
     ``stored_text``: what is kept instead of a text that holds a secret (a survey's token)."""
     row = fetch_one(tx.conn, INTERACTIONS, interaction_id, what="interaction")
     return _queue_message(tx, row, text=text, mode=mode, agent_id=None, channel=channel, stored_text=stored_text,
-                          recipient=recipient_of(tx, interaction_id, prefer=channel.identity_kind))
+                          recipient=recipient or recipient_of(tx, interaction_id, prefer=channel.identity_kind))
 
 
 def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id: str | None,
