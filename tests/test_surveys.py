@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import sqlalchemy as sa
 from playwright.async_api import expect
 
 from cti import models
 from cti.bus import EventFilter
+from cti.client import CtiApiError
 from cti.web import i18n
 from tests.harness import Harness, make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET
@@ -117,6 +119,20 @@ async def test_a_survey_is_answered_once_on_a_phone_and_earns_the_agent_her_rati
         assert (report["groups"]["ann"]["csat"], report["groups"]["ann"]["csat_responses"]) == (3.0, 2)
         by_channel = await h.admin.request("GET", "/api/v1/reports/summary", params={"group_by": "channel"})
         assert by_channel["groups"]["shop-chat"]["csat"] == 3.0
+        said = (await h.admin.request("GET", "/api/v1/surveys"))["items"]
+        assert [(a["rating"], a["comment"], a["agent_id"]) for a in said] == [
+            (2, None, "ann"), (4, "Nopea ja ystävällinen apu!", "ann")], "newest first, with the comment"
+        with pytest.raises(CtiApiError) as refused:
+            await ann.request("GET", "/api/v1/surveys")
+        assert refused.value.status == 403, "what customers said is for supervisors"
+        board = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await board.goto(h.url + "/reports")
+        await board.get_by_text("Sign in with an API token").click()
+        await board.get_by_label("Supervisor token").fill((await h.admin.create_token("supervisor"))["token"])
+        await board.get_by_role("button", name="Use the token").click()
+        await expect(board.locator("#comments li")).to_have_count(2)
+        await expect(board.locator("#comments li").nth(1)).to_contain_text("Nopea ja ystävällinen apu!")
+        await board.close()
 
 
 async def test_no_survey_where_the_channel_has_none_or_nobody_served(tmp_path: Path, shop: Any) -> None:

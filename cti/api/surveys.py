@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import functools
 import time
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
+from cti import models
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import ApiError, Conflict, Gone, InvalidInput
+from cti.events import iso
+from cti.services.actors import Role
 from cti.surveys import answer, find
 from cti.web import i18n
 from cti.web.pages import templates
@@ -83,3 +89,34 @@ async def survey_answer(call: Call) -> web.StreamResponse:
     except ApiError as error:
         return _refused(call, error)
     return _page(call, "thanks", 200, form_lang=language)
+
+
+class AnswersQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+    agent_id: str | None = Field(default=None, max_length=40)
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+ANSWERS_OUT = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+    "type": "object", "properties": {k: {"type": ["string", "integer", "null"]} for k in (
+        "id", "interaction_id", "case_id", "agent_id", "channel", "queue", "rating", "comment", "answered_at")}}}}}
+
+
+@api.route("GET", "/api/v1/surveys", summary="Customers' survey answers, newest first (rating and comment)",
+           tag="stats", role=Role.SUPERVISOR, query=AnswersQuery, response=ANSWERS_OUT)
+async def survey_answers(call: Call) -> dict[str, Any]:
+    q, S = call.query, models.surveys
+    where = [S.c.answered_at.is_not(None)]
+    if q.from_:
+        where.append(S.c.answered_at >= q.from_.timestamp())
+    if q.to:
+        where.append(S.c.answered_at < q.to.timestamp())
+    if q.agent_id:
+        where.append(S.c.agent_id == q.agent_id)
+    rows = await services(call.request).db.read(lambda c: c.execute(
+        sa.select(S).where(*where).order_by(S.c.answered_at.desc()).limit(q.limit)).all())
+    return {"items": [{"id": r.id, "interaction_id": r.interaction_id, "case_id": r.case_id, "agent_id": r.agent_id,
+                       "channel": r.channel, "queue": r.queue, "rating": r.rating, "comment": r.comment,
+                       "answered_at": iso(r.answered_at)} for r in rows]}

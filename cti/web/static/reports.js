@@ -65,6 +65,13 @@ async function show() {
       charts.push(figure);
     }
     $("charts").replaceChildren(...charts);
+    const answers = (await cti.api("GET", `/api/v1/surveys?from=${encodeURIComponent(params.get("from"))}`
+      + `&to=${encodeURIComponent(params.get("to"))}&limit=20`)).items;
+    $("comments").replaceChildren(...(answers.length ? answers.map((a) => cti.el("li", {},
+      cti.el("strong", {}, `${a.rating}/5`), ` · ${a.agent_id || "–"} · ${cti.messages[`channel.${a.channel}`] || a.channel} · `,
+      cti.el("time", {datetime: a.answered_at}, new Date(a.answered_at).toLocaleString(cti.lang)),
+      a.comment ? cti.el("p", {class: "quote"}, cti.el("bdi", {}, a.comment)) : "")) :
+      [cti.el("li", {class: "empty"}, cti.t("reports.comments_none"))]));
     const csv = await fetch("/api/v1/reports/summary?" + params, {headers: cti.headers({"Accept": "text/csv"})});
     $("csv").href = URL.createObjectURL(await csv.blob());
   } catch (error) { $("report-error").textContent = error.message; $("report-error").hidden = false; }
