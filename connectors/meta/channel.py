@@ -9,7 +9,6 @@ pivot link); a comment gets a private reply (once, within 7 days) or a public co
 
 from __future__ import annotations
 
-import hmac
 import time
 import urllib.parse
 from typing import Any, ClassVar
@@ -28,12 +27,9 @@ from connectors.base import (
     Sent,
     Settings,
     TemporaryFailure,
-    WebhookRejected,
-    WebhookReply,
-    WebhookRequest,
 )
 from connectors.meta import wire
-from connectors.webhooks import SignedJsonWebhook
+from connectors.webhooks import HubWebhook, json_call
 
 
 class MetaSettings(Settings):
@@ -47,28 +43,13 @@ class MetaSettings(Settings):
     timeout: float = Field(default=10.0, gt=0)
 
 
-class MetaWebhook(SignedJsonWebhook):
+class MetaWebhook(HubWebhook):
     """Subscription checks, signature checks and event parsing (runs on every node)."""
 
-    header, what, acknowledgement = "x-hub-signature-256", "a Meta webhook delivery", "EVENT_RECEIVED"
+    what = "a Meta webhook delivery"
 
     def __init__(self, settings: MetaSettings) -> None:
-        super().__init__(settings.app_secret)
-        self.verify_token = settings.verify_token
-
-    def challenge(self, request: WebhookRequest) -> WebhookReply | None:
-        if "hub.mode" not in request.query:
-            return None
-        if request.query.get("hub.mode") == "subscribe" and hmac.compare_digest(
-                request.query.get("hub.verify_token", "").encode(), self.verify_token.encode()):
-            challenge = request.query.get("hub.challenge", "")
-            if not wire.challenge_valid(challenge):
-                raise WebhookRejected(400, "invalid_challenge", "hub.challenge is a short token of digits and letters")
-            return WebhookReply(200, challenge)
-        raise WebhookRejected(403, "verify_token_mismatch", "the verify token does not match")
-
-    def signature_valid(self, body: bytes, signature: str) -> bool:
-        return wire.signature_valid(self.secret, body, signature)
+        super().__init__(settings.app_secret, settings.verify_token)
 
     def events(self, payload: Any) -> list[InboundMessage]:
         return wire.parse_events(payload)
@@ -139,18 +120,13 @@ class MetaChannel(Channel[MetaSettings]):
                     params: dict[str, str] | None = None) -> tuple[int, Any]:
         url = f"{self.config.api_base.rstrip('/')}/{self.config.api_version}{path}"
         try:
-            async with self.ctx.http.request(method, url, json=json_body, params=params,
-                                             headers={"Authorization": f"Bearer {self.config.page_token}"},
-                                             timeout=aiohttp.ClientTimeout(total=self.config.timeout)) as response:
-                try:
-                    body = await response.json(content_type=None)
-                except ValueError:
-                    body = None
-                if response.status >= 500:
-                    await self.set_health(Health.TRANSIENT_DISCONNECT, f"Meta answered {response.status}")
-                else:
-                    await self.set_health(Health.CONNECTED)
-                return response.status, body
+            status, body = await json_call(self.ctx.http, method, url, token=self.config.page_token,
+                                           seconds=self.config.timeout, json_body=json_body, params=params)
+            if status >= 500:
+                await self.set_health(Health.TRANSIENT_DISCONNECT, f"Meta answered {status}")
+            else:
+                await self.set_health(Health.CONNECTED)
+            return status, body
         except (aiohttp.ClientError, TimeoutError) as exc:
             await self.set_health(Health.TRANSIENT_DISCONNECT, f"Meta unreachable: {exc}")
             raise TemporaryFailure(f"Meta unreachable: {exc}") from exc

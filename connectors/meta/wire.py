@@ -1,8 +1,7 @@
-"""Meta's wire formats, pure: the webhook signature, the subscription check, events, windows.
+"""Meta's wire formats, pure: events and messaging windows. (The webhook's signature,
+``X-Hub-Signature-256`` over the raw bytes as Meta sent them, and the ``hub.challenge`` check are
+every Graph webhook's: ``connectors/webhooks.py:HubWebhook``.)
 
-``X-Hub-Signature-256: sha256=<lowercase hex HMAC-SHA256(app_secret, raw body)>`` (Meta signs
-the body as sent, with non-ASCII escaped, so the check runs over the raw bytes). Verification:
-GET ``hub.mode=subscribe&hub.verify_token=...&hub.challenge=...`` echoes the challenge.
 Events: ``object`` ``page`` (Messenger, and Page comments under ``changes`` with field ``feed``)
 or ``instagram`` (messaging, and comments under field ``comments``). Our own messages come back
 as echoes (``message.is_echo``) and are skipped.
@@ -14,8 +13,6 @@ reply (by ``comment_id``) within 7 days, and public comment replies at any time.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from datetime import datetime
 from typing import Any
@@ -29,26 +26,10 @@ HUMAN_AGENT_WINDOW = 7 * DAY
 META_ID = re.compile(r"^[0-9]{1,32}$")  # page-scoped ids (PSID, IGSID) and page ids are digits
 OBJECT_ID = re.compile(r"^[0-9]{1,32}(_[0-9]{1,32})?$")  # posts and comments: digits, or page_post
 TOKEN = re.compile(r"^[A-Za-z0-9_.:=+/-]{1,300}$")  # message ids (m_...)
-CHALLENGE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")  # Meta sends a random integer
-
-
-def challenge_valid(value: str) -> bool:
-    """Whether a subscription check's challenge has Meta's shape (echoed only then)."""
-    return bool(CHALLENGE.match(value))
 
 
 def _millis(value: Any) -> int | None:
     return bounded_int(value, 10**14) or None
-
-
-def signature(secret: str, body: bytes) -> str:
-    """``sha256=`` + hex HMAC-SHA256 over the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_valid(secret: str, body: bytes, header: str) -> bool:
-    """Constant-time check of X-Hub-Signature-256."""
-    return hmac.compare_digest(signature(secret, body).encode(), header.strip().lower().encode())
 
 
 def parse_events(payload: Any) -> list[InboundMessage]:

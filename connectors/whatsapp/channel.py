@@ -10,7 +10,6 @@ parameters (``POST .../messages {"mode": "template", "template": {"name", "param
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -30,12 +29,9 @@ from connectors.base import (
     Sent,
     Settings,
     TemporaryFailure,
-    WebhookRejected,
-    WebhookReply,
-    WebhookRequest,
     WebhookTools,
 )
-from connectors.webhooks import SignedJsonWebhook
+from connectors.webhooks import HubWebhook, json_call
 from connectors.whatsapp import wire
 from connectors.whatsapp.media import fetch_media
 
@@ -61,33 +57,18 @@ class WhatsAppSettings(Settings):
     timeout: float = Field(default=10.0, gt=0)
 
 
-class WhatsAppWebhook(SignedJsonWebhook):
-    header, what, acknowledgement = "x-hub-signature-256", "a WhatsApp webhook delivery", "EVENT_RECEIVED"
+class WhatsAppWebhook(HubWebhook):
+    what = "a WhatsApp webhook delivery"
 
     def __init__(self, settings: WhatsAppSettings) -> None:
-        super().__init__(settings.app_secret)
-        self.settings = settings
-        self.verify_token, self.phone_number_id = settings.verify_token, settings.phone_number_id
+        super().__init__(settings.app_secret, settings.verify_token)
+        self.settings, self.phone_number_id = settings, settings.phone_number_id
 
     async def complete(self, items: Sequence[InboundMessage | CallEvent | DeliveryUpdate],
                        tools: WebhookTools) -> Sequence[InboundMessage | CallEvent | DeliveryUpdate]:
         """Each media message's file, fetched through the media URL flow and kept with the message."""
         return [await fetch_media(item, self.settings, tools)
                 if isinstance(item, InboundMessage) and "media" in item.metadata else item for item in items]
-
-    def challenge(self, request: WebhookRequest) -> WebhookReply | None:
-        if "hub.mode" not in request.query:
-            return None
-        if request.query.get("hub.mode") == "subscribe" and hmac.compare_digest(
-                request.query.get("hub.verify_token", "").encode(), self.verify_token.encode()):
-            challenge = request.query.get("hub.challenge", "")
-            if not wire.challenge_valid(challenge):
-                raise WebhookRejected(400, "invalid_challenge", "hub.challenge is a short token of digits and letters")
-            return WebhookReply(200, challenge)
-        raise WebhookRejected(403, "verify_token_mismatch", "the verify token does not match")
-
-    def signature_valid(self, body: bytes, signature: str) -> bool:
-        return wire.signature_valid(self.secret, body, signature)
 
     def events(self, payload: Any) -> list[InboundMessage | DeliveryUpdate]:
         return wire.parse(payload, self.phone_number_id)
@@ -155,16 +136,11 @@ class WhatsAppChannel(Channel[WhatsAppSettings]):
                     params: dict[str, str] | None = None) -> tuple[int, Any]:
         url = f"{self.settings.api_base.rstrip('/')}/{self.settings.api_version}{path}"
         try:
-            async with self.ctx.http.request(method, url, json=json_body, params=params,
-                                             headers={"Authorization": f"Bearer {self.settings.access_token}"},
-                                             timeout=aiohttp.ClientTimeout(total=self.settings.timeout)) as response:
-                try:
-                    body = await response.json(content_type=None)
-                except ValueError:
-                    body = None
-                await self.set_health(Health.TRANSIENT_DISCONNECT if response.status >= 500 else Health.CONNECTED,
-                                      f"WhatsApp answered {response.status}" if response.status >= 500 else "")
-                return response.status, body
+            status, body = await json_call(self.ctx.http, method, url, token=self.settings.access_token,
+                                           seconds=self.settings.timeout, json_body=json_body, params=params)
+            await self.set_health(Health.TRANSIENT_DISCONNECT if status >= 500 else Health.CONNECTED,
+                                  f"WhatsApp answered {status}" if status >= 500 else "")
+            return status, body
         except (aiohttp.ClientError, TimeoutError) as exc:
             await self.set_health(Health.TRANSIENT_DISCONNECT, f"WhatsApp unreachable: {exc}")
             raise TemporaryFailure(f"WhatsApp unreachable: {exc}") from exc

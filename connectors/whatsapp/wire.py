@@ -1,12 +1,12 @@
-"""WhatsApp Business Cloud API wire formats, pure: the signature, the subscription check, the
-webhook's messages and statuses, the customer-service window, and what a reply's body is.
+"""WhatsApp Business Cloud API wire formats, pure: the webhook's messages and statuses, the
+customer-service window, and what a reply's body is (the signature and the subscription check are
+every Graph webhook's: ``connectors/webhooks.py:HubWebhook``).
 
 Webhooks: ``object`` ``whatsapp_business_account``; ``entry[].changes[]`` with ``field`` ``messages``
 and a ``value`` holding ``metadata.phone_number_id`` (deliveries for another number of the same
 business account are ignored), ``contacts`` (``wa_id``, ``profile.name``), and ``messages`` (text,
 media with a media id, location, contacts, interactive and button replies) or ``statuses`` (``sent``,
-``delivered``, ``read``, ``failed`` with ``errors``). Signed like every Meta webhook:
-``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>``.
+``delivered``, ``read``, ``failed`` with ``errors``).
 
 The customer-service window: free-form messages only within 24 hours of the customer's last
 message; after that only an approved template (the API accepts the message and then fails it with
@@ -15,8 +15,6 @@ error 131047, "Re-engagement message": the connector refuses it before it is que
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from typing import Any
 
@@ -27,22 +25,8 @@ WINDOW = 86_400.0
 WA_ID = re.compile(r"^[1-9][0-9]{6,14}$")  # a phone number in E.164 digits (no plus)
 WAMID = re.compile(r"^[A-Za-z0-9_.=+/:-]{1,200}$")
 MEDIA_ID = re.compile(r"^[0-9]{1,32}$")
-CHALLENGE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 MEDIA_KINDS = ("image", "document", "audio", "video", "sticker")
 STATUSES = ("sent", "delivered", "read", "failed")
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_valid(secret: str, body: bytes, header: str) -> bool:
-    """Constant-time check of X-Hub-Signature-256 over the raw body."""
-    return hmac.compare_digest(signature(secret, body).encode(), header.strip().lower().encode())
-
-
-def challenge_valid(value: str) -> bool:
-    return bool(CHALLENGE.match(value))
 
 
 def parse(payload: Any, phone_number_id: str) -> list[InboundMessage | DeliveryUpdate]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -246,24 +245,6 @@ class EventsQuery(Query):
     types: str | None = Field(default=None, max_length=2000, description="comma list, e.g. interaction.*,pivot.*")
     access_token: str | None = Field(default=None, max_length=200,
                                      description="token for clients that cannot set headers (browsers' WebSocket)")
-
-
-class ReportQuery(Query):
-    from_: datetime | None = Field(default=None, alias="from")
-    to: datetime | None = None
-    group_by: Literal["channel", "agent", "queue", "interval", "hour_of_week"] = "channel"
-    interval: Literal["15m", "30m", "1h"] = Field(default="30m", description="group_by=interval: the length")
-    tz: str = Field(default="UTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$",
-                    description="an IANA time zone: where intervals and hours of the week are counted")
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class ChartQuery(ReportQuery):
-    metric: Literal["offered", "handled", "abandoned", "speed_of_answer_avg", "first_response_avg",
-                    "handle_time_avg", "sla_percent", "csat", "csat_responses", "pivots_sent", "pivots_opened",
-                    "pivots_redeemed",
-                    "pivots_connected"] = "handled"
-    lang: Literal["en", "fi", "zh", "ko", "pl"] = Field(default="en", description="the language of the title and units")
 
 
 # ---- responses --------------------------------------------------------------------------------

@@ -6,11 +6,12 @@ import csv
 import io
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from aiohttp import web
+from pydantic import ConfigDict, Field
 
 from cti import models
 from cti.api import schemas as s
@@ -25,6 +26,25 @@ from cti.services.actors import Role
 from cti.state import OCCUPYING_STATES
 from cti.web import i18n
 from cti.web.svg import bar_chart, heat_map
+
+
+class ReportQuery(s.Query):
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+    group_by: Literal["channel", "agent", "queue", "interval", "hour_of_week"] = "channel"
+    interval: Literal["15m", "30m", "1h"] = Field(default="30m", description="group_by=interval: the length")
+    tz: str = Field(default="UTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$",
+                    description="an IANA time zone: where intervals and hours of the week are counted")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ChartQuery(ReportQuery):
+    metric: Literal["offered", "handled", "abandoned", "speed_of_answer_avg", "first_response_avg",
+                    "handle_time_avg", "sla_percent", "csat", "csat_responses", "pivots_sent", "pivots_opened",
+                    "pivots_redeemed",
+                    "pivots_connected"] = "handled"
+    lang: Literal["en", "fi", "zh", "ko", "pl"] = Field(default="en", description="the language of the title and units")
+
 
 api = Api()
 INTERACTIONS = models.interactions
@@ -121,7 +141,7 @@ def people(agents: list[Any], work: list[Any]) -> list[dict[str, Any]]:
 
 
 @api.route("GET", "/api/v1/reports/summary", summary="Summary report (Accept: text/csv for CSV)", tag="stats",
-           role=Role.SUPERVISOR, query=s.ReportQuery, errors=(400,),
+           role=Role.SUPERVISOR, query=ReportQuery, errors=(400,),
            response={"type": "object", "required": ["groups"]})
 async def summary(call: Call) -> Any:
     report = await _summary(call)
@@ -136,7 +156,7 @@ async def summary(call: Call) -> Any:
 
 
 @api.route("GET", "/api/v1/reports/chart", summary="One metric of the summary report as an SVG bar chart",
-           tag="stats", role=Role.SUPERVISOR, query=s.ChartQuery, errors=(400,), raw=True,
+           tag="stats", role=Role.SUPERVISOR, query=ChartQuery, errors=(400,), raw=True,
            response={"type": "string"})
 async def chart(call: Call) -> web.Response:
     report = await _summary(call)
