@@ -172,7 +172,8 @@ class ConnectorHost:
         spec = next((s for s in self.specs if s.name == name), None)
         public = spec is not None and Capability.PUBLIC_REPLY in spec.cls.capabilities
         return CoreGateway(name, self.db, self.policies, self.health, self.bus,
-                           call_hooks=self.call_hooks, message_hooks=self.message_hooks,
+                           call_hooks=self.call_hooks,
+                           message_hooks=self.message_hooks.for_kind(spec.cls.identity_kind if spec else ""),
                            social=self.config.social if public else None)
 
     def _on_event(self, event: Event) -> None:

@@ -70,6 +70,8 @@ def _link_address(tx: Tx, contact_id: str, address: str) -> None:
 class EmailPivots:
     """Tells ``pivot.connected`` when the customer's first email arrives on a pivoted interaction."""
 
+    identity_kinds = frozenset({"email"})
+
     def message_received(self, tx: Tx, interaction: Any) -> None:
         routing = dict(interaction.routing or {})
         link_id = routing.get("pivot_link_id")

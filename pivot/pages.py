@@ -211,6 +211,21 @@ def _form(request: web.Request, link: Any, phone: str | None, *, status: int = 2
     return response
 
 
+async def _posted_form(call: Call) -> tuple[Any, int]:
+    """The page's form as posted, when its double-submit CSRF token holds: (form, 0); else (None,
+    400) for something that is not this page's form (not UTF-8, not a form) or (None, 403)."""
+    request, pivot = call.request, site(call.request)
+    try:
+        form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
+                                                                     "multipart/form-data") else {}
+    except (UnicodeDecodeError, ValueError):
+        return None, 400
+    if not form_token_valid(pivot.secret, token_hash(call.path("token")), request.cookies.get(COOKIE),
+                            str(form.get("csrf") or "")):
+        return None, 403
+    return form, 0
+
+
 @api.route("GET", "/p/{token}", summary="Pivot landing page (never consumes the link)", tag="pivot pages",
            role=None, raw=True, errors=(404, 410, 429))
 async def landing_page(call: Call) -> web.StreamResponse:
@@ -277,14 +292,9 @@ async def continue_by_email_page(call: Call) -> web.StreamResponse:
     channel = _email_channel(request)
     if link.to != "email" or channel is None:
         return await _email_form(request, link, status=503 if channel is None else 404)
-    try:
-        form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
-                                                                     "multipart/form-data") else {}
-    except (UnicodeDecodeError, ValueError):
-        return await _email_form(request, link, status=400, error="csrf")
-    if not form_token_valid(pivot.secret, token_hash(call.path("token")), request.cookies.get(COOKIE),
-                            str(form.get("csrf") or "")):
-        return await _email_form(request, link, status=403, error="csrf")
+    form, refused = await _posted_form(call)
+    if form is None:
+        return await _email_form(request, link, status=refused, error="csrf")
     typed = str(form.get("email") or "").strip()[:254]
     svc = services(request)
     if not typed:
@@ -314,14 +324,9 @@ async def request_callback_page(call: Call) -> web.StreamResponse:
     pivot, now = site(request), time.time()
     if not services(request).voice_reach.calls:  # (the page did not offer it: no connector places calls)
         return _form(request, link, phone, status=503)
-    try:
-        form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
-                                                                     "multipart/form-data") else {}
-    except (UnicodeDecodeError, ValueError):  # not UTF-8, or not a form: the browser did not send this page's form
-        return _form(request, link, phone, status=400, error="csrf")
-    field = str(form.get("csrf") or "")
-    if not form_token_valid(pivot.secret, token_hash(call.path("token")), request.cookies.get(COOKIE), field):
-        return _form(request, link, phone, status=403, error="csrf")
+    form, refused = await _posted_form(call)
+    if form is None:
+        return _form(request, link, phone, status=refused, error="csrf")
     typed = str(form.get("phone") or "").strip()
     try:
         number = check_callback_number(typed or phone or "", pivot.settings).e164
