@@ -32,6 +32,7 @@ from cti.api import (
     agents,
     approvals,
     contacts,
+    conversation,
     desk,
     events,
     forecast,
@@ -84,10 +85,16 @@ from pivot.email import EmailPivots
 from pivot.pages import PIVOT_SITE, PivotSite
 from pivot.scheduler import CALLBACK_SCHEDULER, CallbackScheduler
 from softphone_bridge import api as softphone_api
+from webchat import api as webchat_api
+from webchat import socket as webchat_socket
+from webchat import uploads as webchat_uploads
+from webchat import voice as webchat_voice
+from webchat.site import WEBCHAT, WebchatSite, add_cors, own_origin
 
 log = logging.getLogger(__name__)
-MODULES = (ops, agents, approvals, contacts, notes, interactions, parties, recordings, pivot_api, desk, admin, people,
-           sso, stats, staffing, forecast, surveys, events, pivot_pages, webhooks, softphone_api, web_pages)
+MODULES = (ops, agents, approvals, contacts, conversation, notes, interactions, parties, recordings, pivot_api, desk,
+           admin, people, sso, stats, staffing, forecast, surveys, events, pivot_pages, webhooks, softphone_api,
+           webchat_api, webchat_socket, webchat_uploads, webchat_voice, web_pages)
 TOKEN_QUERY_PATHS = ("/api/v1/events", "/api/v1/events/stream")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -193,6 +200,10 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
                        if config.auth.oidc else None)
         app[SERVICES] = svc
         app[PIVOT_SITE] = await PivotSite.create(config, config.pivot, db)
+        if config.channels.webchat is not None and config.channels.webchat.enabled:
+            chat = app[WEBCHAT] = WebchatSite(config.channels.webchat,
+                                              own_origin(config.server.resolved_public_url()), config.pivot, db)
+            bus.add_listener(chat.hub.on_event)
         scheduler: CallbackScheduler | None = None
         if singletons:
             router = svc.router = Router(db, bus, policies)
@@ -233,6 +244,7 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
             await session.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_response_prepare.append(add_cors)
     app.on_shutdown.append(_end_streams)
     return app
 
@@ -241,6 +253,8 @@ async def _end_streams(app: web.Application) -> None:
     """Open event streams end when the node stops, instead of holding its shutdown until their next heartbeat."""
     if SERVICES in app:
         app[SERVICES].bus.close_subscriptions(clients_only=True)
+    if WEBCHAT in app:
+        app[WEBCHAT].hub.close_all()
 
 
 def _safe_url(url: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -72,8 +73,44 @@ class CustomChannelConfig(_Strict):
     timeout: float = Field(default=10.0, gt=0)
 
 
+ORIGIN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
+
+
+class WebchatConfig(_Strict):
+    """``[channels.webchat]``: the chat widget on the company's own site (the ``webchat`` package).
+
+    Only pages of ``allowed_origins`` (scheme://host[:port], exactly as the browser sends Origin)
+    may start conversations; this server's own pages (a pivot link to chat) always may."""
+
+    enabled: bool = True
+    name: str = Field(default="webchat", min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    allowed_origins: list[str] = Field(default_factory=list, max_length=200)
+    company_name: str = Field(default="Customer support", min_length=1, max_length=100)
+    max_message_chars: int = Field(default=4000, ge=1, le=20_000)
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=50 * 1024 * 1024)
+    attachment_types: list[str] = Field(default_factory=lambda: [
+        "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"])
+    messages_per_minute: int = Field(default=30, ge=1)  # per visitor
+    address_messages_per_minute: int = Field(default=300, ge=1)  # per client address (many visitors behind one)
+    sessions_per_hour_per_address: int = Field(default=60, ge=1)
+    connections_per_visitor: int = Field(default=5, ge=1, le=50)  # tabs; the oldest goes when one more opens
+    max_connections: int = Field(default=10_000, ge=1)  # open widget sockets on this node
+    visitor_days: float = Field(default=30.0, gt=0, le=365)  # a visitor token lasts this long after its last use
+    trust_forwarded_for: bool = False  # the client address from X-Forwarded-For (behind a proxy only)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        out = [v.strip().rstrip("/").lower() for v in value]
+        for origin in out:
+            if not re.match(ORIGIN, origin):
+                raise ValueError(f"{origin!r} is not an origin like https://shop.example.com")
+        return out
+
+
 class ChannelsConfig(_Strict):
     custom: list[CustomChannelConfig] = Field(default_factory=list)
+    webchat: WebchatConfig | None = None
 
 
 class WebhookConfig(_Strict):

@@ -3,7 +3,8 @@
 Every ``[connectors.<name>]`` table names a channel; its ``type`` (default: the name) picks the
 connector class from the ``cti.connectors`` entry points, and the rest of the table is that
 class's settings, validated at start. ``enabled = false`` switches a channel off. Custom
-channels (``[[channels.custom]]``) run as connectors of the built-in custom type.
+channels (``[[channels.custom]]``) run as connectors of the built-in custom type, and the web chat
+(``[channels.webchat]``) as one of the built-in web chat type.
 
 Each connector runs under the lease ``connector:<name>`` (one IMAP IDLE, one XMPP login per
 account across nodes), together with the outbox worker that delivers that channel's replies,
@@ -45,6 +46,7 @@ from cti.hooks import CallHooks, MessageHooks
 from cti.metrics import Metrics
 from cti.routing.live_policy import PolicyHolder
 from cti.storage.db import Database
+from cti.webchat_channel import WebchatChannel
 
 log = logging.getLogger("cti.connectors")
 RESERVED_KEYS = ("type", "enabled")
@@ -88,6 +90,11 @@ def connector_specs(config: Config, installed: dict[str, type[Channel[Any]]] | N
         if custom.name in taken:
             raise ConfigError(f"channels.custom: {custom.name!r} is also configured under [connectors]")
         specs.append(ConnectorSpec(custom.name, CustomChannel, custom))
+    webchat = config.channels.webchat
+    if webchat is not None and webchat.enabled:
+        if webchat.name in {spec.name for spec in specs}:
+            raise ConfigError(f"channels.webchat: {webchat.name!r} is also the name of another channel")
+        specs.append(ConnectorSpec(webchat.name, WebchatChannel, webchat))
     return specs
 
 

@@ -320,6 +320,23 @@ class Survey(SQLModel, table=True):
     comment: str | None = None
 
 
+class ChatVisitor(SQLModel, table=True):
+    """A visitor of the web chat widget: the conversation a visitor token reaches (only its SHA-256
+    is kept). The visitor is a contact with the identity ``webchat:<id>``; ``case_id`` is the case
+    the conversation is on now (a new case when the old one closed)."""
+
+    __tablename__ = "chat_visitors"
+    id: str = Field(primary_key=True, max_length=40)
+    token_hash: str = Field(max_length=64, unique=True)
+    contact_id: str = Field(max_length=40)
+    case_id: str | None = Field(default=None, max_length=40)
+    origin: str = Field(max_length=300)
+    language: str | None = Field(default=None, max_length=16)
+    created_at: float
+    last_seen_at: float
+    expires_at: float = Field(index=True)
+
+
 class ReportBlock(SQLModel, table=True):
     """The finished interactions that began on one UTC day, as columns of numbers
     (cti/report_facts.py): what reports read instead of a million rows. ``keys`` is the codebook:
@@ -362,4 +379,5 @@ call_parties = _table(CallParty)
 recordings = _table(Recording)
 surveys = _table(Survey)
 report_blocks = _table(ReportBlock)
+chat_visitors = _table(ChatVisitor)
 metadata = SQLModel.metadata

@@ -13,7 +13,7 @@ from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.api.queries import get_row, page
 from cti.api.schemas import Page
-from cti.errors import Forbidden
+from cti.errors import Forbidden, Unprocessable
 from cti.services.actors import Role
 from pivot.callbacks import render_callback
 from pivot.links import MintRequest, mint_link, render_link, revoke_link
@@ -69,6 +69,10 @@ async def pivot_interaction(call: Call) -> dict[str, Any]:
     request = MintRequest(to=b.to, send=b.send, mode=b.mode, expires_in=b.expires_in, max_uses=b.max_uses)
     directory, public_url = svc.channels, svc.config.server.resolved_public_url()
     settings = site(call.request).settings
+    if b.to == "chat" and not any((info := directory.get(name)) is not None and info.identity_kind == "webchat"
+                                  for name in directory.names()):
+        raise Unprocessable("a pivot to chat needs the web chat ([channels.webchat]), and none is configured",
+                            code="pivot_target_unavailable", details={"to": "[channels.webchat]"})
 
     def op(tx: Any) -> dict[str, Any]:
         channel = tx.conn.execute(sa.select(INTERACTIONS.c.channel).where(INTERACTIONS.c.id == iid)).scalar()

@@ -68,9 +68,10 @@ def _link_address(tx: Tx, contact_id: str, address: str) -> None:
 
 
 class EmailPivots:
-    """Tells ``pivot.connected`` when the customer's first email arrives on a pivoted interaction."""
+    """Tells ``pivot.connected`` when the customer's first message arrives on a pivoted written
+    interaction: the first email after a pivot to email, the first chat message after one to chat."""
 
-    identity_kinds = frozenset({"email"})
+    identity_kinds = frozenset({"email", "webchat"})
 
     def message_received(self, tx: Tx, interaction: Any) -> None:
         routing = dict(interaction.routing or {})

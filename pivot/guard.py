@@ -13,10 +13,11 @@ MAX_CLIENTS = 50_000
 
 
 class MissLimiter:
-    """Sliding one-minute window of misses per client key."""
+    """Sliding window (one minute unless told) of counted events per client key: misses here,
+    messages and sessions in the web chat."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, limit: int, window: float = WINDOW) -> None:
+        self.limit, self.window = limit, window
         self._misses: dict[str, deque[float]] = {}
 
     def retry_after(self, client: str, now: float) -> int | None:
@@ -24,14 +25,21 @@ class MissLimiter:
         misses = self._misses.get(client)
         if misses is None:
             return None
-        while misses and misses[0] <= now - WINDOW:
+        while misses and misses[0] <= now - self.window:
             misses.popleft()
         if len(misses) < self.limit:
             return None
-        return max(1, int(misses[0] + WINDOW - now) + 1)
+        return max(1, int(misses[0] + self.window - now) + 1)
 
     def miss(self, client: str, now: float) -> None:
-        """Count one unknown token from this client."""
+        """Count one (an unknown token, a message...) from this client."""
         if len(self._misses) > MAX_CLIENTS:
             self._misses.clear()
         self._misses.setdefault(client, deque()).append(now)
+
+    def take(self, client: str, now: float) -> int | None:
+        """Count one unless the client is over the limit; the seconds to wait when it is."""
+        wait = self.retry_after(client, now)
+        if wait is None:
+            self.miss(client, now)
+        return wait

@@ -13,6 +13,12 @@ LANGUAGES, DEFAULT = languages.LANGUAGES, languages.DEFAULT
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
+        "chat_title": "Continue with {company} in the chat",
+        "chat_intro": "{agent} from {company} continues your conversation from "
+            "{channel} here, on the same case. The chat opens below.",
+        "chat_intro_no_agent": "{company} continues your conversation from {channel} here, "
+            "on the same case. The chat opens below.",
+        "chat_unavailable": "The chat is not available right now. You can keep writing to us on {channel}.",
         "email_title": "Continue with {company} by email",
         "email_intro": "{agent} from {company} suggests going on by email, on the same case as your message on "
                        "{channel}.",
@@ -63,6 +69,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed_text": "We tried to call you at {number} but could not reach you. Reply here and we will go on.",
     },
     "fi": {
+        "chat_title": "Jatka keskustelua: {company}",
+        "chat_intro": "{agent} ({company}) jatkaa keskusteluasi täällä samassa "
+            "asiassa kuin {channel}. Keskustelu aukeaa alle.",
+        "chat_intro_no_agent": "{company} jatkaa keskusteluasi täällä samassa asiassa kuin "
+            "{channel}. Keskustelu aukeaa alle.",
+        "chat_unavailable": "Chat ei ole nyt käytettävissä. Voit jatkaa kirjoittamista kanavassa {channel}.",
         "email_title": "Jatka sähköpostilla: {company}",
         "email_intro": "{agent} ({company}) ehdottaa, että jatkamme sähköpostilla, samassa asiassa kuin viestisi "
                        "kanavalla {channel}.",
@@ -114,6 +126,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "niin jatketaan.",
     },
     "zh": {
+        "chat_title": "在聊天中继续与{company}沟通",
+        "chat_intro": "{company}的{agent}将在此继续您在{channel}上的对话，仍为同一工单。聊天窗口已在下方打开。",
+        "chat_intro_no_agent": "{company}将在此继续您在{channel}上的对话，仍为同一工单。聊天窗口已在下方打开。",
+        "chat_unavailable": "聊天暂不可用，您可以继续在{channel}上给我们留言。",
         "email_title": "通过电子邮件继续与{company}沟通",
         "email_intro": "{company}的{agent}建议通过电子邮件继续，仍在您于{channel}上留言的同一工单中。",
         "email_intro_no_agent": "{company}建议通过电子邮件继续，仍在您于{channel}上留言的同一工单中。",
@@ -160,6 +176,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed_text": "我们尝试拨打 {number}，但未能联系到您。请在此回复，我们会继续跟进。",
     },
     "ko": {
+        "chat_title": "채팅으로 {company}와 계속하기",
+        "chat_intro": "{company}의 {agent}님이 {channel}에서의 대화를 같은 건으로 여기에서 이어갑니다. "
+            "아래에 채팅이 열립니다.",
+        "chat_intro_no_agent": "{company}에서 {channel}에서의 대화를 같은 건으로 여기에서 이어갑니다. "
+            "아래에 채팅이 열립니다.",
+        "chat_unavailable": "지금은 채팅을 사용할 수 없습니다. {channel}에서 계속 메시지를 보내 주세요.",
         "email_title": "이메일로 {company}와 계속하기",
         "email_intro": "{company}의 {agent}님이 {channel}에 남기신 메시지와 같은 건으로 이메일로 계속하기를 "
                        "제안합니다.",
@@ -210,6 +232,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed_text": "{number}(으)로 전화드렸지만 연결되지 않았습니다. 여기에 답장해 주시면 이어서 도와드리겠습니다.",
     },
     "pl": {
+        "chat_title": "Kontynuuj z {company} na czacie",
+        "chat_intro": "{agent} z {company} kontynuuje tu Twoją rozmowę z "
+            "{channel}, w tej samej sprawie. Czat otwiera się poniżej.",
+        "chat_intro_no_agent": "{company} kontynuuje tu Twoją rozmowę z {channel}, w tej "
+            "samej sprawie. Czat otwiera się poniżej.",
+        "chat_unavailable": "Czat nie jest teraz dostępny. Możesz dalej pisać do nas na {channel}.",
         "email_title": "Kontynuuj z {company} przez e-mail",
         "email_intro": "{agent} z {company} proponuje kontynuować przez e-mail, w tej samej sprawie co Twoja "
                        "wiadomość na {channel}.",

@@ -39,7 +39,7 @@ from pivot.links import find_link, link_status, record_open
 from pivot.numbers import NumberRefused, check_callback_number
 from pivot.settings import PivotConfig
 from pivot.tokens import client_key, form_token, form_token_valid, mask_number, new_nonce, token_hash
-from pivot.voice import start_browser_voice
+from pivot.voice import bridge_browser
 from softphone_bridge.api import media_bridge
 from softphone_bridge.forward import to_media_node
 
@@ -237,7 +237,17 @@ async def landing_page(call: Call) -> web.StreamResponse:
         await services(request).db.write(lambda tx: record_open(tx, link.id))
     if link.to == "email":
         return await _email_form(request, link)
+    if link.to == "chat":  # (the widget redeems the link when it starts the conversation)
+        return site(request).page("chat.html.j2", 200, _language(request, link), request, token=call.path("token"),
+                                  agent=(link.agent_name or "").split(" ")[0], channel=_channel_name(link.channel),
+                                  can_chat=_chat_channel(request) is not None)
     return _form(request, link, phone)
+
+
+def _chat_channel(request: web.Request) -> ChannelInfo | None:
+    directory = services(request).channels
+    return next((info for name in directory.names() if (info := directory.get(name)) is not None
+                 and info.identity_kind == "webchat"), None)
 
 
 def _email_channel(request: web.Request) -> ChannelInfo | None:
@@ -382,20 +392,4 @@ async def browser_voice(call: Call) -> web.StreamResponse:
     if not form_token_valid(pivot.secret, token_hash(call.path("token")), request.cookies.get(COOKIE),
                             str(body.get("csrf") or "")):
         raise Forbidden("the page's form token is missing or wrong; open the link again", code="csrf_failed")
-    from softphone_bridge.webrtc import BrowserLeg
-
-    leg = BrowserLeg()
-    try:
-        answer = await leg.answer(body["sdp"])
-    except Exception as exc:
-        await leg.hangup()
-        raise InvalidInput(f"the offer could not be used: {exc}", code="invalid_offer",
-                           details={"sdp": "not a usable WebRTC audio offer"}) from exc
-    try:
-        row = await svc.db.write(lambda tx: start_browser_voice(tx, link.id, leg.call_id, config=pivot.settings,
-                                                                policy=svc.policies.current))
-    except Exception:
-        await leg.hangup()
-        raise
-    await bridge.adopt(row["id"], leg)
-    return web.json_response({"type": "answer", "sdp": answer, "interaction_id": row["id"]})
+    return web.json_response(await bridge_browser(svc, bridge, link.id, body["sdp"], pivot.settings))

@@ -13,8 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.media import MediaBridge
 from cti import models
-from cti.errors import Gone
+from cti.api.context import Services
+from cti.errors import Gone, InvalidInput
 from cti.events import Event, EventType
 from cti.routing.policy import RoutingPolicy
 from cti.services.interactions import new_interaction
@@ -60,3 +62,26 @@ def browser_call_answered(tx: Tx, interaction: Record) -> None:
         return
     tx.emit(link_event(EventType.PIVOT_CONNECTED, link, tx.now, voice=True, interaction_id=interaction["id"],
                        since_link_sent=round(tx.now - link.created_at, 3)))
+
+
+async def bridge_browser(svc: Services, bridge: MediaBridge, link_id: str, sdp: str,
+                         settings: PivotConfig) -> dict[str, Any]:
+    """Answer a browser's WebRTC offer for this link and hand the call to the media bridge:
+    {type: answer, sdp, interaction_id} (the pivot page's "talk now" and the chat widget's)."""
+    from softphone_bridge.webrtc import BrowserLeg
+
+    leg = BrowserLeg()
+    try:
+        answer = await leg.answer(sdp)
+    except Exception as exc:
+        await leg.hangup()
+        raise InvalidInput(f"the offer could not be used: {exc}", code="invalid_offer",
+                           details={"sdp": "not a usable WebRTC audio offer"}) from exc
+    try:
+        row = await svc.db.write(lambda tx: start_browser_voice(tx, link_id, leg.call_id, config=settings,
+                                                                policy=svc.policies.current))
+    except Exception:
+        await leg.hangup()
+        raise
+    await bridge.adopt(row["id"], leg)
+    return {"type": "answer", "sdp": answer, "interaction_id": row["id"]}

@@ -8,7 +8,8 @@ source with ``ast`` and checked against the layer the module belongs to:
 - the core (``cti``) imports the SDK only, except the composition root (``cti/app.py``,
   ``cti/main.py``, ``cti/cli.py``), which knows every package;
 - a connector (``connectors/<network>/``) imports the SDK and its own sub-package, never the core;
-- ``softphone_bridge`` imports the core and the SDK; ``pivot`` also ``softphone_bridge``;
+- ``softphone_bridge`` imports the core and the SDK; ``pivot`` also ``softphone_bridge``; ``webchat``
+  also ``pivot``;
 - ``sip_test_env`` (the test environment and the demo) may use anything but the tests.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = ("cti", "connectors", "pivot", "softphone_bridge", "sip_test_env", "tests", "bench")
+OURS = ("cti", "connectors", "pivot", "softphone_bridge", "webchat", "sip_test_env", "tests", "bench")
 SDK = {"connectors.base", "connectors.calls", "connectors.media", "connectors.backoff", "connectors.fields",
        "connectors.webhooks", "connectors.tasks", "connectors.mixing"}
 COMPOSITION_ROOT = {"cti.app", "cti.main", "cti.cli"}
@@ -67,13 +68,15 @@ def allowed(source: str, target: str) -> bool:
         return target_top in ("cti", "softphone_bridge") or in_sdk(target)
     if top == "pivot":
         return target_top in ("cti", "pivot", "softphone_bridge") or in_sdk(target)
+    if top == "webchat":
+        return target_top in ("cti", "pivot", "softphone_bridge", "webchat") or in_sdk(target)
     if top == "sip_test_env":
         return target_top not in ("tests", "bench")
     return True
 
 
 def modules() -> list[Path]:
-    return sorted(p for package in OURS[:5] for p in (ROOT / package).rglob("*.py"))
+    return sorted(p for package in OURS[:6] for p in (ROOT / package).rglob("*.py"))
 
 
 def test_every_import_points_the_allowed_way() -> None:
@@ -99,6 +102,8 @@ def test_the_walk_sees_every_package() -> None:
     ("connectors.base", "cti.errors"),  # the SDK depending on the core
     ("pivot.pages", "sip_test_env.phones"),  # a feature depending on the test environment
     ("softphone_bridge.api", "pivot.links"),  # the media bridge depending on pivot
+    ("pivot.pages", "webchat.site"),  # pivot knows the chat only by its URL
+    ("cti.connector_host", "webchat.visitors"),
 ])
 def test_a_forbidden_import_is_caught(source: str, target: str) -> None:
     assert not allowed(source, target)

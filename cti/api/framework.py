@@ -173,7 +173,7 @@ def _wrap(spec: RouteSpec, authenticate: Authenticator, observe: Observer
             except ValidationError as exc:
                 raise InvalidInput("invalid query parameters", details=validation_details(exc)) from exc
         if spec.body is not None:
-            call.body = await _parse_body(request, spec.body)
+            call.body = await parse_body(request, spec.body)
         result = await spec.handler(call)
         if spec.raw or isinstance(result, web.StreamResponse):
             return result
@@ -192,7 +192,8 @@ def _query_dict(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
     return out
 
 
-async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """The JSON body validated by the model (400 naming the fields otherwise)."""
     raw = await request.read()
     if not raw.strip():
         raw = b"{}"  # routes whose body fields are all optional accept no body

@@ -64,6 +64,7 @@ SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
     "facebook": (re.compile(r"^[0-9]{1,32}$"), "a page-scoped id (PSID) is digits"),
     "instagram": (re.compile(r"^[0-9]{1,32}$"), "an Instagram-scoped id (IGSID) is digits"),
     "whatsapp": (re.compile(r"^\+?[1-9][0-9]{6,14}$"), "a WhatsApp id is a phone number in E.164 digits"),
+    "webchat": (re.compile(r"^wv_[0-9a-f]{27}$"), "a web chat visitor id (wv_ and 27 hex digits)"),
     "sip": (re.compile(r"^(sips?:)?[A-Za-z0-9._~%!$&'()*+,;=:@\[\]-]{1,300}$"),
             "a SIP URI or user (no spaces, quotes or angle brackets)"),
 }
