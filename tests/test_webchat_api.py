@@ -104,6 +104,10 @@ async def test_a_visitor_and_an_agent_chat_live_and_a_reconnect_loses_and_repeat
             (i["kind"], i["value"]) for i in contact["identities"]]
 
         await visitor.send(type="typing", state="composing")
+        E = models.events
+        typing = await h.wait_for(lambda: h.services.db.read(lambda c: c.execute(sa.select(E.c.data).where(
+            E.c.type == "message.chat_state")).first()), what="the visitor's typing told")
+        assert typing.data["from"] == {"kind": "webchat", "value": stored_from(stored)}
         events = h.client(await _token(h, "ann"))
         await ann.accept(stored.interaction_id)
         joined = await visitor.frame("agent_joined")
@@ -138,6 +142,10 @@ async def test_a_visitor_and_an_agent_chat_live_and_a_reconnect_loses_and_repeat
         seqs = [f["seq"] for f in reloaded.frames if "seq" in f and f["type"] != "ready"]
         assert seqs == sorted(set(seqs))
         await reloaded.close()
+
+
+def stored_from(message: Any) -> str:
+    return str(message.external_id).split(":")[0]
 
 
 async def _token(h: Harness, agent_id: str) -> str:

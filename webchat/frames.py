@@ -2,7 +2,7 @@
 
 The conversation is the web chat part of the visitor's case: its messages (``message.received``
 from the visitor, ``message.sent`` from agents), an agent joining (``interaction.accepted``) or
-leaving (``interaction.transferred``), the chat ending, the agent typing (``message.chat_state``
+leaving (``interaction.transferred``), the chat ending (``interaction.wrapup``), the agent typing (``message.chat_state``
 from an agent) and reading (``message.read`` of the visitor's message), and an agent's invitation
 to talk (a pivot link minted on the chat: the widget offers its own buttons, no link needed).
 Every frame but typing carries the event's ``seq``: a widget that reconnects with ``since=`` gets
@@ -24,7 +24,7 @@ from pivot.links import STORED_TOKEN
 
 EVENTS, AGENTS = models.events, models.agents
 SHOWN = (EventType.MESSAGE_RECEIVED, EventType.MESSAGE_SENT, EventType.MESSAGE_READ, EventType.INTERACTION_ACCEPTED,
-         EventType.INTERACTION_TRANSFERRED, EventType.INTERACTION_ENDED, EventType.PIVOT_CREATED)
+         EventType.INTERACTION_TRANSFERRED, EventType.INTERACTION_WRAPUP, EventType.PIVOT_CREATED)
 REPLAY_LIMIT = 500
 
 
@@ -91,17 +91,19 @@ class Translator:
             return {"type": "typing", "state": data.get("state")}
         if kind is EventType.PIVOT_CREATED:
             link = data.get("pivot_link") or {}
-            if link.get("channel") != self.channel or link.get("to") not in ("voice", "callback"):
-                return None
+            if not data.get("sent") or link.get("channel") != self.channel or link.get("to") not in ("voice", "callback"):
+                return None  # (only an agent's invitation: the widget's own links are not sent)
             return {"type": "invite", "seq": event.seq, "to": link["to"], "agent": await self.name(event.agent_id)}
         snapshot = data.get("interaction") or {}
+        if kind is EventType.INTERACTION_WRAPUP and snapshot.get("channel") == "voice":
+            return {"type": "call_ended", "seq": event.seq}  # (a call on the visitor's case: theirs)
         if snapshot.get("channel") != self.channel:
             return None
         if kind is EventType.INTERACTION_ACCEPTED:
             return {"type": "agent_joined", "seq": event.seq, "name": await self.name(snapshot.get("agent_id"))}
         if kind is EventType.INTERACTION_TRANSFERRED:
             return {"type": "agent_left", "seq": event.seq}
-        if kind is EventType.INTERACTION_ENDED:
+        if kind is EventType.INTERACTION_WRAPUP:  # (the agent closed the chat, or the call ended)
             return {"type": "ended", "seq": event.seq}
         return None
 

@@ -91,7 +91,7 @@ async def _pump(ws: web.WebSocketResponse, viewer: Viewer, chat: WebchatSite, si
 
 
 async def _listen(ws: web.WebSocketResponse, request: web.Request, visitor: Visitor, pump: asyncio.Task[None]) -> None:
-    typed_at = 0.0
+    typed_at, typed = 0.0, "paused"
     async for msg in ws:
         if pump.done():
             return
@@ -110,9 +110,9 @@ async def _listen(ws: web.WebSocketResponse, request: web.Request, visitor: Visi
             if kind == "message":
                 await _message(ws, request, visitor, frame)
             elif kind == "typing" and frame.get("state") in ("composing", "paused"):
-                if time.monotonic() - typed_at >= TYPING_EVERY or frame["state"] == "paused":
-                    typed_at = time.monotonic()
-                    await visitor_typing(request, visitor, str(frame["state"]))
+                if frame["state"] != typed or time.monotonic() - typed_at >= TYPING_EVERY:  # (a repeat waits)
+                    typed_at, typed = time.monotonic(), str(frame["state"])
+                    await visitor_typing(request, visitor, typed)
             elif kind == "read" and isinstance(frame.get("id"), str):
                 await visitor_read(request, visitor, frame["id"])
             elif kind == "ping":

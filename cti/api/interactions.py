@@ -243,6 +243,9 @@ MESSAGES_OUT = s.list_of(s.MessageOut)
 MESSAGES_OUT["properties"]["templates"] = {
     "type": "object", "additionalProperties": {"type": "integer"},
     "description": "the approved templates a reply may send (mode template): name -> how many body parameters"}
+MESSAGES_OUT["properties"]["live_marks"] = {
+    "type": "boolean", "description": "the customer sees the agent typing and having read (the web chat): "
+                                      "the desk sends POST .../typing and .../read"}
 MESSAGES_OUT["properties"]["reply_modes"] = {
     "type": "array", "items": {"enum": ["private", "public", "template"]},
     "description": "the reply modes of this conversation now (public: the network has public replies and there "
@@ -264,6 +267,7 @@ async def list_messages(call: Call) -> dict[str, Any]:
         info = directory.get(row.channel)
         modes = info.reply_modes(last_inbound(conn, iid), time.time()) if info else ["private"]
         return {"items": [render.message(m) for m in rows], "next": None, "reply_modes": modes,
-                "templates": dict(info.templates) if info else {}}
+                "templates": dict(info.templates) if info else {},
+                "live_marks": bool(info and info.identity_kind == "webchat")}
 
     return await services(call.request).db.read(read)

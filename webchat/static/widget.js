@@ -39,6 +39,17 @@
     node.append(...children.flat().filter((c) => c !== "" && c !== null && c !== undefined));
     return node;
   };
+  const clip = () => {  // a paperclip (no emoji font is needed)
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("width", "18"); svg.setAttribute("height", "18");
+    svg.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5");
+    path.setAttribute("fill", "none"); path.setAttribute("stroke", "currentColor"); path.setAttribute("stroke-width", "1.8");
+    path.setAttribute("stroke-linecap", "round");
+    svg.append(path);
+    return svg;
+  };
   root.append(el("style", {}, `
     :host { all: initial; }
     * { box-sizing: border-box; font: 15px/1.4 system-ui, -apple-system, "Segoe UI", "Noto Sans", "Noto Sans CJK SC", sans-serif; }
@@ -60,7 +71,8 @@
     .msg .by { display: block; font-size: 12px; font-weight: 600; color: #374151; }
     .msg .mark { display: block; font-size: 11px; opacity: .85; text-align: right; margin-top: 2px; }
     .msg.failed { background: #b91c1c; cursor: pointer; }
-    .file { display: block; font-size: 13px; text-decoration: underline dotted; }
+    .file { display: flex; align-items: center; gap: 4px; font-size: 14px; }
+    .attach { display: inline-flex; align-items: center; justify-content: center; min-width: 42px; min-height: 42px; }
     .note { align-self: center; font-size: 13px; color: #4b5563; text-align: center; padding: 2px 8px; }
     .notice { background: #fff7ed; border: 1px solid #fdba74; border-radius: 10px; padding: 10px; font-size: 14px; }
     .typing { min-height: 20px; padding: 0 14px; font-size: 13px; color: #4b5563; background: #f3f4f6; }
@@ -89,7 +101,7 @@
   const text = el("textarea", {id: "cti-chat-text", "aria-label": t("message"), placeholder: t("placeholder"), maxlength: "4000", rows: "1"});
   const file = el("input", {type: "file", "aria-label": t("attach"), onchange: () => sendFile()});
   const composer = el("div", {class: "composer", hidden: true},
-    el("span", {class: "secondary attach", title: t("attach")}, "📎", el("span", {class: "sr"}, t("attach")), file),
+    el("span", {class: "secondary attach", title: t("attach")}, clip(), el("span", {class: "sr"}, t("attach")), file),
     text, el("button", {type: "button", class: "primary", onclick: () => sendText()}, t("send")));
   const panel = el("div", {class: "panel", id: "cti-chat-panel", role: "dialog", "aria-labelledby": "cti-chat-title", hidden: true},
     el("header", {}, title, talkButton, callButton, closeButton), log, typingLine, composer);
@@ -219,6 +231,7 @@
       case "agent_left": agentName = ""; who.textContent = ""; note("left"); break;
       case "ended": typingLine.textContent = ""; note("ended"); break;
       case "invite": invite(frame); break;
+      case "call_ended": if (call) call.end(); break;
       case "error": error(frame); break;
       default: break;
     }
@@ -233,8 +246,8 @@
     if (existing) { existing.dataset.id = frame.id; existing.classList.remove("failed"); setMark(existing, "sent"); shown.set(frame.id, existing); return; }
     const node = el("div", {class: `msg ${frame.from}`, "data-id": frame.id},
       frame.from === "agent" ? el("span", {class: "by"}, frame.agent || t("agent")) : el("span", {class: "sr"}, t("you")),
-      el("span", {class: "text"}, frame.text),
-      (frame.attachments || []).map((a) => el("span", {class: "file"}, `📎 ${a.filename} (${Math.ceil(a.size / 1024)} kB)`)),
+      (frame.attachments || []).some((a) => a.filename === frame.text) ? "" : el("span", {class: "text"}, frame.text),
+      (frame.attachments || []).map((a) => el("span", {class: "file"}, clip(), ` ${a.filename} (${Math.ceil(a.size / 1024)} kB)`)),
       frame.from === "visitor" ? el("span", {class: "mark"}, t("sent")) : "");
     shown.set(key, node); shown.set(frame.id, node);
     log.append(node); scroll();
@@ -343,8 +356,10 @@
         pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); }); setTimeout(resolve, 3000); });
       const answer = await api("POST", "/chat/v1/voice", {type: "offer", sdp: pc.localDescription.sdp});
       await pc.setRemoteDescription({type: "answer", sdp: answer.sdp});
-      const hangUp = el("button", {type: "button", class: "secondary", onclick: () => { pc.close(); microphone.getTracks().forEach((x) => x.stop());
-        call = null; line.replaceChildren(el("p", {}, t("call_ended"))); talkButton.disabled = false; }}, t("hang_up"));
+      pc.end = () => { pc.close(); microphone.getTracks().forEach((x) => x.stop()); audio.remove();
+        call = null; line.replaceChildren(el("p", {}, t("call_ended"))); talkButton.disabled = false; };
+      pc.addEventListener("connectionstatechange", () => { if (["failed", "closed"].includes(pc.connectionState) && call) pc.end(); });
+      const hangUp = el("button", {type: "button", class: "secondary", onclick: () => pc.end()}, t("hang_up"));
       line.replaceChildren(el("p", {}, t("in_call")), hangUp);
       talkButton.disabled = true;
       hangUp.focus();

@@ -14,7 +14,8 @@ const work = {
     const suggestion = item.scoring && item.scoring.reply_mode;
     return [...parts,
       suggestion ? cti.el("p", {class: "suggestion"}, t("work.suggested", {mode: t(`mode.${suggestion.mode}`)}), " ", cti.el("bdi", {}, suggestion.reason)) : "",
-      box, work.reply(item), work.note(item), work.actions(item)];
+      box, cti.el("p", {class: "hint typing", "data-typing": item.id, "aria-live": "polite"}),
+      work.reply(item), work.note(item), work.actions(item)];
   },
 
   // The service-level clock: until the first answer the deadline counts down; on a call, its length.
@@ -60,6 +61,7 @@ const work = {
       template,
       cti.el("div", {class: "row"}, canned, mode, cti.el("button", {type: "submit"}, t("work.send"))));
     work.cannedReplies(item, canned, text);
+    text.addEventListener("input", () => work.agentTyping(item));
     text.addEventListener("keydown", async (e) => {  // "/thanks" + Enter puts that canned reply in the box
       const typed = text.value.trim();
       if (e.key !== "Enter" || e.shiftKey || !/^\/[\w-]+$/.test(typed)) return;
@@ -176,6 +178,13 @@ const work = {
       document.getElementById(`window-${id}`).hidden = !(modes.length === 1 && modes[0] === "template");
       work.templateFields(id);
     }
+    work.liveMarks.set(id, Boolean(messages.live_marks));
+    const newest = messages.items.filter((m) => m.direction === "inbound").pop();
+    if (messages.live_marks && newest && item.state === "active" && item.agent_id === me.agent.id && !document.hidden
+        && work.readSent.get(id) !== newest.id) {  // the customer sees "Read" (the web chat shows it)
+      work.readSent.set(id, newest.id);
+      cti.api("POST", `/api/v1/interactions/${id}/read`, {message_id: newest.id}).catch(() => {});
+    }
     const entries = [...messages.items.map((m) => ({at: m.created_at, node: work.message(m)})),
                      ...notes.items.map((n) => ({at: n.created_at, node: work.noteLine(n)}))];
     entries.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
@@ -211,7 +220,40 @@ const work = {
     return cti.el("div", {class: `msg ${m.direction}`},
       cti.el("p", {class: "meta"}, inbound ? t("work.customer") : m.agent_id ? t("work.you") : t("work.automatic"),
         m.mode === "public" ? ` · ${t("mode.public")}` : "", " · ", cti.el("time", {datetime: m.created_at}, cti.time(m.created_at)), " ", state),
-      cti.el("p", {class: "text"}, cti.el("bdi", {}, m.text || "")));
+      cti.el("p", {class: "text"}, cti.el("bdi", {}, m.text || "")),
+      (m.attachments || []).map((a, n) => work.attachment(m, a, n)));
+  },
+
+  // A file the customer sent: a download (fetched with the desk's credentials), or why it was not kept.
+  attachment(m, a, n) {
+    if (!a.stored) return cti.el("p", {class: "hint"}, t("work.attachment_dropped", {name: a.filename, reason: a.dropped || "?"}));
+    const button = cti.el("button", {type: "button", class: "secondary", onclick: async () => {
+      const response = await fetch(`/api/v1/messages/${m.id}/attachments/${n}`, {headers: cti.headers(), credentials: "same-origin"});
+      if (!response.ok) { alert(response.statusText); return; }
+      const link = cti.el("a", {href: URL.createObjectURL(await response.blob()), download: a.filename});
+      link.click(); setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    }}, t("work.attachment", {name: a.filename, size: String(Math.ceil(a.size / 1024))}));
+    return cti.el("p", {}, button);
+  },
+
+  // Typing both ways, where the channel shows it to the customer (the web chat): the agent's at most
+  // every 3 s and "paused" after 5 s without a key; the customer's for 6 s or until they pause.
+  liveMarks: new Map(), readSent: new Map(), typingTimers: new Map(),
+  agentTyping(item) {
+    if (!work.liveMarks.get(item.id)) return;
+    const timers = work.typingTimers.get(item.id) || {sent: 0, idle: null};
+    work.typingTimers.set(item.id, timers);
+    clearTimeout(timers.idle);
+    const post = (state) => cti.api("POST", `/api/v1/interactions/${item.id}/typing`, {state}).catch(() => {});
+    if (Date.now() - timers.sent > 3000) { timers.sent = Date.now(); post("composing"); }
+    timers.idle = setTimeout(() => { timers.sent = 0; post("paused"); }, 5000);
+  },
+  customerTyping(event) {
+    const line = document.querySelector(`[data-typing="${event.interaction_id}"]`);
+    if (!line || (event.data.from || {}).kind === "agent") return;
+    line.textContent = event.data.state === "composing" ? t("work.typing") : "";
+    clearTimeout(line.timer);
+    if (line.textContent) line.timer = setTimeout(() => { line.textContent = ""; }, 6000);
   },
 
   noteLine(note) {

@@ -80,7 +80,8 @@ function onEvent(event) {
   }
   const snapshot = event.data && event.data.interaction;
   if (snapshot && (snapshot.agent_id === me.agent.id || me.cards.has(snapshot.id))) show(snapshot);
-  if (event.type.startsWith("message.") && me.cards.has(event.interaction_id)) work.loadConversation(event.interaction_id);
+  if (event.type === "message.chat_state") work.customerTyping(event);
+  else if (event.type.startsWith("message.") && me.cards.has(event.interaction_id)) work.loadConversation(event.interaction_id);
   if (event.type === "case.note_added") {
     for (const [id, item] of me.items) if (item.case_id === event.case_id) work.loadConversation(id);
   }
