@@ -13,6 +13,8 @@ LANGUAGES, DEFAULT = languages.LANGUAGES, languages.DEFAULT
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
+        "link_text_chat": "{agent} at {company} can go on with you in a live chat: {url}",
+        "link_text_chat_no_agent": "{company} can go on with you in a live chat: {url}",
         "chat_title": "Continue with {company} in the chat",
         "chat_intro": "{agent} from {company} continues your conversation from "
             "{channel} here, on the same case. The chat opens below.",
@@ -69,6 +71,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed_text": "We tried to call you at {number} but could not reach you. Reply here and we will go on.",
     },
     "fi": {
+        "link_text_chat": "{agent} ({company}) voi jatkaa kanssasi chatissa: {url}",
+        "link_text_chat_no_agent": "{company} voi jatkaa kanssasi chatissa: {url}",
         "chat_title": "Jatka keskustelua: {company}",
         "chat_intro": "{agent} ({company}) jatkaa keskusteluasi täällä samassa "
             "asiassa kuin {channel}. Keskustelu aukeaa alle.",
@@ -126,6 +130,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "niin jatketaan.",
     },
     "zh": {
+        "link_text_chat": "{company}的{agent}可以在在线聊天中与您继续沟通：{url}",
+        "link_text_chat_no_agent": "{company}可以在在线聊天中与您继续沟通：{url}",
         "chat_title": "在聊天中继续与{company}沟通",
         "chat_intro": "{company}的{agent}将在此继续您在{channel}上的对话，仍为同一工单。聊天窗口已在下方打开。",
         "chat_intro_no_agent": "{company}将在此继续您在{channel}上的对话，仍为同一工单。聊天窗口已在下方打开。",
@@ -176,6 +182,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed_text": "我们尝试拨打 {number}，但未能联系到您。请在此回复，我们会继续跟进。",
     },
     "ko": {
+        "link_text_chat": "{company}의 {agent}님이 실시간 채팅으로 이어서 도와드릴 수 있습니다: {url}",
+        "link_text_chat_no_agent": "{company}에서 실시간 채팅으로 이어서 도와드릴 수 있습니다: {url}",
         "chat_title": "채팅으로 {company}와 계속하기",
         "chat_intro": "{company}의 {agent}님이 {channel}에서의 대화를 같은 건으로 여기에서 이어갑니다. "
             "아래에 채팅이 열립니다.",
@@ -232,6 +240,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failed_text": "{number}(으)로 전화드렸지만 연결되지 않았습니다. 여기에 답장해 주시면 이어서 도와드리겠습니다.",
     },
     "pl": {
+        "link_text_chat": "{agent} z {company} może kontynuować z Tobą na czacie: {url}",
+        "link_text_chat_no_agent": "{company} może kontynuować z Tobą na czacie: {url}",
         "chat_title": "Kontynuuj z {company} na czacie",
         "chat_intro": "{agent} z {company} kontynuuje tu Twoją rozmowę z "
             "{channel}, w tej samej sprawie. Czat otwiera się poniżej.",

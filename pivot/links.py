@@ -119,7 +119,8 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
     if request.send:
         language = i18n.negotiate(None, fallback=source["language"])
         words = {"agent": (agent_name or "").split(" ")[0], "company": config.company_name, "url": url}
-        key = ("link_text_email" if request.to == "email" else "link_text") + ("" if words["agent"] else "_no_agent")
+        key = {"email": "link_text_email", "chat": "link_text_chat"}.get(request.to, "link_text") + (
+            "" if words["agent"] else "_no_agent")
         shown = {**words, "url": f"{public_url}/p/{STORED_TOKEN}"}  # the token lives only in the outbox item
         message = reply(tx, interaction_id, actor=actor, text=i18n.text(language, key, **words), mode=request.mode,
                         channel=channel, stored_text=i18n.text(language, key, **shown),

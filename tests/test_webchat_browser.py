@@ -142,7 +142,7 @@ async def test_a_visitor_chats_reloads_sends_a_file_and_talks_to_the_agents_phon
                 # Talk now: the same case, offered to Alice; her phone hears the browser's 700 Hz.
                 await visitor.get_by_role("button", name="Talk now").first.click()
                 await expect(visitor.get_by_text("On a call")).to_be_visible(timeout=20_000)
-                assert await visitor.get_by_text("suggests talking").count() == 0, "no invitation to the visitor's own call"
+                assert await visitor.get_by_text("suggests talking").count() == 0, "no invitation to one's own call"
                 [chat] = await h.services.db.read(lambda c: c.execute(
                     sa.select(M.c.case_id).where(M.c.channel == "webchat").limit(1)).all())
                 I = models.interactions

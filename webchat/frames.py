@@ -2,10 +2,10 @@
 
 The conversation is the web chat part of the visitor's case: its messages (``message.received``
 from the visitor, ``message.sent`` from agents), an agent joining (``interaction.accepted``) or
-leaving (``interaction.transferred``), the chat ending (``interaction.wrapup``), the agent typing (``message.chat_state``
-from an agent) and reading (``message.read`` of the visitor's message), and an agent's invitation
-to talk (a pivot link minted on the chat: the widget offers its own buttons, no link needed).
-Every frame but typing carries the event's ``seq``: a widget that reconnects with ``since=`` gets
+leaving (``interaction.transferred``), the chat or a call ending (``interaction.wrapup``), the
+agent typing (``message.chat_state`` from an agent) and reading (``message.read`` of the
+visitor's message), and an agent's invitation to talk (a pivot link sent on the chat: the widget
+offers its own buttons, no link needed). Every frame but typing carries the event's ``seq``: a widget that reconnects with ``since=`` gets
 what it missed from the log, in order, and nothing twice. Nothing else of the case (notes, other
 channels, internal events) ever becomes a frame.
 """
@@ -26,6 +26,7 @@ EVENTS, AGENTS = models.events, models.agents
 SHOWN = (EventType.MESSAGE_RECEIVED, EventType.MESSAGE_SENT, EventType.MESSAGE_READ, EventType.INTERACTION_ACCEPTED,
          EventType.INTERACTION_TRANSFERRED, EventType.INTERACTION_WRAPUP, EventType.PIVOT_CREATED)
 REPLAY_LIMIT = 500
+INVITES = ("voice", "callback")
 
 
 def client_id_of(external_id: str | None) -> str | None:
@@ -91,7 +92,7 @@ class Translator:
             return {"type": "typing", "state": data.get("state")}
         if kind is EventType.PIVOT_CREATED:
             link = data.get("pivot_link") or {}
-            if not data.get("sent") or link.get("channel") != self.channel or link.get("to") not in ("voice", "callback"):
+            if not data.get("sent") or link.get("channel") != self.channel or link.get("to") not in INVITES:
                 return None  # (only an agent's invitation: the widget's own links are not sent)
             return {"type": "invite", "seq": event.seq, "to": link["to"], "agent": await self.name(event.agent_id)}
         snapshot = data.get("interaction") or {}

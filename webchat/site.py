@@ -79,15 +79,19 @@ class WebchatSite:
         self.address_messages = MissLimiter(self.settings.address_messages_per_minute)
         self.origins = frozenset({*self.settings.allowed_origins, self.own_origin})
 
-    def origin_allowed(self, origin: str | None) -> bool:
-        return origin is not None and origin.lower() in self.origins
+    def origin_allowed(self, origin: str | None, request: web.Request | None = None) -> bool:
+        """An allowed page's origin, this server's public one, or the request's own (same origin)."""
+        if origin is None:
+            return False
+        origin = origin.lower()
+        return origin in self.origins or (request is not None and origin == f"{request.scheme}://{request.host}".lower())
 
     def check_origin(self, request: web.Request, *, required: bool = False) -> str:
         """The request's Origin when it may use the chat; 403 otherwise."""
         origin = request.headers.get("Origin")
         if origin is None and not required:
             return ""
-        if not self.origin_allowed(origin):
+        if not self.origin_allowed(origin, request):
             raise Forbidden("this page's origin may not use the chat (see [channels.webchat] allowed_origins)",
                             code="origin_not_allowed")
         return str(origin)
@@ -130,7 +134,7 @@ async def add_cors(request: web.Request, response: web.StreamResponse) -> None:
         return
     chat = request.app.get(WEBCHAT)
     origin = request.headers.get("Origin")
-    if chat is not None and chat.origin_allowed(origin):
+    if chat is not None and chat.origin_allowed(origin, request):
         response.headers["Access-Control-Allow-Origin"] = str(origin)
         response.headers.update(CORS_HEADERS)
 

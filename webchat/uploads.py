@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader
 
