@@ -5,9 +5,9 @@ from the visitor, ``message.sent`` from agents), an agent joining (``interaction
 leaving (``interaction.transferred``), the chat or a call ending (``interaction.wrapup``), the
 agent typing (``message.chat_state`` from an agent) and reading (``message.read`` of the
 visitor's message), and an agent's invitation to talk (a pivot link sent on the chat: the widget
-offers its own buttons, no link needed). Every frame but typing carries the event's ``seq``: a widget that reconnects with ``since=`` gets
-what it missed from the log, in order, and nothing twice. Nothing else of the case (notes, other
-channels, internal events) ever becomes a frame.
+offers its own buttons, no link needed). Every frame but typing carries the event's ``seq``: a
+widget that reconnects with ``since=`` gets what it missed from the log, in order, and nothing
+twice. Nothing else of the case (notes, other channels, internal events) ever becomes a frame.
 """
 
 from __future__ import annotations
