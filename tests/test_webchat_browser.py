@@ -31,13 +31,13 @@ HOSTILE_CSS = "* { color: #f0f !important; font-size: 31px !important; } button 
 class Shop:
     """A shop's page on another origin (127.0.0.2 or .3) with the widget's one script tag."""
 
-    def __init__(self, host: str) -> None:
-        self.host, self.cti_url = host, ""  # (the server's URL, once it runs)
+    def __init__(self, host: str, lang: str = "en") -> None:
+        self.host, self.lang, self.cti_url = host, lang, ""  # (the server's URL, once it runs)
         self.server: TestServer | None = None
 
     async def __aenter__(self) -> Shop:
         async def page(_: web.Request) -> web.Response:
-            return web.Response(content_type="text/html", text=f"""<!doctype html><html lang="en"><head>
+            return web.Response(content_type="text/html", text=f"""<!doctype html><html lang="{self.lang}"><head>
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Acme shop</title>
 <style>{HOSTILE_CSS}</style></head><body><h1>Acme shop</h1><p>Routers and more.</p>
 <script src="{self.cti_url}/chat/widget.js" async></script></body></html>""")

@@ -52,6 +52,7 @@
   };
   root.append(el("style", {}, `
     :host { all: initial; }
+    [hidden] { display: none !important; }
     * { box-sizing: border-box; font: 15px/1.4 system-ui, -apple-system, "Segoe UI", "Noto Sans", "Noto Sans CJK SC", sans-serif; }
     .launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; border: 0; border-radius: 28px;
       padding: 14px 20px; background: #1f4ed8; color: #fff; font-weight: 600; cursor: pointer; box-shadow: 0 4px 16px #0004; }
@@ -152,11 +153,12 @@
     name.focus();
   }
 
-  async function begin(fields) {
+  async function begin(fields, quiet) {  // quiet: keep what the panel shows (going on by email)
     const answer = await api("POST", "/chat/v1/sessions", {...fields, language: lang, pivot_token: script.dataset.pivot});
     saved = {token: answer.visitor_token, conversation: answer.conversation_id, pending: saved.pending || [],
              pivot: script.dataset.pivot, open: true};
     status = answer; save();
+    if (quiet) return;
     log.replaceChildren();
     startChat();
     text.focus();
@@ -173,9 +175,10 @@
       el("button", {class: "primary", type: "submit"}, t("email_send")));
     form.addEventListener("submit", async (e) => { e.preventDefault();
       try {
-        if (!saved.token) await begin({email: email.value.trim()});
+        if (!saved.token) await begin({email: email.value.trim()}, true);
         const done = await api("POST", "/chat/v1/email", {email: email.value.trim(), text: question.value.trim() || undefined});
         form.replaceWith(el("p", {role: "status"}, t("email_done", {email: done.email})));
+        log.querySelector("form")?.remove();  // (no chat to start now: the conversation goes on by email)
       } catch (error) { form.append(el("p", {role: "alert"}, error.message)); } });
     box.append(form);
     return box;
