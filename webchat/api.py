@@ -102,11 +102,23 @@ async def widget_script(call: Call) -> web.StreamResponse:
     return web.Response(body=widget.body, headers=headers)
 
 
-@api.route("OPTIONS", "/chat/v1/{tail:.*}", summary="CORS preflight for the widget's requests", tag=TAG,
-           role=None, raw=True, errors=(403,))
 async def preflight(call: Call) -> web.StreamResponse:
+    """CORS preflight: an allowed page may send what the widget sends (the headers: ``site.add_cors``)."""
     site(call.request).check_origin(call.request, required=True)
-    return web.Response(status=204)  # (the headers: webchat.site.add_cors)
+    return web.Response(status=204)
+
+
+def _preflight_of(path: str) -> Any:
+    async def handler(call: Call) -> web.StreamResponse:
+        return await preflight(call)
+
+    handler.__name__ = f"preflight_{path}"  # (each operation has its own id)
+    return handler
+
+
+for _path in ("sessions", "status", "messages", "typing", "read", "email", "callback", "voice", "attachments"):
+    api.route("OPTIONS", f"/chat/v1/{_path}", summary="CORS preflight for the widget's requests", tag=TAG,
+              role=None, raw=True, errors=(403,))(_preflight_of(_path))
 
 
 @api.route("GET", "/chat/v1/status", summary="Whether someone can chat now, and the other ways on", tag=TAG,

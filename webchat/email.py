@@ -29,9 +29,9 @@ WAITING = ("queued", "offered")
 def continue_by_email(tx: Tx, visitor: Visitor, case_id: str, *, address: str, email: ChannelInfo,
                       chat_channel: str, policy: RoutingPolicy, text: str) -> Record:
     """Move the visitor's waiting chat to email on ``case_id``; the new email interaction."""
-    waiting = tx.conn.execute(sa.select(INTERACTIONS.c.id).where(
+    waiting: list[str] = [*tx.conn.execute(sa.select(INTERACTIONS.c.id).where(
         INTERACTIONS.c.channel == chat_channel, INTERACTIONS.c.thread_key == visitor.id,
-        INTERACTIONS.c.state.in_(WAITING)).order_by(INTERACTIONS.c.created_at)).scalars().all()
+        INTERACTIONS.c.state.in_(WAITING)).order_by(INTERACTIONS.c.created_at)).scalars()]
     for interaction_id in waiting:
         apply_command(tx, interaction_id, Command.ABANDON, actor=SYSTEM, policy=policy,
                       params=CommandParams(reason="moved_to_email"))

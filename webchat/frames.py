@@ -38,10 +38,12 @@ def client_id_of(external_id: str | None) -> str | None:
 
 def message_frame(seq: int, message: dict[str, Any], agent_name: str | None) -> dict[str, Any] | None:
     inbound = message["direction"] == "inbound"
-    if not inbound and f"/p/{STORED_TOKEN}" in (message.get("text") or ""):
-        return None  # a pivot link's message: the widget shows its own invitation instead (below)
+    text = message.get("text") or ""
+    if not inbound and (f"/p/{STORED_TOKEN}" in text or f"/s/{STORED_TOKEN}" in text):
+        return None  # a link whose token is kept only for its network: the widget offers its own buttons
+
     frame: dict[str, Any] = {"type": "message", "seq": seq, "id": message["id"],
-                             "from": "visitor" if inbound else "agent", "text": message.get("text") or "",
+                             "from": "visitor" if inbound else "agent", "text": text,
                              "at": message["created_at"]}
     if inbound:
         frame["client_id"] = client_id_of(message.get("external_id"))

@@ -166,7 +166,7 @@ def email_channel(svc: Services) -> ChannelInfo | None:
 def open_now(hours: PivotConfig, now: float) -> bool:
     """Whether ``now`` is inside today's opening hours ([pivot] opening_hours, timezone)."""
     local = datetime.fromtimestamp(now, ZoneInfo(hours.timezone))
-    span = hours.opening_hours.get(WEEKDAYS[local.weekday()])
+    span = hours.opening_hours.get(WEEKDAYS[local.weekday()]) or ""
     return bool(span) and span[:5] <= local.strftime("%H:%M") < span[6:]
 
 

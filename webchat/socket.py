@@ -78,14 +78,14 @@ async def _pump(ws: web.WebSocketResponse, viewer: Viewer, chat: WebchatSite, si
     last = max(last, upto)
     await ws.send_str(orjson.dumps({"type": "ready", "seq": last}).decode())
     while True:
-        event = await viewer.queue.get()
-        if event is None or viewer.overflowed:
+        live = await viewer.queue.get()
+        if live is None or viewer.overflowed:
             await ws.close(code=BEHIND, message=b"behind: reconnect with since=")
             return
-        if event.seq <= last:
+        if live.seq <= last:
             continue
-        frame = await chat.translator.frame(event)
-        last = event.seq
+        frame = await chat.translator.frame(live)
+        last = live.seq
         if frame is not None:
             await ws.send_str(orjson.dumps(frame).decode())
 
