@@ -30,6 +30,7 @@ class ChannelInfo:
     public_reply: bool = False  # the network has public replies (a tweet, a comment) beside private ones
     # approved templates a reply may send (name: body parameters), e.g. WhatsApp outside its window
     templates: dict[str, int] = field(default_factory=dict)
+    sends_media: bool = False  # a reply may carry a file by link (WhatsApp)
 
     def reply_modes(self, last_inbound: dict[str, Any] | None, now: float) -> list[str]:
         """The reply modes the desk offers now: public only where the network has it and this

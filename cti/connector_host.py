@@ -148,7 +148,8 @@ class ConnectorHost:
                 spec.name, existing.outbound_url if existing else None, existing.secret if existing else "",
                 cls.identity_kind or (existing.identity_kind if existing else None), connector=True,
                 reply_problem=functools.partial(cls.reply_problem, settings),
-                public_reply=Capability.PUBLIC_REPLY in cls.capabilities, templates=cls.templates(settings)))
+                public_reply=Capability.PUBLIC_REPLY in cls.capabilities, templates=cls.templates(settings),
+                sends_media=Capability.ATTACHMENTS in cls.capabilities))
 
     @property
     def voice(self) -> bool:

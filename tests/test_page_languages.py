@@ -43,6 +43,7 @@ def test_every_key_the_pages_name_is_in_the_catalogue() -> None:
                 "case": ("open", "pending", "resolved", "closed"), "role": ("agent", "supervisor", "admin"),
                 "why": ("sentiment", "influence", "customer_value", "cross_channel"),
                 "pivot.to": ("_callback", "_voice", "_email", "_chat"),
+                "work.media": ("_image", "_document", "_audio", "_video"),
                 "signin": ("sso_refused", "sso_failed", "sso_unknown_user", "sso_unavailable")}
     for family, values in families.items():
         for value in values:

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from cti import models
+from cti.client import CtiApiError
 from tests.harness import Harness, make_config, running_server
 
 SHOP = "https://shop.example.com"
@@ -184,6 +185,10 @@ async def test_origins_tokens_and_limits_refuse_and_change_nothing(h: Harness) -
         await h.interaction_in_state(stored.interaction_id, "offered")
         await ann.accept(stored.interaction_id)
         reply = await ann.reply(stored.interaction_id, "Order 42 ships tomorrow")
+        with pytest.raises(CtiApiError) as no_files:
+            await ann.request("POST", f"/api/v1/interactions/{stored.interaction_id}/messages", json={
+                "text": "a file", "media": {"url": "https://files.example.com/a.png", "type": "image"}})
+        assert no_files.value.status == 422 and no_files.value.code == "media_not_supported"
         status, _ = await mallory.http("POST", "/chat/v1/read", json={"id": reply["id"]})
         assert status == 404, "another visitor's conversation is out of reach"
 
@@ -232,3 +237,19 @@ async def test_attachments_are_checked_kept_and_downloadable_by_the_agent(h: Har
         async with session.get(f"{h.url}/api/v1/messages/{stored.id}/attachments/0",
                                headers={"Authorization": f"Bearer {stranger.token}"}) as response:
             assert response.status == 403
+
+
+def test_the_widget_has_every_word_in_five_languages() -> None:
+    import re
+
+    from webchat.i18n import LANGUAGES, messages
+    from webchat.site import HERE
+
+    english = messages("en")
+    for language in LANGUAGES:
+        words = messages(language)
+        assert set(words) == set(english), (language, set(words) ^ set(english))
+        for key, text in words.items():
+            assert text.strip() and set(re.findall(r"\{(\w+)\}", text)) == set(re.findall(r"\{(\w+)\}", english[key]))
+    named = set(re.findall(r"""\bt\(\s*["']([a-z_]+)["']""", (HERE / "static" / "widget.js").read_text()))
+    assert len(named) > 30 and not named - set(english), sorted(named - set(english))

@@ -265,3 +265,23 @@ async def test_whatsapp_through_twilio_in_and_out(tmp_path: Path) -> None:
                 f"whatsapp:+{CUSTOMER}", f"whatsapp:{twilio.phone_number}")
     finally:
         await twilio.stop()
+
+
+async def test_an_agent_sends_a_file_by_link_where_the_channel_can(h: Harness, wa: WhatsAppEmulator) -> None:
+    ann = await h.agent("ann")
+    await customer_writes(wa, text="Voitteko lähettää kuitin?")
+    iid = await accepted(h, ann)
+    sent = await ann.request("POST", f"/api/v1/interactions/{iid}/messages", json={
+        "text": "Tässä kuitti", "media": {"url": "https://files.example.com/r/kuitti-118.pdf", "type": "document",
+                                          "filename": "kuitti-118.pdf"}})
+    assert sent["attachments"] == [{"filename": "kuitti-118.pdf", "content_type": "document", "size": 0,
+                                    "url": "https://files.example.com/r/kuitti-118.pdf"}]
+    await h.wait_for(lambda: wa.sent, what="the file at WhatsApp")
+    assert wa.sent[0]["type"] == "document" and wa.sent[0]["document"] == {
+        "link": "https://files.example.com/r/kuitti-118.pdf", "caption": "Tässä kuitti", "filename": "kuitti-118.pdf"}
+    for bad in ({"url": "http://files.example.com/a.png", "type": "image"},  # not HTTPS
+                {"url": "https://files.example.com/a.png", "type": "sticker"}):
+        with pytest.raises(CtiApiError) as refused:
+            await ann.request("POST", f"/api/v1/interactions/{iid}/messages", json={"text": "x", "media": bad})
+        assert refused.value.status == 400
+    assert len(wa.sent) == 1, "nothing refused went out"

@@ -5,7 +5,9 @@ inbound messages (deduplicated by their ``wamid``) and statuses into delivery up
 ``sent``, ``delivered``, ``read``, or ``failed`` with WhatsApp's error). Out: text replies within the
 customer-service window, and outside it only the approved templates configured here
 (``templates = {order_update = {language = "en_US", parameters = 1}}``), sent with the agent's
-parameters (``POST .../messages {"mode": "template", "template": {"name", "parameters"}}``).
+parameters (``POST .../messages {"mode": "template", "template": {"name", "parameters"}}``), and
+files by link (``{"media": {"url", "type", "filename"?}}``: WhatsApp fetches the HTTPS URL itself;
+the text becomes the caption).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class WhatsAppWebhook(HubWebhook):
 
 class WhatsAppChannel(Channel[WhatsAppSettings]):
     settings_model = WhatsAppSettings
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PRIVATE_REPLY})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PRIVATE_REPLY, Capability.ATTACHMENTS})
     identity_kind = "whatsapp"
 
     @classmethod
@@ -119,7 +121,8 @@ class WhatsAppChannel(Channel[WhatsAppSettings]):
             problem = wire.window_problem(message.mode, message.raw.get("last_inbound"), time.time())
             if problem is not None:
                 raise PermanentFailure(problem[1])
-        body = wire.message_body(message.to, message.text, template, spec.model_dump() if spec else None)
+        body = wire.message_body(message.to, message.text, template, spec.model_dump() if spec else None,
+                                 message.raw.get("media"))
         status, answer = await self._call("POST", f"/{self.settings.phone_number_id}/messages", json_body=body)
         if status == 200:
             sent = ((answer or {}).get("messages") or [{}])[0].get("id")

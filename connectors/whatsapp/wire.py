@@ -122,9 +122,19 @@ def window_problem(mode: str | None, last_inbound: dict[str, Any] | None, now: f
                                       "last message: send an approved template (mode template) or a pivot link")
 
 
-def message_body(to: str, text: str, template: dict[str, Any] | None, spec: dict[str, Any] | None) -> dict[str, Any]:
-    """The Cloud API request body: a text message, or a configured template with its parameters."""
+def message_body(to: str, text: str, template: dict[str, Any] | None, spec: dict[str, Any] | None,
+                 media: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Cloud API request body: a text message, a file by link (the text as its caption; audio
+    takes none), or a configured template with its parameters."""
     base = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+    if media is not None:
+        kind = str(media["type"])
+        content: dict[str, Any] = {"link": media["url"]}
+        if kind != "audio" and text.strip():
+            content["caption"] = text[:1024]
+        if kind == "document" and media.get("filename"):
+            content["filename"] = media["filename"]
+        return {**base, "type": kind, kind: content}
     if template is None:
         return {**base, "type": "text", "text": {"preview_url": False, "body": text}}
     assert spec is not None

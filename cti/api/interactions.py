@@ -14,6 +14,7 @@ from cti.api import schemas as s
 from cti.api.context import Services, services
 from cti.api.framework import Api, Call, encoded_json_response
 from cti.api.queries import get_row, page, require_case_access
+from cti.api.reply_body import ReplyBody
 from cti.call_control import VoiceControl
 from cti.channels import ChannelDirectory
 from cti.errors import Forbidden, InvalidInput, Unavailable, Unprocessable
@@ -223,7 +224,7 @@ async def _call_control(svc: Services, interaction_id: str, actor: Actor) -> Voi
 
 
 @api.route("POST", "/api/v1/interactions/{id}/messages", summary="Reply on the interaction's own channel",
-           tag="interactions", role=Role.AGENT, body=s.ReplyBody, response=s.MessageOut, status=202,
+           tag="interactions", role=Role.AGENT, body=ReplyBody, response=s.MessageOut, status=202,
            errors=(*ERRORS, 422))
 async def post_message(call: Call) -> dict[str, Any]:
     svc, iid, actor, b = services(call.request), call.path("id"), call.actor, call.body
@@ -234,7 +235,8 @@ async def post_message(call: Call) -> dict[str, Any]:
         info = directory.get(channel) if channel else None
         return reply(tx, iid, actor=actor, text=b.text, mode=b.mode, channel=info, approval=svc.config.approval,
                      recipient=recipient_of(tx, iid, prefer=info.identity_kind if info else None),
-                     template=b.template.model_dump() if b.template else None)
+                     template=b.template.model_dump() if b.template else None,
+                     media=b.media.model_dump(exclude_none=True) if b.media else None)
 
     return render.message(await svc.db.write(op))
 
@@ -243,6 +245,8 @@ MESSAGES_OUT = s.list_of(s.MessageOut)
 MESSAGES_OUT["properties"]["templates"] = {
     "type": "object", "additionalProperties": {"type": "integer"},
     "description": "the approved templates a reply may send (mode template): name -> how many body parameters"}
+MESSAGES_OUT["properties"]["sends_media"] = {
+    "type": "boolean", "description": "a reply may carry a file by link (media {url, type})"}
 MESSAGES_OUT["properties"]["live_marks"] = {
     "type": "boolean", "description": "the customer sees the agent typing and having read (the web chat): "
                                       "the desk sends POST .../typing and .../read"}
@@ -268,6 +272,7 @@ async def list_messages(call: Call) -> dict[str, Any]:
         modes = info.reply_modes(last_inbound(conn, iid), time.time()) if info else ["private"]
         return {"items": [render.message(m) for m in rows], "next": None, "reply_modes": modes,
                 "templates": dict(info.templates) if info else {},
-                "live_marks": bool(info and info.identity_kind == "webchat")}
+                "live_marks": bool(info and info.identity_kind == "webchat"),
+                "sends_media": bool(info and info.sends_media)}
 
     return await services(call.request).db.read(read)

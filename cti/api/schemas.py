@@ -142,33 +142,6 @@ class TransferBody(Body):
         return self
 
 
-class TemplateRef(Body):
-    name: str = Field(pattern=r"^[a-z0-9_]{1,512}$", description="an approved template's name")
-    parameters: list[str] = Field(default_factory=list, max_length=10,
-                                  description="the body's parameters in order ({{1}}, {{2}}...)")
-
-    @field_validator("parameters")
-    @classmethod
-    def _parameters(cls, v: list[str]) -> list[str]:
-        if any(not p.strip() or len(p) > 1024 for p in v):
-            raise ValueError("each parameter is 1-1024 characters")
-        return v
-
-
-class ReplyBody(Body):
-    text: str = Field(min_length=1, max_length=100_000,
-                      description="the reply; with a template, the text the case's timeline shows for it")
-    mode: Literal["public", "private", "template"] | None = None
-    template: TemplateRef | None = Field(default=None, description="mode template (WhatsApp outside its 24-hour "
-                                                                   "window): the template to send")
-
-    @model_validator(mode="after")
-    def _template_with_its_mode(self) -> ReplyBody:
-        if (self.mode == "template") != (self.template is not None):
-            raise ValueError("mode template and a template go together")
-        return self
-
-
 class DtmfBody(Body):
     digits: str = Field(pattern=r"^[0-9*#A-Da-d]{1,32}$")
 

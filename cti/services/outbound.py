@@ -41,7 +41,8 @@ def enqueue_delivery(tx: Tx, *, kind: str, target: str, url: str, payload: dict[
 
 def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | None,
           channel: ChannelInfo | None, recipient: dict[str, str], stored_text: str | None = None,
-          approval: ApprovalConfig | None = None, template: dict[str, Any] | None = None) -> Record:
+          approval: ApprovalConfig | None = None, template: dict[str, Any] | None = None,
+          media: dict[str, Any] | None = None) -> Record:
     """Store an agent's reply and queue it for delivery on the interaction's channel.
 
     ``stored_text`` is what the message row, events and timeline keep when the text sent holds a
@@ -64,6 +65,9 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
                             details={"mode": "template"})
     if template is not None:
         _check_template(template, channel.templates)
+    if media is not None and not channel.sends_media:
+        raise Unprocessable(f"channel {row['channel']!r} sends no files", code="media_not_supported",
+                            details={"media": "not on this channel"})
     if channel.reply_problem is not None:
         problem = channel.reply_problem(mode, last_inbound(tx.conn, interaction_id), tx.now)
         if problem is not None:
@@ -73,7 +77,8 @@ def reply(tx: Tx, interaction_id: str, *, actor: Actor, text: str, mode: str | N
     reasons = hold_reasons(tx.conn, approval, text=text, mode=mode, public_channel=channel.public_reply,
                            agent_id=agent_id) if approval is not None else []
     message = _queue_message(tx, row, text=text, mode=mode, agent_id=agent_id, channel=channel,
-                             recipient=recipient, stored_text=stored_text, held_for=reasons, template=template)
+                             recipient=recipient, stored_text=stored_text, held_for=reasons, template=template,
+                             media=media)
     if row["first_response_at"] is None and not reasons:
         update_row(tx.conn, INTERACTIONS, row, {"first_response_at": tx.now, "updated_at": tx.now})
     return message
@@ -121,12 +126,14 @@ def notify_customer(tx: Tx, interaction_id: str, *, text: str, channel: ChannelI
 
 def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id: str | None,
                    channel: ChannelInfo, recipient: dict[str, str], stored_text: str | None = None,
-                   held_for: list[str] | None = None, template: dict[str, Any] | None = None) -> Record:
+                   held_for: list[str] | None = None, template: dict[str, Any] | None = None,
+                   media: dict[str, Any] | None = None) -> Record:
     message = Record(
         id=new_id("msg"), interaction_id=row["id"], case_id=row["case_id"], channel=row["channel"],
         direction="outbound", external_id=None, mode=mode, subject=None, text=stored_text or text,
         status="held" if held_for else "queued", error=None, agent_id=agent_id, created_at=tx.now, sent_at=None,
-        attachments=None, meta={"approval": {"reasons": held_for, "state": "waiting"}} if held_for else None,
+        attachments=[_sent_file(media)] if media else None,
+        meta={"approval": {"reasons": held_for, "state": "waiting"}} if held_for else None,
     )
     tx.conn.execute(MESSAGES.insert(), message)
     payload = {
@@ -141,6 +148,8 @@ def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id
     }
     if template is not None:
         payload["template"] = template  # (the connector sends the template; the text is what people read)
+    if media is not None:
+        payload["media"] = media  # (the connector sends the file by its link, the text as its caption)
     if stored_text is not None and stored_text != text:
         payload["stored_text"] = stored_text  # what the finished item keeps instead of the secret (_scrubbed)
     item = enqueue_delivery(tx, kind="channel", target=row["channel"], url=channel.outbound_url or "",
@@ -155,6 +164,12 @@ def _queue_message(tx: Tx, row: Record, *, text: str, mode: str | None, agent_id
                        agent_id=agent_id or row["agent_id"], queue=row["queue"],
                        data={"message": render.message(message)}))
     return message
+
+
+def _sent_file(media: dict[str, Any]) -> dict[str, Any]:
+    """A file sent by link, as the message's attachment (the network fetches it; nothing is kept here)."""
+    name = media.get("filename") or media["url"].rsplit("/", 1)[-1].split("?")[0][:240] or media["type"]
+    return {"filename": name, "content_type": media["type"], "size": 0, "url": media["url"]}
 
 
 def _thread_facts(tx: Tx, interaction: Record) -> dict[str, Any]:

@@ -8,7 +8,8 @@ the raw body with the app secret>``; the subscription check is ``hub.mode=subscr
 verify token, echoing ``hub.challenge``.
 
 API: ``POST /{version}/{phone_number_id}/messages`` (``messaging_product`` ``whatsapp``, ``to``,
-``type`` ``text`` | ``template`` | ``image`` | ``document``) answers ``{"messaging_product",
+``type`` ``text`` | ``template`` | ``image`` | ``document`` | ``audio`` | ``video``, media by an HTTPS
+``link``) answers ``{"messaging_product",
 "contacts": [{"input", "wa_id"}], "messages": [{"id": "wamid..."}]}``, then the message's statuses
 arrive as webhooks: ``sent`` and ``delivered`` (``read`` on ``/_control/read``); a free-form message
 more than 24 hours after the customer last wrote is accepted and then fails, as the real API does,
@@ -101,8 +102,10 @@ class WhatsAppEmulator(Emulator):
         if body.get("messaging_product") != "whatsapp" or not to.isdigit():
             return self._error("(#100) Invalid parameter", 100, details="messaging_product and to are required")
         content = body.get(kind)
-        if kind not in ("text", "template", "image", "document") or not isinstance(content, dict):
+        if kind not in ("text", "template", "image", "document", "audio", "video") or not isinstance(content, dict):
             return self._error("(#100) Invalid parameter", 100, details=f"unsupported type {kind}")
+        if kind in ("image", "document", "audio", "video") and not str(content.get("link", "")).startswith("https://"):
+            return self._error(f"(#100) Param {kind}['link'] is not a valid URL", 100)
         if kind == "text" and not (content.get("body") or "").strip():
             return self._error("(#100) Param text['body'] is required", 100)
         wamid = "wamid." + base64.b64encode(secrets.token_bytes(24)).decode().rstrip("=")

@@ -49,6 +49,11 @@ const work = {
       cti.el("option", {value: "private"}, t("mode.private")), cti.el("option", {value: "public"}, t("mode.public")),
       cti.el("option", {value: "template", hidden: true}, t("mode.template")));
     const template = cti.el("div", {class: "row template", id: `template-${item.id}`, hidden: true});
+    const mediaUrl = cti.el("input", {type: "url", id: `media-${item.id}`, placeholder: "https://…", pattern: "https://.+",
+                                      "aria-label": t("work.media_url")});
+    const mediaType = cti.el("select", {"aria-label": t("work.media_type")},
+      ["image", "document", "audio", "video"].map((kind) => cti.el("option", {value: kind}, t(`work.media_${kind}`))));
+    const media = cti.el("div", {class: "row", id: `media-row-${item.id}`, hidden: true}, mediaUrl, mediaType);
     mode.addEventListener("change", () => work.templateFields(item.id));
     const suggestion = item.scoring && item.scoring.reply_mode;
     if (suggestion && suggestion.mode === "public") mode.value = "public";
@@ -58,7 +63,7 @@ const work = {
       cti.el("label", {for: `reply-${item.id}`}, t("work.reply")), text,
       cti.el("p", {class: "hint", id: `reply-hint-${item.id}`}, t("work.reply_hint")),
       cti.el("p", {class: "late", id: `window-${item.id}`, role: "status", hidden: true}, t("work.window_closed")),
-      template,
+      template, media,
       cti.el("div", {class: "row"}, canned, mode, cti.el("button", {type: "submit"}, t("work.send"))));
     work.cannedReplies(item, canned, text);
     text.addEventListener("input", () => work.agentTyping(item));
@@ -77,9 +82,10 @@ const work = {
           await cti.api("POST", `/api/v1/interactions/${item.id}/messages`, {mode: "template", template: {name, parameters},
             text: text.value.trim() || `${t("mode.template")}: ${name} (${parameters.join(", ")})`});
         } else {
-          await cti.api("POST", `/api/v1/interactions/${item.id}/messages`, {text: text.value, mode: mode.hidden ? undefined : mode.value});
+          const file = mediaUrl.value.trim() ? {url: mediaUrl.value.trim(), type: mediaType.value} : undefined;
+          await cti.api("POST", `/api/v1/interactions/${item.id}/messages`, {text: text.value, mode: mode.hidden ? undefined : mode.value, media: file});
         }
-        text.value = "";
+        text.value = ""; mediaUrl.value = "";
       } catch (error) { alert(`${t("work.send")}: ${error.message}`); } });
     return form;
   },
@@ -179,6 +185,8 @@ const work = {
       work.templateFields(id);
     }
     work.liveMarks.set(id, Boolean(messages.live_marks));
+    const mediaRow = document.getElementById(`media-row-${id}`);
+    if (mediaRow) mediaRow.hidden = !messages.sends_media || (modes.length === 1 && modes[0] === "template");
     const newest = messages.items.filter((m) => m.direction === "inbound").pop();
     if (messages.live_marks && newest && item.state === "active" && item.agent_id === me.agent.id && !document.hidden
         && work.readSent.get(id) !== newest.id) {  // the customer sees "Read" (the web chat shows it)
@@ -226,6 +234,7 @@ const work = {
 
   // A file the customer sent: a download (fetched with the desk's credentials), or why it was not kept.
   attachment(m, a, n) {
+    if (a.url) return cti.el("p", {class: "hint"}, cti.el("a", {href: a.url, rel: "noopener noreferrer", target: "_blank"}, a.filename));
     if (!a.stored) return cti.el("p", {class: "hint"}, t("work.attachment_dropped", {name: a.filename, reason: a.dropped || "?"}));
     const button = cti.el("button", {type: "button", class: "secondary", onclick: async () => {
       const response = await fetch(`/api/v1/messages/${m.id}/attachments/${n}`, {headers: cti.headers(), credentials: "same-origin"});
