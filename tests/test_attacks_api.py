@@ -27,7 +27,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "softphone": {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}, "reject": {},
     "state": {"state": "away"}, "notes": {"text": "I read your case"},
     "participants": {"number": "2001", "mode": "conference"}, "{pid}": {"mode": "conference"},
-    "recording": {"action": "start"}, "decline": {},
+    "recording": {"action": "start"}, "decline": {}, "typing": {"state": "composing"},
+    "read": {"message_id": "msg_" + "0" * 27},
 }
 # What an agent may read of a colleague: the roster (transfer targets).
 SHARED = {("GET", "/api/v1/agents/{id}")}
@@ -44,6 +45,7 @@ async def bobs_work(h: Harness) -> dict[str, str]:
     await bob.reply(iid, "on it")
     link = (await bob.pivot(iid, "callback", send=False))["pivot_link"]
     return {"interaction": iid, "case": stored["case_id"], "contact": stored["contact_id"], "agent": "bob",
+            "message": stored["message"]["id"],
             "pivot-link": link["id"], "callback": "cbk_doesnotexist", "recording": "rec_doesnotexist",
             "url": link["url"]}
 
@@ -52,9 +54,9 @@ def _path_for(path: str, ids: dict[str, str]) -> str:
     for prefix, kind in (("/api/v1/interactions/", "interaction"), ("/api/v1/cases/", "case"),
                          ("/api/v1/contacts/", "contact"), ("/api/v1/agents/", "agent"),
                          ("/api/v1/pivot-links/", "pivot-link"), ("/api/v1/callbacks/", "callback"),
-                         ("/api/v1/recordings/", "recording")):
+                         ("/api/v1/recordings/", "recording"), ("/api/v1/messages/", "message")):
         if path.startswith(prefix):
-            return path.replace("{id}", ids[kind]).replace("{pid}", "pty_doesnotexist")
+            return path.replace("{id}", ids[kind]).replace("{pid}", "pty_doesnotexist").replace("{n}", "0")
     raise AssertionError(f"a route with an id this test does not know: {path} (add it here)")
 
 
@@ -245,6 +247,6 @@ def test_every_agent_route_with_an_id_is_walked() -> None:
     """The walk above knows every kind of id an agent route names (a new route fails here first)."""
     for spec in all_routes().routes:
         if spec.role is Role.AGENT and "{" in spec.path:
-            assert re.fullmatch(r".*\{id\}[^{}]*(/\{pid\}(/[a-z]+)?)?", spec.path), spec.path
+            assert re.fullmatch(r".*\{id\}[^{}]*(/\{(pid|n)\}(/[a-z]+)?)?", spec.path), spec.path
             _path_for(spec.path, {k: "x" for k in ("interaction", "case", "contact", "agent", "pivot-link",
-                                                   "callback", "recording")})
+                                                   "callback", "recording", "message")})

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from cti.client import CtiApiError
+from cti.config import WebchatConfig
 from tests.harness import CALLS, make_config, running_server
 from tests.pivot_helpers import SHOP_SECRET, Customer, pivoted_case
 from tests.receiver import Receiver
@@ -26,7 +27,9 @@ def config(tmp_path: Path, shop: Receiver, **sections: Any) -> Any:
 
 
 async def test_without_voice_no_link_promises_a_call(tmp_path: Path, shop: Receiver) -> None:
-    async with running_server(config(tmp_path, shop)) as h:
+    with_chat = config(tmp_path, shop)
+    with_chat.channels.webchat = WebchatConfig()
+    async with running_server(with_chat) as h:
         ann = await h.agent("ann", name="Ann Example")
         stored = await h.admin.inbound(channel="shop-chat", sender=("x", "12345"), text="help", external_id="t-1")
         iid = stored["interaction_id"]
@@ -48,7 +51,7 @@ async def test_without_voice_no_link_promises_a_call(tmp_path: Path, shop: Recei
             status, page, _ = await customer.open(path)
             assert status == 200
             assert 'id="call-now"' not in page and 'id="talk"' not in page and "voice.js" not in page
-            assert "We cannot take calls through this link right now" in page
+            assert 'src="/chat/widget.js"' in page, "the chat link's page opens the chat"
             status, page, _ = await customer.submit(path, phone="+358401234567")
             assert status == 503 and 'id="call-now"' not in page
         finally:
