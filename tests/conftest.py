@@ -118,3 +118,24 @@ async def shop() -> AsyncIterator[Any]:
     await receiver.start()
     yield receiver
     await receiver.stop()
+
+
+
+AUDIO_MARKERS = ("registrar", "sipp", "Phone(", "RTCPeerConnection", "tone_wav")
+BROWSER_MARKERS = ("playwright", "browser: Any")
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """With pytest-xdist (``./dev test`` runs two workers), the tests that carry real-time audio stay
+    together on one worker, one at a time, and so do the tests that drive Chromium: never two calls'
+    audio, or two browsers, at once on a two-core machine. Everything else (API, database, protocol
+    tests) is spread over both workers."""
+    groups: dict[str, str | None] = {}
+    for item in items:
+        path = str(item.path)
+        if path not in groups:
+            source = Path(path).read_text(encoding="utf-8")
+            groups[path] = ("audio" if any(m in source for m in AUDIO_MARKERS)
+                            else "browser" if any(m in source for m in BROWSER_MARKERS) else None)
+        if groups[path] is not None:
+            item.add_marker(pytest.mark.xdist_group(groups[path]))

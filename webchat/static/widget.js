@@ -82,7 +82,7 @@
     input, textarea { width: 100%; border: 1px solid #9ca3af; border-radius: 8px; padding: 8px; background: #fff; color: #111827; }
     .composer { display: flex; gap: 6px; padding: 10px; border-top: 1px solid #e5e7eb; align-items: flex-end; background: #fff; }
     .composer textarea { resize: none; height: 42px; max-height: 120px; }
-    .primary { background: #1f4ed8; color: #fff; border: 0; border-radius: 8px; padding: 9px 14px; font-weight: 600; cursor: pointer; }
+    .primary { background: #1f4ed8; color: #fff; border: 0; border-radius: 8px; padding: 9px 14px; font-weight: 600; cursor: pointer; white-space: nowrap; }
     .secondary { background: #fff; color: #1f4ed8; border: 1px solid #1f4ed8; border-radius: 8px; padding: 8px 12px; cursor: pointer; }
     .attach { position: relative; overflow: hidden; }
     .attach input { position: absolute; inset: 0; opacity: 0; cursor: pointer; }
