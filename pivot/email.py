@@ -21,15 +21,12 @@ from cti.channels import ChannelInfo
 from cti.errors import Gone, Unprocessable
 from cti.events import EventType
 from cti.routing.policy import RoutingPolicy
-from cti.services.actors import SYSTEM
 from cti.services.contacts import link_identity
-from cti.services.interactions import CommandParams, apply_command, new_interaction
 from cti.services.outbound import notify_customer
 from cti.services.rows import Record, fetch_one, update_row
-from cti.state import Command
 from cti.storage.db import Tx
 from pivot.i18n import MESSAGES
-from pivot.links import link_event, link_status
+from pivot.links import link_event, link_status, open_written_pivot
 
 PIVOT_LINKS, IDENTITIES, INTERACTIONS = models.pivot_links, models.identities, models.interactions
 
@@ -45,15 +42,8 @@ def continue_by_email(tx: Tx, link_id: str, *, address: str, channel: ChannelInf
         raise Unprocessable("email is not configured", code="channel_not_configured", details={"channel": "email"})
     update_row(tx.conn, PIVOT_LINKS, link, {"uses": link["uses"] + 1, "redeemed_at": tx.now})
     _link_address(tx, link["contact_id"], address)
-    row = new_interaction(tx, case_id=link["case_id"], contact_id=link["contact_id"], channel=channel.name,
-                          direction="outbound", initiation="pivot", thread_key=f"contact:{link['contact_id']}",
-                          source_interaction_id=link["source_interaction_id"],
-                          routing={"pivot_link_id": link_id})
-    if link["agent_id"]:  # (the agent who sent the link keeps the conversation)
-        row = apply_command(tx, row["id"], Command.ASSIGN, actor=SYSTEM, policy=policy,
-                            params=CommandParams(agent_id=link["agent_id"]))
-    else:
-        row = apply_command(tx, row["id"], Command.ENQUEUE, actor=SYSTEM, policy=policy)
+    row = open_written_pivot(tx, link, channel=channel.name, direction="outbound",
+                             thread_key=f"contact:{link['contact_id']}", policy=policy)
     notify_customer(tx, row["id"], channel=channel, mode=None, recipient={"kind": "email", "value": address},
                     text=MESSAGES[language]["email_first"].format(company=company))
     tx.emit(link_event(EventType.PIVOT_REDEEMED, link, tx.now, interaction_id=row["id"]))

@@ -21,10 +21,13 @@ from cti.errors import Forbidden, InvalidInput, Unprocessable
 from cti.event_payloads import PivotExtras, PivotPayload
 from cti.events import Event, EventType, iso
 from cti.ids import new_id
+from cti.routing.policy import RoutingPolicy
 from cti.services import render
-from cti.services.actors import Actor
+from cti.services.actors import SYSTEM, Actor
+from cti.services.interactions import CommandParams, apply_command, new_interaction
 from cti.services.outbound import recipient_of, reply
 from cti.services.rows import Record, by_id, fetch_one, not_found, update_row
+from cti.state import Command
 from cti.storage.db import Tx
 from cti.storage.prepared import Prepared
 from pivot import i18n
@@ -131,6 +134,19 @@ def mint_link(tx: Tx, interaction_id: str, request: MintRequest, *, actor: Actor
     tx.emit(link_event(EventType.PIVOT_CREATED, row, tx.now, sent=request.send))
     result["pivot_link"] = render_link(row, tx.now, url=url)
     return result
+
+
+def open_written_pivot(tx: Tx, link: Any, *, channel: str, direction: str, thread_key: str, policy: RoutingPolicy,
+                       language: str | None = None) -> Record:
+    """The interaction a link opens on its case for a written channel (email, the web chat): the
+    link's agent keeps the conversation (assigned at once), else it waits in the queue."""
+    row = new_interaction(tx, case_id=link["case_id"], contact_id=link["contact_id"], channel=channel,
+                          direction=direction, initiation="pivot", thread_key=thread_key, language=language,
+                          source_interaction_id=link["source_interaction_id"], routing={"pivot_link_id": link["id"]})
+    if link["agent_id"]:
+        return apply_command(tx, row["id"], Command.ASSIGN, actor=SYSTEM, policy=policy,
+                             params=CommandParams(agent_id=link["agent_id"]))
+    return apply_command(tx, row["id"], Command.ENQUEUE, actor=SYSTEM, policy=policy)
 
 
 STORED_TOKEN = "…"  # what the stored message, events and timeline show in place of a sent link's token

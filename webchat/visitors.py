@@ -22,14 +22,11 @@ from cti.errors import Gone
 from cti.events import EventType
 from cti.ids import new_id
 from cti.routing.policy import RoutingPolicy
-from cti.services.actors import SYSTEM
 from cti.services.contacts import find_or_create_contact, link_identity
 from cti.services.identities import normalize_identity
-from cti.services.interactions import CommandParams, apply_command, new_interaction
 from cti.services.rows import Record, fetch_one, update_row
-from cti.state import Command
 from cti.storage.db import Tx
-from pivot.links import link_event, link_status
+from pivot.links import link_event, link_status, open_written_pivot
 
 VISITORS, IDENTITIES, CONTACTS = models.chat_visitors, models.identities, models.contacts
 PIVOT_LINKS = models.pivot_links
@@ -105,15 +102,8 @@ def start_pivot_visitor(tx: Tx, link_id: str, start: Start, *, channel: str, day
     update_row(tx.conn, PIVOT_LINKS, link, {"uses": link["uses"] + 1, "redeemed_at": tx.now})
     visitor_id = new_id("wv")
     link_identity(tx, link["contact_id"], "webchat", visitor_id)
-    row = new_interaction(tx, case_id=link["case_id"], contact_id=link["contact_id"], channel=channel,
-                          direction="inbound", initiation="pivot", thread_key=visitor_id,
-                          source_interaction_id=link["source_interaction_id"], language=link["language"],
-                          routing={"pivot_link_id": link_id})
-    if link["agent_id"]:  # (the agent who sent the link keeps the conversation)
-        row = apply_command(tx, row["id"], Command.ASSIGN, actor=SYSTEM, policy=policy,
-                            params=CommandParams(agent_id=link["agent_id"]))
-    else:
-        row = apply_command(tx, row["id"], Command.ENQUEUE, actor=SYSTEM, policy=policy)
+    row = open_written_pivot(tx, link, channel=channel, direction="inbound", thread_key=visitor_id, policy=policy,
+                             language=link["language"])
     tx.emit(link_event(EventType.PIVOT_REDEEMED, link, tx.now, interaction_id=row["id"]))
     return _insert(tx, visitor_id, link["contact_id"], link["case_id"], start, days)
 
