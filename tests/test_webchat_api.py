@@ -85,7 +85,7 @@ async def start(h: Harness, session: aiohttp.ClientSession, **fields: Any) -> Vi
         assert response.status == 201, await response.text()
         assert response.headers["Access-Control-Allow-Origin"] == SHOP
         body = await response.json()
-    assert body["conversation_id"].startswith("wv_") and body["features"]["attachments"]["max_bytes"] == 4096
+    assert body["conversation_id"].startswith("wv_") and body["features"]["attachments"]["max_bytes"] > 0
     return Visitor(h, session, body["visitor_token"])
 
 
@@ -253,3 +253,31 @@ def test_the_widget_has_every_word_in_five_languages() -> None:
             assert text.strip() and set(re.findall(r"\{(\w+)\}", text)) == set(re.findall(r"\{(\w+)\}", english[key]))
     named = set(re.findall(r"""\bt\(\s*["']([a-z_]+)["']""", (HERE / "static" / "widget.js").read_text()))
     assert len(named) > 30 and not named - set(english), sorted(named - set(english))
+
+
+async def test_a_visitor_asks_for_a_callback_on_the_same_case(tmp_path: Path) -> None:
+    from tests.harness import CALLS
+
+    config = make_config(tmp_path, channels={"webchat": {"allowed_origins": [SHOP]}}, connectors=CALLS,
+                         pivot={"company_name": "Acme", "opening_hours": ALL_WEEK, "callbacks_per_number_per_hour": 1})
+    async with running_server(config) as h, aiohttp.ClientSession() as session:
+        visitor = await start(h, session)
+        status, body = await visitor.http("POST", "/chat/v1/callback", json={"phone": "+358401234567"})
+        assert status == 422 and body["error"]["code"] == "conversation_not_started"
+        status, _ = await visitor.http("POST", "/chat/v1/messages", json={"text": "call me?", "client_id": "q1"})
+        assert status == 201
+        for phone, code in (("+5511912345678", "region_not_allowed"), ("+449098790879", "number_type_not_allowed"),
+                            ("12345", "invalid_number")):
+            status, body = await visitor.http("POST", "/chat/v1/callback", json={"phone": phone})
+            assert status == 400 and body["error"]["code"] == code, body
+        status, body = await visitor.http("POST", "/chat/v1/callback", json={"phone": "+358401234567",
+                                                                             "when": "2020-01-01T10:00:00Z"})
+        assert status == 400 and body["error"]["code"] == "invalid_time"
+        assert (await h.admin.list_callbacks())["items"] == [], "nothing refused was scheduled"
+        status, made = await visitor.http("POST", "/chat/v1/callback", json={"phone": "+358 40 1234567"})
+        assert status == 201 and made["number"] == "+358401234567"
+        [callback] = (await h.admin.list_callbacks())["items"]
+        [stored] = await h.services.db.read(lambda c: c.execute(sa.select(M).where(M.c.channel == "webchat")).all())
+        assert callback["id"] == made["callback_id"] and callback["case_id"] == stored.case_id
+        status, body = await visitor.http("POST", "/chat/v1/callback", json={"phone": "+358401234567"})
+        assert status == 429, "the number's hourly limit holds for the widget as for the pivot page"
