@@ -90,6 +90,7 @@ from webchat import socket as webchat_socket
 from webchat import uploads as webchat_uploads
 from webchat import voice as webchat_voice
 from webchat.site import WEBCHAT, WebchatSite, add_cors, own_origin
+from webchat.sweep import Presence, Sweeper
 
 log = logging.getLogger(__name__)
 MODULES = (ops, agents, approvals, contacts, conversation, notes, interactions, parties, recordings, pivot_api, desk,
@@ -200,10 +201,12 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
                        if config.auth.oidc else None)
         app[SERVICES] = svc
         app[PIVOT_SITE] = await PivotSite.create(config, config.pivot, db)
+        chat: WebchatSite | None = None
         if config.channels.webchat is not None and config.channels.webchat.enabled:
             chat = app[WEBCHAT] = WebchatSite(config.channels.webchat,
                                               own_origin(config.server.resolved_public_url()), config.pivot, db)
             bus.add_listener(chat.hub.on_event)
+            chat.presence = asyncio.create_task(Presence(db, chat.hub).run())
         scheduler: CallbackScheduler | None = None
         if singletons:
             router = svc.router = Router(db, bus, policies)
@@ -221,6 +224,9 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
                     db, config, metrics, kind="webhook", deliver=WebhookSender(db, config, session)).run, ttl=ttl),
                 *(LeasedRunner(db, f"connector:{spec.name}", node, host.work(spec), ttl=ttl,
                                url=config.server.resolved_internal_url()) for spec in specs),
+                *([LeasedRunner(db, "webchat-sweep", node, Sweeper(
+                    db, chat.settings.name, chat.settings.abandon_after_seconds, lambda: policies.current).run,
+                    ttl=ttl)] if chat is not None else []),
             ]
             for runner in svc.leases:
                 await runner.start()
@@ -237,6 +243,8 @@ def create_app(config: AppConfig, *, migrate: bool = True, singletons: bool = Tr
                 await scheduler.stop()
             for runner in svc.leases:
                 await runner.stop()
+            if chat is not None and chat.presence is not None:
+                chat.presence.cancel()
             if relay is not None:
                 await relay.stop()
             await bus.stop()

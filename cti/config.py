@@ -96,6 +96,7 @@ class WebchatConfig(_Strict):
     connections_per_visitor: int = Field(default=5, ge=1, le=50)  # tabs; the oldest goes when one more opens
     max_connections: int = Field(default=10_000, ge=1)  # open widget sockets on this node
     visitor_days: float = Field(default=30.0, gt=0, le=365)  # a visitor token lasts this long after its last use
+    abandon_after_seconds: float = Field(default=300.0, ge=5)  # a waiting chat whose visitor left this long ago
     trust_forwarded_for: bool = False  # the client address from X-Forwarded-For (behind a proxy only)
 
     @field_validator("allowed_origins")

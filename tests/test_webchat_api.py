@@ -281,3 +281,28 @@ async def test_a_visitor_asks_for_a_callback_on_the_same_case(tmp_path: Path) ->
         assert callback["id"] == made["callback_id"] and callback["case_id"] == stored.case_id
         status, body = await visitor.http("POST", "/chat/v1/callback", json={"phone": "+358401234567"})
         assert status == 429, "the number's hourly limit holds for the widget as for the pivot page"
+
+
+async def test_a_waiting_chat_whose_visitor_left_is_abandoned_and_old_visitors_forgotten(h: Harness) -> None:
+    from webchat.site import WEBCHAT
+    from webchat.sweep import Presence, sweep
+
+    V, I = models.chat_visitors, models.interactions
+    async with aiohttp.ClientSession() as session:
+        gone, here = await start(h, session), await start(h, session)
+        for visitor, text in ((gone, "anyone?"), (here, "hello?")):
+            status, _ = await visitor.http("POST", "/chat/v1/messages", json={"text": text, "client_id": "x1"})
+            assert status == 201
+        await here.connect()
+        await h.services.db.write(lambda tx: tx.conn.execute(sa.update(V).values(last_seen_at=tx.now - 3600)))
+        await Presence(h.services.db, h.server.app[WEBCHAT].hub).mark()  # (here's socket: seen now)
+        await h.services.db.write(lambda tx: tx.conn.execute(sa.insert(V).values(
+            id="wv_" + "0" * 27, token_hash="f" * 64, contact_id="nobody", origin=SHOP, created_at=0.0,
+            last_seen_at=0.0, expires_at=tx.now - 1)))
+        policy = h.services.policies.current
+        assert await h.services.db.write(lambda tx: sweep(tx, "webchat", 300.0, policy)) == (1, 1)
+        rows = {r.text: r for r in await h.services.db.read(lambda c: c.execute(
+            sa.select(M.c.text, I.c.state).select_from(M.join(I, M.c.interaction_id == I.c.id))).all())}
+        assert rows["anyone?"].state == "abandoned" and rows["hello?"].state in ("queued", "offered")
+        assert await h.services.db.write(lambda tx: sweep(tx, "webchat", 300.0, policy)) == (0, 0), "once"
+        await here.close()

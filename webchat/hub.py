@@ -96,6 +96,10 @@ class Hub:
             for viewer in group:
                 viewer.offer(event)
 
+    def visitor_ids(self) -> list[str]:
+        """The visitors with a socket open here."""
+        return list(self._by_visitor)
+
     def close_all(self) -> None:
         """The node stops: every widget is told to go (it reconnects, to another node)."""
         for viewers in list(self._by_visitor.values()):

@@ -9,6 +9,7 @@ foreign page too. Requests without an Origin (not a browser) need a visitor toke
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import time
@@ -33,6 +34,7 @@ from pivot.guard import MissLimiter
 from pivot.settings import WEEKDAYS, PivotConfig
 from webchat.frames import Translator
 from webchat.hub import Hub
+from webchat.sweep import PRESENCE_EVERY
 from webchat.visitors import Visitor, find_visitor, seen
 
 HERE = Path(__file__).parent
@@ -70,6 +72,7 @@ class WebchatSite:
     hub: Hub = field(init=False)
     translator: Translator = field(init=False)
     widget: Widget = field(default_factory=Widget.build)
+    presence: asyncio.Task[None] | None = None  # (this node's "seen" marks: webchat.sweep.Presence)
 
     def __post_init__(self) -> None:
         self.hub = Hub(self.settings.max_connections, self.settings.connections_per_visitor)
@@ -152,7 +155,7 @@ async def visitor_of(request: web.Request, token: str | None = None) -> Visitor:
     if visitor is None:
         raise Unauthorized("a valid visitor token is required; start a conversation first", code="visitor_unknown")
     days = chat.settings.visitor_days
-    if time.time() - visitor.last_seen_at > 3600:  # (the token's life is renewed at most hourly: no write per poll)
+    if time.time() - visitor.last_seen_at > PRESENCE_EVERY:  # (at most a write a minute per visitor)
         await svc.db.write(lambda tx: seen(tx, visitor.id, days))
     return visitor
 
