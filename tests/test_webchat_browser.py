@@ -22,6 +22,7 @@ from tests.harness import Harness, make_config, running_server
 from tests.test_browser_voice import tone_wav
 from tests.test_desk import ARTIFACTS
 from tests.voice_helpers import registered
+from webchat.site import WEBCHAT
 
 ALL_WEEK = {d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -95,7 +96,7 @@ async def test_a_visitor_chats_reloads_sends_a_file_and_talks_to_the_agents_phon
                 await expect(launcher).to_be_visible()  # (the shop's "button { display: none }" stays outside)
                 assert await launcher.evaluate("b => getComputedStyle(b).fontSize") != "31px"
                 await launcher.click()
-                await visitor.get_by_label("Your name (optional)").fill("Vera Visitor")
+                await visitor.get_by_label("Your name (optional)").fill('Vera <img src=x onerror="window.__xss=1">')
                 await visitor.get_by_role("button", name="Start chat").click()
                 box = visitor.get_by_label("Message", exact=True)
                 await box.fill("Hello <b>there</b>, my parcel is late")
@@ -108,6 +109,8 @@ async def test_a_visitor_chats_reloads_sends_a_file_and_talks_to_the_agents_phon
                 await expect(visitor.get_by_text("Alice joined the chat")).to_be_visible()
                 card = desk.locator("#work [data-id]").first
                 await expect(card.locator(".msg.inbound")).to_contain_text("Hello <b>there</b>, my parcel is late")
+                await expect(desk.locator("#contact")).to_contain_text('Vera <img src=x onerror="window.__xss=1">')
+                assert await desk.evaluate("window.__xss") is None, "a visitor's name is text in the desk"
                 await expect(visitor.locator(".msg.visitor .mark")).to_have_text("Read")
                 await box.press_sequentially("is it")
                 await expect(card.locator("[data-typing]")).to_have_text("The customer is typing…")
@@ -118,6 +121,8 @@ async def test_a_visitor_chats_reloads_sends_a_file_and_talks_to_the_agents_phon
                 await reply.fill("Hi Vera, it ships today.")
                 await card.get_by_role("button", name="Send", exact=True).click()
                 await expect(visitor.locator(".msg.agent")).to_contain_text("it ships today.")
+                chat_id = await h.services.db.read(lambda c: c.execute(sa.select(models.interactions.c.id).where(
+                    models.interactions.c.channel == "webchat")).scalar())
                 await expect(card.locator(".msg.outbound .delivery")).to_have_text("read")
                 ARTIFACTS.mkdir(exist_ok=True)
                 await visitor.screenshot(path=str(ARTIFACTS / "webchat-widget-phone.png"))
@@ -126,8 +131,17 @@ async def test_a_visitor_chats_reloads_sends_a_file_and_talks_to_the_agents_phon
                 await visitor.reload()
                 await expect(visitor.locator(".msg.agent")).to_have_count(1)
                 await expect(visitor.locator(".msg.visitor")).to_have_count(1)
+                await visitor.wait_for_timeout(300)  # (the replay is whole: nothing more arrives)
+                await expect(visitor.locator(".msg")).to_have_count(2)
                 await expect(visitor.locator(".msg.visitor")).to_contain_text("Hello <b>there</b>")
                 assert await visitor.locator("b").count() == 0, "a visitor's HTML stays text"
+
+                # A drop: the server closes every widget socket; a reply sent meanwhile arrives once.
+                h.server.app[WEBCHAT].hub.close_all()
+                await alice.reply(chat_id, "Still here?")
+                await expect(visitor.get_by_text("Connection lost. Reconnecting…")).to_be_visible()
+                await expect(visitor.locator(".msg.agent")).to_have_count(2)
+                await expect(visitor.locator(".msg.agent").last).to_contain_text("Still here?")
 
                 # A file: type-checked, kept, offered to the agent as a download.
                 await visitor.locator("[data-cti-chat] input[type=file]").set_input_files(
