@@ -84,6 +84,12 @@ class ChannelDirectory:
         """The channel of that name, if any."""
         return self._channels.get(name)
 
+    def first_of_kind(self, identity_kind: str) -> ChannelInfo | None:
+        """The first channel (by name) whose customers have this kind of identity and that can send:
+        the email channel a pivot or a chat continues on, the web chat a chat link opens."""
+        return next((info for name in self.names() if (info := self._channels[name]).identity_kind == identity_kind
+                     and info.sends), None)
+
     def names(self) -> list[str]:
         """All channel names."""
         return sorted(self._channels)

@@ -69,8 +69,7 @@ async def pivot_interaction(call: Call) -> dict[str, Any]:
     request = MintRequest(to=b.to, send=b.send, mode=b.mode, expires_in=b.expires_in, max_uses=b.max_uses)
     directory, public_url = svc.channels, svc.config.server.resolved_public_url()
     settings = site(call.request).settings
-    if b.to == "chat" and not any((info := directory.get(name)) is not None and info.identity_kind == "webchat"
-                                  for name in directory.names()):
+    if b.to == "chat" and directory.first_of_kind("webchat") is None:
         raise Unprocessable("a pivot to chat needs the web chat ([channels.webchat]), and none is configured",
                             code="pivot_target_unavailable", details={"to": "[channels.webchat]"})
 

@@ -25,7 +25,6 @@ from sqlalchemy.exc import IntegrityError
 from cti import models
 from cti.api.context import services
 from cti.api.framework import Api, Call
-from cti.channels import ChannelInfo
 from cti.config import Config
 from cti.errors import Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
 from cti.services.identities import normalize_identity
@@ -240,21 +239,8 @@ async def landing_page(call: Call) -> web.StreamResponse:
     if link.to == "chat":  # (the widget redeems the link when it starts the conversation)
         return site(request).page("chat.html.j2", 200, _language(request, link), request, token=call.path("token"),
                                   agent=(link.agent_name or "").split(" ")[0], channel=_channel_name(link.channel),
-                                  can_chat=_chat_channel(request) is not None)
+                                  can_chat=services(request).channels.first_of_kind("webchat") is not None)
     return _form(request, link, phone)
-
-
-def _chat_channel(request: web.Request) -> ChannelInfo | None:
-    directory = services(request).channels
-    return next((info for name in directory.names() if (info := directory.get(name)) is not None
-                 and info.identity_kind == "webchat"), None)
-
-
-def _email_channel(request: web.Request) -> ChannelInfo | None:
-    """The channel that sends email here (the first email connector), if any."""
-    directory = services(request).channels
-    return next((info for name in directory.names() if (info := directory.get(name)) is not None
-                 and info.identity_kind == "email" and info.sends), None)
 
 
 async def _email_form(request: web.Request, link: Any, *, status: int = 200, error: str | None = None,
@@ -267,7 +253,8 @@ async def _email_form(request: web.Request, link: Any, *, status: int = 200, err
     response = pivot.page(
         "email.html.j2", status, _language(request, link), request, agent=(link.agent_name or "").split(" ")[0],
         channel=_channel_name(link.channel), source_channel=link.channel, email_masked=mask_email(on_file),
-        can_email=_email_channel(request) is not None, error_key=f"error_{error}" if error else None, typed=typed,
+        can_email=services(request).channels.first_of_kind("email") is not None,
+        error_key=f"error_{error}" if error else None, typed=typed,
         sent_to=sent_to, csrf=form_token(pivot.secret, link.token_hash, nonce),
         expires=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(link.expires_at)),
         action=f"{_base_path(request.path)}/email")
@@ -299,7 +286,7 @@ async def continue_by_email_page(call: Call) -> web.StreamResponse:
     if early is not None:
         return early
     pivot = site(request)
-    channel = _email_channel(request)
+    channel = services(request).channels.first_of_kind("email")
     if link.to != "email" or channel is None:
         return await _email_form(request, link, status=503 if channel is None else 404)
     form, refused = await _posted_form(call)

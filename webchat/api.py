@@ -35,7 +35,7 @@ from pivot.pages import PIVOT_SITE
 from webchat import i18n
 from webchat.email import continue_by_email
 from webchat.frames import message_frame, replay
-from webchat.site import availability, email_channel, site, visitor_of
+from webchat.site import availability, site, visitor_of
 from webchat.visitors import (
     Start,
     Visitor,
@@ -265,7 +265,7 @@ async def to_email(call: Call) -> dict[str, Any]:
     chat, svc = site(request), services(request)
     chat.check_origin(request)
     visitor = await visitor_of(request)
-    email = email_channel(svc)
+    email = svc.channels.first_of_kind("email")
     if email is None:
         raise Unprocessable("email is not configured here", code="channel_not_configured", details={"channel": "email"})
     if body.text and body.text.strip():

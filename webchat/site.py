@@ -25,8 +25,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from cti import models
-from cti.api.context import Services, services
-from cti.channels import ChannelInfo
+from cti.api.context import services
 from cti.config import WebchatConfig
 from cti.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from cti.storage.db import Database
@@ -160,12 +159,6 @@ async def visitor_of(request: web.Request, token: str | None = None) -> Visitor:
     return visitor
 
 
-def email_channel(svc: Services) -> ChannelInfo | None:
-    """The channel that sends email here (the first email connector), if any."""
-    return next((info for name in svc.channels.names() if (info := svc.channels.get(name)) is not None
-                 and info.identity_kind == "email" and info.sends), None)
-
-
 def open_now(hours: PivotConfig, now: float) -> bool:
     """Whether ``now`` is inside today's opening hours ([pivot] opening_hours, timezone)."""
     local = datetime.fromtimestamp(now, ZoneInfo(hours.timezone))
@@ -180,7 +173,7 @@ async def availability(request: web.Request) -> dict[str, Any]:
         AGENTS.c.state == "available", AGENTS.c.deleted.is_(False))).scalar() or 0)
     is_open = open_now(chat.hours, time.time())
     return {"agents_available": bool(available) and is_open, "open": is_open, "company": chat.settings.company_name,
-            "features": {"email": email_channel(svc) is not None, "voice": svc.voice_reach.browser,
+            "features": {"email": svc.channels.first_of_kind("email") is not None, "voice": svc.voice_reach.browser,
                          "callback": svc.voice_reach.calls,
                          "attachments": {"max_bytes": chat.settings.attachment_max_bytes,
                                          "types": chat.settings.attachment_types},
