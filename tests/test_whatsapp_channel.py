@@ -244,7 +244,9 @@ async def test_whatsapp_through_twilio_in_and_out(tmp_path: Path) -> None:
     twilio = await TwilioEmulator().start()
     port = free_port()
     try:
-        async with running_server(twilio_config(tmp_path, twilio, port), port=port) as h:
+        config = twilio_config(tmp_path, twilio, port)
+        config.connectors["twilio"]["templates"] = {"order_update": {"content_sid": "HX" + "ab" * 16, "parameters": 2}}
+        async with running_server(config, port=port) as h:
             wire_number(twilio, h)
             await h.wait_for(lambda: h.services.connector_health.get("twilio") == "connected", what="twilio up")
             ann = await h.agent("ann")
@@ -263,6 +265,22 @@ async def test_whatsapp_through_twilio_in_and_out(tmp_path: Path) -> None:
             await h.wait_for(lambda: twilio.messages, what="the reply at Twilio")
             assert (twilio.messages[0]["to"], twilio.messages[0]["from"]) == (
                 f"whatsapp:+{CUSTOMER}", f"whatsapp:{twilio.phone_number}")
+
+            # A day later only an approved Content template goes: by its ContentSid and variables, no Body.
+            await h.services.db.write(lambda tx: tx.conn.execute(sa.update(M).where(M.c.id == row.id).values(
+                created_at=tx.now - 25 * 3600)))
+            with pytest.raises(CtiApiError) as closed:
+                await ann.reply(row.interaction_id, "Vieläkö tarvitset apua?")
+            assert closed.value.code == "whatsapp_window_closed"
+            listed = await ann.request("GET", f"/api/v1/interactions/{row.interaction_id}/messages")
+            assert listed["reply_modes"] == ["template"] and listed["templates"] == {"order_update": 2}
+            await ann.request("POST", f"/api/v1/interactions/{row.interaction_id}/messages", json={
+                "mode": "template", "template": {"name": "order_update", "parameters": ["118", "huomenna"]},
+                "text": "Tilaus 118 saapuu huomenna"})
+            await h.wait_for(lambda: len(twilio.messages) == 2, what="the template at Twilio")
+            sent = twilio.messages[1]
+            assert sent["content_sid"] == "HX" + "ab" * 16 and sent["body"] == ""
+            assert sent["content_variables"] == {"1": "118", "2": "huomenna"}
     finally:
         await twilio.stop()
 

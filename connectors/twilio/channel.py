@@ -21,12 +21,14 @@ another host (the emulator in tests).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import urllib.parse
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
+from twilio.base import values
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
@@ -53,6 +55,14 @@ log = logging.getLogger(__name__)
 DAY = 86_400.0  # WhatsApp's customer-service window
 
 
+class ContentTemplate(Settings):
+    """An approved Content template (WhatsApp outside its 24-hour window): its ContentSid and how
+    many numbered variables ({{1}}, {{2}}...) it takes."""
+
+    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$")
+    parameters: int = Field(default=0, ge=0, le=100)
+
+
 class TwilioSettings(Settings):
     """``[connectors.twilio]``"""
 
@@ -69,6 +79,8 @@ class TwilioSettings(Settings):
     customer_ring_seconds: float = Field(default=45.0, gt=0)
     recordings_dir: str = ""  # Twilio's recordings of dial-mode calls are fetched here; default <data_dir>/recordings
     whatsapp_number: str = ""  # the WhatsApp sender on Twilio ("whatsapp:" + this); default: phone_number
+    # name -> {content_sid = "HX...", parameters = n}: what an agent may send outside WhatsApp's window
+    templates: dict[str, ContentTemplate] = Field(default_factory=dict)
 
 
 class TwilioChannel(Channel[TwilioSettings]):
@@ -81,13 +93,18 @@ class TwilioChannel(Channel[TwilioSettings]):
     @classmethod
     def reply_problem(cls, settings: Any, mode: str | None, last_inbound: dict[str, Any] | None,
                       now: float) -> tuple[str, str] | None:
-        """WhatsApp through Twilio has WhatsApp's 24-hour window (SMS has none)."""
+        """WhatsApp through Twilio has WhatsApp's 24-hour window (SMS has none); a Content template
+        may go at any time."""
         last = last_inbound or {}
-        if (last.get("meta") or {}).get("kind") != "whatsapp" or now - float(last.get("created_at") or now) <= DAY:
+        if mode == "template" or (last.get("meta") or {}).get("kind") != "whatsapp" \
+                or now - float(last.get("created_at") or now) <= DAY:
             return None
         return ("whatsapp_window_closed", "WhatsApp allows free-form replies only within 24 hours of the customer's "
-                                          "last message: send a pivot link (templates through Twilio use Content "
-                                          "templates, not configured here)")
+                                          "last message: send an approved template (mode template) or a pivot link")
+
+    @classmethod
+    def templates(cls, settings: TwilioSettings) -> dict[str, int]:
+        return {name: spec.parameters for name, spec in settings.templates.items()}
 
     def __init__(self, ctx: ConnectorContext, settings: TwilioSettings) -> None:
         super().__init__(ctx, settings)
@@ -139,12 +156,25 @@ class TwilioChannel(Channel[TwilioSettings]):
 
     # ---- SMS -----------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> Sent:
+        template, spec = message.raw.get("template"), None
+        parameters: list[str] = [str(p) for p in (template or {}).get("parameters") or []]
+        if template is not None:
+            spec = self.config.templates.get(str(template.get("name")))
+            if spec is None or len(parameters) != spec.parameters:
+                raise PermanentFailure(f"template {template.get('name')!r} is not configured with "
+                                       f"{len(parameters)} parameter(s)")
         try:
             to, sender = message.to, self.config.phone_number
             if message.to_kind == "whatsapp":  # WhatsApp through Twilio: both addresses "whatsapp:+<E.164>"
                 to = "whatsapp:+" + message.to.lstrip("+")
                 sender = "whatsapp:" + (self.config.whatsapp_number or self.config.phone_number)
-            sent = await self.client.messages.create_async(to=to, from_=sender, body=message.text)
+            if spec is not None:  # a Content template: its sid and numbered variables, no Body
+                variables = {str(n): value for n, value in enumerate(parameters, 1)}
+                sent = await self.client.messages.create_async(
+                    to=to, from_=sender, content_sid=spec.content_sid,
+                    content_variables=json.dumps(variables) if variables else values.unset)
+            else:
+                sent = await self.client.messages.create_async(to=to, from_=sender, body=message.text)
         except TwilioRestException as exc:
             if exc.status >= 500:
                 await self.set_health(Health.TRANSIENT_DISCONNECT, f"Twilio answered {exc.status}")

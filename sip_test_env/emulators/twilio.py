@@ -16,7 +16,9 @@ caller, so the caller's audio is real); ``GET /_control/messages`` lists SMS sen
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import re
 import time
 from email.utils import formatdate
 from typing import Any
@@ -112,11 +114,19 @@ class TwilioEmulator(RecordingsApi, CallEngine, Emulator):
             return refused
         form = await request.post()
         to, body = str(form.get("To") or ""), str(form.get("Body") or "")
-        if not to or not body:
+        content_sid, variables = str(form.get("ContentSid") or ""), form.get("ContentVariables")
+        if variables is not None and not content_sid:
+            return web.json_response({"code": 21654, "message": "ContentSid Required", "status": 400}, status=400)
+        if content_sid and (not re.fullmatch(r"HX[0-9a-fA-F]{32}", content_sid) or not _variables_ok(variables)):
+            return web.json_response({"code": 21656, "message": "The ContentVariables Parameter is invalid.",
+                                      "status": 400}, status=400)
+        if not to or not (body or content_sid):
             return web.json_response({"code": 21602, "message": "Message body is required.", "status": 400},
                                      status=400)
         message = {"sid": sid("SM"), "account_sid": self.account_sid, "to": to,
                    "from": str(form.get("From") or self.phone_number), "body": body, "status": "queued",
+                   "content_sid": content_sid or None,
+                   "content_variables": json.loads(str(variables)) if variables else None,
                    "direction": "outbound-api", "num_segments": "1", "api_version": "2010-04-01",
                    "date_created": formatdate(usegmt=True), "date_updated": formatdate(usegmt=True),
                    "date_sent": None, "price": None, "price_unit": "USD", "error_code": None, "error_message": None,
@@ -225,3 +235,12 @@ class TwilioEmulator(RecordingsApi, CallEngine, Emulator):
         return web.json_response({s: c.log for s, c in self.calls_by_sid.items()})
 
 
+def _variables_ok(variables: Any) -> bool:
+    """ContentVariables: absent, or a JSON object of numbered keys to strings of at most 255 characters."""
+    if variables is None:
+        return True
+    try:
+        parsed = json.loads(str(variables))
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and all(isinstance(v, str) and len(v) <= 255 for v in parsed.values())
