@@ -6,6 +6,7 @@ outside opening hours the widget says the service is closed."""
 from __future__ import annotations
 
 import asyncio
+import json
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
@@ -75,3 +76,17 @@ def test_the_widget_knows_opening_hours() -> None:
     assert open_now(hours, monday_9_helsinki)
     assert not open_now(hours, monday_9_helsinki + 8 * 3600)  # 17:00
     assert not open_now(hours, monday_9_helsinki + 86_400)  # Tuesday: no hours
+
+
+async def test_a_widget_whose_token_was_forgotten_starts_over(tmp_path: Path, browser: Any) -> None:
+    async with Shop("127.0.0.2") as shop:
+        config = make_config(tmp_path, channels={"webchat": {"allowed_origins": [shop.origin]}},
+                             pivot={"opening_hours": ALL_WEEK})
+        async with running_server(config) as h:
+            shop.cti_url = h.url
+            page = await (await browser.new_context(locale="en-US")).new_page()
+            stale = {"token": "wct_" + "A" * 43, "open": True, "pending": [{"client_id": "old1", "text": "lost?"}]}
+            await page.add_init_script(f"localStorage.setItem('cti-chat:{h.url}', '{json.dumps(stale)}')")
+            await page.goto(shop.origin + "/")
+            await expect(page.get_by_role("button", name="Start chat")).to_be_visible(timeout=15_000)
+            assert "wct_" not in await page.evaluate(f"localStorage.getItem('cti-chat:{h.url}')")

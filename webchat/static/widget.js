@@ -199,13 +199,25 @@
     const ws = socket = new WebSocket(url);
     ready = false;
     ws.onmessage = (e) => receive(JSON.parse(e.data));
-    ws.onclose = (e) => {
+    ws.onclose = () => {
       socket = null;
-      if (e.code === 1008 || e.code === 4401) return;
+      if (!saved.token) return;
       failures += 1;
       if (ready) note("reconnecting");
-      setTimeout(() => connect(since), Math.min(30000, 500 * 2 ** failures) * (0.5 + Math.random()));
+      ready = false;
+      if (failures === 2) {  // (a browser hides why a socket was refused: ask over HTTP whether the token still works)
+        api("GET", `/chat/v1/messages?since=${since}`).catch((error) => { if (error.status === 401) forget(); });
+      }
+      setTimeout(() => { if (saved.token) connect(since); }, Math.min(30000, 500 * 2 ** failures) * (0.5 + Math.random()));
     };
+  }
+
+  function forget() {  // the token has expired (or the server forgot it): start over, keeping nothing stale
+    saved = {pending: []}; save();
+    clearInterval(polling); polling = null;
+    if (socket) socket.close();
+    shown.clear(); log.replaceChildren(); composer.hidden = true; talkButton.hidden = true; callButton.hidden = true;
+    if (!panel.hidden && status) welcome();
   }
 
   function poll() {
@@ -216,7 +228,7 @@
         answer.items.forEach(receive);
         since = Math.max(since, answer.seq);
         if (!ready) { ready = true; flush(); }
-      } catch { /* try again at the next tick */ }
+      } catch (error) { if (error.status === 401) forget(); /* else: the next tick tries again */ }
     };
     polling = setInterval(tick, 3000);
     tick();
