@@ -200,6 +200,12 @@ async def test_origins_tokens_and_limits_refuse_and_change_nothing(h: Harness) -
             await alice.send(type="message", text=f"spam {n}", client_id=f"s{n}")
         limited = await alice.frame("error", code="rate_limited")
         assert limited["retry_after"] >= 1 and limited["client_id"].startswith("s")
+        tabs = [await session.ws_connect(f"{h.url}/chat/v1/ws?token={alice.token}", headers={"Origin": SHOP})
+                for _ in range(5)]  # (with alice's first: six tabs, five allowed)
+        assert alice.ws is not None and await h.wait_for(lambda: alice.ws.closed, what="the oldest tab closed")
+        assert alice.ws.close_code == 4001 and not any(tab.closed for tab in tabs), "the newest five stay"
+        for tab in tabs:
+            await tab.close()
         count = await h.services.db.read(lambda c: c.execute(sa.select(sa.func.count()).where(
             M.c.channel == "webchat", M.c.direction == "inbound")).scalar())
         assert count == 8, "the visitor's 8 messages a minute (1 earlier + 7 of the flood)"

@@ -26,6 +26,7 @@ class Viewer:
     case_id: str | None
     queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     overflowed: bool = False
+    evicted: bool = False  # a newer tab of the same visitor took its place: it closes and stays closed
 
     def offer(self, event: Event | None) -> None:
         try:
@@ -57,6 +58,7 @@ class Hub:
         while len(mine) > self.per_visitor:
             oldest = mine[0]
             self.remove(oldest)
+            oldest.evicted = True
             oldest.offer(None)  # (its socket closes)
 
     def remove(self, viewer: Viewer) -> None:

@@ -7,8 +7,10 @@ replay already sent is skipped live). The visitor sends ``message`` (``text``, `
 ``{"type": "error", "code", "client_id"?, "retry_after"?}`` and changes nothing.
 
 Bounds: frames of at most 64 KiB, a ping every 25 s (a dead peer is dropped), a typing mark at most
-every 2 s, ``connections_per_visitor`` sockets per visitor and ``max_connections`` per node (503
-past it); a socket whose queue overflows is closed and the widget resumes from its last seq.
+every 2 s, ``connections_per_visitor`` sockets per visitor (the oldest is closed with 4001 and its
+widget stays quiet until it is used again, so tabs never evict each other in turn) and
+``max_connections`` per node (503 past it); a socket whose queue overflows is closed (4000) and
+the widget resumes from its last seq.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ api = Api()
 MAX_FRAME = 64 * 1024
 TYPING_EVERY = 2.0
 CLIENT_ID_SHAPE = re.compile(CLIENT_ID)
-BEHIND = 4000  # close code: the socket fell behind; reconnect with since=
+BEHIND = 4000  # close code: the socket fell behind (or the node stops); reconnect with since=
+REPLACED = 4001  # close code: newer tabs of this visitor took its place; reconnect only when used again
 
 
 @api.route("GET", "/chat/v1/ws", summary="The visitor's live conversation (WebSocket; token=, since=)", tag=TAG,
@@ -79,6 +82,9 @@ async def _pump(ws: web.WebSocketResponse, viewer: Viewer, chat: WebchatSite, si
     await ws.send_str(orjson.dumps({"type": "ready", "seq": last}).decode())
     while True:
         live = await viewer.queue.get()
+        if viewer.evicted:
+            await ws.close(code=REPLACED, message=b"replaced by newer tabs")
+            return
         if live is None or viewer.overflowed:
             await ws.close(code=BEHIND, message=b"behind: reconnect with since=")
             return

@@ -113,7 +113,8 @@
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 
   // ---- state ------------------------------------------------------------------------------------
-  let status = null, socket = null, since = 0, ready = false, failures = 0, polling = null, agentName = "";
+  let status = null, socket = null, since = 0, ready = false, failures = 0, polling = null, agentName = "", replaced = false;
+  const wake = () => { if (replaced && !socket && saved.token) { replaced = false; connect(since); } };
   const shown = new Map();  // message id or client_id -> node
   const api = async (method, path, body, isForm) => {
     const headers = saved.token ? {Authorization: `Bearer ${saved.token}`} : {};
@@ -134,7 +135,7 @@
     if (!open) { launcher.focus(); return; }
     if (!status) { try { status = await api("GET", "/chat/v1/status"); } catch { status = {features: {}}; } }
     company.textContent = status.company || "";
-    if (saved.token) { startChat(); text.focus(); }
+    if (saved.token) { startChat(); wake(); text.focus(); }
     else if (script.dataset.pivot) await begin({}).catch(() => note("error"));
     else if (!log.childElementCount) welcome();
     markRead();
@@ -199,9 +200,10 @@
     const ws = socket = new WebSocket(url);
     ready = false;
     ws.onmessage = (e) => receive(JSON.parse(e.data));
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       socket = null;
       if (!saved.token) return;
+      if (e.code === 4001) { replaced = true; return; }  // (newer tabs took over: quiet until used here)
       failures += 1;
       if (ready) note("reconnecting");
       ready = false;
@@ -281,7 +283,7 @@
     launcher.textContent = t("open");
     send({type: "read", id: lastRead}, () => api("POST", "/chat/v1/read", {id: lastRead}).catch(() => {}));
   }
-  document.addEventListener("visibilitychange", markRead);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) wake(); markRead(); });
 
   let waitingTimer = null;
   function waiting() {  // in the queue with nobody yet: say so, and offer email if nobody is there
@@ -312,6 +314,7 @@
     }
   }
   function sendText() {
+    wake();
     const value = text.value.trim();
     if (!value) return;
     const item = {client_id: `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`, text: value};
