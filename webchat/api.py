@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from pydantic import Field
 
-from connectors.base import Attachment, DeliveryUpdate, InboundMessage
+from connectors.base import Attachment, DeliveryUpdate, InboundMessage, Received
 from cti import models
 from cti.api.context import Services, services
 from cti.api.framework import Api, Call
@@ -158,8 +158,9 @@ async def start_session(call: Call) -> dict[str, Any]:
 
 
 async def post_message(request: web.Request, visitor: Visitor, text: str, client_id: str,
-                       attachments: tuple[Attachment, ...] = ()) -> dict[str, Any]:
-    """Store a visitor's message (once per client_id) on their conversation; its frame."""
+                       attachments: tuple[Attachment, ...] = ()) -> Received:
+    """Store a visitor's message (once per client_id) on their conversation (its frame reaches the
+    visitor's sockets through the stream; ``stored_frame`` builds it for an HTTP answer)."""
     chat, svc = site(request), services(request)
     limit = chat.settings.max_message_chars
     if len(text) > limit:
@@ -175,10 +176,13 @@ async def post_message(request: web.Request, visitor: Visitor, text: str, client
     if received.case_id != case_id:
         await svc.db.write(lambda tx: moved_to_case(tx, visitor.id, received.case_id))
         chat.hub.move(visitor.id, received.case_id)
-    return await _stored_frame(svc, received.message_id, received.interaction_id)
+    return received
 
 
-async def _stored_frame(svc: Services, message_id: str, interaction_id: str) -> dict[str, Any]:
+async def stored_frame(svc: Services, received: Received) -> dict[str, Any]:
+    """The frame of a stored visitor message, with its event's seq (the HTTP routes answer it)."""
+    message_id, interaction_id = received.message_id, received.interaction_id
+
     def read(conn: Any) -> tuple[Any, int]:
         row = conn.execute(sa.select(MESSAGES).where(MESSAGES.c.id == message_id)).first()
         seqs = conn.execute(sa.select(EVENTS.c.seq, EVENTS.c.data).where(
@@ -196,7 +200,8 @@ async def _stored_frame(svc: Services, message_id: str, interaction_id: str) -> 
 async def send_message(call: Call) -> dict[str, Any]:
     site(call.request).check_origin(call.request)
     visitor = await visitor_of(call.request)
-    return await post_message(call.request, visitor, call.body.text, call.body.client_id)
+    received = await post_message(call.request, visitor, call.body.text, call.body.client_id)
+    return await stored_frame(services(call.request), received)
 
 
 @api.route("GET", "/chat/v1/messages", summary="The conversation after since= (plain HTTP)", tag=TAG, role=None,

@@ -23,7 +23,7 @@ from connectors.base import WebhookTools
 from cti.api.context import services
 from cti.api.framework import Api, Call
 from cti.errors import ApiError, InvalidInput
-from webchat.api import CLIENT_ID, TAG, post_message
+from webchat.api import CLIENT_ID, TAG, post_message, stored_frame
 from webchat.site import site, visitor_of
 
 api = Api()
@@ -104,4 +104,6 @@ async def upload(call: Call) -> dict[str, Any]:
         raise InvalidInput(f"the file was refused: {problem}", code="attachment_refused", details={"file": problem})
     tools = WebhookTools(svc.connectors.http, svc.connectors.data_dir, settings.name)
     attachment = await asyncio.to_thread(tools.keep, content, filename=filename, content_type=content_type)
-    return await post_message(request, visitor, fields.get("text", "").strip() or filename, client_id, (attachment,))
+    received = await post_message(request, visitor, fields.get("text", "").strip() or filename, client_id,
+                                  (attachment,))
+    return await stored_frame(svc, received)
