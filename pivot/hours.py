@@ -1,4 +1,5 @@
-"""Opening hours: the times a customer may pick for "call me at a time" (pure functions)."""
+"""Opening hours: the times a customer may pick for "call me at a time", and whether we are open
+now (pure functions)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ def slots(config: PivotConfig, now: float) -> list[datetime]:
                 out.append(cursor)
             cursor += timedelta(minutes=SLOT_MINUTES)
     return out
+
+
+def open_now(config: PivotConfig, now: float) -> bool:
+    """Whether ``now`` is inside today's opening hours (the web chat says "closed" outside them)."""
+    local = datetime.fromtimestamp(now, ZoneInfo(config.timezone))
+    span = config.opening_hours.get(WEEKDAYS[local.weekday()]) or ""
+    return bool(span) and span[:5] <= local.strftime("%H:%M") < span[6:]
 
 
 def parse_choice(value: str, config: PivotConfig, now: float) -> float | None:

@@ -72,3 +72,28 @@ class Customer:
 async def event_types(h: Harness, pattern: str) -> list[str]:
     events = await h.services.bus.replay(0, EventFilter(types=[pattern]))
     return [e.type.value for e in events]
+
+
+LINK_IN_TEXT = re.compile(r"(https?://\S+/p/([A-Za-z0-9_-]+))")
+
+
+async def link_sent_on_x(h: Harness, x: Any, agent: Any, to: str, *, text: str, dm_id: str) -> tuple[Any, str, str]:
+    """A customer's X DM, accepted by the agent, who sends a pivot link ``to`` as a DM:
+    (the stored DM, the link's URL on this test server, its token)."""
+    import sqlalchemy as sa
+
+    from cti import models
+    from tests.test_x_channel import DANA
+
+    status, _ = await x.signed_post(x.dm_payload({"user": DANA, "text": text, "id": dm_id}))
+    assert status == 200
+    M = models.messages
+    [dm] = await h.wait_for(lambda: h.services.db.read(lambda c: c.execute(
+        sa.select(M).where(M.c.channel == "x")).all()), what="the DM stored")
+    await h.interaction_in_state(dm.interaction_id, "offered")
+    await agent.accept(dm.interaction_id)
+    minted = await agent.pivot(dm.interaction_id, to, send=True)
+    assert minted["pivot_link"]["to"] == to
+    await h.wait_for(lambda: x.dms, what="the link sent as a DM")
+    url, token = LINK_IN_TEXT.search(x.dms[0]["text"]).groups()  # type: ignore[union-attr]
+    return dm, url.replace(h.services.config.server.resolved_public_url(), h.url), token

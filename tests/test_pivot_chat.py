@@ -5,7 +5,6 @@ customer's first chat message), and the used link starts nothing a second time."
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ from playwright.async_api import expect
 from cti import models
 from sip_test_env.emulators.x import XEmulator
 from tests.harness import Harness, make_config, running_server
+from tests.pivot_helpers import link_sent_on_x
 from tests.test_desk import ARTIFACTS
-from tests.test_x_channel import DANA
 
-LINK = re.compile(r"(https?://\S+/p/([A-Za-z0-9_-]+))")
 ALL_WEEK = {d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
@@ -41,20 +39,10 @@ async def h(tmp_path: Path, x: XEmulator) -> AsyncIterator[Harness]:
 
 async def test_an_x_dm_continues_in_the_web_chat_on_the_same_case(h: Harness, x: XEmulator, browser: Any) -> None:
     ann = await h.agent("ann", name="Ann Lee")
-    status, _ = await x.signed_post(x.dm_payload({"user": DANA, "text": "Can we chat somewhere faster?",
-                                                  "id": "1800000000000000777"}))
-    assert status == 200
-    M, I = models.messages, models.interactions
-    [dm] = await h.wait_for(lambda: h.services.db.read(lambda c: c.execute(
-        sa.select(M).where(M.c.channel == "x")).all()), what="the DM stored")
-    await h.interaction_in_state(dm.interaction_id, "offered")
-    await ann.accept(dm.interaction_id)
-    minted = await ann.pivot(dm.interaction_id, "chat", send=True)
-    assert minted["pivot_link"]["to"] == "chat"
-    await h.wait_for(lambda: x.dms, what="the link sent as a DM")
+    dm, url, token = await link_sent_on_x(h, x, ann, "chat", text="Can we chat somewhere faster?",
+                                          dm_id="1800000000000000777")
     assert "Ann at Acme can go on with you in a live chat" in x.dms[0]["text"]
-    url, token = LINK.search(x.dms[0]["text"]).groups()
-    url = url.replace(h.services.config.server.resolved_public_url(), h.url)
+    M, I = models.messages, models.interactions
 
     page = await (await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
                                             locale="fi-FI")).new_page()

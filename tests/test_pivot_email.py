@@ -7,7 +7,6 @@ redeemed and connected."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -23,14 +22,11 @@ from cti import models
 from sip_test_env.emulators.x import XEmulator
 from sip_test_env.mail import MailServer
 from tests.harness import Harness, make_config, running_server
+from tests.pivot_helpers import link_sent_on_x
 from tests.test_desk import ARTIFACTS
 from tests.test_email_channel import SUPPORT, customer_mail
-from tests.test_x_channel import DANA
 
 CUSTOMER = "customer@asiakas.fi"  # (delivered to the mailbox "customer"; .test addresses are not addresses)
-
-LINK = re.compile(r"(https?://\S+/p/([A-Za-z0-9_-]+))")
-
 
 async def reply(mail: MailServer, raw: bytes) -> None:
     raw = raw.replace(b"customer@example.test", CUSTOMER.encode())  # (the From of tests.test_email_channel)
@@ -64,20 +60,10 @@ async def h(tmp_path: Path, mail: MailServer, x: XEmulator) -> AsyncIterator[Har
 async def test_an_x_dm_continues_by_email_on_the_same_case(h: Harness, x: XEmulator, mail: MailServer,
                                                            browser: Any) -> None:
     ann = await h.agent("ann", name="Ann Lee")
-    status, _ = await x.signed_post(x.dm_payload({"user": DANA, "text": "Can you send me the invoice by email?",
-                                                  "id": "1800000000000000555"}))
-    assert status == 200
+    dm, url, _ = await link_sent_on_x(h, x, ann, "email", text="Can you send me the invoice by email?",
+                                      dm_id="1800000000000000555")
+    assert "Ann at Acme can go on with you by email" in x.dms[0]["text"]
     M = models.messages
-    [dm] = await h.wait_for(lambda: h.services.db.read(lambda c: c.execute(
-        sa.select(M).where(M.c.channel == "x")).all()), what="the DM stored")
-    await h.interaction_in_state(dm.interaction_id, "offered")
-    await ann.accept(dm.interaction_id)
-    minted = await ann.pivot(dm.interaction_id, "email", send=True)
-    assert minted["pivot_link"]["to"] == "email"
-    await h.wait_for(lambda: x.dms, what="the link sent as a DM")
-    text = x.dms[0]["text"]
-    assert "Ann at Acme can go on with you by email" in text
-    url = LINK.search(text).group(1).replace(h.services.config.server.resolved_public_url(), h.url)
 
     page = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
     await page.goto(url)

@@ -16,13 +16,13 @@ import sqlalchemy as sa
 from playwright.async_api import expect
 
 from cti import models
+from pivot.hours import open_now
 from sip_test_env.mail import MailServer
 from tests.harness import make_config, running_server
 from tests.test_desk import ARTIFACTS
 from tests.test_email_channel import SUPPORT
 from tests.test_pivot_email import CUSTOMER, mail  # noqa: F401  (the Dovecot fixture)
 from tests.test_webchat_browser import ALL_WEEK, Shop
-from webchat.site import open_now
 
 
 async def test_nobody_available_the_visitor_continues_by_email(tmp_path: Path, mail: MailServer,  # noqa: F811

@@ -14,11 +14,9 @@ import gzip
 import hashlib
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import orjson
 import sqlalchemy as sa
@@ -30,7 +28,8 @@ from cti.config import WebchatConfig
 from cti.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from cti.storage.db import Database
 from pivot.guard import MissLimiter
-from pivot.settings import WEEKDAYS, PivotConfig
+from pivot.hours import open_now
+from pivot.settings import PivotConfig
 from webchat.frames import Translator
 from webchat.hub import Hub
 from webchat.sweep import PRESENCE_EVERY
@@ -157,13 +156,6 @@ async def visitor_of(request: web.Request, token: str | None = None) -> Visitor:
     if time.time() - visitor.last_seen_at > PRESENCE_EVERY:  # (at most a write a minute per visitor)
         await svc.db.write(lambda tx: seen(tx, visitor.id, days))
     return visitor
-
-
-def open_now(hours: PivotConfig, now: float) -> bool:
-    """Whether ``now`` is inside today's opening hours ([pivot] opening_hours, timezone)."""
-    local = datetime.fromtimestamp(now, ZoneInfo(hours.timezone))
-    span = hours.opening_hours.get(WEEKDAYS[local.weekday()]) or ""
-    return bool(span) and span[:5] <= local.strftime("%H:%M") < span[6:]
 
 
 async def availability(request: web.Request) -> dict[str, Any]:
